@@ -1,0 +1,10 @@
+//! fastpath engine: frames from a NIC queue through AF_XDP into a sans-IO TCP/IP stack.
+//!
+//! Read the modules top to bottom to see the architecture:
+#![deny(unsafe_code)]
+
+#[allow(unsafe_code)]
+pub mod afxdp;
+pub mod tcp; // sans-IO TCP: segments and `now` in, segments and the next deadline out
+pub mod time; // explicit monotonic time, passed into every protocol layer (no clock reads inside)
+pub mod wire; // checked views over bytes: ethernet (+802.1Q), arp, ipv4, icmp, tcp, checksums // the only module allowed `unsafe`: UMEM, the four rings, socket bind, wakeups

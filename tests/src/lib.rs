@@ -1,0 +1,1 @@
+//! Test bed: network namespaces and veth pairs. (Being written.)
