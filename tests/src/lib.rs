@@ -1,1 +1,4 @@
-//! Test bed: network namespaces and veth pairs. (Being written.)
+//! Test bed for fastpath's privileged integration tests: network namespaces joined by veth
+//! pairs, created with unique names and removed on every exit path.
+
+pub mod privileged;
