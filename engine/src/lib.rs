@@ -3,8 +3,9 @@
 //! Read the modules top to bottom to see the architecture:
 #![deny(unsafe_code)]
 
-#[allow(unsafe_code)]
-pub mod afxdp;
-pub mod tcp; // sans-IO TCP: segments and `now` in, segments and the next deadline out
 pub mod time; // explicit monotonic time, passed into every protocol layer (no clock reads inside)
-pub mod wire; // checked views over bytes: ethernet (+802.1Q), arp, ipv4, icmp, tcp, checksums // the only module allowed `unsafe`: UMEM, the four rings, socket bind, wakeups
+pub mod wire; // checked views over bytes: ethernet (+802.1Q), arp, ipv4, icmp, tcp, checksums
+pub mod tcp; // sans-IO TCP: segments and `now` in, segments and the next deadline out
+pub mod stats; // per-worker counters, published off the hot path
+#[allow(unsafe_code)]
+pub mod afxdp; // the only module allowed `unsafe`: UMEM, the four rings, socket bind, wakeups

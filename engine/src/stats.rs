@@ -1,0 +1,117 @@
+//! Per-worker counters. A worker bumps plain integers on its own copy (no atomics, no
+//! sharing on the hot path) and publishes a snapshot now and then; readers sum snapshots.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+macro_rules! counters {
+    ($(#[$doc:meta] $name:ident),* $(,)?) => {
+        /// What one worker counted. Every field is monotonic.
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct Counters {
+            $(#[$doc] pub $name: u64,)*
+        }
+
+        impl Counters {
+            /// Every counter with its name, in declaration order.
+            pub fn fields(&self) -> [(&'static str, u64); counters!(@count $($name)*)] {
+                [$((stringify!($name), self.$name)),*]
+            }
+
+            /// Field-wise sum, for totals over workers.
+            pub fn add(&mut self, other: &Counters) {
+                $(self.$name += other.$name;)*
+            }
+
+            fn from_array(vals: [u64; FIELDS]) -> Counters {
+                let [$($name),*] = vals;
+                Counters { $($name),* }
+            }
+        }
+
+        const FIELDS: usize = counters!(@count $($name)*);
+    };
+    (@count) => { 0 };
+    (@count $head:ident $($tail:ident)*) => { 1 + counters!(@count $($tail)*) };
+}
+
+counters! {
+    /// Frames taken from the AF_XDP RX ring.
+    rx_frames,
+    /// Bytes in those frames.
+    rx_bytes,
+    /// Frames put on the AF_XDP TX ring.
+    tx_frames,
+    /// Bytes in those frames.
+    tx_bytes,
+    /// ARP requests for our addresses answered.
+    arp_replies,
+    /// ARP frames not for us or not a request we answer.
+    arp_ignored,
+    /// ICMP echo requests answered.
+    icmp_echo_replies,
+    /// ICMP messages counted and dropped (not echo, not for us).
+    icmp_other,
+    /// TCP segments answered with RST (no listener, no connection).
+    tcp_rst_sent,
+    /// TCP segments delivered to the stack.
+    tcp_segments,
+    /// Frames dropped because they were malformed (see the per-reason counts).
+    drop_malformed,
+    /// IPv4 fragments (not reassembled: counted and dropped).
+    drop_fragment,
+    /// Frames for an address that is not ours.
+    drop_not_ours,
+    /// Protocols and ethertypes the engine does not handle.
+    drop_unsupported,
+    /// Frames that could not be sent because the TX ring was full.
+    drop_tx_full,
+}
+
+/// A snapshot slot a worker publishes into and a reporter reads from, one per worker.
+/// Written off the hot path (once per batch at most), read by the stats thread.
+#[derive(Debug, Default)]
+pub struct Published {
+    values: [AtomicU64; FIELDS],
+}
+
+impl Published {
+    pub fn new() -> Arc<Published> {
+        Arc::new(Published::default())
+    }
+
+    pub fn store(&self, c: &Counters) {
+        for (slot, (_, v)) in self.values.iter().zip(c.fields()) {
+            slot.store(v, Ordering::Relaxed);
+        }
+    }
+
+    pub fn load(&self) -> Counters {
+        let mut vals = [0u64; FIELDS];
+        for (v, slot) in vals.iter_mut().zip(&self.values) {
+            *v = slot.load(Ordering::Relaxed);
+        }
+        Counters::from_array(vals)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_round_trips_and_sums() {
+        let p = Published::new();
+        let c = Counters {
+            rx_frames: 3,
+            drop_tx_full: 7,
+            ..Counters::default()
+        };
+        p.store(&c);
+        assert_eq!(p.load(), c);
+        let mut total = c;
+        total.add(&c);
+        assert_eq!(total.rx_frames, 6);
+        assert_eq!(total.fields().last(), Some(&("drop_tx_full", 14)));
+    }
+}
