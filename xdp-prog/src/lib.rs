@@ -67,8 +67,10 @@ impl Steering {
     /// XDP action it chose (`XDP_PASS` = 2, `XDP_REDIRECT` = 4, ...). Counters are updated
     /// as for a real frame.
     pub fn test_run(&self, frame: &[u8]) -> Result<u32, XdpError> {
-        let mut input = libbpf_rs::ProgramInput::default();
-        input.data_in = Some(frame);
+        let input = libbpf_rs::ProgramInput {
+            data_in: Some(frame),
+            ..Default::default()
+        };
         let out = self
             .obj
             .progs_mut()
