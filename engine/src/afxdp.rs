@@ -1,1 +1,0 @@
-//! AF_XDP: UMEM, fill/completion/RX/TX rings, socket bind, wakeups. (Being written.)

@@ -1,0 +1,19 @@
+//! AF_XDP: the only module of the engine allowed `unsafe`.
+//!
+//! An [`Xsk`] owns one AF_XDP socket bound to one (interface, queue), its UMEM (the frame
+//! memory shared with the kernel) and the four rings: fill and RX for receiving,
+//! TX and completion for sending. Frames are owned [`Frame`] handles; every frame is in
+//! exactly one place at any time and [`Xsk::accounting`] counts them.
+
+mod error;
+mod ethtool;
+mod mmap;
+mod ring;
+mod sys;
+mod xsk;
+
+pub use error::XskError;
+pub use ethtool::{driver_name, rx_queue_count};
+pub use xsk::{
+    BindMode, BusyPoll, Frame, FrameAccounting, GrantedMode, XdpStatistics, Xsk, XskConfig,
+};

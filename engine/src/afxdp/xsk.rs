@@ -1,0 +1,720 @@
+//! One AF_XDP socket with its UMEM and rings.
+//!
+//! Kernel documentation: <https://docs.kernel.org/networking/af_xdp.html>. Setup order is
+//! the kernel's: socket, UMEM registration, ring sizes, XDP_MMAP_OFFSETS, mmap, bind.
+
+use std::fmt;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::ptr::NonNull;
+use std::str::FromStr;
+
+use super::error::XskError;
+use super::ethtool;
+use super::mmap::Mmap;
+use super::ring::{Consumer, Producer, RingLayout};
+use super::sys::*;
+
+/// `--mode`: how to bind.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum BindMode {
+    /// Ask for zero-copy, fall back to copy mode and say why.
+    #[default]
+    Auto,
+    /// Zero-copy or fail (naming the driver).
+    ZeroCopy,
+    /// Copy mode: works on every driver with XDP.
+    Copy,
+}
+
+impl FromStr for BindMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<BindMode, String> {
+        match s {
+            "auto" => Ok(BindMode::Auto),
+            "zerocopy" | "zero-copy" | "zc" => Ok(BindMode::ZeroCopy),
+            "copy" => Ok(BindMode::Copy),
+            _ => Err(format!(
+                "'{s}' is not a bind mode: use auto, zerocopy or copy"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for BindMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BindMode::Auto => "auto",
+            BindMode::ZeroCopy => "zerocopy",
+            BindMode::Copy => "copy",
+        })
+    }
+}
+
+/// The mode the kernel granted, read back with XDP_OPTIONS (never assumed).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum GrantedMode {
+    ZeroCopy,
+    Copy,
+}
+
+impl fmt::Display for GrantedMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            GrantedMode::ZeroCopy => "zero-copy",
+            GrantedMode::Copy => "copy",
+        })
+    }
+}
+
+/// Socket busy polling (SO_PREFER_BUSY_POLL, SO_BUSY_POLL, SO_BUSY_POLL_BUDGET).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct BusyPoll {
+    pub usecs: u32,
+    pub budget: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct XskConfig {
+    pub ifname: String,
+    pub queue: u32,
+    /// Bytes per frame: 2048 or 4096.
+    pub frame_size: u32,
+    /// Frames in the UMEM. Half go to the fill ring, half stay free for transmit.
+    pub frame_count: u32,
+    pub mode: BindMode,
+    pub busy_poll: Option<BusyPoll>,
+    /// Try 2 MiB huge pages for the UMEM (falls back to normal pages).
+    pub hugepages: bool,
+}
+
+impl XskConfig {
+    pub fn new(ifname: &str, queue: u32) -> XskConfig {
+        XskConfig {
+            ifname: ifname.to_string(),
+            queue,
+            frame_size: 4096,
+            frame_count: 4096,
+            mode: BindMode::Auto,
+            busy_poll: None,
+            hugepages: true,
+        }
+    }
+
+    fn ring_size(&self) -> u32 {
+        self.frame_count / 2
+    }
+
+    fn validate(&self) -> Result<(), XskError> {
+        if self.frame_size != 2048 && self.frame_size != 4096 {
+            return Err(XskError::Config(format!(
+                "frame size {} (use 2048 or 4096)",
+                self.frame_size
+            )));
+        }
+        if !self.frame_count.is_power_of_two() || !(64..=1 << 20).contains(&self.frame_count) {
+            return Err(XskError::Config(format!(
+                "frame count {} (use a power of two from 64 to 1048576)",
+                self.frame_count
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A frame of the UMEM, owned by whoever holds this handle. Not `Clone`/`Copy`: a frame is
+/// in exactly one place.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Frame {
+    addr: u64,
+    len: u32,
+}
+
+impl Frame {
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// Where the UMEM's frames are. `free + kernel_rx + in_use + kernel_tx == total`, always.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct FrameAccounting {
+    /// On the free list, ready for the fill ring or for transmit.
+    pub free: u32,
+    /// Given to the kernel for receiving: in the fill ring or the RX ring.
+    pub kernel_rx: u32,
+    /// Handed to the caller (received or allocated) and not yet returned.
+    pub in_use: u32,
+    /// Given to the kernel for sending: in the TX ring or the completion ring.
+    pub kernel_tx: u32,
+    pub total: u32,
+}
+
+impl FrameAccounting {
+    /// Every frame is accounted for exactly once.
+    pub fn balanced(&self) -> bool {
+        self.free + self.kernel_rx + self.in_use + self.kernel_tx == self.total
+    }
+}
+
+/// The kernel's per-socket drop counters (XDP_STATISTICS).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct XdpStatistics {
+    pub rx_dropped: u64,
+    pub rx_invalid_descs: u64,
+    pub tx_invalid_descs: u64,
+    pub rx_ring_full: u64,
+    pub rx_fill_ring_empty_descs: u64,
+    pub tx_ring_empty_descs: u64,
+}
+
+struct Rings {
+    fill: Producer<u64>,
+    comp: Consumer<u64>,
+    rx: Consumer<xdp_desc>,
+    tx: Producer<xdp_desc>,
+    _maps: [Mmap; 4],
+}
+
+/// An AF_XDP socket bound to one queue. See the module docs.
+pub struct Xsk {
+    // Field order is drop order: rings unmap before the socket closes, the UMEM last.
+    rings: Rings,
+    fd: OwnedFd,
+    umem: Mmap,
+    frame_size: u32,
+    free: Vec<u64>,
+    kernel_rx: u32,
+    in_use: u32,
+    kernel_tx: u32,
+    granted: GrantedMode,
+    fallback_reason: Option<String>,
+    hugepages: bool,
+    driver: String,
+    ifindex: u32,
+    queue: u32,
+    busy_poll: bool,
+}
+
+fn os(what: &'static str) -> impl FnOnce(io::Error) -> XskError {
+    move |err| XskError::Os { what, err }
+}
+
+fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, val: &T) -> io::Result<()> {
+    // SAFETY: `val` points at a live T of the size passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (val as *const T).cast(),
+            core::mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+fn getsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, val: &mut T) -> io::Result<()> {
+    let mut len = core::mem::size_of::<T>() as libc::socklen_t;
+    // SAFETY: `val` points at a live, writable T of `len` bytes.
+    let rc = unsafe { libc::getsockopt(fd, level, name, (val as *mut T).cast(), &mut len) };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+fn ring_layout(map: &Mmap, off: &xdp_ring_offset, size: u32) -> RingLayout {
+    let base = map.as_ptr();
+    // SAFETY: the kernel's XDP_MMAP_OFFSETS place these fields inside the mapping we just
+    // made with length `desc + size * entry`, suitably aligned.
+    unsafe {
+        RingLayout {
+            producer: NonNull::new_unchecked(base.add(off.producer as usize).cast()),
+            consumer: NonNull::new_unchecked(base.add(off.consumer as usize).cast()),
+            flags: NonNull::new_unchecked(base.add(off.flags as usize).cast()),
+            entries: NonNull::new_unchecked(base.add(off.desc as usize)),
+            size,
+        }
+    }
+}
+
+/// Creates a socket, registers `umem` and maps the rings. Not yet bound.
+fn socket_with_rings(umem: &Mmap, cfg: &XskConfig) -> Result<(OwnedFd, Rings), XskError> {
+    // SAFETY: plain socket creation; the fd is owned immediately below.
+    let raw = unsafe { libc::socket(AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        let err = io::Error::last_os_error();
+        return Err(match err.raw_os_error() {
+            Some(libc::EPERM) | Some(libc::EACCES) => XskError::Permission(err),
+            Some(libc::EAFNOSUPPORT) => XskError::Os {
+                what: "this kernel has no AF_XDP (CONFIG_XDP_SOCKETS)",
+                err,
+            },
+            _ => XskError::Os {
+                what: "creating the AF_XDP socket",
+                err,
+            },
+        });
+    }
+    // SAFETY: `raw` is a fresh fd we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+
+    // Zero-initialised: newer kernels read fields (tx_metadata_len) older headers lack.
+    // SAFETY: xdp_umem_reg is plain integers; all-zero is valid.
+    let mut reg: xdp_umem_reg = unsafe { core::mem::zeroed() };
+    reg.addr = umem.as_ptr() as u64;
+    reg.len = umem.len() as u64;
+    reg.chunk_size = cfg.frame_size;
+    reg.headroom = 0;
+    setsockopt(raw, SOL_XDP, XDP_UMEM_REG, &reg).map_err(os("registering the UMEM"))?;
+
+    let size = cfg.ring_size();
+    for opt in [
+        XDP_UMEM_FILL_RING,
+        XDP_UMEM_COMPLETION_RING,
+        XDP_RX_RING,
+        XDP_TX_RING,
+    ] {
+        setsockopt(raw, SOL_XDP, opt, &size).map_err(os("sizing the AF_XDP rings"))?;
+    }
+
+    // SAFETY: plain integers; all-zero is valid.
+    let mut off: xdp_mmap_offsets = unsafe { core::mem::zeroed() };
+    getsockopt(raw, SOL_XDP, XDP_MMAP_OFFSETS, &mut off).map_err(os("reading the ring offsets"))?;
+
+    let addr_len = core::mem::size_of::<u64>();
+    let desc_len = core::mem::size_of::<xdp_desc>();
+    let map = |o: &xdp_ring_offset, entry: usize, pgoff: u64| {
+        Mmap::shared(raw, o.desc as usize + size as usize * entry, pgoff)
+            .map_err(os("mapping an AF_XDP ring"))
+    };
+    let fill_map = map(&off.fr, addr_len, XDP_UMEM_PGOFF_FILL_RING)?;
+    let comp_map = map(&off.cr, addr_len, XDP_UMEM_PGOFF_COMPLETION_RING)?;
+    let rx_map = map(&off.rx, desc_len, XDP_PGOFF_RX_RING as u64)?;
+    let tx_map = map(&off.tx, desc_len, XDP_PGOFF_TX_RING as u64)?;
+    // SAFETY: each layout describes the ring in its own live mapping, which moves into
+    // `Rings` beside it; userspace is the only producer of fill/TX and the only consumer
+    // of completion/RX.
+    let rings = unsafe {
+        Rings {
+            fill: Producer::new(ring_layout(&fill_map, &off.fr, size)),
+            comp: Consumer::new(ring_layout(&comp_map, &off.cr, size)),
+            rx: Consumer::new(ring_layout(&rx_map, &off.rx, size)),
+            tx: Producer::new(ring_layout(&tx_map, &off.tx, size)),
+            _maps: [fill_map, comp_map, rx_map, tx_map],
+        }
+    };
+    Ok((fd, rings))
+}
+
+fn bind(fd: RawFd, ifindex: u32, queue: u32, flags: u16) -> io::Result<()> {
+    let sa = sockaddr_xdp {
+        sxdp_family: AF_XDP as u16,
+        sxdp_flags: flags | XDP_USE_NEED_WAKEUP,
+        sxdp_ifindex: ifindex,
+        sxdp_queue_id: queue,
+        sxdp_shared_umem_fd: 0,
+    };
+    // SAFETY: `sa` is a valid sockaddr_xdp of the size passed.
+    let rc = unsafe {
+        libc::bind(
+            fd,
+            (&sa as *const sockaddr_xdp).cast(),
+            core::mem::size_of::<sockaddr_xdp>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+fn ifindex(ifname: &str) -> Option<u32> {
+    let name = std::ffi::CString::new(ifname).ok()?;
+    // SAFETY: `name` is a valid NUL-terminated string.
+    let idx = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    (idx != 0).then_some(idx)
+}
+
+impl Xsk {
+    /// Opens and binds a socket to `cfg.ifname` queue `cfg.queue`. Acts in the calling
+    /// thread's network namespace.
+    pub fn open(cfg: &XskConfig) -> Result<Xsk, XskError> {
+        cfg.validate()?;
+        let ifindex =
+            ifindex(&cfg.ifname).ok_or_else(|| XskError::NoInterface(cfg.ifname.clone()))?;
+        let queues = ethtool::rx_queue_count(&cfg.ifname).map_err(os("reading the queue count"))?;
+        if cfg.queue >= queues {
+            return Err(XskError::QueueOutOfRange {
+                ifname: cfg.ifname.clone(),
+                queue: cfg.queue,
+                queues,
+            });
+        }
+        let driver = ethtool::driver_name(&cfg.ifname).unwrap_or_else(|_| "unknown".into());
+
+        let len = cfg.frame_size as usize * cfg.frame_count as usize;
+        let huge_ok = cfg.hugepages && len % (2 << 20) == 0;
+        let (umem, hugepages) = match huge_ok.then(|| Mmap::anonymous(len, true)) {
+            Some(Ok(m)) => (m, true),
+            _ => (
+                Mmap::anonymous(len, false).map_err(os("allocating the UMEM"))?,
+                false,
+            ),
+        };
+
+        let bind_err = |err: io::Error, driver: &str| match err.raw_os_error() {
+            Some(libc::EBUSY) => XskError::QueueBusy {
+                ifname: cfg.ifname.clone(),
+                queue: cfg.queue,
+            },
+            Some(libc::EPERM) | Some(libc::EACCES) => XskError::Permission(err),
+            Some(libc::EOPNOTSUPP) | Some(libc::EINVAL) if cfg.mode == BindMode::ZeroCopy => {
+                XskError::ZeroCopyUnsupported {
+                    ifname: cfg.ifname.clone(),
+                    driver: driver.to_string(),
+                    err,
+                }
+            }
+            _ => XskError::Os {
+                what: "binding the AF_XDP socket",
+                err,
+            },
+        };
+
+        let (fd, rings, fallback_reason) = match cfg.mode {
+            BindMode::Copy | BindMode::ZeroCopy => {
+                let flags = if cfg.mode == BindMode::Copy {
+                    XDP_COPY
+                } else {
+                    XDP_ZEROCOPY
+                };
+                let (fd, rings) = socket_with_rings(&umem, cfg)?;
+                bind(fd.as_raw_fd(), ifindex, cfg.queue, flags)
+                    .map_err(|e| bind_err(e, &driver))?;
+                (fd, rings, None)
+            }
+            BindMode::Auto => {
+                let (fd, rings) = socket_with_rings(&umem, cfg)?;
+                match bind(fd.as_raw_fd(), ifindex, cfg.queue, XDP_ZEROCOPY) {
+                    Ok(()) => (fd, rings, None),
+                    Err(zc) if matches!(zc.raw_os_error(), Some(libc::EBUSY | libc::EPERM)) => {
+                        return Err(bind_err(zc, &driver));
+                    }
+                    Err(zc) => {
+                        // A socket whose bind failed is not reused: start over in copy mode.
+                        drop((rings, fd));
+                        let (fd, rings) = socket_with_rings(&umem, cfg)?;
+                        bind(fd.as_raw_fd(), ifindex, cfg.queue, XDP_COPY)
+                            .map_err(|e| bind_err(e, &driver))?;
+                        let why = format!("driver {driver} refused zero-copy: {zc}");
+                        (fd, rings, Some(why))
+                    }
+                }
+            }
+        };
+
+        // SAFETY: plain integer struct.
+        let mut opts: xdp_options = unsafe { core::mem::zeroed() };
+        getsockopt(fd.as_raw_fd(), SOL_XDP, XDP_OPTIONS, &mut opts)
+            .map_err(os("reading the granted AF_XDP mode"))?;
+        let granted = if opts.flags & XDP_OPTIONS_ZEROCOPY != 0 {
+            GrantedMode::ZeroCopy
+        } else {
+            GrantedMode::Copy
+        };
+
+        if let Some(bp) = cfg.busy_poll {
+            let raw = fd.as_raw_fd();
+            let one: libc::c_int = 1;
+            setsockopt(raw, libc::SOL_SOCKET, SO_PREFER_BUSY_POLL, &one)
+                .and_then(|_| {
+                    setsockopt(
+                        raw,
+                        libc::SOL_SOCKET,
+                        SO_BUSY_POLL,
+                        &(bp.usecs as libc::c_int),
+                    )
+                })
+                .and_then(|_| {
+                    setsockopt(
+                        raw,
+                        libc::SOL_SOCKET,
+                        SO_BUSY_POLL_BUDGET,
+                        &(bp.budget as libc::c_int),
+                    )
+                })
+                .map_err(os("enabling socket busy polling"))?;
+        }
+
+        let frame_size = cfg.frame_size;
+        let free = (0..cfg.frame_count as u64)
+            .rev()
+            .map(|i| i * frame_size as u64)
+            .collect();
+        let mut xsk = Xsk {
+            rings,
+            fd,
+            umem,
+            frame_size,
+            free,
+            kernel_rx: 0,
+            in_use: 0,
+            kernel_tx: 0,
+            granted,
+            fallback_reason,
+            hugepages,
+            driver,
+            ifindex,
+            queue: cfg.queue,
+            busy_poll: cfg.busy_poll.is_some(),
+        };
+        xsk.refill();
+        Ok(xsk)
+    }
+
+    pub fn granted_mode(&self) -> GrantedMode {
+        self.granted
+    }
+
+    /// Why zero-copy was not granted under `BindMode::Auto`.
+    pub fn fallback_reason(&self) -> Option<&str> {
+        self.fallback_reason.as_deref()
+    }
+
+    pub fn hugepages(&self) -> bool {
+        self.hugepages
+    }
+
+    pub fn driver(&self) -> &str {
+        &self.driver
+    }
+
+    pub fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
+    pub fn queue(&self) -> u32 {
+        self.queue
+    }
+
+    /// The socket, for the XDP program's XSKMAP.
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    fn base(&self, addr: u64) -> u64 {
+        addr & !(self.frame_size as u64 - 1)
+    }
+
+    /// Moves free frames to the fill ring, always keeping a quarter of the UMEM on the free
+    /// list for transmit. Returns how many were given to the kernel.
+    pub fn refill(&mut self) -> usize {
+        let tx_reserve = self.total() as usize / 4;
+        let want = self.free.len().saturating_sub(tx_reserve) as u32;
+        if want == 0 {
+            return 0;
+        }
+        let can = self.rings.fill.free(want).min(want) as usize;
+        let start = self.free.len() - can;
+        let n = self.rings.fill.push_batch(self.free.drain(start..)) as usize;
+        debug_assert_eq!(n, can);
+        self.kernel_rx += n as u32;
+        if n > 0 && (self.rings.fill.needs_wakeup() || self.busy_poll) {
+            self.kick_rx();
+        }
+        n
+    }
+
+    fn kick_rx(&self) {
+        // SAFETY: a zero-length recvfrom only wakes the kernel's RX processing.
+        unsafe {
+            libc::recvfrom(
+                self.fd.as_raw_fd(),
+                core::ptr::null_mut(),
+                0,
+                libc::MSG_DONTWAIT,
+                core::ptr::null_mut(),
+                core::ptr::null_mut(),
+            )
+        };
+    }
+
+    /// Takes up to `max` received frames into `out` (which the caller reuses: no
+    /// allocation once it has grown). Returns how many.
+    pub fn recv(&mut self, out: &mut Vec<Frame>, max: usize) -> usize {
+        if self.busy_poll || self.rings.fill.needs_wakeup() {
+            self.kick_rx();
+        }
+        let frame_size = self.frame_size as u64;
+        let umem_len = self.umem.len() as u64;
+        let mut bad = 0u32;
+        let n = self.rings.rx.pop_batch(max as u32, |d| {
+            let base = d.addr & !(frame_size - 1);
+            if d.addr + d.len as u64 <= base + frame_size && base + frame_size <= umem_len {
+                out.push(Frame {
+                    addr: d.addr,
+                    len: d.len,
+                });
+            } else {
+                // Never seen from a correct kernel; keep the frame, drop the packet.
+                bad += 1;
+                out.push(Frame { addr: base, len: 0 });
+            }
+        });
+        self.kernel_rx -= n;
+        self.in_use += n;
+        debug_assert_eq!(bad, 0, "kernel returned an RX descriptor outside the UMEM");
+        n as usize
+    }
+
+    /// A free frame for transmit, or `None` when every frame is busy.
+    pub fn alloc(&mut self) -> Option<Frame> {
+        let addr = self.free.pop()?;
+        self.in_use += 1;
+        Some(Frame { addr, len: 0 })
+    }
+
+    /// The bytes of a frame.
+    pub fn data(&self, f: &Frame) -> &[u8] {
+        let start = f.addr as usize;
+        // SAFETY: Frame handles are only created by this Xsk with addr + len inside one
+        // chunk of the UMEM (checked in `recv`, by construction in `alloc`/`set_len`);
+        // the frame is not in the kernel's hands while its handle exists.
+        unsafe { core::slice::from_raw_parts(self.umem.as_ptr().add(start), f.len as usize) }
+    }
+
+    /// The whole writable room of a frame, from its start to the end of its chunk. Write a
+    /// packet here, then `set_len`.
+    pub fn buf_mut(&mut self, f: &mut Frame) -> &mut [u8] {
+        let start = f.addr as usize;
+        let room = (self.base(f.addr) + self.frame_size as u64 - f.addr) as usize;
+        // SAFETY: as in `data`; `&mut self` and `&mut Frame` make this the only live
+        // reference to these bytes, and the room stays inside the frame's chunk.
+        unsafe { core::slice::from_raw_parts_mut(self.umem.as_ptr().add(start), room) }
+    }
+
+    /// The frame's current bytes, writable.
+    pub fn data_mut(&mut self, f: &mut Frame) -> &mut [u8] {
+        let len = f.len as usize;
+        &mut self.buf_mut(f)[..len]
+    }
+
+    /// Sets a frame's length, clamped to its room.
+    pub fn set_len(&mut self, f: &mut Frame, len: usize) {
+        let room = (self.base(f.addr) + self.frame_size as u64 - f.addr) as usize;
+        debug_assert!(len <= room, "frame length {len} over its room {room}");
+        f.len = len.min(room) as u32;
+    }
+
+    /// Puts a frame on the TX ring (a received frame may be sent back as is). Call
+    /// `flush_tx` after a batch. Gives the frame back when the ring is full.
+    pub fn transmit(&mut self, f: Frame) -> Result<(), Frame> {
+        let desc = xdp_desc {
+            addr: f.addr,
+            len: f.len,
+            options: 0,
+        };
+        if self.rings.tx.push_batch(core::iter::once(desc)) == 0 {
+            return Err(f);
+        }
+        self.in_use -= 1;
+        self.kernel_tx += 1;
+        Ok(())
+    }
+
+    /// Wakes the kernel to send what is on the TX ring, only if it asked for it.
+    pub fn flush_tx(&mut self) {
+        if self.kernel_tx > 0 && (self.rings.tx.needs_wakeup() || self.busy_poll) {
+            // SAFETY: a zero-length sendto only kicks the kernel's TX processing.
+            let rc = unsafe {
+                libc::sendto(
+                    self.fd.as_raw_fd(),
+                    core::ptr::null(),
+                    0,
+                    libc::MSG_DONTWAIT,
+                    core::ptr::null(),
+                    0,
+                )
+            };
+            // EAGAIN/EBUSY/ENOBUFS: the kernel is busy, frames stay queued for the next kick.
+            let _ = rc;
+        }
+    }
+
+    /// Returns sent frames from the completion ring to the free list.
+    pub fn complete(&mut self) -> usize {
+        let frame_size = self.frame_size as u64;
+        let free = &mut self.free;
+        let n = self
+            .rings
+            .comp
+            .pop_batch(u32::MAX, |addr| free.push(addr & !(frame_size - 1)));
+        self.kernel_tx -= n;
+        n as usize
+    }
+
+    /// Returns a frame the caller is done with to the free list.
+    pub fn release(&mut self, f: Frame) {
+        let base = self.base(f.addr);
+        self.free.push(base);
+        self.in_use -= 1;
+    }
+
+    /// Sleeps in poll() until the socket has frames to read or `timeout_ms` passes.
+    pub fn wait(&self, timeout_ms: i32) -> io::Result<bool> {
+        let mut pfd = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let rc = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+        if rc < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                return Ok(false);
+            }
+            return Err(e);
+        }
+        Ok(rc > 0)
+    }
+
+    fn total(&self) -> u32 {
+        (self.umem.len() / self.frame_size as usize) as u32
+    }
+
+    pub fn accounting(&self) -> FrameAccounting {
+        FrameAccounting {
+            free: self.free.len() as u32,
+            kernel_rx: self.kernel_rx,
+            in_use: self.in_use,
+            kernel_tx: self.kernel_tx,
+            total: self.total(),
+        }
+    }
+
+    pub fn statistics(&self) -> io::Result<XdpStatistics> {
+        // SAFETY: plain integers.
+        let mut s: xdp_statistics = unsafe { core::mem::zeroed() };
+        getsockopt(self.fd.as_raw_fd(), SOL_XDP, XDP_STATISTICS, &mut s)?;
+        Ok(XdpStatistics {
+            rx_dropped: s.rx_dropped,
+            rx_invalid_descs: s.rx_invalid_descs,
+            tx_invalid_descs: s.tx_invalid_descs,
+            rx_ring_full: s.rx_ring_full,
+            rx_fill_ring_empty_descs: s.rx_fill_ring_empty_descs,
+            tx_ring_empty_descs: s.tx_ring_empty_descs,
+        })
+    }
+}
