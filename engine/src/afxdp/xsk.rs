@@ -316,7 +316,25 @@ fn socket_with_rings(umem: &Mmap, cfg: &XskConfig) -> Result<(OwnedFd, Rings), X
     Ok((fd, rings))
 }
 
+/// Binds, retrying EBUSY for up to a second: a socket closed a moment ago (a restart, or
+/// the zero-copy attempt of `BindMode::Auto`) holds its queue until the kernel's deferred
+/// teardown has run.
 fn bind(fd: RawFd, ifindex: u32, queue: u32, flags: u16) -> io::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        match bind_once(fd, ifindex, queue, flags) {
+            Err(e)
+                if e.raw_os_error() == Some(libc::EBUSY)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            r => return r,
+        }
+    }
+}
+
+fn bind_once(fd: RawFd, ifindex: u32, queue: u32, flags: u16) -> io::Result<()> {
     let sa = sockaddr_xdp {
         sxdp_family: AF_XDP as u16,
         sxdp_flags: flags | XDP_USE_NEED_WAKEUP,

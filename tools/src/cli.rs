@@ -1,0 +1,216 @@
+//! The `fastpath` command line. Flags named in the project's issues are a public contract:
+//! add freely, never rename or drop one without keeping the old spelling working.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::lists::{IdList, Selection};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "fastpath",
+    version,
+    about = "Kernel-bypass packet I/O engine: AF_XDP, our own XDP steering program, a sans-IO TCP/IP stack",
+    long_about = "fastpath attaches to NIC queues through AF_XDP. Its XDP program hands the engine \
+only its own traffic (its addresses and ports) and passes everything else to the kernel, so SSH \
+and the host keep working on the same NIC.\n\nStart with `fastpath demo` (no interface needed: it \
+builds a veth pair in two network namespaces and removes it afterwards). Needs root (or \
+CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF, CAP_SYS_ADMIN)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Attach to an interface's queues and serve: ARP and ICMP echo for an owned address,
+    /// TCP for the engine's ports.
+    Serve(ServeArgs),
+    /// The embedded default: a veth pair in two fresh namespaces, the engine on one end, a
+    /// real client on the other; prints what it measured and removes everything it made.
+    Demo(DemoArgs),
+}
+
+/// An IPv4 address with its prefix length, as `10.0.0.2/24`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    pub addr: Ipv4Addr,
+    pub prefix: u8,
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Cidr, String> {
+        let (a, p) = s
+            .split_once('/')
+            .ok_or_else(|| format!("'{s}' has no prefix length: write ADDR/PREFIX, e.g. 10.0.0.2/24"))?;
+        let addr: Ipv4Addr = a
+            .parse()
+            .map_err(|_| format!("'{a}' is not an IPv4 address"))?;
+        let prefix: u8 = p
+            .parse()
+            .ok()
+            .filter(|p| *p <= 32)
+            .ok_or_else(|| format!("'{p}' is not a prefix length (0-32)"))?;
+        if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() {
+            return Err(format!("{addr} cannot be an interface address"));
+        }
+        Ok(Cidr { addr, prefix })
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Network interface to attach to (e.g. eth1). Its queues are taken over only for the
+    /// engine's own traffic.
+    #[arg(long, value_name = "IF")]
+    pub iface: String,
+
+    /// Which of the interface's queues to attach to: `all`, one (`3`) or a list (`0-3`,
+    /// `0,2`). One worker per queue.
+    #[arg(long, value_name = "LIST|all", default_value = "all")]
+    pub queues: Selection,
+
+    /// The engine's address and prefix. If the kernel already has it on IF the engine shares
+    /// it (the kernel keeps ARP and ICMP, the engine takes its TCP ports); otherwise the
+    /// engine owns it and answers ARP and ICMP echo itself.
+    #[arg(long, value_name = "ADDR/PREFIX")]
+    pub ip: Cidr,
+
+    /// Next hop for destinations outside the --ip prefix.
+    #[arg(long, value_name = "ADDR")]
+    pub gateway: Option<Ipv4Addr>,
+
+    /// TCP port to serve (repeat for several).
+    #[arg(long = "port", value_name = "P", default_value = "80")]
+    pub ports: Vec<u16>,
+
+    /// AF_XDP bind mode: `auto` tries zero-copy and falls back to copy (saying why),
+    /// `zerocopy` fails where the driver lacks it, `copy` forces copy mode.
+    #[arg(long, value_name = "auto|zerocopy|copy", default_value = "auto")]
+    pub mode: fastpath_engine::afxdp::BindMode,
+
+    /// XDP attach mode: `auto` tries native (driver) mode, then generic (skb) mode.
+    #[arg(long = "xdp-mode", value_name = "auto|native|generic", default_value = "auto")]
+    pub xdp_mode: fastpath_xdp::XdpMode,
+
+    /// Replace an XDP program already attached to IF (by default the engine refuses and
+    /// names it).
+    #[arg(long)]
+    pub force: bool,
+
+    /// CPUs to pin the workers to, one per queue in order (default: one core per queue,
+    /// starting at the queue's own number modulo the CPU count).
+    #[arg(long, value_name = "LIST")]
+    pub cores: Option<IdList>,
+
+    /// Spin instead of sleeping when idle, with socket busy polling: lowest latency, one
+    /// full core per worker.
+    #[arg(long = "busy-poll")]
+    pub busy_poll: bool,
+
+    /// Write every frame the engine receives and sends to FILE (pcap; tcpdump cannot see
+    /// AF_XDP traffic).
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
+
+    /// Seconds between one-line stats reports (0: none).
+    #[arg(long = "stats-interval", value_name = "S", default_value_t = 5)]
+    pub stats_interval: u64,
+
+    /// Stop by itself after S seconds (default: run until SIGINT/SIGTERM).
+    #[arg(long, value_name = "S")]
+    pub duration: Option<f64>,
+
+    /// First and last local port the engine may use for connections it opens (steered to
+    /// the engine by the XDP program), as LO-HI.
+    #[arg(long = "local-ports", value_name = "LO-HI", default_value = "61000-64999")]
+    pub local_ports: PortRange,
+
+    /// AF_XDP frames per queue (UMEM size = frames x 4096 bytes).
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub frames: u32,
+}
+
+/// An inclusive port range, `LO-HI`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortRange {
+    pub lo: u16,
+    pub hi: u16,
+}
+
+impl std::str::FromStr for PortRange {
+    type Err = String;
+    fn from_str(s: &str) -> Result<PortRange, String> {
+        let (a, b) = s
+            .split_once('-')
+            .ok_or_else(|| format!("'{s}' is not a range: write LO-HI, e.g. 61000-64999"))?;
+        let lo: u16 = a.parse().map_err(|_| format!("'{a}' is not a port"))?;
+        let hi: u16 = b.parse().map_err(|_| format!("'{b}' is not a port"))?;
+        if lo == 0 || lo > hi {
+            return Err(format!("'{s}': need 1 <= LO <= HI"));
+        }
+        Ok(PortRange { lo, hi })
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// Seconds of load (or pings) to run.
+    #[arg(long, value_name = "S", default_value_t = 5.0)]
+    pub duration: f64,
+
+    /// AF_XDP bind mode for the engine end (veth supports copy mode only; `auto` says so).
+    #[arg(long, value_name = "auto|zerocopy|copy", default_value = "auto")]
+    pub mode: fastpath_engine::afxdp::BindMode,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn cidr_and_ranges() {
+        let c: Cidr = "10.1.2.3/24".parse().unwrap();
+        assert_eq!((c.addr, c.prefix), (Ipv4Addr::new(10, 1, 2, 3), 24));
+        assert!("10.1.2.3".parse::<Cidr>().unwrap_err().contains("no prefix"));
+        assert!("10.1.2.3/33".parse::<Cidr>().is_err());
+        assert!("224.0.0.1/4".parse::<Cidr>().is_err());
+        let r: PortRange = "100-200".parse().unwrap();
+        assert_eq!((r.lo, r.hi), (100, 200));
+        assert!("200-100".parse::<PortRange>().is_err());
+    }
+
+    #[test]
+    fn serve_defaults() {
+        let cli = Cli::try_parse_from(["fastpath", "serve", "--iface", "veth0", "--ip", "10.0.0.2/24"])
+            .unwrap();
+        let Command::Serve(s) = cli.command else { panic!() };
+        assert_eq!(s.ports, vec![80]);
+        assert_eq!(s.queues, Selection::All);
+        assert!(!s.busy_poll && !s.force);
+        let cli = Cli::try_parse_from([
+            "fastpath", "serve", "--iface", "x", "--ip", "10.0.0.2/24", "--port", "80", "--port",
+            "8080", "--queues", "3",
+        ])
+        .unwrap();
+        let Command::Serve(s) = cli.command else { panic!() };
+        assert_eq!(s.ports, vec![80, 8080]);
+        assert_eq!(s.queues, "3".parse().unwrap());
+    }
+}
