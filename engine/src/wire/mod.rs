@@ -1,5 +1,87 @@
 //! Checked views over untrusted bytes (see STYLE.md item 1): `X::new_checked(buf)` validates
 //! lengths once, after which no accessor can panic. A malformed frame yields a small `Copy`
 //! error that the caller counts; nothing here logs or panics.
+//!
+//! IPv4 fragments are not reassembled: `ipv4` reports them as `WireError::Fragment` and the
+//! engine counts and drops them. The TCP MSS the engine announces keeps its own segments
+//! under the path MTU, and Linux peers set DF, so fragments are rare on this path.
 
+pub mod arp;
+pub mod checksum;
+pub mod ethernet;
+pub mod icmp;
+pub mod ipv4;
 pub mod tcp;
+
+/// A byte range inside a header.
+pub type Field = core::ops::Range<usize>;
+
+/// Why a frame was not parsed. Small and `Copy`, counted by the caller per reason.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum WireError {
+    /// Shorter than the header (or than the length a header claims).
+    Truncated,
+    /// IPv4 version is not 4.
+    BadVersion,
+    /// IPv4 IHL below 5 or past the buffer.
+    BadHeaderLen,
+    /// IPv4 total length below the header or past the buffer.
+    BadTotalLen,
+    /// A checksum does not verify.
+    BadChecksum,
+    /// An IPv4 fragment (not reassembled).
+    Fragment,
+    /// TCP data offset below 5 or past the segment.
+    BadDataOffset,
+    /// A TCP option with a bad length.
+    BadOption,
+    /// An ethertype, ARP hardware/protocol type or IP protocol the engine does not handle.
+    Unsupported,
+}
+
+impl WireError {
+    pub const ALL: [WireError; 9] = [
+        WireError::Truncated,
+        WireError::BadVersion,
+        WireError::BadHeaderLen,
+        WireError::BadTotalLen,
+        WireError::BadChecksum,
+        WireError::Fragment,
+        WireError::BadDataOffset,
+        WireError::BadOption,
+        WireError::Unsupported,
+    ];
+
+    /// Index into a `[u64; WireError::ALL.len()]` of drop counters.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            WireError::Truncated => "truncated",
+            WireError::BadVersion => "bad_version",
+            WireError::BadHeaderLen => "bad_header_len",
+            WireError::BadTotalLen => "bad_total_len",
+            WireError::BadChecksum => "bad_checksum",
+            WireError::Fragment => "fragment",
+            WireError::BadDataOffset => "bad_data_offset",
+            WireError::BadOption => "bad_option",
+            WireError::Unsupported => "unsupported",
+        }
+    }
+}
+
+impl core::fmt::Display for WireError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+pub(crate) fn be16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+pub(crate) fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}

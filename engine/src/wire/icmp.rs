@@ -1,0 +1,172 @@
+//! ICMPv4 (RFC 792): echo, and "destination unreachable / fragmentation needed" (RFC 1191)
+//! for path MTU discovery.
+
+use std::net::Ipv4Addr;
+
+use super::checksum;
+use super::{be16, be32, WireError};
+
+pub const TYPE_ECHO_REPLY: u8 = 0;
+pub const TYPE_DEST_UNREACHABLE: u8 = 3;
+pub const TYPE_ECHO_REQUEST: u8 = 8;
+pub const CODE_FRAG_NEEDED: u8 = 4;
+pub const HEADER_LEN: usize = 8;
+
+/// What an ICMP message means to the engine.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum IcmpRepr {
+    EchoRequest {
+        ident: u16,
+        seq: u16,
+    },
+    EchoReply {
+        ident: u16,
+        seq: u16,
+    },
+    /// RFC 1191: a router needs the packet smaller. Carries the start of the packet we
+    /// sent, enough to find its TCP connection.
+    FragNeeded {
+        mtu: u16,
+        orig_src: Ipv4Addr,
+        orig_dst: Ipv4Addr,
+        orig_protocol: u8,
+        orig_src_port: u16,
+        orig_dst_port: u16,
+        orig_seq: u32,
+    },
+    Other {
+        kind: u8,
+        code: u8,
+    },
+}
+
+impl IcmpRepr {
+    /// Parses an ICMP message (the IPv4 payload), verifying its checksum.
+    pub fn parse(b: &[u8]) -> Result<IcmpRepr, WireError> {
+        if b.len() < HEADER_LEN {
+            return Err(WireError::Truncated);
+        }
+        if checksum::sum(b) != 0xffff {
+            return Err(WireError::BadChecksum);
+        }
+        let (kind, code) = (b[0], b[1]);
+        Ok(match (kind, code) {
+            (TYPE_ECHO_REQUEST, 0) => IcmpRepr::EchoRequest {
+                ident: be16(b, 4),
+                seq: be16(b, 6),
+            },
+            (TYPE_ECHO_REPLY, 0) => IcmpRepr::EchoReply {
+                ident: be16(b, 4),
+                seq: be16(b, 6),
+            },
+            (TYPE_DEST_UNREACHABLE, CODE_FRAG_NEEDED) => {
+                // The original IPv4 header and at least 8 bytes of its payload follow.
+                let orig = &b[HEADER_LEN..];
+                if orig.len() < 20 {
+                    return Err(WireError::Truncated);
+                }
+                let hl = ((orig[0] & 0x0f) as usize) * 4;
+                if orig[0] >> 4 != 4 || hl < 20 {
+                    return Err(WireError::BadHeaderLen);
+                }
+                if orig.len() < hl + 8 {
+                    return Err(WireError::Truncated);
+                }
+                let l4 = &orig[hl..];
+                IcmpRepr::FragNeeded {
+                    mtu: be16(b, 6),
+                    orig_src: Ipv4Addr::from(be32(orig, 12)),
+                    orig_dst: Ipv4Addr::from(be32(orig, 16)),
+                    orig_protocol: orig[9],
+                    orig_src_port: be16(l4, 0),
+                    orig_dst_port: be16(l4, 2),
+                    orig_seq: be32(l4, 4),
+                }
+            }
+            _ => IcmpRepr::Other { kind, code },
+        })
+    }
+}
+
+/// Turns an echo request (the ICMP message, in place) into its reply: type 8 -> 0, and
+/// the checksum patched per RFC 1624 rather than recomputed over the data.
+pub fn echo_request_to_reply(msg: &mut [u8]) -> Result<(), WireError> {
+    if msg.len() < HEADER_LEN {
+        return Err(WireError::Truncated);
+    }
+    if msg[0] != TYPE_ECHO_REQUEST {
+        return Err(WireError::Unsupported);
+    }
+    let old = be16(msg, 0);
+    msg[0] = TYPE_ECHO_REPLY;
+    let new = be16(msg, 0);
+    let c = checksum::update(be16(msg, 2), old, new);
+    msg[2..4].copy_from_slice(&c.to_be_bytes());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn echo(kind: u8, data: &[u8]) -> Vec<u8> {
+        let mut b = vec![kind, 0, 0, 0, 0x12, 0x34, 0, 9];
+        b.extend_from_slice(data);
+        let c = checksum::checksum(&b, 0);
+        b[2..4].copy_from_slice(&c.to_be_bytes());
+        b
+    }
+
+    #[test]
+    fn echo_reply_in_place_has_a_valid_checksum() {
+        let data: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+        let mut m = echo(TYPE_ECHO_REQUEST, &data);
+        assert_eq!(
+            IcmpRepr::parse(&m),
+            Ok(IcmpRepr::EchoRequest {
+                ident: 0x1234,
+                seq: 9
+            })
+        );
+        echo_request_to_reply(&mut m).unwrap();
+        assert_eq!(
+            IcmpRepr::parse(&m),
+            Ok(IcmpRepr::EchoReply {
+                ident: 0x1234,
+                seq: 9
+            })
+        );
+        assert_eq!(m, echo(TYPE_ECHO_REPLY, &data));
+    }
+
+    #[test]
+    fn bad_checksum_truncation_and_frag_needed() {
+        let mut m = echo(TYPE_ECHO_REQUEST, b"x");
+        m[8] ^= 1;
+        assert_eq!(IcmpRepr::parse(&m), Err(WireError::BadChecksum));
+        for len in 0..HEADER_LEN {
+            assert_eq!(IcmpRepr::parse(&m[..len]), Err(WireError::Truncated));
+        }
+        // Frag needed quoting a TCP segment 10.0.0.2:80 -> 10.0.0.1:40000, MTU 1400.
+        let mut b = vec![3, 4, 0, 0, 0, 0, 0x05, 0x78];
+        let mut ip = vec![
+            0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 2, 10, 0, 0, 1,
+        ];
+        ip.extend_from_slice(&[0, 80, 0x9c, 0x40, 0, 0, 0, 7]);
+        b.extend_from_slice(&ip);
+        let c = checksum::checksum(&b, 0);
+        b[2..4].copy_from_slice(&c.to_be_bytes());
+        assert_eq!(
+            IcmpRepr::parse(&b),
+            Ok(IcmpRepr::FragNeeded {
+                mtu: 1400,
+                orig_src: Ipv4Addr::new(10, 0, 0, 2),
+                orig_dst: Ipv4Addr::new(10, 0, 0, 1),
+                orig_protocol: 6,
+                orig_src_port: 80,
+                orig_dst_port: 40000,
+                orig_seq: 7,
+            })
+        );
+    }
+}
