@@ -7,5 +7,8 @@ pub mod time; // explicit monotonic time, passed into every protocol layer (no c
 pub mod wire; // checked views over bytes: ethernet (+802.1Q), arp, ipv4, icmp, tcp, checksums
 pub mod tcp; // sans-IO TCP: segments and `now` in, segments and the next deadline out
 pub mod stats; // per-worker counters, published off the hot path
+pub mod iface; // below TCP: our addresses, ARP and ICMP echo answers, RSTs, drops by reason
+pub mod pcap; // --pcap: what the engine receives and sends, since tcpdump cannot see it
+pub mod worker; // the run-to-completion loop: one AF_XDP socket, one core
 #[allow(unsafe_code)]
 pub mod afxdp; // the only module allowed `unsafe`: UMEM, the four rings, socket bind, wakeups

@@ -8,7 +8,7 @@
 /// ```no_run
 /// #[test]
 /// fn veth_ping() {
-///     if !fastpath_tests::privileged::check("veth_ping") {
+///     if !fastpath_testbed::privileged::check("veth_ping") {
 ///         return;
 ///     }
 ///     // ... privileged work ...

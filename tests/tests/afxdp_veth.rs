@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use fastpath_engine::afxdp::{BindMode, Frame, GrantedMode, Xsk, XskConfig, XskError};
-use fastpath_tests::{privileged, VethPair};
+use fastpath_testbed::{privileged, VethPair};
 use fastpath_xdp::{AddrMode, Counter, SteerConfig, Steering, XdpMode};
 
 fn cfg(pair: &VethPair, queue: u32, mode: BindMode) -> XskConfig {
@@ -151,7 +151,7 @@ fn frames_flow_both_ways_and_every_frame_is_accounted_for() {
         assert_eq!(s.accounting().in_use, 1);
         s.transmit(f).expect("TX ring has room");
         s.flush_tx();
-        let sent = fastpath_tests::proc::wait_until(
+        let sent = fastpath_testbed::proc::wait_until(
             Duration::from_secs(3),
             Duration::from_millis(10),
             || {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use fastpath_tests::{netns, privileged, VethPair};
+use fastpath_testbed::{netns, privileged, VethPair};
 
 #[test]
 fn pair_carries_kernel_traffic_and_is_removed_on_drop() {
@@ -88,7 +88,7 @@ fn child_guard_kills_on_drop() {
     let pid = child.pid();
     assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
     drop(child);
-    assert!(fastpath_tests::proc::wait_until(
+    assert!(fastpath_testbed::proc::wait_until(
         Duration::from_secs(3),
         Duration::from_millis(20),
         || !std::path::Path::new(&format!("/proc/{pid}")).exists()

@@ -44,9 +44,9 @@ pub struct Cidr {
 impl std::str::FromStr for Cidr {
     type Err = String;
     fn from_str(s: &str) -> Result<Cidr, String> {
-        let (a, p) = s
-            .split_once('/')
-            .ok_or_else(|| format!("'{s}' has no prefix length: write ADDR/PREFIX, e.g. 10.0.0.2/24"))?;
+        let (a, p) = s.split_once('/').ok_or_else(|| {
+            format!("'{s}' has no prefix length: write ADDR/PREFIX, e.g. 10.0.0.2/24")
+        })?;
         let addr: Ipv4Addr = a
             .parse()
             .map_err(|_| format!("'{a}' is not an IPv4 address"))?;
@@ -100,7 +100,11 @@ pub struct ServeArgs {
     pub mode: fastpath_engine::afxdp::BindMode,
 
     /// XDP attach mode: `auto` tries native (driver) mode, then generic (skb) mode.
-    #[arg(long = "xdp-mode", value_name = "auto|native|generic", default_value = "auto")]
+    #[arg(
+        long = "xdp-mode",
+        value_name = "auto|native|generic",
+        default_value = "auto"
+    )]
     pub xdp_mode: fastpath_xdp::XdpMode,
 
     /// Replace an XDP program already attached to IF (by default the engine refuses and
@@ -133,7 +137,11 @@ pub struct ServeArgs {
 
     /// First and last local port the engine may use for connections it opens (steered to
     /// the engine by the XDP program), as LO-HI.
-    #[arg(long = "local-ports", value_name = "LO-HI", default_value = "61000-64999")]
+    #[arg(
+        long = "local-ports",
+        value_name = "LO-HI",
+        default_value = "61000-64999"
+    )]
     pub local_ports: PortRange,
 
     /// AF_XDP frames per queue (UMEM size = frames x 4096 bytes).
@@ -188,7 +196,10 @@ mod tests {
     fn cidr_and_ranges() {
         let c: Cidr = "10.1.2.3/24".parse().unwrap();
         assert_eq!((c.addr, c.prefix), (Ipv4Addr::new(10, 1, 2, 3), 24));
-        assert!("10.1.2.3".parse::<Cidr>().unwrap_err().contains("no prefix"));
+        assert!("10.1.2.3"
+            .parse::<Cidr>()
+            .unwrap_err()
+            .contains("no prefix"));
         assert!("10.1.2.3/33".parse::<Cidr>().is_err());
         assert!("224.0.0.1/4".parse::<Cidr>().is_err());
         let r: PortRange = "100-200".parse().unwrap();
@@ -198,18 +209,39 @@ mod tests {
 
     #[test]
     fn serve_defaults() {
-        let cli = Cli::try_parse_from(["fastpath", "serve", "--iface", "veth0", "--ip", "10.0.0.2/24"])
-            .unwrap();
-        let Command::Serve(s) = cli.command else { panic!() };
+        let cli = Cli::try_parse_from([
+            "fastpath",
+            "serve",
+            "--iface",
+            "veth0",
+            "--ip",
+            "10.0.0.2/24",
+        ])
+        .unwrap();
+        let Command::Serve(s) = cli.command else {
+            panic!()
+        };
         assert_eq!(s.ports, vec![80]);
         assert_eq!(s.queues, Selection::All);
         assert!(!s.busy_poll && !s.force);
         let cli = Cli::try_parse_from([
-            "fastpath", "serve", "--iface", "x", "--ip", "10.0.0.2/24", "--port", "80", "--port",
-            "8080", "--queues", "3",
+            "fastpath",
+            "serve",
+            "--iface",
+            "x",
+            "--ip",
+            "10.0.0.2/24",
+            "--port",
+            "80",
+            "--port",
+            "8080",
+            "--queues",
+            "3",
         ])
         .unwrap();
-        let Command::Serve(s) = cli.command else { panic!() };
+        let Command::Serve(s) = cli.command else {
+            panic!()
+        };
         assert_eq!(s.ports, vec![80, 8080]);
         assert_eq!(s.queues, "3".parse().unwrap());
     }

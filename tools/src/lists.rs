@@ -127,7 +127,11 @@ mod tests {
     #[test]
     fn rejects_bad_lists_with_a_reason() {
         assert!("3-1".parse::<IdList>().unwrap_err().0.contains("backwards"));
-        assert!("a".parse::<IdList>().unwrap_err().0.contains("not a number"));
+        assert!("a"
+            .parse::<IdList>()
+            .unwrap_err()
+            .0
+            .contains("not a number"));
         assert!("1,,2".parse::<IdList>().unwrap_err().0.contains("empty"));
         assert!("0-99999".parse::<IdList>().is_err());
     }

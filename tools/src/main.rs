@@ -1,1 +1,35 @@
-fn main() {}
+//! The `fastpath` command: `serve` attaches the engine to an interface, `demo` shows it
+//! working on a veth pair it builds and removes itself.
+
+mod caps;
+mod cli;
+mod demo;
+mod lists;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .init();
+    let cli = cli::Cli::parse();
+    let result = match cli.command {
+        cli::Command::Serve(args) => serve::main(&args),
+        cli::Command::Demo(args) => demo::main(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line that says what is wrong and what to do.
+            eprintln!("fastpath: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

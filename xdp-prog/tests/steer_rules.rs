@@ -19,7 +19,7 @@ const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 1];
 const MAC_B: [u8; 6] = [2, 0, 0, 0, 0, 2];
 
 fn steering() -> Option<Steering> {
-    if !fastpath_tests::privileged::check("xdp steer rules (BPF_PROG_TEST_RUN)") {
+    if !fastpath_testbed::privileged::check("xdp steer rules (BPF_PROG_TEST_RUN)") {
         return None;
     }
     let cfg = SteerConfig {

@@ -12,6 +12,7 @@ use std::str::FromStr;
 use super::error::XskError;
 use super::ethtool;
 use super::mmap::Mmap;
+use super::netdev::ifindex;
 use super::ring::{Consumer, Producer, RingLayout};
 use super::sys::*;
 
@@ -357,13 +358,6 @@ fn bind_once(fd: RawFd, ifindex: u32, queue: u32, flags: u16) -> io::Result<()> 
     }
 }
 
-fn ifindex(ifname: &str) -> Option<u32> {
-    let name = std::ffi::CString::new(ifname).ok()?;
-    // SAFETY: `name` is a valid NUL-terminated string.
-    let idx = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    (idx != 0).then_some(idx)
-}
-
 impl Xsk {
     /// Opens and binds a socket to `cfg.ifname` queue `cfg.queue`. Acts in the calling
     /// thread's network namespace.
@@ -382,7 +376,7 @@ impl Xsk {
         let driver = ethtool::driver_name(&cfg.ifname).unwrap_or_else(|_| "unknown".into());
 
         let len = cfg.frame_size as usize * cfg.frame_count as usize;
-        let huge_ok = cfg.hugepages && len % (2 << 20) == 0;
+        let huge_ok = cfg.hugepages && len.is_multiple_of(2 << 20);
         let (umem, hugepages) = match huge_ok.then(|| Mmap::anonymous(len, true)) {
             Some(Ok(m)) => (m, true),
             _ => (

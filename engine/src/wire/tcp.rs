@@ -216,7 +216,7 @@ impl TcpOptions {
                 (kind::WINDOW_SCALE, 3) => o.window_scale = Some(body[0].min(MAX_WINDOW_SCALE)),
                 (kind::SACK_PERMITTED, 2) => o.sack_permitted = true,
                 (kind::TIMESTAMPS, 10) => o.timestamps = Some((be32(body, 0), be32(body, 4))),
-                (kind::SACK, _) if (len - 2) % 8 == 0 && len > 2 => {
+                (kind::SACK, _) if (len - 2).is_multiple_of(8) && len > 2 => {
                     let n = ((len - 2) / 8).min(MAX_SACK_BLOCKS);
                     for i in 0..n {
                         o.sack[i] = SackBlock {
@@ -276,7 +276,7 @@ impl TcpOptions {
                 put(&blk.right.0.to_be_bytes(), &mut at);
             }
         }
-        while at % 4 != 0 {
+        while !at.is_multiple_of(4) {
             put(&[kind::NOP], &mut at);
         }
         at

@@ -1,0 +1,402 @@
+//! The engine's side of one interface, below TCP: which addresses are ours, and what to do
+//! with a frame the steering program handed us. Sans-IO: bytes in, an action out.
+//!
+//! Replies that fit in the received frame (ARP reply, ICMP echo reply, TCP RST) are written
+//! over it in place, so answering never allocates a frame.
+
+use std::net::Ipv4Addr;
+
+use crate::stats::Counters;
+use crate::wire::arp::{self, ArpRepr, Op};
+use crate::wire::ethernet::{self, EtherType, MacAddr};
+use crate::wire::icmp::{self, IcmpRepr};
+use crate::wire::ipv4::{self, Ipv4Repr};
+use crate::wire::tcp::TcpPacket;
+use crate::wire::WireError;
+
+/// An address of the engine.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct OurAddr {
+    pub addr: Ipv4Addr,
+    pub prefix: u8,
+    /// Owned: the kernel does not have it, the engine answers ARP and ICMP echo. Shared:
+    /// the kernel has it and answers those; the engine only sees its TCP ports.
+    pub owned: bool,
+}
+
+/// What to do with a frame after `Iface::handle`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// The frame now holds a reply of this many bytes: transmit it.
+    Transmit(usize),
+    /// Nothing to send: release the frame.
+    Drop,
+}
+
+/// Default TTL of packets the engine originates (Linux's net.ipv4.ip_default_ttl).
+pub const DEFAULT_TTL: u8 = 64;
+
+/// Per-interface state and counters.
+#[derive(Debug)]
+pub struct Iface {
+    mac: MacAddr,
+    addrs: Vec<OurAddr>,
+    pub counters: Counters,
+    /// Malformed frames by reason, indexed by `WireError::index`.
+    pub malformed: [u64; WireError::ALL.len()],
+}
+
+impl Iface {
+    pub fn new(mac: MacAddr, addrs: Vec<OurAddr>) -> Iface {
+        Iface {
+            mac,
+            addrs,
+            counters: Counters::default(),
+            malformed: [0; WireError::ALL.len()],
+        }
+    }
+
+    pub fn mac(&self) -> MacAddr {
+        self.mac
+    }
+
+    fn ours(&self, ip: Ipv4Addr) -> Option<&OurAddr> {
+        self.addrs.iter().find(|a| a.addr == ip)
+    }
+
+    fn malformed(&mut self, e: WireError) -> Action {
+        self.malformed[e.index()] += 1;
+        if e == WireError::Fragment {
+            self.counters.drop_fragment += 1;
+        } else {
+            self.counters.drop_malformed += 1;
+        }
+        Action::Drop
+    }
+
+    /// Handles one received frame of `len` bytes at the start of `buf` (the frame's whole
+    /// room, so a reply may be written over it).
+    pub fn handle(&mut self, buf: &mut [u8], len: usize) -> Action {
+        let len = len.min(buf.len());
+        let eth = match ethernet::Frame::new_checked(&buf[..len]) {
+            Ok(f) => f,
+            Err(e) => return self.malformed(e),
+        };
+        let (eth_len, ethertype, src_mac) = (eth.header_len(), eth.ethertype(), eth.src());
+        match ethertype {
+            t if t == EtherType::Arp as u16 => self.arp(buf, len, eth_len, src_mac),
+            t if t == EtherType::Ipv4 as u16 => self.ipv4(buf, len, eth_len, src_mac),
+            _ => {
+                self.counters.drop_unsupported += 1;
+                Action::Drop
+            }
+        }
+    }
+
+    /// Writes the Ethernet addresses of a reply to `to` (the VLAN tag, if any, stays).
+    fn reply_eth(&self, buf: &mut [u8], to: MacAddr) {
+        buf[0..6].copy_from_slice(&to);
+        buf[6..12].copy_from_slice(&self.mac);
+    }
+
+    fn arp(&mut self, buf: &mut [u8], len: usize, eth_len: usize, src_mac: MacAddr) -> Action {
+        let req = match ArpRepr::parse(&buf[eth_len..len]) {
+            Ok(r) => r,
+            Err(e) => return self.malformed(e),
+        };
+        let ours = self.ours(req.target_ip).is_some_and(|a| a.owned);
+        if req.op != Op::Request || !ours {
+            self.counters.arp_ignored += 1;
+            return Action::Drop;
+        }
+        // RFC 826: swap sender and target, fill in our hardware address, opcode reply.
+        let reply = ArpRepr {
+            op: Op::Reply,
+            sender_mac: self.mac,
+            sender_ip: req.target_ip,
+            target_mac: req.sender_mac,
+            target_ip: req.sender_ip,
+        };
+        self.reply_eth(buf, src_mac);
+        reply.emit(&mut buf[eth_len..]);
+        self.counters.arp_replies += 1;
+        Action::Transmit(eth_len + arp::PACKET_LEN)
+    }
+
+    fn ipv4(&mut self, buf: &mut [u8], len: usize, eth_len: usize, src_mac: MacAddr) -> Action {
+        let (src, dst, proto, hl, total) = match ipv4::Packet::new_checked(&buf[eth_len..len]) {
+            Ok(p) => (
+                p.src(),
+                p.dst(),
+                p.protocol(),
+                p.header_len(),
+                p.total_len(),
+            ),
+            Err(e) => return self.malformed(e),
+        };
+        let Some(ours) = self.ours(dst).copied() else {
+            self.counters.drop_not_ours += 1;
+            return Action::Drop;
+        };
+        let l4 = eth_len + hl..eth_len + total;
+        match proto {
+            ipv4::PROTO_ICMP => self.icmp(buf, l4, eth_len, src_mac, src, ours),
+            ipv4::PROTO_TCP => self.tcp(buf, l4, eth_len, src_mac, src, dst),
+            _ => {
+                self.counters.drop_unsupported += 1;
+                Action::Drop
+            }
+        }
+    }
+
+    fn icmp(
+        &mut self,
+        buf: &mut [u8],
+        l4: core::ops::Range<usize>,
+        eth_len: usize,
+        src_mac: MacAddr,
+        src: Ipv4Addr,
+        ours: OurAddr,
+    ) -> Action {
+        match IcmpRepr::parse(&buf[l4.clone()]) {
+            Ok(IcmpRepr::EchoRequest { .. }) if ours.owned => {}
+            Ok(_) => {
+                self.counters.icmp_other += 1;
+                return Action::Drop;
+            }
+            Err(e) => return self.malformed(e),
+        }
+        let msg_len = l4.len();
+        if icmp::echo_request_to_reply(&mut buf[l4.clone()]).is_err() {
+            self.counters.icmp_other += 1;
+            return Action::Drop;
+        }
+        // A fresh 20-byte header: request options (record route, ...) are not echoed.
+        let ip_at = eth_len;
+        buf.copy_within(l4, ip_at + ipv4::MIN_HEADER_LEN);
+        Ipv4Repr {
+            src: ours.addr,
+            dst: src,
+            protocol: ipv4::PROTO_ICMP,
+            ttl: DEFAULT_TTL,
+            ident: 0,
+            payload_len: msg_len,
+        }
+        .emit(&mut buf[ip_at..]);
+        self.reply_eth(buf, src_mac);
+        self.counters.icmp_echo_replies += 1;
+        Action::Transmit(ip_at + ipv4::MIN_HEADER_LEN + msg_len)
+    }
+
+    fn tcp(
+        &mut self,
+        buf: &mut [u8],
+        l4: core::ops::Range<usize>,
+        eth_len: usize,
+        src_mac: MacAddr,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+    ) -> Action {
+        let (repr, payload_len) = match TcpPacket::parse(&buf[l4], src, dst) {
+            Ok(p) => (p.repr, p.payload.len()),
+            Err(e) => return self.malformed(e),
+        };
+        self.counters.tcp_segments += 1;
+        // No listener or connection matches (the TCP layer above handles those first):
+        // answer as any host does, with a reset (RFC 9293 3.10.7.1).
+        let Some(rst) = repr.rst_reply(payload_len) else {
+            return Action::Drop;
+        };
+        let ip_at = eth_len;
+        let tcp_at = ip_at + ipv4::MIN_HEADER_LEN;
+        let seg_len = rst.emit(&mut buf[tcp_at..], 0, dst, src);
+        Ipv4Repr {
+            src: dst,
+            dst: src,
+            protocol: ipv4::PROTO_TCP,
+            ttl: DEFAULT_TTL,
+            ident: 0,
+            payload_len: seg_len,
+        }
+        .emit(&mut buf[ip_at..]);
+        self.reply_eth(buf, src_mac);
+        self.counters.tcp_rst_sent += 1;
+        Action::Transmit(tcp_at + seg_len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
+
+    const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+    const SHARED: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 3);
+    const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+    const OUR_MAC: MacAddr = [2, 0, 0, 0, 0, 2];
+    const PEER_MAC: MacAddr = [2, 0, 0, 0, 0, 1];
+
+    fn iface() -> Iface {
+        Iface::new(
+            OUR_MAC,
+            vec![
+                OurAddr {
+                    addr: US,
+                    prefix: 24,
+                    owned: true,
+                },
+                OurAddr {
+                    addr: SHARED,
+                    prefix: 24,
+                    owned: false,
+                },
+            ],
+        )
+    }
+
+    fn run(i: &mut Iface, frame: &[u8]) -> (Action, Vec<u8>) {
+        let mut buf = vec![0u8; 2048];
+        buf[..frame.len()].copy_from_slice(frame);
+        let a = i.handle(&mut buf, frame.len());
+        let out = match a {
+            Action::Transmit(n) => buf[..n].to_vec(),
+            Action::Drop => Vec::new(),
+        };
+        (a, out)
+    }
+
+    fn arp_request(target: Ipv4Addr) -> Vec<u8> {
+        let mut f = vec![0u8; 42];
+        ethernet::emit(&mut f, ethernet::BROADCAST, PEER_MAC, None, EtherType::Arp);
+        ArpRepr {
+            op: Op::Request,
+            sender_mac: PEER_MAC,
+            sender_ip: PEER,
+            target_mac: [0; 6],
+            target_ip: target,
+        }
+        .emit(&mut f[14..]);
+        f
+    }
+
+    #[test]
+    fn answers_arp_for_owned_addresses_only() {
+        let mut i = iface();
+        let (a, out) = run(&mut i, &arp_request(US));
+        assert_eq!(a, Action::Transmit(42));
+        assert_eq!(&out[0..6], &PEER_MAC);
+        assert_eq!(&out[6..12], &OUR_MAC);
+        let r = ArpRepr::parse(&out[14..]).unwrap();
+        assert_eq!(
+            (r.op, r.sender_mac, r.sender_ip, r.target_mac, r.target_ip),
+            (Op::Reply, OUR_MAC, US, PEER_MAC, PEER)
+        );
+        assert_eq!(run(&mut i, &arp_request(SHARED)).0, Action::Drop);
+        assert_eq!(run(&mut i, &arp_request(PEER)).0, Action::Drop);
+        assert_eq!((i.counters.arp_replies, i.counters.arp_ignored), (1, 2));
+    }
+
+    fn ping(dst: Ipv4Addr, vlan: bool, data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let b = PacketBuilder::ethernet2(PEER_MAC, OUR_MAC);
+        if vlan {
+            b.single_vlan(5.try_into().unwrap())
+                .ipv4(PEER.octets(), dst.octets(), 64)
+                .icmpv4_echo_request(7, 3)
+                .write(&mut out, data)
+                .unwrap();
+        } else {
+            b.ipv4(PEER.octets(), dst.octets(), 64)
+                .icmpv4_echo_request(7, 3)
+                .write(&mut out, data)
+                .unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn answers_ping_with_valid_checksums_also_tagged() {
+        for vlan in [false, true] {
+            let mut i = iface();
+            let data: Vec<u8> = (0..56u8).collect();
+            let (a, out) = run(&mut i, &ping(US, vlan, &data));
+            assert!(matches!(a, Action::Transmit(_)));
+            let p = SlicedPacket::from_ethernet(&out).unwrap();
+            let ip = match p.net.unwrap() {
+                etherparse::NetSlice::Ipv4(ip) => ip,
+                _ => panic!("not ipv4"),
+            };
+            assert_eq!(ip.header().source_addr(), US);
+            assert_eq!(ip.header().destination_addr(), PEER);
+            let h = ip.header().to_header();
+            assert_eq!(h.header_checksum, h.calc_header_checksum());
+            let Some(TransportSlice::Icmpv4(icmp)) = p.transport else {
+                panic!("no icmp")
+            };
+            assert_eq!(
+                icmp.icmp_type(),
+                etherparse::Icmpv4Type::EchoReply(etherparse::IcmpEchoHeader { id: 7, seq: 3 })
+            );
+            assert_eq!(icmp.payload(), &data[..]);
+            assert_eq!(
+                icmp.checksum(),
+                icmp.icmp_type().calc_checksum(icmp.payload())
+            );
+            assert_eq!(i.counters.icmp_echo_replies, 1);
+        }
+        // The kernel answers ping for a shared address.
+        let mut i = iface();
+        assert_eq!(run(&mut i, &ping(SHARED, false, b"x")).0, Action::Drop);
+    }
+
+    #[test]
+    fn resets_tcp_with_no_listener_per_rfc9293() {
+        let mut i = iface();
+        let mut syn = Vec::new();
+        PacketBuilder::ethernet2(PEER_MAC, OUR_MAC)
+            .ipv4(PEER.octets(), US.octets(), 64)
+            .tcp(40000, 22, 1000, 64240)
+            .syn()
+            .write(&mut syn, &[])
+            .unwrap();
+        let (a, out) = run(&mut i, &syn);
+        assert_eq!(a, Action::Transmit(54));
+        let p = SlicedPacket::from_ethernet(&out).unwrap();
+        let Some(TransportSlice::Tcp(t)) = p.transport else {
+            panic!("no tcp")
+        };
+        assert!(t.rst() && t.ack() && !t.syn());
+        assert_eq!(
+            (
+                t.source_port(),
+                t.destination_port(),
+                t.sequence_number(),
+                t.acknowledgment_number()
+            ),
+            (22, 40000, 0, 1001)
+        );
+        let etherparse::NetSlice::Ipv4(ip) = p.net.unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            t.calc_checksum_ipv4(ip.header().source(), ip.header().destination())
+                .unwrap(),
+            t.checksum()
+        );
+    }
+
+    #[test]
+    fn malformed_frames_are_counted_by_reason() {
+        let mut i = iface();
+        let mut p = ping(US, false, b"abc");
+        p[14 + 8] = 1; // TTL changed: IPv4 header checksum now wrong
+        assert_eq!(run(&mut i, &p).0, Action::Drop);
+        assert_eq!(i.malformed[WireError::BadChecksum.index()], 1);
+        let p = ping(US, false, b"abc");
+        for len in 0..p.len() {
+            let (a, _) = run(&mut i, &p[..len]);
+            assert_eq!(a, Action::Drop, "prefix of {len} bytes");
+        }
+        assert!(i.counters.drop_malformed >= 40);
+    }
+}

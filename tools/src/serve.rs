@@ -1,0 +1,344 @@
+//! `fastpath serve`: attach to an interface and run one worker per queue until stopped.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use fastpath_engine::afxdp::{self, GrantedMode, Xsk, XskConfig};
+use fastpath_engine::iface::{Iface, OurAddr};
+use fastpath_engine::pcap::PcapWriter;
+use fastpath_engine::stats::{Counters, Published};
+use fastpath_engine::worker::{Worker, WorkerConfig, WorkerSummary};
+use fastpath_xdp::{AddrMode, AttachedMode, SteerConfig, Steering};
+
+use crate::cli::ServeArgs;
+
+/// One queue's worker as started.
+pub struct QueueInfo {
+    pub queue: u32,
+    pub core: Option<usize>,
+    pub mode: GrantedMode,
+    pub fallback: Option<String>,
+}
+
+/// A running engine: the attached program and its workers.
+pub struct Running {
+    // Workers stop before the program detaches (field order is drop order).
+    workers: Vec<(QueueInfo, JoinHandle<WorkerSummary>, Arc<Published>)>,
+    steering: Steering,
+    stop: Arc<AtomicBool>,
+    xdp_mode: AttachedMode,
+}
+
+/// What the engine did, for the summary at exit.
+pub struct Report {
+    pub xdp_mode: AttachedMode,
+    pub queues: Vec<(QueueInfo, Result<WorkerSummary, String>)>,
+    pub steering: Option<fastpath_xdp::Counters>,
+}
+
+impl Running {
+    /// Counters summed over workers (as last published).
+    pub fn totals(&self) -> Counters {
+        let mut t = Counters::default();
+        for (_, _, p) in &self.workers {
+            t.add(&p.load());
+        }
+        t
+    }
+
+    pub fn queues(&self) -> impl Iterator<Item = &QueueInfo> {
+        self.workers.iter().map(|(q, _, _)| q)
+    }
+
+    /// Stops the workers, waits for them, detaches the program.
+    pub fn stop(mut self) -> Report {
+        self.stop.store(true, Ordering::SeqCst);
+        let steering_counters = self.steering.counters().ok();
+        let queues = self
+            .workers
+            .drain(..)
+            .map(|(info, handle, _)| {
+                let r = handle.join().map_err(|p| {
+                    let msg = p
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "unknown panic".into());
+                    format!("worker panicked: {msg}")
+                });
+                (info, r)
+            })
+            .collect();
+        if let Err(e) = self.steering.detach() {
+            tracing::error!("{e}");
+        }
+        Report {
+            xdp_mode: self.xdp_mode.clone(),
+            queues,
+            steering: steering_counters,
+        }
+    }
+}
+
+/// Starts the engine on `args.iface` in the calling thread's network namespace.
+pub fn start(args: &ServeArgs, stop: Arc<AtomicBool>) -> anyhow::Result<Running> {
+    crate::caps::check()?;
+    let ifname = args.iface.as_str();
+    let ifindex = afxdp::ifindex(ifname)
+        .with_context(|| format!("no interface '{ifname}' here (see `ip link`)"))?;
+    let queue_count = afxdp::rx_queue_count(ifname)
+        .with_context(|| format!("reading the queue count of {ifname}"))?;
+    let queues = args
+        .queues
+        .resolve(queue_count, &format!("{ifname} queue"))
+        .map_err(|e| anyhow::anyhow!("{e} (see `ethtool -l {ifname}`)"))?;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores: Vec<Option<usize>> = match &args.cores {
+        Some(list) => {
+            if list.ids().len() < queues.len() {
+                bail!(
+                    "--cores names {} core(s) for {} queue(s): give one core per queue",
+                    list.ids().len(),
+                    queues.len()
+                );
+            }
+            if let Some(bad) = list.ids().iter().find(|&&c| c as usize >= cpus) {
+                bail!("--cores: CPU {bad} does not exist (this machine has {cpus})");
+            }
+            list.ids().iter().map(|&c| Some(c as usize)).collect()
+        }
+        None => queues.iter().map(|&q| Some(q as usize % cpus)).collect(),
+    };
+
+    let mac = afxdp::mac_address(ifname).with_context(|| format!("reading the MAC of {ifname}"))?;
+    let kernel_addrs = afxdp::ipv4_addresses(ifname).unwrap_or_default();
+    let owned = !kernel_addrs.iter().any(|(a, _)| *a == args.ip.addr);
+    if owned {
+        tracing::info!(
+            "{} is not on {ifname} in the kernel: the engine owns it and answers ARP and ICMP echo itself",
+            args.ip
+        );
+    } else {
+        tracing::info!(
+            "{} is shared with the kernel on {ifname}: the kernel keeps ARP, ICMP and other ports; the engine takes TCP port(s) {:?}",
+            args.ip,
+            args.ports
+        );
+    }
+
+    let cfg = SteerConfig {
+        addrs: vec![(
+            args.ip.addr,
+            if owned {
+                AddrMode::Owned
+            } else {
+                AddrMode::Shared
+            },
+        )],
+        ports: args.ports.iter().map(|&p| (args.ip.addr, p)).collect(),
+        local_port_range: Some((args.local_ports.lo, args.local_ports.hi)),
+        sockets_per_queue: 1,
+    };
+    let mut steering = Steering::load(&cfg)?;
+
+    // Sockets first: frames steered to an empty slot fall back to the kernel meanwhile.
+    let mut sockets = Vec::new();
+    for &q in &queues {
+        let mut c = XskConfig::new(ifname, q);
+        c.mode = args.mode;
+        c.frame_count = args.frames;
+        if args.busy_poll {
+            c.busy_poll = Some(afxdp::BusyPoll {
+                usecs: 20,
+                budget: 64,
+            });
+        }
+        let xsk = Xsk::open(&c).with_context(|| format!("queue {q} of {ifname}"))?;
+        match xsk.fallback_reason() {
+            Some(why) => tracing::info!(
+                "{ifname} queue {q}: AF_XDP {} mode ({why})",
+                xsk.granted_mode()
+            ),
+            None => tracing::info!("{ifname} queue {q}: AF_XDP {} mode", xsk.granted_mode()),
+        }
+        if xsk.hugepages() {
+            tracing::debug!("{ifname} queue {q}: UMEM on huge pages");
+        }
+        steering.register_socket(q, xsk.fd())?;
+        sockets.push(xsk);
+    }
+    let xdp_mode = steering.attach(ifindex, args.xdp_mode, args.force)?;
+    tracing::info!("XDP steering program attached to {ifname} in {xdp_mode} mode");
+
+    let pcap = match &args.pcap {
+        Some(path) => Some(Arc::new(Mutex::new(
+            PcapWriter::create(path).with_context(|| format!("creating {}", path.display()))?,
+        ))),
+        None => None,
+    };
+    let our = OurAddr {
+        addr: args.ip.addr,
+        prefix: args.ip.prefix,
+        owned,
+    };
+    let wcfg = WorkerConfig {
+        busy_poll: args.busy_poll,
+        ..WorkerConfig::default()
+    };
+    let mut workers = Vec::new();
+    for ((xsk, &q), core) in sockets.into_iter().zip(&queues).zip(cores) {
+        let published = Published::new();
+        let info = QueueInfo {
+            queue: q,
+            core,
+            mode: xsk.granted_mode(),
+            fallback: xsk.fallback_reason().map(str::to_string),
+        };
+        let mut worker = Worker::new(
+            xsk,
+            Iface::new(mac, vec![our]),
+            wcfg.clone(),
+            published.clone(),
+        );
+        if let Some(p) = &pcap {
+            worker = worker.with_pcap(p.clone());
+        }
+        let stop = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("fastpath-q{q}"))
+            .spawn(move || {
+                if let Some(c) = core {
+                    if !core_affinity::set_for_current(core_affinity::CoreId { id: c }) {
+                        tracing::warn!("queue {q}: could not pin to CPU {c}");
+                    }
+                }
+                worker.run(&stop)
+            })
+            .context("starting a worker thread")?;
+        workers.push((info, handle, published));
+    }
+    Ok(Running {
+        workers,
+        steering,
+        stop,
+        xdp_mode,
+    })
+}
+
+/// One stats line: rates since the last line, drops by reason.
+pub fn stats_line(
+    elapsed: Duration,
+    now: &Counters,
+    before: &Counters,
+    interval: Duration,
+) -> String {
+    let secs = interval.as_secs_f64().max(1e-3);
+    let rate = |a: u64, b: u64| (a.saturating_sub(b)) as f64 / secs;
+    format!(
+        "[{:>4.0}s] rx {:.0} frames/s, tx {:.0} frames/s | arp {} icmp {} rst {} | drops: malformed {} fragment {} unsupported {} tx_full {}",
+        elapsed.as_secs_f64(),
+        rate(now.rx_frames, before.rx_frames),
+        rate(now.tx_frames, before.tx_frames),
+        now.arp_replies,
+        now.icmp_echo_replies,
+        now.tcp_rst_sent,
+        now.drop_malformed,
+        now.drop_fragment,
+        now.drop_unsupported,
+        now.drop_tx_full,
+    )
+}
+
+/// The summary printed at exit.
+pub fn print_report(r: &Report) {
+    println!("fastpath summary (XDP program in {} mode):", r.xdp_mode);
+    let mut total = Counters::default();
+    for (q, res) in &r.queues {
+        match res {
+            Ok(s) => {
+                total.add(&s.counters);
+                let a = &s.frames;
+                println!(
+                    "  queue {}: AF_XDP {} mode{}, core {}, rx {} tx {} frames; frames free {} kernel-rx {} in-use {} kernel-tx {} of {}{}",
+                    q.queue,
+                    q.mode,
+                    q.fallback.as_deref().map(|w| format!(" ({w})")).unwrap_or_default(),
+                    q.core.map_or("-".into(), |c| c.to_string()),
+                    s.counters.rx_frames,
+                    s.counters.tx_frames,
+                    a.free,
+                    a.kernel_rx,
+                    a.in_use,
+                    a.kernel_tx,
+                    a.total,
+                    if a.balanced() { "" } else { " (UNBALANCED)" }
+                );
+                let bad: Vec<String> = s
+                    .malformed
+                    .iter()
+                    .filter(|(_, v)| *v > 0)
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect();
+                if !bad.is_empty() {
+                    println!("    malformed by reason: {}", bad.join(", "));
+                }
+            }
+            Err(e) => println!("  queue {}: {e}", q.queue),
+        }
+    }
+    println!(
+        "  total: rx {} frames ({} bytes), tx {} frames ({} bytes); arp replies {}, echo replies {}, resets {}",
+        total.rx_frames, total.rx_bytes, total.tx_frames, total.tx_bytes, total.arp_replies,
+        total.icmp_echo_replies, total.tcp_rst_sent
+    );
+    if let Some(c) = &r.steering {
+        let parts: Vec<String> = c
+            .iter()
+            .filter(|(_, v)| *v > 0)
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        println!("  XDP program: {}", parts.join(", "));
+    }
+}
+
+pub fn main(args: &ServeArgs) -> anyhow::Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
+    }
+    let running = start(args, stop.clone())?;
+    tracing::info!(
+        "serving {} on {} ({} queue(s)); Ctrl-C to stop",
+        args.ip,
+        args.iface,
+        running.queues().count()
+    );
+    let started = Instant::now();
+    let interval = Duration::from_secs(args.stats_interval.max(1));
+    let mut last = Counters::default();
+    let mut last_at = Instant::now();
+    let deadline = args
+        .duration
+        .map(|d| started + Duration::from_secs_f64(d.max(0.0)));
+    while !stop.load(Ordering::SeqCst) && deadline.is_none_or(|d| Instant::now() < d) {
+        std::thread::sleep(Duration::from_millis(50));
+        if args.stats_interval > 0 && last_at.elapsed() >= interval {
+            let now = running.totals();
+            println!(
+                "{}",
+                stats_line(started.elapsed(), &now, &last, last_at.elapsed())
+            );
+            last = now;
+            last_at = Instant::now();
+        }
+    }
+    let report = running.stop();
+    print_report(&report);
+    if report.queues.iter().any(|(_, r)| r.is_err()) {
+        bail!("a worker failed (see above); the XDP program was detached");
+    }
+    Ok(())
+}
