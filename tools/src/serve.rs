@@ -143,8 +143,12 @@ pub fn start(args: &ServeArgs, stop: Arc<AtomicBool>) -> anyhow::Result<Running>
         sockets_per_queue: 1,
     };
     let mut steering = Steering::load(&cfg)?;
+    // Attach before binding sockets: a foreign program is reported as such, not as a busy
+    // queue. An error from here on detaches (Steering's Drop).
+    let xdp_mode = steering.attach(ifindex, args.xdp_mode, args.force)?;
+    tracing::info!("XDP steering program attached to {ifname} in {xdp_mode} mode");
 
-    // Sockets first: frames steered to an empty slot fall back to the kernel meanwhile.
+    // Until a queue's socket is registered, its frames fall back to the kernel.
     let mut sockets = Vec::new();
     for &q in &queues {
         let mut c = XskConfig::new(ifname, q);
@@ -170,8 +174,6 @@ pub fn start(args: &ServeArgs, stop: Arc<AtomicBool>) -> anyhow::Result<Running>
         steering.register_socket(q, xsk.fd())?;
         sockets.push(xsk);
     }
-    let xdp_mode = steering.attach(ifindex, args.xdp_mode, args.force)?;
-    tracing::info!("XDP steering program attached to {ifname} in {xdp_mode} mode");
 
     let pcap = match &args.pcap {
         Some(path) => Some(Arc::new(Mutex::new(

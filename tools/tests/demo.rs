@@ -1,0 +1,26 @@
+//! The README's first command, `fastpath demo`, runs to completion and cleans up.
+
+use fastpath_testbed::{netns, privileged};
+
+#[test]
+fn demo_runs_and_removes_what_it_made() {
+    if !privileged::check("demo_runs_and_removes_what_it_made") {
+        return;
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fastpath"))
+        .args(["demo", "--duration", "1"])
+        .output()
+        .expect("run fastpath demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("answered by the engine"), "{stdout}");
+    assert!(stdout.contains("100 packets transmitted, 100 received"), "{stdout}");
+    assert!(stdout.contains("removed the namespaces"), "{stdout}");
+    // The namespaces it named are gone.
+    for word in stdout.split_whitespace() {
+        if word.starts_with("fp-demo-") {
+            assert!(netns::existing(word).is_empty(), "{word} left behind");
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! `fastpath serve` on a veth pair, driven by the kernel's own tools in the peer namespace:
+//! the contract users rely on (issue: AF_XDP layer, steering program, test bed).
+
+use std::time::Duration;
+
+use fastpath_testbed::proc::{signal, wait_until};
+use fastpath_testbed::{privileged, ChildGuard, VethPair};
+
+const BIN: &str = env!("CARGO_BIN_EXE_fastpath");
+
+/// Starts `fastpath serve` in the engine namespace and waits until its program is attached
+/// and its sockets are bound (the "serving" log line).
+fn serve(pair: &VethPair, extra: &[&str]) -> ChildGuard {
+    let ip = format!("{}/24", pair.engine_addr());
+    let mut argv = vec![
+        BIN,
+        "serve",
+        "--iface",
+        pair.engine_if(),
+        "--ip",
+        &ip,
+        "--stats-interval",
+        "1",
+    ];
+    argv.extend_from_slice(extra);
+    let mut child = pair.engine_ns().spawn(&argv);
+    let up = wait_until(Duration::from_secs(20), Duration::from_millis(50), || {
+        pair.xdp_attached() || !child.alive()
+    });
+    assert!(
+        up && child.alive(),
+        "fastpath serve did not start: {:?}",
+        child.stop(Duration::from_secs(1))
+    );
+    // Sockets are registered right after the attach; give them a moment.
+    std::thread::sleep(Duration::from_millis(300));
+    child
+}
+
+/// Stops the engine with `sig` and returns (success, stdout, stderr).
+fn stop(mut child: ChildGuard, sig: i32) -> (bool, String, String) {
+    signal(child.pid(), sig);
+    let (status, out, err) = child.wait_exit(Duration::from_secs(10));
+    (status.is_some_and(|s| s.success()), out, err)
+}
+
+fn mac_text(mac: [u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// rx frames per queue from the summary lines "queue N: ... rx R tx T frames".
+fn queue_rx(summary: &str) -> Vec<(u32, u64)> {
+    summary
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let q = l.strip_prefix("queue ")?.split(':').next()?.parse().ok()?;
+            let rx = l
+                .split(", rx ")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()?;
+            Some((q, rx))
+        })
+        .collect()
+}
+
+#[test]
+fn owned_address_answers_arp_and_ping() {
+    if !privileged::check("owned_address_answers_arp_and_ping") {
+        return;
+    }
+    let pair = VethPair::new("own");
+    let engine = serve(&pair, &[]);
+    let target = pair.engine_addr().to_string();
+
+    // 20 pings, 20 replies: the kernel's ICMP code verifies every reply's checksum.
+    let out = pair
+        .peer_ns()
+        .exec(&["ping", "-c", "20", "-i", "0.05", "-W", "2", &target]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("20 packets transmitted, 20 received"),
+        "{text}"
+    );
+
+    // The peer learned the engine's MAC from the engine's ARP reply.
+    let neigh = pair.peer_ns().run_ok(&["ip", "neigh", "show", &target]);
+    assert!(
+        neigh.contains(&mac_text(pair.engine_mac())),
+        "neighbour table: {neigh}"
+    );
+    let arping = pair.peer_ns().exec(&[
+        "arping",
+        "-c",
+        "2",
+        "-w",
+        "3",
+        "-I",
+        pair.peer_if(),
+        &target,
+    ]);
+    let text = String::from_utf8_lossy(&arping.stdout).to_lowercase();
+    assert!(
+        text.contains(&mac_text(pair.engine_mac())),
+        "arping: {text}"
+    );
+
+    // SIGINT: clean exit, program detached, frames balanced.
+    let (ok, out, err) = stop(engine, SIGINT);
+    assert!(ok, "exit status; stdout {out}\nstderr {err}");
+    assert!(out.contains("echo replies 20,"), "{out}");
+    assert!(!out.contains("UNBALANCED"), "{out}");
+    assert!(
+        err.contains("copy mode") && err.contains("veth refused zero-copy"),
+        "mode is reported: {err}"
+    );
+    assert!(
+        !pair.xdp_attached(),
+        "XDP program left attached after SIGINT"
+    );
+}
+
+const SIGINT: i32 = 2;
+const SIGTERM: i32 = 15;
+
+#[test]
+fn shared_address_leaves_the_kernel_its_ports() {
+    if !privileged::check("shared_address_leaves_the_kernel_its_ports") {
+        return;
+    }
+    let pair = VethPair::new("shr");
+    pair.add_engine_kernel_addr(pair.engine_addr());
+    let target = pair.engine_addr().to_string();
+    // A kernel listener on another port of the same address.
+    let _web = pair
+        .engine_ns()
+        .spawn(&["python3", "-m", "http.server", "8080", "--bind", &target]);
+    let ready = wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+        pair.peer_ns()
+            .exec(&[
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "--max-time",
+                "1",
+                &format!("http://{target}:8080/"),
+            ])
+            .status
+            .success()
+    });
+    assert!(ready, "kernel web server did not come up");
+
+    let engine = serve(&pair, &["--port", "80"]);
+    // The kernel's port keeps working, and the kernel answers ping.
+    for _ in 0..5 {
+        let out = pair.peer_ns().exec(&[
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "3",
+            &format!("http://{target}:8080/"),
+        ]);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    }
+    let out = pair
+        .peer_ns()
+        .exec(&["ping", "-c", "5", "-i", "0.05", "-W", "2", &target]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("5 received"));
+    // Port 80 is the engine's: it answers with a reset (no responder yet).
+    let probe = format!("exec 3<>/dev/tcp/{target}/80");
+    let out = pair.peer_ns().exec(&["timeout", "3", "bash", "-c", &probe]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refused"));
+
+    let (ok, out, err) = stop(engine, SIGTERM);
+    assert!(ok, "stdout {out}\nstderr {err}");
+    assert!(err.contains("shared with the kernel"), "{err}");
+    // The engine saw port 80 only: one reset, no ping, no ARP.
+    assert!(
+        out.contains("arp replies 0, echo replies 0, resets 1"),
+        "{out}"
+    );
+    assert!(!pair.xdp_attached());
+}
+
+#[test]
+fn flows_spread_over_both_queues() {
+    if !privileged::check("flows_spread_over_both_queues") {
+        return;
+    }
+    let pair = VethPair::new("mq");
+    let engine = serve(&pair, &[]);
+    let target = pair.engine_addr().to_string();
+    // 64 connections from 64 source ports: the peer's veth picks a TX queue per flow,
+    // which is the engine side's RX queue.
+    let script =
+        format!("for i in $(seq 64); do (exec 3<>/dev/tcp/{target}/80) 2>/dev/null; done; true");
+    pair.peer_ns()
+        .run_ok(&["timeout", "20", "bash", "-c", &script]);
+    let (ok, out, err) = stop(engine, SIGTERM);
+    assert!(ok, "stdout {out}\nstderr {err}");
+    let rx = queue_rx(&out);
+    assert_eq!(rx.len(), 2, "two workers: {out}");
+    assert!(
+        rx.iter().all(|&(_, n)| n > 0),
+        "both queues carried flows: {rx:?}\n{out}"
+    );
+    assert!(!out.contains("UNBALANCED"), "{out}");
+}
+
+#[test]
+fn startup_failures_say_what_to_do() {
+    if !privileged::check("startup_failures_say_what_to_do") {
+        return;
+    }
+    let pair = VethPair::new("err");
+    let ip = format!("{}/24", pair.engine_addr());
+    let run = |extra: &[&str]| {
+        let mut argv = vec![BIN, "serve", "--ip", &ip];
+        argv.extend_from_slice(extra);
+        let out = pair.engine_ns().exec(&argv);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, err) = run(&["--iface", "nosuch0"]);
+    assert!(!ok && err.contains("no interface 'nosuch0'"), "{err}");
+    let (ok, err) = run(&["--iface", pair.engine_if(), "--queues", "5"]);
+    assert!(
+        !ok && err.contains("queue 5 does not exist: there are 2"),
+        "{err}"
+    );
+    let (ok, err) = run(&["--iface", pair.engine_if(), "--mode", "zerocopy"]);
+    assert!(
+        !ok && err.contains("veth") && err.contains("--mode copy"),
+        "{err}"
+    );
+    assert!(!pair.xdp_attached(), "a failed start detaches");
+
+    // A program already attached (here: another fastpath) is named, never replaced...
+    let first = serve(&pair, &[]);
+    let (ok, err) = run(&["--iface", pair.engine_if()]);
+    assert!(
+        !ok && err.contains("fastpath_steer") && err.contains("--force"),
+        "{err}"
+    );
+    assert!(pair.xdp_attached());
+    let (ok, out, err) = stop(first, SIGTERM);
+    assert!(ok, "{out}{err}");
+    assert!(!pair.xdp_attached());
+}
