@@ -2,7 +2,15 @@
 //!
 //! Segments (`wire::tcp::TcpRepr` + payload) and `now` go in; segments to send and the next
 //! deadline come out. Nothing here reads a clock or touches a device.
+//!
+//! RFCs a reader needs: 9293 (TCP), 7323 (window scale, timestamps, PAWS), 2018 (SACK),
+//! 6298 (RTO), 5681 and 6582 (congestion control, NewReno), 9438 (CUBIC), 5961 (blind
+//! RST/SYN), 4987 (SYN cookies), 6528 (ISNs), 1122 (delayed ACK, keep-alive).
 
+pub mod assembler;
+pub mod buffer;
+pub mod cc;
+pub mod rtt;
 mod seq;
 
 pub use seq::SeqNum;

@@ -1,0 +1,352 @@
+//! Congestion control behind one trait: NewReno (RFC 5681, RFC 6582) and CUBIC (RFC 9438,
+//! the default, as on Linux). Windows are in bytes.
+
+use core::time::Duration;
+
+use crate::time::Instant;
+
+pub trait CongestionControl {
+    fn cwnd(&self) -> u32;
+    fn ssthresh(&self) -> u32;
+    /// New data was acknowledged outside recovery.
+    fn on_ack(&mut self, now: Instant, acked: u32, rtt: Option<Duration>);
+    /// Loss detected by duplicate ACKs or SACK: entering fast recovery.
+    fn on_congestion(&mut self, now: Instant, in_flight: u32);
+    /// The retransmission timer expired.
+    fn on_rto(&mut self, now: Instant, in_flight: u32);
+    /// RFC 5681 4.1: sending after an idle period longer than the RTO.
+    fn on_idle_restart(&mut self);
+    fn set_mss(&mut self, mss: u32);
+}
+
+/// Which algorithm a connection uses (`--cc`).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum Algorithm {
+    #[default]
+    Cubic,
+    NewReno,
+}
+
+impl core::str::FromStr for Algorithm {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Algorithm, String> {
+        match s {
+            "cubic" => Ok(Algorithm::Cubic),
+            "reno" | "newreno" => Ok(Algorithm::NewReno),
+            _ => Err(format!(
+                "'{s}' is not a congestion control: use cubic or newreno"
+            )),
+        }
+    }
+}
+
+/// RFC 6928 initial window: 10 segments (Linux's default).
+pub fn initial_window(mss: u32) -> u32 {
+    10 * mss
+}
+
+/// RFC 5681 (4): the loss window after a timeout, and (3) the ssthresh floor.
+fn half_flight(in_flight: u32, mss: u32) -> u32 {
+    (in_flight / 2).max(2 * mss)
+}
+
+/// NewReno: slow start, then one MSS per RTT, with appropriate byte counting (RFC 3465).
+#[derive(Clone, Debug)]
+pub struct NewReno {
+    mss: u32,
+    cwnd: u32,
+    ssthresh: u32,
+    /// Bytes acknowledged since cwnd last grew in congestion avoidance.
+    acked_in_ca: u32,
+}
+
+impl NewReno {
+    pub fn new(mss: u32) -> NewReno {
+        NewReno {
+            mss,
+            cwnd: initial_window(mss),
+            ssthresh: u32::MAX,
+            acked_in_ca: 0,
+        }
+    }
+}
+
+impl CongestionControl for NewReno {
+    fn cwnd(&self) -> u32 {
+        self.cwnd
+    }
+    fn ssthresh(&self) -> u32 {
+        self.ssthresh
+    }
+    fn on_ack(&mut self, _now: Instant, acked: u32, _rtt: Option<Duration>) {
+        if self.cwnd < self.ssthresh {
+            // RFC 5681 (2), RFC 3465 L = 2 SMSS.
+            self.cwnd = self.cwnd.saturating_add(acked.min(2 * self.mss));
+        } else {
+            // RFC 5681 (3): about one SMSS per RTT.
+            self.acked_in_ca += acked;
+            if self.acked_in_ca >= self.cwnd {
+                self.acked_in_ca -= self.cwnd;
+                self.cwnd = self.cwnd.saturating_add(self.mss);
+            }
+        }
+    }
+    fn on_congestion(&mut self, _now: Instant, in_flight: u32) {
+        // RFC 6582 / RFC 5681 (4): ssthresh = max(FlightSize/2, 2 SMSS), cwnd = ssthresh.
+        self.ssthresh = half_flight(in_flight, self.mss);
+        self.cwnd = self.ssthresh;
+        self.acked_in_ca = 0;
+    }
+    fn on_rto(&mut self, _now: Instant, in_flight: u32) {
+        self.ssthresh = half_flight(in_flight, self.mss);
+        self.cwnd = self.mss;
+        self.acked_in_ca = 0;
+    }
+    fn on_idle_restart(&mut self) {
+        self.cwnd = self.cwnd.min(initial_window(self.mss));
+    }
+    fn set_mss(&mut self, mss: u32) {
+        self.mss = mss.max(1);
+    }
+}
+
+/// CUBIC (RFC 9438): window growth as a cubic function of time since the last congestion
+/// event, with a Reno-friendly floor.
+#[derive(Clone, Debug)]
+pub struct Cubic {
+    mss: u32,
+    cwnd: u32,
+    ssthresh: u32,
+    /// W_max in segments (RFC 9438 4.2).
+    w_max: f64,
+    /// Start of the current congestion-avoidance epoch.
+    epoch: Option<Instant>,
+    k: f64,
+    /// Reno-friendly estimate in segments (RFC 9438 4.3).
+    w_est: f64,
+    min_rtt: Option<Duration>,
+}
+
+/// RFC 9438 4.6, 5: C and beta_cubic.
+const C: f64 = 0.4;
+const BETA: f64 = 0.7;
+
+impl Cubic {
+    pub fn new(mss: u32) -> Cubic {
+        Cubic {
+            mss,
+            cwnd: initial_window(mss),
+            ssthresh: u32::MAX,
+            w_max: 0.0,
+            epoch: None,
+            k: 0.0,
+            w_est: 0.0,
+            min_rtt: None,
+        }
+    }
+
+    fn segs(&self) -> f64 {
+        self.cwnd as f64 / self.mss as f64
+    }
+
+    /// W_cubic(t) in segments (RFC 9438 eqn. 1).
+    fn w_cubic(&self, t: f64) -> f64 {
+        C * (t - self.k).powi(3) + self.w_max
+    }
+}
+
+impl CongestionControl for Cubic {
+    fn cwnd(&self) -> u32 {
+        self.cwnd
+    }
+    fn ssthresh(&self) -> u32 {
+        self.ssthresh
+    }
+    fn on_ack(&mut self, now: Instant, acked: u32, rtt: Option<Duration>) {
+        if let Some(r) = rtt {
+            self.min_rtt = Some(self.min_rtt.map_or(r, |m| m.min(r)));
+        }
+        if self.cwnd < self.ssthresh {
+            self.cwnd = self.cwnd.saturating_add(acked.min(2 * self.mss));
+            return;
+        }
+        let epoch = *self.epoch.get_or_insert_with(|| {
+            // RFC 9438 4.2: a new epoch starts with the first ACK in congestion avoidance.
+            now
+        });
+        if self.w_max < self.segs() {
+            // No congestion seen yet (or the window grew past W_max): K = 0 from here.
+            self.w_max = self.segs();
+            self.k = 0.0;
+        }
+        let rtt = self
+            .min_rtt
+            .unwrap_or(Duration::from_millis(100))
+            .as_secs_f64();
+        let t = (now - epoch).as_secs_f64();
+        // RFC 9438 4.2: target = W_cubic(t + RTT), limited to 1.5 cwnd.
+        let target = self.w_cubic(t + rtt).clamp(self.segs(), 1.5 * self.segs());
+        // RFC 9438 4.3: W_est grows by alpha per RTT's worth of ACKed segments.
+        let alpha = 3.0 * (1.0 - BETA) / (1.0 + BETA);
+        self.w_est += alpha * (acked as f64 / self.mss as f64) / self.segs();
+        let cur = self.segs();
+        let next = if self.w_cubic(t) < self.w_est {
+            // Reno-friendly region.
+            self.w_est.max(cur)
+        } else {
+            // Concave or convex region: (target - cwnd) / cwnd per ACKed segment.
+            cur + (target - cur) / cur * (acked as f64 / self.mss as f64)
+        };
+        self.cwnd = ((next * self.mss as f64) as u32).max(self.cwnd);
+    }
+    fn on_congestion(&mut self, _now: Instant, in_flight: u32) {
+        let cur = self.segs();
+        // RFC 9438 4.7 fast convergence.
+        self.w_max = if cur < self.w_max {
+            cur * (1.0 + BETA) / 2.0
+        } else {
+            cur
+        };
+        let flight = (in_flight as f64 / self.mss as f64).max(cur);
+        let new = (flight * BETA).max(2.0);
+        self.ssthresh = (new * self.mss as f64) as u32;
+        self.cwnd = self.ssthresh;
+        self.k = ((self.w_max - new) / C).cbrt();
+        self.w_est = new;
+        self.epoch = None;
+    }
+    fn on_rto(&mut self, now: Instant, in_flight: u32) {
+        self.on_congestion(now, in_flight);
+        self.cwnd = self.mss;
+        self.epoch = None;
+    }
+    fn on_idle_restart(&mut self) {
+        self.cwnd = self.cwnd.min(initial_window(self.mss));
+        self.epoch = None;
+    }
+    fn set_mss(&mut self, mss: u32) {
+        self.mss = mss.max(1);
+    }
+}
+
+/// Enum dispatch over the algorithms: no box per connection.
+#[derive(Clone, Debug)]
+pub enum Controller {
+    Cubic(Cubic),
+    NewReno(NewReno),
+}
+
+impl Controller {
+    pub fn new(alg: Algorithm, mss: u32) -> Controller {
+        match alg {
+            Algorithm::Cubic => Controller::Cubic(Cubic::new(mss)),
+            Algorithm::NewReno => Controller::NewReno(NewReno::new(mss)),
+        }
+    }
+
+    fn inner(&mut self) -> &mut dyn CongestionControl {
+        match self {
+            Controller::Cubic(c) => c,
+            Controller::NewReno(c) => c,
+        }
+    }
+
+    fn inner_ref(&self) -> &dyn CongestionControl {
+        match self {
+            Controller::Cubic(c) => c,
+            Controller::NewReno(c) => c,
+        }
+    }
+}
+
+impl CongestionControl for Controller {
+    fn cwnd(&self) -> u32 {
+        self.inner_ref().cwnd()
+    }
+    fn ssthresh(&self) -> u32 {
+        self.inner_ref().ssthresh()
+    }
+    fn on_ack(&mut self, now: Instant, acked: u32, rtt: Option<Duration>) {
+        self.inner().on_ack(now, acked, rtt)
+    }
+    fn on_congestion(&mut self, now: Instant, in_flight: u32) {
+        self.inner().on_congestion(now, in_flight)
+    }
+    fn on_rto(&mut self, now: Instant, in_flight: u32) {
+        self.inner().on_rto(now, in_flight)
+    }
+    fn on_idle_restart(&mut self) {
+        self.inner().on_idle_restart()
+    }
+    fn set_mss(&mut self, mss: u32) {
+        self.inner().set_mss(mss)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSS: u32 = 1000;
+
+    /// Acks a full window per "RTT" of 100 ms, `rounds` times; returns cwnd after each.
+    fn rounds(cc: &mut dyn CongestionControl, start: Instant, rounds: u32) -> Vec<u32> {
+        let mut out = Vec::new();
+        let mut now = start;
+        for _ in 0..rounds {
+            let w = cc.cwnd();
+            let mut acked = 0;
+            while acked < w {
+                cc.on_ack(now, MSS, Some(Duration::from_millis(100)));
+                acked += MSS;
+            }
+            now += Duration::from_millis(100);
+            out.push(cc.cwnd());
+        }
+        out
+    }
+
+    #[test]
+    fn newreno_slow_start_doubles_then_grows_one_mss_per_rtt() {
+        let mut c = NewReno::new(MSS);
+        assert_eq!(c.cwnd(), 10 * MSS);
+        let w = rounds(&mut c, Instant::ZERO, 3);
+        assert_eq!(w, vec![20 * MSS, 40 * MSS, 80 * MSS]);
+        c.on_congestion(Instant::ZERO, 80 * MSS);
+        assert_eq!((c.cwnd(), c.ssthresh()), (40 * MSS, 40 * MSS));
+        let w = rounds(&mut c, Instant::ZERO, 3);
+        assert_eq!(w, vec![41 * MSS, 42 * MSS, 43 * MSS]);
+        c.on_rto(Instant::ZERO, 40 * MSS);
+        assert_eq!((c.cwnd(), c.ssthresh()), (MSS, 20 * MSS));
+    }
+
+    #[test]
+    fn cubic_backs_off_by_beta_and_regrows_concave_then_convex() {
+        let mut c = Cubic::new(MSS);
+        c.ssthresh = 100 * MSS;
+        c.cwnd = 100 * MSS;
+        c.on_congestion(Instant::ZERO, 100 * MSS);
+        assert_eq!(c.cwnd(), 70 * MSS, "beta 0.7");
+        // K = cbrt((100 - 70) / 0.4) = 4.2 s
+        assert!((c.k - 4.217).abs() < 0.01, "K {}", c.k);
+        let w = rounds(&mut c, Instant::from_secs(1), 100);
+        let growth: Vec<i64> = w.windows(2).map(|p| p[1] as i64 - p[0] as i64).collect();
+        // Near W_max (t close to K = 4.2 s, i.e. rounds 35-45) growth is slower than early
+        // on (concave) and than later (convex).
+        let early: i64 = growth[0..10].iter().sum();
+        let plateau: i64 = growth[35..45].iter().sum();
+        let late: i64 = growth[85..95].iter().sum();
+        assert!(
+            plateau < early && plateau < late,
+            "early {early} plateau {plateau} late {late}"
+        );
+        // Reaches W_max around K.
+        assert!(
+            w[40] > 95 * MSS && w[40] < 110 * MSS,
+            "cwnd at K: {}",
+            w[40]
+        );
+        c.on_rto(Instant::from_secs(20), c.cwnd());
+        assert_eq!(c.cwnd(), MSS);
+    }
+}
