@@ -15,7 +15,10 @@ fn demo_runs_and_removes_what_it_made() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.contains("answered by the engine"), "{stdout}");
-    assert!(stdout.contains("100 packets transmitted, 100 received"), "{stdout}");
+    assert!(
+        stdout.contains("100 packets transmitted, 100 received"),
+        "{stdout}"
+    );
     assert!(stdout.contains("removed the namespaces"), "{stdout}");
     // The namespaces it named are gone.
     for word in stdout.split_whitespace() {
