@@ -170,10 +170,8 @@ impl CongestionControl for Cubic {
             self.cwnd = self.cwnd.saturating_add(acked.min(2 * self.mss));
             return;
         }
-        let epoch = *self.epoch.get_or_insert_with(|| {
-            // RFC 9438 4.2: a new epoch starts with the first ACK in congestion avoidance.
-            now
-        });
+        // RFC 9438 4.2: a new epoch starts with the first ACK in congestion avoidance.
+        let epoch = *self.epoch.get_or_insert(now);
         if self.w_max < self.segs() {
             // No congestion seen yet (or the window grew past W_max): K = 0 from here.
             self.w_max = self.segs();

@@ -10,7 +10,15 @@
 pub mod assembler;
 pub mod buffer;
 pub mod cc;
+pub mod config;
+mod conn;
 pub mod rtt;
+pub mod scoreboard;
 mod seq;
 
+pub use config::{Keepalive, TcpConfig};
+pub use conn::{CloseReason, Conn, ConnStats, FourTuple, State};
 pub use seq::SeqNum;
+
+#[cfg(test)]
+mod tests;

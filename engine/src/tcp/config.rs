@@ -1,0 +1,89 @@
+//! Connection settings, with Linux's defaults where Linux has one.
+
+use core::time::Duration;
+
+use super::cc::Algorithm;
+
+/// Keep-alive probing (RFC 1122 4.2.3.6): off by default, as on Linux.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Idle time before the first probe (Linux: 2 h).
+    pub idle: Duration,
+    /// Between probes (Linux: 75 s).
+    pub interval: Duration,
+    /// Unanswered probes before the connection is dropped (Linux: 9).
+    pub probes: u32,
+}
+
+#[derive(Copy, Clone, Debug)]
+pub struct TcpConfig {
+    /// The MSS we announce: MTU minus 40 (1460 on Ethernet).
+    pub mss: u16,
+    pub recv_buffer: usize,
+    pub send_buffer: usize,
+    /// Offer window scaling (RFC 7323); our shift is derived from `recv_buffer`.
+    pub window_scaling: bool,
+    /// Offer SACK (RFC 2018).
+    pub sack: bool,
+    /// Offer timestamps (RFC 7323).
+    pub timestamps: bool,
+    /// Nagle's algorithm (RFC 896): off by default for a responder.
+    pub nagle: bool,
+    /// Delayed ACK timer (Linux's minimum ATO: 40 ms).
+    pub delayed_ack: Duration,
+    /// Segments ACKed at once at the start of a connection (quick ACK mode).
+    pub quickacks: u32,
+    pub cc: Algorithm,
+    pub initial_rto: Duration,
+    pub min_rto: Duration,
+    pub max_rto: Duration,
+    /// SYN (and SYN-ACK) retransmissions before giving up (Linux tcp_syn_retries: 6).
+    pub syn_retries: u32,
+    /// Data retransmissions before giving up (Linux tcp_retries2: 15).
+    pub data_retries: u32,
+    /// TIME_WAIT length, 2 MSL (Linux: 60 s).
+    pub time_wait: Duration,
+    /// How long FIN_WAIT_2 waits for the peer's FIN once we can send no more (Linux
+    /// tcp_fin_timeout: 60 s).
+    pub fin_wait2_timeout: Duration,
+    pub keepalive: Option<Keepalive>,
+    /// Challenge ACKs per second (RFC 5961 7; Linux tcp_challenge_ack_limit: 1000).
+    pub challenge_ack_limit: u32,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        TcpConfig {
+            mss: 1460,
+            recv_buffer: 256 * 1024,
+            send_buffer: 256 * 1024,
+            window_scaling: true,
+            sack: true,
+            timestamps: true,
+            nagle: false,
+            delayed_ack: Duration::from_millis(40),
+            quickacks: 16,
+            cc: Algorithm::Cubic,
+            initial_rto: Duration::from_secs(1),
+            min_rto: Duration::from_millis(200),
+            max_rto: Duration::from_secs(120),
+            syn_retries: 6,
+            data_retries: 15,
+            time_wait: Duration::from_secs(60),
+            fin_wait2_timeout: Duration::from_secs(60),
+            keepalive: None,
+            challenge_ack_limit: 1000,
+        }
+    }
+}
+
+impl TcpConfig {
+    /// The smallest shift that lets `recv_buffer` be advertised (RFC 7323 2.3, max 14).
+    pub fn window_shift(&self) -> u8 {
+        let mut shift = 0u8;
+        while shift < 14 && (self.recv_buffer >> shift) > 65535 {
+            shift += 1;
+        }
+        shift
+    }
+}

@@ -1,0 +1,455 @@
+//! Arriving segments: RFC 9293 3.10.7, with RFC 7323 (PAWS, timestamps), RFC 5961 (blind
+//! reset and SYN defence), RFC 2018 (SACK) and RFC 5681/6582/6675 (loss recovery).
+
+use core::time::Duration;
+
+use super::{CloseReason, Conn, State};
+use crate::tcp::cc::CongestionControl;
+use crate::tcp::SeqNum;
+use crate::time::Instant;
+use crate::wire::tcp::{Flags, TcpRepr};
+
+/// RFC 7323 5.5: timestamps older than 24 days are not trusted for PAWS.
+const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
+
+impl Conn {
+    /// Handles one arriving segment addressed to this connection.
+    pub fn on_segment(&mut self, now: Instant, seg: &TcpRepr, payload: &[u8]) {
+        self.stats.segments_in += 1;
+        match self.state {
+            State::Closed => {}
+            State::SynSent => self.in_syn_sent(now, seg),
+            _ => self.in_synchronized(now, seg, payload),
+        }
+    }
+
+    /// RFC 9293 3.10.7.3.
+    fn in_syn_sent(&mut self, now: Instant, seg: &TcpRepr) {
+        let f = seg.flags;
+        let ack_ok = f.ack() && seg.ack > self.iss && seg.ack <= self.snd_max;
+        if f.ack() && !ack_ok {
+            // An ACK for something we never sent: reset it (unless it is a reset).
+            if !f.rst() {
+                self.queue_rst(seg.ack);
+            }
+            return;
+        }
+        if f.rst() {
+            // RFC 5961 3.2 for SYN-SENT: only a reset acknowledging our SYN is believed.
+            if ack_ok {
+                self.set_closed(CloseReason::Reset);
+            }
+            return;
+        }
+        if !f.syn() {
+            return;
+        }
+        self.irs = seg.seq;
+        self.rcv_nxt = seg.seq + 1;
+        self.negotiate(seg, now);
+        self.rcv_adv = self.rcv_nxt;
+        self.snd_wl1 = seg.seq;
+        self.snd_wl2 = seg.ack;
+        // RFC 7323 2.2: the window of a SYN is not scaled.
+        self.snd_wnd = seg.window as u32;
+        self.max_snd_wnd = self.snd_wnd;
+        if ack_ok {
+            self.process_ack_advance(now, seg);
+            self.state = State::Established;
+            self.ack_now = true;
+        } else {
+            // Simultaneous open (RFC 9293 3.5, figure 8): answer with SYN-ACK, same ISS.
+            self.state = State::SynReceived;
+            self.snd_nxt = self.iss;
+            self.rtx_at = None;
+        }
+    }
+
+    /// RFC 9293 3.10.7.4, "Otherwise".
+    fn in_synchronized(&mut self, now: Instant, seg: &TcpRepr, payload: &[u8]) {
+        let f = seg.flags;
+        let seg_len = seg.seq_len(payload.len());
+
+        // RFC 7323 5.3 PAWS, before the sequence check.
+        if let (Some(ts), Some((val, _))) = (self.ts, seg.options.timestamps) {
+            if !f.rst()
+                && (val.wrapping_sub(ts.recent) as i32) < 0
+                && now - ts.recent_at < PAWS_IDLE
+            {
+                self.stats.paws_rejected += 1;
+                self.ack_now = true;
+                return;
+            }
+        }
+
+        // TIME_WAIT: a retransmitted FIN is ACKed and restarts the 2MSL wait (3.10.7.4
+        // step 8); anything else gets an ACK at most.
+        if self.state == State::TimeWait {
+            if f.rst() {
+                // RFC 1337: ignore resets in TIME_WAIT (TIME-WAIT assassination).
+                return;
+            }
+            if f.fin() {
+                self.linger_at = Some(now + self.cfg.time_wait);
+            }
+            if let (Some(ts), Some((val, _))) = (self.ts.as_mut(), seg.options.timestamps) {
+                if (val.wrapping_sub(ts.recent) as i32) > 0 {
+                    ts.recent = val;
+                    ts.recent_at = now;
+                }
+            }
+            self.ack_now = true;
+            return;
+        }
+
+        // Step 1: is the segment acceptable (the four cases)?
+        if !self.acceptable(seg.seq, seg_len) {
+            if !f.rst() {
+                self.ack_now = true;
+            }
+            return;
+        }
+
+        // Step 2: RST (RFC 5961 3.2): exact match kills, in-window gets a challenge ACK.
+        if f.rst() {
+            if seg.seq == self.rcv_nxt {
+                self.set_closed(CloseReason::Reset);
+            } else {
+                self.challenge_ack(now);
+            }
+            return;
+        }
+
+        // Step 4: a SYN in a synchronized state (RFC 5961 4.2): challenge ACK, drop. In
+        // SYN_RECEIVED a retransmitted SYN (same sequence) gets our SYN-ACK again.
+        if f.syn() {
+            if self.state == State::SynReceived && seg.seq + 1 == self.rcv_nxt {
+                self.snd_nxt = self.iss;
+                return;
+            }
+            self.challenge_ack(now);
+            return;
+        }
+
+        // Step 5: no ACK, no business.
+        if !f.ack() {
+            return;
+        }
+        if !self.process_ack(now, seg, payload.len()) {
+            return;
+        }
+        if self.state == State::Closed {
+            return;
+        }
+
+        // RFC 7323 4.3: TS.Recent takes the newest timestamp of a segment at the left edge.
+        if let (Some(ts), Some((val, _))) = (self.ts.as_mut(), seg.options.timestamps) {
+            if seg.seq <= self.rcv_nxt && (val.wrapping_sub(ts.recent) as i32) >= 0 {
+                ts.recent = val;
+                ts.recent_at = now;
+            }
+        }
+
+        if let Some(k) = self.cfg.keepalive {
+            self.keepalive_at = Some(now + k.idle);
+            self.keepalive_sent = 0;
+        }
+
+        // Step 7: segment text.
+        if !payload.is_empty() {
+            match self.state {
+                State::Established | State::FinWait1 | State::FinWait2 => {
+                    self.take_data(now, seg.seq, payload)
+                }
+                // After the peer's FIN no data can follow; the sequence check let it in
+                // only if it repeats what we have.
+                _ => self.ack_now = true,
+            }
+        }
+
+        // Step 8: FIN.
+        if f.fin() {
+            self.peer_fin = Some(seg.seq + payload.len() as u32);
+        }
+        self.take_fin(now);
+    }
+
+    /// RFC 9293 3.10.7.4 step 1: the segment overlaps the receive window.
+    fn acceptable(&self, seq: SeqNum, len: u32) -> bool {
+        let wnd = (self.rcv_adv - self.rcv_nxt).max(0) as u32;
+        match (len, wnd) {
+            (0, 0) => seq == self.rcv_nxt,
+            (0, _) => seq.in_range(self.rcv_nxt, self.rcv_nxt + wnd),
+            (_, 0) => false,
+            (_, _) => {
+                seq.in_range(self.rcv_nxt, self.rcv_nxt + wnd)
+                    || (seq + len - 1).in_range(self.rcv_nxt, self.rcv_nxt + wnd)
+            }
+        }
+    }
+
+    /// RFC 5961 7: at most `challenge_ack_limit` challenge ACKs per second.
+    fn challenge_ack(&mut self, now: Instant) {
+        if now - self.challenge_window >= Duration::from_secs(1) {
+            self.challenge_window = now;
+            self.challenges = 0;
+        }
+        if self.challenges < self.cfg.challenge_ack_limit {
+            self.challenges += 1;
+            self.stats.challenge_acks += 1;
+            self.ack_now = true;
+        } else {
+            self.stats.challenge_acks_suppressed += 1;
+        }
+    }
+
+    fn queue_rst(&mut self, seq: SeqNum) {
+        self.pending_rst = Some(TcpRepr {
+            src_port: self.tuple.local.port(),
+            dst_port: self.tuple.remote.port(),
+            seq,
+            flags: Flags::RST,
+            ..TcpRepr::default()
+        });
+    }
+
+    /// RFC 9293 3.10.7.4 step 5 (with RFC 5961 5.2). Returns false when the segment must
+    /// be dropped.
+    fn process_ack(&mut self, now: Instant, seg: &TcpRepr, payload_len: usize) -> bool {
+        if self.state == State::SynReceived {
+            if seg.ack > self.snd_una && seg.ack <= self.snd_max {
+                self.state = State::Established;
+                // The window of the handshake's last ACK is scaled (RFC 7323 2.2).
+                self.snd_wnd = (seg.window as u32) << self.snd_wscale;
+                self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+                self.snd_wl1 = seg.seq;
+                self.snd_wl2 = seg.ack;
+            } else {
+                self.queue_rst(seg.ack);
+                return false;
+            }
+        }
+
+        // RFC 5961 5.2: acceptable ACKs lie in [SND.UNA - MAX.SND.WND, SND.MAX].
+        if seg.ack > self.snd_max {
+            self.ack_now = true;
+            return false;
+        }
+        if seg.ack < self.snd_una - self.max_snd_wnd.max(1) {
+            self.challenge_ack(now);
+            return false;
+        }
+
+        if self.sack_ok {
+            let blocks = seg.options.sack_blocks();
+            if !blocks.is_empty() {
+                self.sacked.add(blocks, self.snd_una, self.snd_max);
+            }
+        }
+
+        let old_wnd = self.snd_wnd;
+        if seg.ack > self.snd_una {
+            self.process_ack_advance(now, seg);
+        } else if seg.ack == self.snd_una
+            && payload_len == 0
+            && !seg.flags.fin()
+            && self.snd_max > self.snd_una
+            && ((seg.window as u32) << self.snd_wscale) == old_wnd
+        {
+            // RFC 5681 2: a duplicate ACK.
+            self.on_dupack(now);
+        }
+
+        // Window update (RFC 9293 3.10.7.4 step 5, SND.WL1/WL2 rule).
+        if self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= seg.ack) {
+            self.snd_wnd = (seg.window as u32) << self.snd_wscale;
+            self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = seg.ack;
+            if self.snd_wnd > 0 {
+                self.persist_at = None;
+                self.persist_backoff = 0;
+            }
+        }
+
+        // Our FIN acknowledged?
+        let fin_acked = self.fin_seq().is_some_and(|f| self.snd_una == f + 1);
+        match self.state {
+            State::FinWait1 if fin_acked => {
+                self.state = State::FinWait2;
+                // RFC 9293 leaves FIN_WAIT_2 open-ended; Linux bounds it (tcp_fin_timeout).
+                self.linger_at = Some(now + self.cfg.fin_wait2_timeout);
+            }
+            State::Closing if fin_acked => self.enter_time_wait(now),
+            State::LastAck if fin_acked => {
+                self.set_closed(CloseReason::Normal);
+            }
+            _ => {}
+        }
+        true
+    }
+
+    /// SND.UNA advances to `seg.ack`.
+    pub(super) fn process_ack_advance(&mut self, now: Instant, seg: &TcpRepr) {
+        let acked = (seg.ack - self.snd_una) as u32;
+        let mut data = acked;
+        if self.snd_una == self.iss {
+            data -= 1; // our SYN
+        }
+        if self.fin_seq().is_some_and(|f| seg.ack == f + 1) {
+            data -= 1; // our FIN
+        }
+        self.send_buf.consume(data as usize);
+        self.snd_una = seg.ack;
+        if self.snd_nxt < self.snd_una {
+            self.snd_nxt = self.snd_una;
+        }
+        self.sacked.advance(self.snd_una);
+
+        // RTT: from the timestamp echo (RFC 7323 4.1), else from the timed segment (Karn).
+        let mut sample = None;
+        if let (Some(_), Some((_, ecr))) = (self.ts, seg.options.timestamps) {
+            if ecr != 0 {
+                let ms = self.ts_val(now).wrapping_sub(ecr);
+                if (ms as i32) >= 0 {
+                    sample = Some(Duration::from_millis(ms as u64));
+                }
+            }
+        } else if let Some((seq, at)) = self.timed {
+            if seg.ack >= seq {
+                sample = Some(now - at);
+                self.timed = None;
+            }
+        }
+        if let Some(r) = sample {
+            self.rtt.on_sample(r);
+        }
+        self.retries = 0;
+        self.rtt.reset_backoff();
+
+        // Loss recovery (RFC 6582 3.2, RFC 6675 5).
+        match self.recovery {
+            Some(point) if seg.ack >= point => {
+                self.recovery = None;
+                self.dupacks = 0;
+            }
+            Some(_) => {
+                // Partial ACK: the next hole is lost too; retransmit from SND.UNA.
+                self.rtx_next = self.rtx_next.max(self.snd_una);
+                self.fast_rtx = true;
+            }
+            None => {
+                self.dupacks = 0;
+                if self.state.synchronized() {
+                    self.cc.on_ack(now, data, sample);
+                }
+            }
+        }
+
+        // RFC 6298 (5.2), (5.3): stop the timer when all is acknowledged, else restart it.
+        self.rtx_at = if self.snd_una == self.snd_max {
+            None
+        } else {
+            Some(now + self.rtt.rto())
+        };
+    }
+
+    /// RFC 5681 3.2 / RFC 6675 5: the third duplicate ACK (or enough SACKed data above the
+    /// first hole) starts fast retransmit and recovery.
+    fn on_dupack(&mut self, now: Instant) {
+        self.dupacks += 1;
+        if self.recovery.is_some() {
+            return;
+        }
+        let lost =
+            self.dupacks >= 3 || (self.sack_ok && self.sacked.is_lost(self.snd_una, self.send_mss));
+        if lost {
+            self.stats.fast_retransmits += 1;
+            self.cc.on_congestion(now, self.in_flight());
+            self.recovery = Some(self.snd_max);
+            self.rtx_next = self.snd_una;
+            self.fast_rtx = true;
+            self.timed = None;
+        }
+    }
+
+    /// Step 7: data inside the window.
+    fn take_data(&mut self, now: Instant, seq: SeqNum, payload: &[u8]) {
+        // Trim what we already have (retransmissions overlapping RCV.NXT).
+        let skip = (self.rcv_nxt - seq).max(0) as usize;
+        if skip >= payload.len() {
+            self.ack_now = true;
+            return;
+        }
+        let data = &payload[skip..];
+        let offset = (seq + skip as u32 - self.rcv_nxt) as usize;
+        let stored = self.recv_buf.write_at(offset, data);
+        if offset > 0 {
+            // Out of order: keep it if the assembler can, ACK at once with SACK (RFC 5681
+            // 4.2: an out-of-order segment SHOULD be ACKed immediately).
+            self.stats.out_of_order += 1;
+            if stored == 0 || self.asm.add(offset, stored).is_err() {
+                self.stats.ooo_dropped += 1;
+            }
+            self.ack_now = true;
+            return;
+        }
+        let filled_hole = !self.asm.is_empty();
+        self.recv_buf.advance_readable(stored);
+        self.asm.shift(stored);
+        let mut advanced = stored;
+        let more = self.asm.remove_front();
+        self.recv_buf.advance_readable(more);
+        advanced += more;
+        self.rcv_nxt += advanced as u32;
+        self.unacked_bytes += stored as u32;
+
+        // Delayed ACK (RFC 1122 4.2.3.2, RFC 5681 4.2): every second full-sized segment at
+        // least; at once while in quick-ACK mode or when a hole was filled.
+        if filled_hole || self.quickacks > 0 || self.unacked_bytes >= 2 * self.cfg.mss as u32 {
+            self.quickacks = self.quickacks.saturating_sub(1);
+            self.ack_now = true;
+        } else if self.ack_at.is_none() {
+            self.ack_at = Some(now + self.cfg.delayed_ack);
+        }
+    }
+
+    /// Step 8: the peer's FIN, once everything before it is in.
+    fn take_fin(&mut self, now: Instant) {
+        let Some(fin) = self.peer_fin else { return };
+        if self.rcv_nxt != fin {
+            return;
+        }
+        self.rcv_nxt = fin + 1;
+        self.ack_now = true;
+        match self.state {
+            State::SynReceived | State::Established => self.state = State::CloseWait,
+            State::FinWait1 => {
+                // Our FIN not yet acknowledged: both sides closing at once.
+                self.state = State::Closing;
+            }
+            State::FinWait2 => self.enter_time_wait(now),
+            _ => {}
+        }
+    }
+
+    pub(super) fn enter_time_wait(&mut self, now: Instant) {
+        self.state = State::TimeWait;
+        self.rtx_at = None;
+        self.persist_at = None;
+        self.keepalive_at = None;
+        self.linger_at = Some(now + self.cfg.time_wait);
+    }
+
+    /// Linux's TIME_WAIT reuse: a new SYN for this 4-tuple may reopen it when its sequence
+    /// number is beyond what we received, or its timestamp is newer (RFC 6191).
+    pub fn time_wait_accepts_syn(&self, syn: &TcpRepr) -> bool {
+        if self.state != State::TimeWait || !syn.flags.syn() || syn.flags.ack() {
+            return false;
+        }
+        match (self.ts, syn.options.timestamps) {
+            (Some(ts), Some((val, _))) => (val.wrapping_sub(ts.recent) as i32) > 0,
+            _ => syn.seq > self.rcv_nxt,
+        }
+    }
+}

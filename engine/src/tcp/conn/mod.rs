@@ -1,0 +1,494 @@
+//! One TCP connection (RFC 9293 3.3.2's state machine), sans-IO.
+//!
+//! Split by phase: `input.rs` is what arriving segments do (RFC 9293 3.10.7), `output.rs`
+//! what leaves and when (segmentation, retransmission, ACK policy), `timers.rs` the
+//! deadlines. This file holds the state and the application's side.
+
+mod input;
+mod output;
+mod timers;
+
+use core::time::Duration;
+use std::net::SocketAddrV4;
+
+use super::assembler::Assembler;
+use super::buffer::{RecvBuffer, SendBuffer};
+use super::cc::{CongestionControl, Controller};
+use super::config::TcpConfig;
+use super::rtt::RttEstimator;
+use super::scoreboard::Scoreboard;
+use super::SeqNum;
+use crate::time::Instant;
+use crate::wire::tcp::TcpRepr;
+
+/// (local, remote) addresses and ports: what tells two connections apart.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FourTuple {
+    pub local: SocketAddrV4,
+    pub remote: SocketAddrV4,
+}
+
+/// RFC 9293 3.3.2. LISTEN lives in the listener, not in a connection.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum State {
+    SynSent,
+    SynReceived,
+    Established,
+    FinWait1,
+    FinWait2,
+    Closing,
+    TimeWait,
+    CloseWait,
+    LastAck,
+    Closed,
+}
+
+impl State {
+    /// RFC 9293: the states after the handshake.
+    pub fn synchronized(self) -> bool {
+        !matches!(self, State::SynSent | State::SynReceived | State::Closed)
+    }
+}
+
+/// Why a connection reached CLOSED.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// Orderly close completed (TIME_WAIT expired, or LAST_ACK acknowledged).
+    Normal,
+    /// The peer reset the connection.
+    Reset,
+    /// Retransmissions, keep-alive probes or FIN_WAIT_2 ran out of time.
+    TimedOut,
+    /// The application aborted (we sent a reset).
+    Aborted,
+}
+
+/// What a connection counted (for stats and tests).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConnStats {
+    pub segments_in: u64,
+    pub segments_out: u64,
+    pub retransmits: u64,
+    pub rto_expiries: u64,
+    pub fast_retransmits: u64,
+    pub challenge_acks: u64,
+    pub challenge_acks_suppressed: u64,
+    pub paws_rejected: u64,
+    pub out_of_order: u64,
+    pub ooo_dropped: u64,
+}
+
+/// Timestamps state (RFC 7323 4, 5), when both sides sent the option.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct Timestamps {
+    /// TS.Recent, and when it was last updated (RFC 7323 5.5).
+    recent: u32,
+    recent_at: Instant,
+}
+
+/// A TCP connection. See the module docs.
+#[derive(Debug)]
+pub struct Conn {
+    cfg: TcpConfig,
+    tuple: FourTuple,
+    state: State,
+    close_reason: Option<CloseReason>,
+    pub stats: ConnStats,
+
+    // Send sequence space (RFC 9293 3.3.1).
+    iss: SeqNum,
+    snd_una: SeqNum,
+    /// Next sequence number to send; pulled back to SND.UNA by a timeout (go-back-N).
+    snd_nxt: SeqNum,
+    /// Highest sequence number sent, plus one.
+    snd_max: SeqNum,
+    snd_wnd: u32,
+    max_snd_wnd: u32,
+    snd_wl1: SeqNum,
+    snd_wl2: SeqNum,
+    /// Shift applied to the peer's window field.
+    snd_wscale: u8,
+    /// Payload bytes per segment: the peer's MSS, our own limit, less the TS option.
+    send_mss: u32,
+    send_buf: SendBuffer,
+    /// The application closed: our FIN's sequence number, after the queued data.
+    fin_at: Option<SeqNum>,
+
+    // Receive sequence space.
+    irs: SeqNum,
+    rcv_nxt: SeqNum,
+    /// Our shift for the window field (0 unless both sides offered scaling).
+    rcv_wscale: u8,
+    /// Right edge of the window last advertised; never moved left (RFC 9293 3.8.6.2.2).
+    rcv_adv: SeqNum,
+    recv_buf: RecvBuffer,
+    asm: Assembler,
+    /// Sequence number of the peer's FIN, once seen (possibly ahead of RCV.NXT).
+    peer_fin: Option<SeqNum>,
+
+    sack_ok: bool,
+    /// Both sides offered window scaling.
+    ws_ok: bool,
+    ts: Option<Timestamps>,
+
+    rtt: RttEstimator,
+    rtx_at: Option<Instant>,
+    retries: u32,
+    /// RTT timing without timestamps: (sequence to be ACKed, sent at). Karn: cleared on
+    /// retransmission.
+    timed: Option<(SeqNum, Instant)>,
+    ack_at: Option<Instant>,
+    ack_now: bool,
+    /// Bytes received since our last ACK.
+    unacked_bytes: u32,
+    quickacks: u32,
+    persist_at: Option<Instant>,
+    persist_backoff: u32,
+    keepalive_at: Option<Instant>,
+    keepalive_sent: u32,
+    /// TIME_WAIT or FIN_WAIT_2 expiry.
+    linger_at: Option<Instant>,
+    last_send: Instant,
+    probe_pending: bool,
+    /// Retransmit the segment at SND.UNA at once (fast retransmit, partial ACK).
+    fast_rtx: bool,
+    /// A one-off segment to send first (a reset).
+    pending_rst: Option<TcpRepr>,
+
+    cc: Controller,
+    dupacks: u32,
+    /// Recovery point (RFC 6582, RFC 6675): SND.MAX when recovery began.
+    recovery: Option<SeqNum>,
+    /// Next sequence to retransmit during recovery.
+    rtx_next: SeqNum,
+    sacked: Scoreboard,
+
+    challenge_window: Instant,
+    challenges: u32,
+}
+
+impl Conn {
+    fn new(cfg: &TcpConfig, tuple: FourTuple, iss: SeqNum, state: State, now: Instant) -> Conn {
+        let mss = cfg.mss as u32;
+        Conn {
+            cfg: *cfg,
+            tuple,
+            state,
+            close_reason: None,
+            stats: ConnStats::default(),
+            iss,
+            snd_una: iss,
+            snd_nxt: iss,
+            snd_max: iss,
+            snd_wnd: 0,
+            max_snd_wnd: 0,
+            snd_wl1: SeqNum(0),
+            snd_wl2: iss,
+            snd_wscale: 0,
+            // RFC 9293 3.7.1: 536 unless the peer says otherwise.
+            send_mss: 536.min(mss),
+            send_buf: SendBuffer::with_capacity(cfg.send_buffer),
+            fin_at: None,
+            irs: SeqNum(0),
+            rcv_nxt: SeqNum(0),
+            rcv_wscale: 0,
+            rcv_adv: SeqNum(0),
+            recv_buf: RecvBuffer::with_capacity(cfg.recv_buffer),
+            asm: Assembler::new(),
+            peer_fin: None,
+            sack_ok: false,
+            ws_ok: false,
+            ts: None,
+            rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
+            rtx_at: None,
+            retries: 0,
+            timed: None,
+            ack_at: None,
+            ack_now: false,
+            unacked_bytes: 0,
+            quickacks: cfg.quickacks,
+            persist_at: None,
+            persist_backoff: 0,
+            keepalive_at: None,
+            keepalive_sent: 0,
+            linger_at: None,
+            last_send: now,
+            probe_pending: false,
+            fast_rtx: false,
+            pending_rst: None,
+            cc: Controller::new(cfg.cc, mss),
+            dupacks: 0,
+            recovery: None,
+            rtx_next: iss,
+            sacked: Scoreboard::new(),
+            challenge_window: now,
+            challenges: 0,
+        }
+    }
+
+    /// Active open: a connection in SYN_SENT whose SYN leaves at the next `poll_transmit`.
+    pub fn connect(cfg: &TcpConfig, tuple: FourTuple, iss: SeqNum, now: Instant) -> Conn {
+        Conn::new(cfg, tuple, iss, State::SynSent, now)
+    }
+
+    /// Passive open from a SYN a listener accepted: SYN_RECEIVED, SYN-ACK pending.
+    pub fn accept(
+        cfg: &TcpConfig,
+        tuple: FourTuple,
+        syn: &TcpRepr,
+        iss: SeqNum,
+        now: Instant,
+    ) -> Conn {
+        let mut c = Conn::new(cfg, tuple, iss, State::SynReceived, now);
+        c.irs = syn.seq;
+        c.rcv_nxt = syn.seq + 1;
+        c.rcv_adv = c.rcv_nxt;
+        c.negotiate(syn, now);
+        c.snd_wnd = syn.window as u32; // RFC 7323 2.2: a SYN's window is never scaled.
+        c.max_snd_wnd = c.snd_wnd;
+        c.snd_wl1 = syn.seq;
+        c
+    }
+
+    /// Options from the peer's SYN (or SYN-ACK) and ours: what both sides agreed on.
+    fn negotiate(&mut self, syn: &TcpRepr, now: Instant) {
+        let o = &syn.options;
+        // RFC 7323 2.2: scaling only if both sides sent the option.
+        match (self.cfg.window_scaling, o.window_scale) {
+            (true, Some(shift)) => {
+                self.ws_ok = true;
+                self.snd_wscale = shift.min(14);
+                self.rcv_wscale = self.cfg.window_shift();
+            }
+            _ => {
+                self.snd_wscale = 0;
+                self.rcv_wscale = 0;
+            }
+        }
+        self.sack_ok = self.cfg.sack && o.sack_permitted;
+        self.ts = match (self.cfg.timestamps, o.timestamps) {
+            (true, Some((val, _))) => Some(Timestamps {
+                recent: val,
+                recent_at: now,
+            }),
+            _ => None,
+        };
+        // RFC 9293 3.7.1 / RFC 6691: send at most the peer's MSS, and never more than our own.
+        let peer = o.mss.map_or(536, |m| m as u32).max(64);
+        self.send_mss = peer.min(self.cfg.mss as u32);
+        if self.ts.is_some() {
+            self.send_mss -= 12; // the timestamps option rides on every segment
+        }
+        self.cc = Controller::new(self.cfg.cc, self.send_mss);
+    }
+
+    pub fn tuple(&self) -> FourTuple {
+        self.tuple
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Closed for good: the owner may drop it and free its table slot.
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed && self.pending_rst.is_none()
+    }
+
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.close_reason
+    }
+
+    pub fn is_established(&self) -> bool {
+        self.state == State::Established
+    }
+
+    /// Bytes the peer sent that the application has not read.
+    pub fn readable(&self) -> usize {
+        self.recv_buf.readable()
+    }
+
+    /// The peer sent FIN and every byte before it has been read.
+    pub fn peer_closed(&self) -> bool {
+        self.peer_fin.is_some_and(|f| self.rcv_nxt == f + 1) && self.recv_buf.readable() == 0
+    }
+
+    /// Room in the send buffer (0 once the application has closed its side).
+    pub fn send_capacity(&self) -> usize {
+        match self.state {
+            State::SynSent | State::SynReceived | State::Established | State::CloseWait
+                if self.fin_at.is_none() =>
+            {
+                self.send_buf.free()
+            }
+            _ => 0,
+        }
+    }
+
+    /// Bytes written but not yet acknowledged by the peer.
+    pub fn unacked(&self) -> usize {
+        self.send_buf.len()
+    }
+
+    /// Queues data; returns how much fit.
+    pub fn send(&mut self, data: &[u8]) -> usize {
+        if self.send_capacity() == 0 {
+            return 0;
+        }
+        self.send_buf.write(data)
+    }
+
+    /// Reads received data.
+    pub fn recv(&mut self, out: &mut [u8]) -> usize {
+        let n = self.recv_buf.read(out);
+        self.after_read();
+        n
+    }
+
+    /// The readable bytes in place (up to two slices), for parsing without copying.
+    pub fn recv_peek(&self) -> (&[u8], &[u8]) {
+        self.recv_buf.peek()
+    }
+
+    /// Drops `n` bytes the application has parsed from `recv_peek`.
+    pub fn recv_consume(&mut self, n: usize) {
+        self.recv_buf.consume(n);
+        self.after_read();
+    }
+
+    /// RFC 9293 3.8.6.2.2: announce a window that opened by a useful amount.
+    fn after_read(&mut self) {
+        if !self.state.synchronized() {
+            return;
+        }
+        let edge = self.rcv_nxt + self.offered_window();
+        let threshold = (self.recv_buf.capacity() as u32 / 2).min(self.cfg.mss as u32);
+        if edge - self.rcv_adv >= threshold as i32 {
+            self.ack_now = true;
+        }
+    }
+
+    /// Orderly close of our side (RFC 9293 3.10.4): FIN after the queued data.
+    pub fn close(&mut self) {
+        match self.state {
+            State::SynSent => self.set_closed(CloseReason::Normal),
+            State::SynReceived | State::Established => {
+                self.fin_at = Some(self.data_end());
+                self.state = State::FinWait1;
+            }
+            State::CloseWait => {
+                self.fin_at = Some(self.data_end());
+                self.state = State::LastAck;
+            }
+            _ => {}
+        }
+    }
+
+    /// Abort (RFC 9293 3.10.5): a reset now, everything dropped.
+    pub fn abort(&mut self) {
+        if self.state.synchronized() || self.state == State::SynReceived {
+            self.pending_rst = Some(TcpRepr {
+                src_port: self.tuple.local.port(),
+                dst_port: self.tuple.remote.port(),
+                seq: self.snd_nxt,
+                flags: crate::wire::tcp::Flags::RST,
+                ..TcpRepr::default()
+            });
+        }
+        self.set_closed(CloseReason::Aborted);
+    }
+
+    /// ICMP "fragmentation needed" (RFC 1191): lower the segment size to fit `mtu`.
+    pub fn on_path_mtu(&mut self, mtu: u16) {
+        let ts = if self.ts.is_some() { 12 } else { 0 };
+        let mss = (mtu as u32).saturating_sub(40 + ts).max(88);
+        if mss < self.send_mss {
+            self.send_mss = mss;
+            self.cc.set_mss(mss);
+        }
+    }
+
+    /// Payload bytes per segment we send.
+    pub fn send_mss(&self) -> u32 {
+        self.send_mss
+    }
+
+    pub fn cwnd(&self) -> u32 {
+        self.cc.cwnd()
+    }
+
+    pub fn rtt_rto(&self) -> Duration {
+        self.rtt.rto()
+    }
+
+    pub fn srtt(&self) -> Option<Duration> {
+        self.rtt.srtt()
+    }
+
+    fn set_closed(&mut self, why: CloseReason) {
+        self.state = State::Closed;
+        self.close_reason.get_or_insert(why);
+        self.rtx_at = None;
+        self.ack_at = None;
+        self.ack_now = false;
+        self.persist_at = None;
+        self.keepalive_at = None;
+        self.linger_at = None;
+        self.probe_pending = false;
+    }
+
+    /// Bytes in flight: sent and not acknowledged.
+    fn in_flight(&self) -> u32 {
+        (self.snd_max - self.snd_una).max(0) as u32
+    }
+
+    /// The first sequence number of data (after our SYN).
+    fn data_start(&self) -> SeqNum {
+        self.iss + 1
+    }
+
+    /// Sequence number after the last queued data byte.
+    fn data_end(&self) -> SeqNum {
+        self.snd_una.max(self.data_start()) + self.send_buf.len() as u32
+    }
+
+    /// The FIN's sequence number, when one is queued.
+    fn fin_seq(&self) -> Option<SeqNum> {
+        self.fin_at
+    }
+
+    /// Our TSval for `now`: a millisecond clock (as Linux) from a per-connection start
+    /// derived from the ISS, so the value reveals no host-wide clock (RFC 7323 5.4).
+    fn ts_val(&self, now: Instant) -> u32 {
+        self.iss
+            .0
+            .rotate_left(13)
+            .wrapping_add(now.total_millis() as u32)
+    }
+
+    /// Is the connection's state consistent? For tests after every step.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        if self.snd_una > self.snd_nxt || self.snd_nxt > self.snd_max {
+            return Err(format!(
+                "snd_una {:?} <= snd_nxt {:?} <= snd_max {:?} violated",
+                self.snd_una, self.snd_nxt, self.snd_max
+            ));
+        }
+        if self.send_buf.len() > self.send_buf.capacity()
+            || self.recv_buf.readable() > self.recv_buf.capacity()
+        {
+            return Err("buffer over capacity".into());
+        }
+        if self.state.synchronized() && self.rcv_adv < self.rcv_nxt && self.state != State::TimeWait
+        {
+            return Err(format!(
+                "advertised edge {:?} behind rcv_nxt {:?}",
+                self.rcv_adv, self.rcv_nxt
+            ));
+        }
+        if self.state == State::Closed && (self.rtx_at.is_some() || self.linger_at.is_some()) {
+            return Err("timers armed on a closed connection".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,103 @@
+//! Deadlines: retransmission (RFC 6298), delayed ACK (RFC 1122 4.2.3.2), persist (RFC 9293
+//! 3.8.6.1), keep-alive (RFC 1122 4.2.3.6), TIME_WAIT and FIN_WAIT_2.
+
+use core::time::Duration;
+
+use super::{CloseReason, Conn, State};
+use crate::tcp::cc::CongestionControl;
+use crate::time::Instant;
+
+/// Longest gap between zero-window probes (Linux TCP_RTO_MAX).
+const MAX_PERSIST: Duration = Duration::from_secs(120);
+
+impl Conn {
+    /// The next moment `on_timeout` has work, if any.
+    pub fn poll_at(&self) -> Option<Instant> {
+        if self.ack_now || self.probe_pending || self.pending_rst.is_some() || self.fast_rtx {
+            return Some(Instant::ZERO);
+        }
+        [
+            self.rtx_at,
+            self.ack_at,
+            self.persist_at,
+            self.keepalive_at,
+            self.linger_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Handles every deadline that is due at `now`.
+    pub fn on_timeout(&mut self, now: Instant) {
+        if self.linger_at.is_some_and(|t| now >= t) {
+            self.linger_at = None;
+            match self.state {
+                State::TimeWait => self.set_closed(CloseReason::Normal),
+                State::FinWait2 => self.set_closed(CloseReason::TimedOut),
+                _ => {}
+            }
+            return;
+        }
+        if self.rtx_at.is_some_and(|t| now >= t) {
+            self.on_rto(now);
+            if self.state == State::Closed {
+                return;
+            }
+        }
+        if self.ack_at.is_some_and(|t| now >= t) {
+            self.ack_at = None;
+            self.ack_now = true;
+        }
+        if self.persist_at.is_some_and(|t| now >= t) {
+            if self.snd_wnd == 0 && self.in_flight() == 0 {
+                self.probe_pending = true;
+                self.persist_backoff += 1;
+                let wait = (self.rtt.rto() * (1 << self.persist_backoff.min(10))).min(MAX_PERSIST);
+                self.persist_at = Some(now + wait);
+                if self.persist_backoff > self.cfg.data_retries {
+                    self.set_closed(CloseReason::TimedOut);
+                }
+            } else {
+                self.persist_at = None;
+            }
+        }
+        if let (Some(t), Some(k)) = (self.keepalive_at, self.cfg.keepalive) {
+            if now >= t {
+                if self.keepalive_sent >= k.probes {
+                    self.set_closed(CloseReason::TimedOut);
+                    return;
+                }
+                self.keepalive_sent += 1;
+                self.probe_pending = true;
+                self.keepalive_at = Some(now + k.interval);
+            }
+        }
+    }
+
+    /// RFC 6298 (5.4)-(5.7): retransmit the earliest unacknowledged segment, back off.
+    fn on_rto(&mut self, now: Instant) {
+        let limit = if self.state.synchronized() {
+            self.cfg.data_retries
+        } else {
+            self.cfg.syn_retries
+        };
+        if self.retries >= limit {
+            self.set_closed(CloseReason::TimedOut);
+            return;
+        }
+        self.retries += 1;
+        self.stats.rto_expiries += 1;
+        self.rtt.backoff();
+        if self.state.synchronized() {
+            self.cc.on_rto(now, self.in_flight());
+        }
+        // Go back N from SND.UNA; SACK information is kept (RFC 6675 5.1 allows either).
+        self.snd_nxt = self.snd_una;
+        self.recovery = None;
+        self.fast_rtx = false;
+        self.dupacks = 0;
+        self.timed = None;
+        self.rtx_at = Some(now + self.rtt.rto());
+    }
+}

@@ -1,0 +1,524 @@
+//! One script per rule, each naming the RFC section it checks. Relative sequence numbers:
+//! ours from ISS, the peer's from its ISN (see harness.rs).
+
+use core::time::Duration;
+
+use super::harness::run;
+use crate::tcp::{Keepalive, TcpConfig};
+
+/// Linux-like defaults but a small receive buffer (window scale 2) for readable windows.
+fn cfg() -> TcpConfig {
+    TcpConfig {
+        recv_buffer: 200_000,
+        send_buffer: 200_000,
+        ..TcpConfig::default()
+    }
+}
+
+/// The handshake most Linux peers do, then the peer's ACK (window 1000 << 7).
+const HANDSHAKE: &str = "
+0.000 < S seq 0 win 64240 <mss 1460,sackOK,TS 100 0,nop,wscale 7>
+0.000 > S. seq 0 ack 1 win 65535 <mss 1460,sackOK,TS * 100,wscale 2>
+0.010 < . seq 1 ack 1 win 1000 <TS 110 *>
+0.010 state ESTABLISHED
+";
+
+#[test]
+fn passive_open_with_all_options() {
+    // RFC 9293 3.5, RFC 7323 2.2 and 3.2, RFC 2018 2: our SYN-ACK answers each option the
+    // peer offered, and the SYN-ACK's window is not scaled.
+    run(&cfg(), HANDSHAKE);
+}
+
+#[test]
+fn passive_open_without_options() {
+    // RFC 9293 3.7.1: no MSS option means 536; RFC 7323: no scaling, no timestamps unless
+    // both sides offer them; RFC 2018: no SACK unless offered.
+    let c = run(
+        &cfg(),
+        "
+0.000 < S seq 0 win 8192
+0.000 > S. seq 0 ack 1 win 65535 <mss 1460>
+0.010 < . seq 1 ack 1 win 8192
+0.010 state ESTABLISHED
+0.020 app send 600
+0.020 > . seq 1 ack 1 len 536
+0.020 > P. seq 537 ack 1 len 64
+",
+    );
+    assert_eq!(c.send_mss(), 536);
+}
+
+#[test]
+fn active_open_and_simultaneous_open() {
+    // RFC 9293 3.5 figure 3 (active) and figure 8 (simultaneous).
+    run(
+        &cfg(),
+        "
+0.000 app connect
+0.000 > S seq 0 win 65535 <mss 1460,sackOK,TS * 0,wscale 2>
+0.020 < S. seq 0 ack 1 win 65535 <mss 1400,sackOK,TS 500 *,wscale 5>
+0.020 > . seq 1 ack 1 <TS * 500>
+0.020 state ESTABLISHED
+",
+    );
+    run(
+        &cfg(),
+        "
+0.000 app connect
+0.000 > S seq 0 <mss 1460,sackOK,TS * 0,wscale 2>
+0.010 < S seq 0 win 65535 <mss 1460,sackOK,TS 500 0,wscale 5>
+0.010 > S. seq 0 ack 1 <mss 1460,sackOK,TS * 500,wscale 2>
+0.010 state SYN_RECEIVED
+0.020 < . seq 1 ack 1 win 1000 <TS 510 *>
+0.020 state ESTABLISHED
+",
+    );
+}
+
+#[test]
+fn syn_ack_lost_is_retransmitted_with_backoff() {
+    // RFC 6298 (2.1) initial RTO 1 s, (5.5) doubling; RFC 9293 3.10.7.4: a retransmitted
+    // SYN is answered with the SYN-ACK again.
+    run(
+        &cfg(),
+        "
+0.000 < S seq 0 win 64240 <mss 1460,TS 100 0>
+0.000 > S. seq 0 ack 1 <mss 1460,TS * 100>
+1.000 > S. seq 0 ack 1 <mss 1460,TS * 100>
+3.000 > S. seq 0 ack 1 <mss 1460,TS * 100>
+3.100 < . seq 1 ack 1 win 1000 <TS 200 *>
+3.100 state ESTABLISHED
+",
+    );
+}
+
+#[test]
+fn syn_retries_run_out() {
+    // Linux tcp_syn_retries: give up after 6 retransmissions (1+2+4+8+16+32+64 s).
+    let mut c = cfg();
+    c.syn_retries = 2;
+    run(
+        &c,
+        "
+0.000 app connect
+0.000 > S seq 0
+1.000 > S seq 0
+3.000 > S seq 0
+7.000 > none
+7.000 closed TimedOut
+",
+    );
+}
+
+#[test]
+fn data_and_ack_clocking() {
+    // RFC 9293 3.8.6: segments by the peer's MSS (1460 - 12 TS bytes), our ACKs delayed
+    // for one full segment once quick-ACK mode ends, immediate for the second (RFC 5681 4.2).
+    let mut c = cfg();
+    c.quickacks = 0;
+    run(
+        &c,
+        &format!(
+            "{HANDSHAKE}
+0.020 app send 3000
+0.020 > . seq 1 ack 1 len 1448 <TS * 110>
+0.020 > . seq 1449 ack 1 len 1448 <TS * 110>
+0.020 > P. seq 2897 ack 1 len 104 <TS * 110>
+0.030 < . seq 1 ack 3001 win 1000 <TS 120 *>
+0.040 < . seq 1 ack 3001 win 1000 len 1000 <TS 130 *>
+0.080 > . seq 3001 ack 1001 <TS * 130>
+0.090 < . seq 1001 ack 3001 win 1000 len 1460 <TS 140 *>
+0.091 < . seq 2461 ack 3001 win 1000 len 1460 <TS 141 *>
+0.091 > . seq 3001 ack 3921 <TS * 141>
+0.100 app recv 3920
+0.100 > . seq 3001 ack 3921 <TS * 141>
+"
+        ),
+    );
+}
+
+#[test]
+fn out_of_order_data_is_sacked_and_reassembled() {
+    // RFC 5681 4.2 (immediate ACK on out-of-order), RFC 2018 4 (first block = newest).
+    run(
+        &cfg(),
+        &format!(
+            "{HANDSHAKE}
+0.020 < . seq 1001 ack 1 win 1000 len 500 <TS 120 *>
+0.020 > . seq 1 ack 1 <TS * 110,sack 1001:1501>
+0.021 < . seq 2001 ack 1 win 1000 len 500 <TS 121 *>
+0.021 > . seq 1 ack 1 <TS * 110,sack 2001:2501 1001:1501>
+0.022 < . seq 1 ack 1 win 1000 len 1000 <TS 122 *>
+0.022 > . seq 1 ack 1501 <TS * 122,sack 2001:2501>
+0.023 < . seq 1501 ack 1 win 1000 len 500 <TS 123 *>
+0.023 > . seq 1 ack 2501 <TS * 123>
+0.030 app recv 2500
+0.030 > . seq 1 ack 2501 <TS * 123>
+"
+        ),
+    );
+}
+
+#[test]
+fn first_data_segment_lost_then_rto() {
+    // RFC 6298 (5.4)-(5.6): retransmit the earliest segment at the RTO, double it. The
+    // RTT sample from the handshake (10 ms) puts RTO at its 200 ms floor (2.4).
+    run(
+        &cfg(),
+        &format!(
+            "{HANDSHAKE}
+0.020 app send 1000
+0.020 > P. seq 1 ack 1 len 1000 <TS * 110>
+0.220 > P. seq 1 ack 1 len 1000 <TS * 110>
+0.620 > P. seq 1 ack 1 len 1000 <TS * 110>
+0.700 < . seq 1 ack 1001 win 1000 <TS 200 *>
+1.700 > none
+"
+        ),
+    );
+}
+
+#[test]
+fn final_ack_of_handshake_lost_data_still_establishes() {
+    // RFC 9293 3.10.7.4 step 5: in SYN_RECEIVED, an acceptable ACK on a data segment
+    // completes the handshake.
+    run(
+        &cfg(),
+        "
+0.000 < S seq 0 win 64240 <mss 1460,sackOK,TS 100 0,wscale 7>
+0.000 > S. seq 0 ack 1 <mss 1460,sackOK,TS * 100,wscale 2>
+0.020 < P. seq 1 ack 1 win 1000 len 100 <TS 120 *>
+0.020 state ESTABLISHED
+0.020 > . seq 1 ack 101 <TS * 120>
+0.030 app recv 100
+",
+    );
+}
+
+#[test]
+fn fast_retransmit_after_three_dupacks_newreno() {
+    // RFC 5681 3.2 and RFC 6582 (no SACK offered): the third duplicate ACK retransmits
+    // the lost segment at once; a partial ACK retransmits the next hole.
+    let mut c = cfg();
+    c.cc = crate::tcp::cc::Algorithm::NewReno;
+    run(
+        &c,
+        "
+0.000 < S seq 0 win 64240 <mss 1000,TS 100 0,nop,wscale 7>
+0.000 > S. seq 0 ack 1 <mss 1460,TS * 100,wscale 2>
+0.010 < . seq 1 ack 1 win 1000 <TS 110 *>
+0.020 app send 6000
+0.020 > . seq 1 ack 1 len 988
+0.020 > . seq 989 ack 1 len 988
+0.020 > . seq 1977 ack 1 len 988
+0.020 > . seq 2965 ack 1 len 988
+0.020 > . seq 3953 ack 1 len 988
+0.020 > . seq 4941 ack 1 len 988
+0.020 > P. seq 5929 ack 1 len 72
+0.030 < . seq 1 ack 989 win 1000 <TS 120 *>
+0.031 < . seq 1 ack 989 win 1000 <TS 121 *>
+0.032 < . seq 1 ack 989 win 1000 <TS 122 *>
+0.033 < . seq 1 ack 989 win 1000 <TS 123 *>
+0.033 > . seq 989 ack 1 len 988
+0.040 < . seq 1 ack 2965 win 1000 <TS 130 *>
+0.040 > . seq 2965 ack 1 len 988
+0.050 < . seq 1 ack 6001 win 1000 <TS 140 *>
+",
+    );
+}
+
+#[test]
+fn sack_recovery_retransmits_only_the_holes() {
+    // RFC 6675: with SACK, loss is declared once three segments above the hole are
+    // SACKed, and only the unSACKed bytes are resent.
+    run(
+        &cfg(),
+        "
+0.000 < S seq 0 win 64240 <mss 1000,sackOK,TS 100 0,nop,wscale 7>
+0.000 > S. seq 0 ack 1 <mss 1460,sackOK,TS * 100,wscale 2>
+0.010 < . seq 1 ack 1 win 1000 <TS 110 *>
+0.020 app send 4940
+0.020 > . seq 1 ack 1 len 988
+0.020 > . seq 989 ack 1 len 988
+0.020 > . seq 1977 ack 1 len 988
+0.020 > . seq 2965 ack 1 len 988
+0.020 > P. seq 3953 ack 1 len 988
+0.030 < . seq 1 ack 989 win 1000 <TS 120 *,sack 1977:2965>
+0.031 < . seq 1 ack 989 win 1000 <TS 121 *,sack 1977:3953>
+0.032 < . seq 1 ack 989 win 1000 <TS 122 *,sack 1977:4941>
+0.032 > . seq 989 ack 1 len 988
+0.040 < . seq 1 ack 4941 win 1000 <TS 130 *>
+0.100 > none
+",
+    );
+}
+
+#[test]
+fn rto_after_tail_loss_goes_back_to_snd_una() {
+    // RFC 6298 (5.4): the tail segment is lost, no dupACKs come; the timer resends it.
+    run(
+        &cfg(),
+        &format!(
+            "{HANDSHAKE}
+0.020 app send 2000
+0.020 > . seq 1 ack 1 len 1448 <TS * 110>
+0.020 > P. seq 1449 ack 1 len 552 <TS * 110>
+0.030 < . seq 1 ack 1449 win 1000 <TS 120 *>
+0.230 > P. seq 1449 ack 1 len 552 <TS * 120>
+0.240 < . seq 1 ack 2001 win 1000 <TS 130 *>
+"
+        ),
+    );
+}
+
+#[test]
+fn zero_window_then_probe_then_update() {
+    // RFC 9293 3.8.6.1: with the peer's window closed and data waiting, probe at RTO
+    // intervals with backoff; a window update resumes sending.
+    run(
+        &cfg(),
+        &format!(
+            "{HANDSHAKE}
+0.020 app send 2000
+0.020 > . seq 1 ack 1 len 1448 <TS * 110>
+0.020 > P. seq 1449 ack 1 len 552 <TS * 110>
+0.030 < . seq 1 ack 2001 win 0 <TS 120 *>
+0.040 app send 500
+0.240 > . seq 2000 ack 1 <TS * 120>
+0.250 < . seq 1 ack 2001 win 0 <TS 125 *>
+0.640 > . seq 2000 ack 1 <TS * 125>
+0.700 < . seq 1 ack 2001 win 1000 <TS 130 *>
+0.700 > P. seq 2001 ack 1 len 500 <TS * 130>
+"
+        ),
+    );
+}
+
+#[test]
+fn active_close_through_time_wait() {
+    // RFC 9293 3.6 figure 12: FIN_WAIT_1, FIN_WAIT_2, TIME_WAIT for 2MSL, CLOSED.
+    let mut c = cfg();
+    c.time_wait = Duration::from_secs(2);
+    run(
+        &c,
+        &format!(
+            "{HANDSHAKE}
+0.020 app close
+0.020 > F. seq 1 ack 1 <TS * 110>
+0.020 state FIN_WAIT_1
+0.030 < . seq 1 ack 2 win 1000 <TS 120 *>
+0.030 state FIN_WAIT_2
+0.040 < F. seq 1 ack 2 win 1000 <TS 130 *>
+0.040 > . seq 2 ack 2 <TS * 130>
+0.040 state TIME_WAIT
+1.000 < F. seq 1 ack 2 win 1000 <TS 140 *>
+1.000 > . seq 2 ack 2 <TS * 140>
+2.999 state TIME_WAIT
+3.000 closed Normal
+"
+        ),
+    );
+}
+
+#[test]
+fn passive_close_and_half_close() {
+    // RFC 9293 3.6: the peer's FIN moves us to CLOSE_WAIT; we may still send (half-close);
+    // our FIN then LAST_ACK, CLOSED on its ACK.
+    run(
+        &cfg(),
+        &format!(
+            "{HANDSHAKE}
+0.020 < F. seq 1 ack 1 win 1000 <TS 120 *>
+0.020 > . seq 1 ack 2 <TS * 120>
+0.020 state CLOSE_WAIT
+0.030 app send 100
+0.030 > P. seq 1 ack 2 len 100 <TS * 120>
+0.040 app close
+0.040 > F. seq 101 ack 2 <TS * 120>
+0.040 state LAST_ACK
+0.050 < . seq 2 ack 102 win 1000 <TS 130 *>
+0.050 closed Normal
+"
+        ),
+    );
+}
+
+#[test]
+fn simultaneous_close() {
+    // RFC 9293 3.6 figure 13: FIN_WAIT_1 -> CLOSING -> TIME_WAIT.
+    run(
+        &cfg(),
+        &format!(
+            "{HANDSHAKE}
+0.020 app close
+0.020 > F. seq 1 ack 1 <TS * 110>
+0.021 < F. seq 1 ack 1 win 1000 <TS 121 *>
+0.021 > . seq 2 ack 2 <TS * 121>
+0.021 state CLOSING
+0.030 < . seq 2 ack 2 win 1000 <TS 130 *>
+0.030 state TIME_WAIT
+"
+        ),
+    );
+}
+
+#[test]
+fn fin_retransmitted_when_lost() {
+    // RFC 9293: FIN occupies sequence space and is retransmitted like data.
+    run(
+        &cfg(),
+        &format!(
+            "{HANDSHAKE}
+0.020 app close
+0.020 > F. seq 1 ack 1 <TS * 110>
+0.220 > F. seq 1 ack 1 <TS * 110>
+0.300 < . seq 1 ack 2 win 1000 <TS 130 *>
+0.300 state FIN_WAIT_2
+"
+        ),
+    );
+}
+
+#[test]
+fn rst_rules_and_challenge_acks() {
+    // RFC 5961 3.2: an in-window RST that is not exact gets a challenge ACK; an exact one
+    // resets. 4.2: a SYN on an established connection gets a challenge ACK.
+    run(
+        &cfg(),
+        &format!(
+            "{HANDSHAKE}
+0.020 < R seq 100 win 0
+0.020 > . seq 1 ack 1 <TS * 110>
+0.021 < S seq 500 win 1000 <mss 1460>
+0.021 > . seq 1 ack 1 <TS * 110>
+0.022 < R seq 9999999 win 0
+0.023 state ESTABLISHED
+0.030 < R seq 1 win 0
+0.030 closed Reset
+"
+        ),
+    );
+}
+
+#[test]
+fn challenge_acks_are_rate_limited() {
+    // RFC 5961 7: at most N challenge ACKs per second.
+    let mut c = cfg();
+    c.challenge_ack_limit = 2;
+    let conn = run(
+        &c,
+        &format!(
+            "{HANDSHAKE}
+0.020 < R seq 100 win 0
+0.020 > . seq 1 ack 1 <TS * 110>
+0.021 < R seq 101 win 0
+0.021 > . seq 1 ack 1 <TS * 110>
+0.022 < R seq 102 win 0
+0.023 > none
+1.100 < R seq 103 win 0
+1.100 > . seq 1 ack 1 <TS * 110>
+"
+        ),
+    );
+    assert_eq!(conn.stats.challenge_acks, 3);
+    assert_eq!(conn.stats.challenge_acks_suppressed, 1);
+}
+
+#[test]
+fn paws_rejects_old_timestamps() {
+    // RFC 7323 5.3: a segment whose TSval is older than TS.Recent is dropped and ACKed.
+    run(
+        &cfg(),
+        &format!(
+            "{HANDSHAKE}
+0.020 < . seq 1 ack 1 win 1000 len 100 <TS 200 *>
+0.020 > . seq 1 ack 101 <TS * 200>
+0.030 < . seq 101 ack 1 win 1000 len 100 <TS 150 *>
+0.030 > . seq 1 ack 101 <TS * 200>
+0.040 app recv 100
+"
+        ),
+    );
+}
+
+#[test]
+fn unacceptable_ack_in_syn_received_is_reset() {
+    // RFC 9293 3.10.7.4 step 5: in SYN_RECEIVED an ACK outside (SND.UNA, SND.NXT] gets a
+    // reset <SEQ=SEG.ACK>.
+    run(
+        &cfg(),
+        "
+0.000 < S seq 0 win 64240 <mss 1460>
+0.000 > S. seq 0 ack 1 <mss 1460>
+0.010 < . seq 1 ack 500 win 1000
+0.010 > R seq 500
+",
+    );
+}
+
+#[test]
+fn keepalive_probes_then_give_up() {
+    // RFC 1122 4.2.3.6: probes after the idle time, the connection dropped after the
+    // configured number go unanswered.
+    let mut c = cfg();
+    c.keepalive = Some(Keepalive {
+        idle: Duration::from_secs(10),
+        interval: Duration::from_secs(1),
+        probes: 2,
+    });
+    run(
+        &c,
+        &format!(
+            "{HANDSHAKE}
+10.010 > . seq 0 ack 1 <TS * 110>
+11.010 > . seq 0 ack 1 <TS * 110>
+12.010 > none
+12.010 closed TimedOut
+"
+        ),
+    );
+}
+
+#[test]
+fn data_retries_run_out() {
+    // Linux tcp_retries2: after the configured retransmissions the connection times out.
+    let mut c = cfg();
+    c.data_retries = 2;
+    run(
+        &c,
+        &format!(
+            "{HANDSHAKE}
+0.020 app send 10
+0.020 > P. seq 1 ack 1 len 10 <TS * 110>
+0.220 > P. seq 1 ack 1 len 10 <TS * 110>
+0.620 > P. seq 1 ack 1 len 10 <TS * 110>
+1.420 > none
+1.420 closed TimedOut
+"
+        ),
+    );
+}
+
+#[test]
+fn receive_window_shrinks_as_data_waits_and_reopens_on_read() {
+    // RFC 9293 3.8.6.2.2: the window offered is the free buffer; after the application
+    // reads, a window update goes out when the window opened by a useful amount.
+    let mut c = cfg();
+    c.recv_buffer = 8000;
+    c.quickacks = 100;
+    run(
+        &c,
+        "
+0.000 < S seq 0 win 64240 <mss 1460,TS 100 0>
+0.000 > S. seq 0 ack 1 win 8000 <mss 1460,TS * 100>
+0.010 < . seq 1 ack 1 win 1000 <TS 110 *>
+0.020 < . seq 1 ack 1 win 1000 len 1448 <TS 120 *>
+0.020 > . seq 1 ack 1449 win 6552 <TS * 120>
+0.021 < . seq 1449 ack 1 win 1000 len 1448 <TS 121 *>
+0.021 > . seq 1 ack 2897 win 5104 <TS * 121>
+0.030 app recv 2896
+0.030 > . seq 1 ack 2897 win 8000 <TS * 121>
+",
+    );
+}
