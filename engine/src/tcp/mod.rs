@@ -12,12 +12,17 @@ pub mod buffer;
 pub mod cc;
 pub mod config;
 mod conn;
+pub mod cookie;
+pub mod isn;
+pub mod listener;
 pub mod rtt;
 pub mod scoreboard;
 mod seq;
+pub mod siphash;
 
 pub use config::{Keepalive, TcpConfig};
 pub use conn::{CloseReason, Conn, ConnStats, FourTuple, State};
+pub use listener::{Listener, ListenerStats, SynVerdict};
 pub use seq::SeqNum;
 
 #[cfg(test)]

@@ -250,6 +250,45 @@ impl Conn {
         c
     }
 
+    /// ESTABLISHED straight from the ACK that returned a valid SYN cookie (RFC 4987 3.6):
+    /// the handshake's facts come from the cookie, not from memory.
+    pub fn from_cookie(
+        cfg: &TcpConfig,
+        tuple: FourTuple,
+        ack: &TcpRepr,
+        opts: crate::tcp::cookie::CookieOptions,
+        now: Instant,
+    ) -> Conn {
+        let iss = ack.ack - 1;
+        let mut c = Conn::new(cfg, tuple, iss, State::Established, now);
+        c.snd_una = ack.ack;
+        c.snd_nxt = ack.ack;
+        c.snd_max = ack.ack;
+        c.irs = ack.seq - 1;
+        c.rcv_nxt = ack.seq;
+        let syn = TcpRepr {
+            options: crate::wire::tcp::TcpOptions {
+                mss: Some(opts.mss),
+                window_scale: opts.window_scale,
+                sack_permitted: opts.sack_permitted,
+                timestamps: ack.options.timestamps.filter(|_| opts.timestamps),
+                ..Default::default()
+            },
+            ..*ack
+        };
+        c.negotiate(&syn, now);
+        if opts.window_scale.is_none() {
+            c.rcv_wscale = 0;
+        }
+        c.snd_wnd = (ack.window as u32) << c.snd_wscale;
+        c.max_snd_wnd = c.snd_wnd;
+        c.snd_wl1 = ack.seq;
+        c.snd_wl2 = ack.ack;
+        // The SYN-ACK advertised an unscaled window of up to 64 KiB.
+        c.rcv_adv = c.rcv_nxt + (cfg.recv_buffer.min(u16::MAX as usize) as u32);
+        c
+    }
+
     /// Options from the peer's SYN (or SYN-ACK) and ours: what both sides agreed on.
     fn negotiate(&mut self, syn: &TcpRepr, now: Instant) {
         let o = &syn.options;
