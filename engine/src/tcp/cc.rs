@@ -14,6 +14,8 @@ pub trait CongestionControl {
     fn on_congestion(&mut self, now: Instant, in_flight: u32);
     /// The retransmission timer expired.
     fn on_rto(&mut self, now: Instant, in_flight: u32);
+    /// The timer expired again for the same data: ssthresh is kept, cwnd is one segment.
+    fn on_repeated_rto(&mut self);
     /// RFC 5681 4.1: sending after an idle period longer than the RTO.
     fn on_idle_restart(&mut self);
     fn set_mss(&mut self, mss: u32);
@@ -99,6 +101,10 @@ impl CongestionControl for NewReno {
     }
     fn on_rto(&mut self, _now: Instant, in_flight: u32) {
         self.ssthresh = half_flight(in_flight, self.mss);
+        self.cwnd = self.mss;
+        self.acked_in_ca = 0;
+    }
+    fn on_repeated_rto(&mut self) {
         self.cwnd = self.mss;
         self.acked_in_ca = 0;
     }
@@ -205,8 +211,10 @@ impl CongestionControl for Cubic {
         } else {
             cur
         };
-        let flight = (in_flight as f64 / self.mss as f64).max(cur);
-        let new = (flight * BETA).max(2.0);
+        // RFC 9438 4.6: ssthresh = cwnd * beta, as Linux. The flight size would count
+        // SACKed bytes and the window can only have been as large as cwnd anyway.
+        let _ = in_flight;
+        let new = (cur * BETA).max(2.0);
         self.ssthresh = (new * self.mss as f64) as u32;
         self.cwnd = self.ssthresh;
         self.k = ((self.w_max - new) / C).cbrt();
@@ -215,6 +223,10 @@ impl CongestionControl for Cubic {
     }
     fn on_rto(&mut self, now: Instant, in_flight: u32) {
         self.on_congestion(now, in_flight);
+        self.cwnd = self.mss;
+        self.epoch = None;
+    }
+    fn on_repeated_rto(&mut self) {
         self.cwnd = self.mss;
         self.epoch = None;
     }
@@ -272,6 +284,9 @@ impl CongestionControl for Controller {
     }
     fn on_rto(&mut self, now: Instant, in_flight: u32) {
         self.inner().on_rto(now, in_flight)
+    }
+    fn on_repeated_rto(&mut self) {
+        self.inner().on_repeated_rto()
     }
     fn on_idle_restart(&mut self) {
         self.inner().on_idle_restart()

@@ -44,7 +44,8 @@ pub struct TcpConfig {
     /// TIME_WAIT length, 2 MSL (Linux: 60 s).
     pub time_wait: Duration,
     /// How long FIN_WAIT_2 waits for the peer's FIN once we can send no more (Linux
-    /// tcp_fin_timeout: 60 s).
+    /// tcp_fin_timeout: 60 s). Counted from the last segment the peer sent, so a
+    /// half-closed peer that keeps sending is never cut off.
     pub fin_wait2_timeout: Duration,
     pub keepalive: Option<Keepalive>,
     /// Challenge ACKs per second (RFC 5961 7; Linux tcp_challenge_ack_limit: 1000).

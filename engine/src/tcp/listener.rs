@@ -96,7 +96,7 @@ impl Listener {
             let ws = (self.cfg.window_scaling && o.window_scale.is_some())
                 .then(|| self.cfg.window_shift());
             let sack = self.cfg.sack && o.sack_permitted;
-            let ts = CookieJar::encode_ts(now.total_millis() as u32, ws, sack);
+            let ts = CookieJar::encode_ts(crate::tcp::conn::ts_clock(iss, now), ws, sack);
             opts.timestamps = Some((ts, val));
             opts.window_scale = ws;
             opts.sack_permitted = sack;

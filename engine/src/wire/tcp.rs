@@ -110,25 +110,25 @@ impl TcpOptions {
         &self.sack[..(self.sack_len as usize).min(MAX_SACK_BLOCKS)]
     }
 
-    /// Bytes these options take on the wire, padded to a multiple of 4.
+    /// Bytes these options take on the wire as `emit` lays them out (a multiple of 4): at
+    /// most 40, e.g. timestamps plus three SACK blocks.
     pub fn encoded_len(&self) -> usize {
         let mut n = 0;
         if self.mss.is_some() {
             n += 4;
         }
-        if self.window_scale.is_some() {
-            n += 3;
-        }
-        if self.sack_permitted {
-            n += 2;
-        }
         if self.timestamps.is_some() {
-            n += 10;
+            n += 12; // SACKOK or NOP NOP, then TS
+        } else if self.sack_permitted {
+            n += 4; // NOP NOP SACKOK
+        }
+        if self.window_scale.is_some() {
+            n += 4; // NOP WS
         }
         if self.sack_len > 0 {
-            n += 2 + 8 * self.sack_blocks().len();
+            n += 4 + 8 * self.sack_blocks().len(); // NOP NOP SACK
         }
-        (n + 3) & !3
+        n
     }
 }
 
@@ -429,6 +429,36 @@ mod tests {
             TcpPacket::parse(&b[..n], A, A).err(),
             Some(WireError::BadChecksum)
         );
+    }
+
+    #[test]
+    fn encoded_len_matches_emit_for_every_combination() {
+        for bits in 0..32u32 {
+            for blocks in 0..=4u8 {
+                let o = TcpOptions {
+                    mss: (bits & 1 != 0).then_some(1460),
+                    window_scale: (bits & 2 != 0).then_some(7),
+                    sack_permitted: bits & 4 != 0,
+                    timestamps: (bits & 8 != 0).then_some((1, 2)),
+                    sack: [SackBlock {
+                        left: SeqNum(1),
+                        right: SeqNum(2),
+                    }; MAX_SACK_BLOCKS],
+                    sack_len: blocks,
+                };
+                if o.encoded_len() > 40 {
+                    continue; // the sender never builds these (3 blocks at most beside TS)
+                }
+                let mut b = [0u8; 40];
+                assert_eq!(o.emit(&mut b), o.encoded_len(), "{o:?}");
+                let p = TcpOptions::parse(&b[..o.encoded_len()]).unwrap();
+                assert_eq!(p.sack_blocks(), o.sack_blocks());
+                assert_eq!(
+                    (p.mss, p.window_scale, p.sack_permitted, p.timestamps),
+                    (o.mss, o.window_scale, o.sack_permitted, o.timestamps)
+                );
+            }
+        }
     }
 
     #[test]

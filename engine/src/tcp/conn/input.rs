@@ -10,6 +10,8 @@ use crate::time::Instant;
 use crate::wire::tcp::{Flags, TcpRepr};
 
 /// RFC 7323 5.5: timestamps older than 24 days are not trusted for PAWS.
+/// Linux `tcp_invalid_ratelimit`.
+const OOW_ACK_INTERVAL: Duration = Duration::from_millis(500);
 const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
 
 impl Conn {
@@ -77,7 +79,7 @@ impl Conn {
                 && now - ts.recent_at < PAWS_IDLE
             {
                 self.stats.paws_rejected += 1;
-                self.ack_now = true;
+                self.oow_ack(now, seg, payload.len());
                 return;
             }
         }
@@ -105,7 +107,7 @@ impl Conn {
         // Step 1: is the segment acceptable (the four cases)?
         if !self.acceptable(seg.seq, seg_len) {
             if !f.rst() {
-                self.ack_now = true;
+                self.oow_ack(now, seg, payload.len());
             }
             return;
         }
@@ -129,6 +131,12 @@ impl Conn {
             }
             self.challenge_ack(now);
             return;
+        }
+
+        // FIN_WAIT_2 times out after a silence, not while the peer is still sending to
+        // us: a half-closed peer may take as long as it needs.
+        if self.state == State::FinWait2 && self.linger_at.is_some() {
+            self.linger_at = Some(now + self.cfg.fin_wait2_timeout);
         }
 
         // Step 5: no ACK, no business.
@@ -186,6 +194,26 @@ impl Conn {
                     || (seq + len - 1).in_range(self.rcv_nxt, self.rcv_nxt + wnd)
             }
         }
+    }
+
+    /// The duplicate ACK owed to an unacceptable segment (RFC 9293 3.10.7.4, RFC 7323
+    /// 5.3). Segments carrying data or a FIN always get one (the peer may be probing or have lost
+    /// our ACK); pure ACKs and SYNs at most one per `OOW_ACK_INTERVAL`, as Linux does, so
+    /// two ends that disagree cannot flood each other with ACKs.
+    fn oow_ack(&mut self, now: Instant, seg: &TcpRepr, payload_len: usize) {
+        if seg.seq_len(payload_len) > 0 && !seg.flags.syn() {
+            self.ack_now = true;
+            return;
+        }
+        if self
+            .last_oow_ack
+            .is_some_and(|t| now - t < OOW_ACK_INTERVAL)
+        {
+            self.stats.oow_acks_suppressed += 1;
+            return;
+        }
+        self.last_oow_ack = Some(now);
+        self.ack_now = true;
     }
 
     /// RFC 5961 7: at most `challenge_ack_limit` challenge ACKs per second.
@@ -277,8 +305,11 @@ impl Conn {
         match self.state {
             State::FinWait1 if fin_acked => {
                 self.state = State::FinWait2;
-                // RFC 9293 leaves FIN_WAIT_2 open-ended; Linux bounds it (tcp_fin_timeout).
-                self.linger_at = Some(now + self.cfg.fin_wait2_timeout);
+                // RFC 9293 leaves FIN_WAIT_2 open-ended; Linux bounds it (tcp_fin_timeout)
+                // once the application let go of the connection.
+                if self.orphaned {
+                    self.linger_at = Some(now + self.cfg.fin_wait2_timeout);
+                }
             }
             State::Closing if fin_acked => self.enter_time_wait(now),
             State::LastAck if fin_acked => {
@@ -292,6 +323,8 @@ impl Conn {
     /// SND.UNA advances to `seg.ack`.
     pub(super) fn process_ack_advance(&mut self, now: Instant, seg: &TcpRepr) {
         let acked = (seg.ack - self.snd_una) as u32;
+        // What was in flight before this ACK, for the cwnd-limited test below.
+        let flight = (self.snd_max - self.snd_una) as u32;
         let mut data = acked;
         if self.snd_una == self.iss {
             data -= 1; // our SYN
@@ -340,7 +373,16 @@ impl Conn {
             }
             None => {
                 self.dupacks = 0;
-                if self.state.synchronized() {
+                // RFC 7661 / Linux `tcp_is_cwnd_limited`: grow the window only when it
+                // was what limited the sender; a receive-window or application-limited
+                // sender would otherwise inflate cwnd without bound and burst later.
+                let cwnd = self.cc.cwnd();
+                let cwnd_limited = if cwnd < self.cc.ssthresh() {
+                    flight.saturating_mul(2) >= cwnd
+                } else {
+                    flight + self.send_mss >= cwnd
+                };
+                if self.state.synchronized() && cwnd_limited {
                     self.cc.on_ack(now, data, sample);
                 }
             }
@@ -365,7 +407,7 @@ impl Conn {
             self.dupacks >= 3 || (self.sack_ok && self.sacked.is_lost(self.snd_una, self.send_mss));
         if lost {
             self.stats.fast_retransmits += 1;
-            self.cc.on_congestion(now, self.in_flight());
+            self.cc.on_congestion(now, self.flight_size());
             self.recovery = Some(self.snd_max);
             self.rtx_next = self.snd_una;
             self.fast_rtx = true;

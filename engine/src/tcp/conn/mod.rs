@@ -74,6 +74,8 @@ pub struct ConnStats {
     pub challenge_acks: u64,
     pub challenge_acks_suppressed: u64,
     pub paws_rejected: u64,
+    /// Duplicate ACKs for out-of-window pure ACKs not sent (rate limit).
+    pub oow_acks_suppressed: u64,
     pub out_of_order: u64,
     pub ooo_dropped: u64,
 }
@@ -165,6 +167,11 @@ pub struct Conn {
 
     challenge_window: Instant,
     challenges: u32,
+    /// When we last answered an out-of-window or PAWS-rejected pure ACK (Linux
+    /// `tcp_oow_rate_limited`): two stacks that disagree must not ping-pong ACKs.
+    last_oow_ack: Option<Instant>,
+    /// The application released the connection (`release`): FIN_WAIT_2 is bounded.
+    orphaned: bool,
 }
 
 impl Conn {
@@ -223,6 +230,8 @@ impl Conn {
             sacked: Scoreboard::new(),
             challenge_window: now,
             challenges: 0,
+            last_oow_ack: None,
+            orphaned: false,
         }
     }
 
@@ -407,7 +416,22 @@ impl Conn {
         }
     }
 
-    /// Orderly close of our side (RFC 9293 3.10.4): FIN after the queued data.
+    /// The application is done with the connection both ways (close(2) on a socket):
+    /// FIN after the queued data as `close`, and since nobody will ever wait for the
+    /// peer's FIN, FIN_WAIT_2 lasts at most `fin_wait2_timeout` of silence (Linux
+    /// `tcp_fin_timeout` for orphaned sockets).
+    pub fn release(&mut self) {
+        self.orphaned = true;
+        self.close();
+        if self.state == State::FinWait2 && self.linger_at.is_none() {
+            self.linger_at = Some(self.last_send + self.cfg.fin_wait2_timeout);
+        }
+    }
+
+    /// Orderly close of our side (RFC 9293 3.10.4): FIN after the queued data. This is a
+    /// half-close (shutdown(2) for writing): the peer may keep sending and the application
+    /// keeps reading; FIN_WAIT_2 waits for the peer's FIN as long as it takes. Use
+    /// `release` when the application will not wait.
     pub fn close(&mut self) {
         match self.state {
             State::SynSent => self.set_closed(CloseReason::Normal),
@@ -481,6 +505,13 @@ impl Conn {
         (self.snd_max - self.snd_una).max(0) as u32
     }
 
+    /// FlightSize for a congestion response: outstanding bytes the peer has not SACKed
+    /// (RFC 6675 "pipe", without its retransmission term). Counting SACKed bytes would
+    /// set ssthresh from data that has already left the network.
+    fn flight_size(&self) -> u32 {
+        self.in_flight().saturating_sub(self.sacked.sacked_bytes())
+    }
+
     /// The first sequence number of data (after our SYN).
     fn data_start(&self) -> SeqNum {
         self.iss + 1
@@ -499,10 +530,7 @@ impl Conn {
     /// Our TSval for `now`: a millisecond clock (as Linux) from a per-connection start
     /// derived from the ISS, so the value reveals no host-wide clock (RFC 7323 5.4).
     fn ts_val(&self, now: Instant) -> u32 {
-        self.iss
-            .0
-            .rotate_left(13)
-            .wrapping_add(now.total_millis() as u32)
+        ts_clock(self.iss, now)
     }
 
     /// Is the connection's state consistent? For tests after every step.
@@ -530,4 +558,13 @@ impl Conn {
         }
         Ok(())
     }
+}
+
+/// The TSval clock of the connection whose ISS is `iss`. The SYN cookie path uses it for
+/// the cookie SYN-ACK too, so the connection it creates never sends a TSval below the one
+/// the peer already saw (which the peer's PAWS would reject).
+pub(crate) fn ts_clock(iss: SeqNum, now: Instant) -> u32 {
+    iss.0
+        .rotate_left(13)
+        .wrapping_add(now.total_millis() as u32)
 }

@@ -31,9 +31,10 @@ impl Conn {
     }
 
     /// The receive window we can offer: free buffer, with receiver-side silly window
-    /// avoidance (RFC 9293 3.8.6.2.2), never less than what we already advertised.
+    /// avoidance (RFC 9293 3.8.6.2.2), never less than what we already advertised, never
+    /// more than the window field can carry at our scale.
     pub(super) fn offered_window(&self) -> u32 {
-        let free = self.recv_buf.window() as u32;
+        let free = (self.recv_buf.window() as u32).min((u16::MAX as u32) << self.rcv_wscale);
         let threshold = (self.recv_buf.capacity() as u32 / 2).min(self.cfg.mss as u32);
         let offered = if free < threshold { 0 } else { free };
         offered.max((self.rcv_adv - self.rcv_nxt).max(0) as u32)
@@ -67,6 +68,12 @@ impl Conn {
 
     /// SYN (active open) or SYN-ACK (passive or simultaneous open), when due.
     fn out_syn(&mut self, now: Instant) -> Option<(TcpRepr, usize)> {
+        if std::mem::take(&mut self.ack_now) && self.state == State::SynReceived {
+            // Something needs acknowledging before the handshake completed: the SYN-ACK
+            // is that acknowledgment (RFC 9293 3.10.7.4 step 1 in SYN-RECEIVED).
+            self.snd_nxt = self.iss;
+        }
+        self.ack_at = None;
         if self.snd_nxt != self.iss {
             return None;
         }

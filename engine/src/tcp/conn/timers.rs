@@ -90,7 +90,13 @@ impl Conn {
         self.stats.rto_expiries += 1;
         self.rtt.backoff();
         if self.state.synchronized() {
-            self.cc.on_rto(now, self.in_flight());
+            if self.retries == 1 {
+                self.cc.on_rto(now, self.flight_size());
+            } else {
+                // RFC 5681 3.1 (equation 4 note): a segment retransmitted by the timer
+                // more than once keeps ssthresh; only the window collapses again.
+                self.cc.on_repeated_rto();
+            }
         }
         // Go back N from SND.UNA; SACK information is kept (RFC 6675 5.1 allows either).
         self.snd_nxt = self.snd_una;

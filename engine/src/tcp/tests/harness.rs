@@ -4,7 +4,7 @@
 //! 0.000 < S seq 0 win 65535 <mss 1460,sackOK,TS 100 0,wscale 7>   inbound segment
 //! 0.000 > S. seq 0 ack 1 <mss 1460,sackOK,TS * 100,wscale 2>      expected outbound
 //! 0.050 > none                                                    nothing until then
-//! 0.100 app send 2000 | app recv 1000 | app close | app abort | app connect
+//! 0.100 app send 2000 | app recv 1000 | app close | app release | app abort | app connect
 //! 0.100 state ESTABLISHED | closed Reset
 //! ```
 //!
@@ -61,6 +61,7 @@ enum Event {
     Send(usize),
     Recv(usize),
     Close,
+    Release,
     Abort,
     Connect,
     State(State),
@@ -149,6 +150,7 @@ fn parse_line(text: &str, head: &str, opts: Option<&str>) -> Line {
             "send" => Event::Send(words[3].parse().unwrap()),
             "recv" => Event::Recv(words[3].parse().unwrap()),
             "close" => Event::Close,
+            "release" => Event::Release,
             "abort" => Event::Abort,
             "connect" => Event::Connect,
             a => panic!("bad app action '{a}'"),
@@ -401,6 +403,7 @@ impl Harness {
                 self.app_read += got as u64;
             }
             Event::Close => self.conn.as_mut().expect("no connection").close(),
+            Event::Release => self.conn.as_mut().expect("no connection").release(),
             Event::Abort => self.conn.as_mut().expect("no connection").abort(),
             Event::Connect => {
                 self.conn = Some(Conn::connect(&self.cfg, Self::tuple(), SeqNum(ISS), now));

@@ -322,6 +322,45 @@ fn active_close_through_time_wait() {
 }
 
 #[test]
+fn fin_wait_2_is_bounded_only_once_released() {
+    // RFC 9293 3.10.4 leaves FIN_WAIT_2 open: after a half-close (shutdown) we wait for
+    // the peer's FIN indefinitely and keep receiving. Linux bounds FIN_WAIT_2 by
+    // tcp_fin_timeout for a released (orphaned) connection, counted from the last
+    // segment the peer sent.
+    let mut c = cfg();
+    c.fin_wait2_timeout = Duration::from_secs(10);
+    run(
+        &c,
+        &format!(
+            "{HANDSHAKE}
+0.020 app close
+0.020 > F. seq 1 ack 1 <TS * 110>
+0.030 < . seq 1 ack 2 win 1000 <TS 120 *>
+0.030 state FIN_WAIT_2
+30.000 < P. seq 1 ack 2 win 1000 len 100 <TS 130 *>
+30.000 state FIN_WAIT_2
+30.000 > . seq 2 ack 101 <TS * 130>
+"
+        ),
+    );
+    run(
+        &c,
+        &format!(
+            "{HANDSHAKE}
+0.020 app release
+0.020 > F. seq 1 ack 1 <TS * 110>
+0.030 < . seq 1 ack 2 win 1000 <TS 120 *>
+0.030 state FIN_WAIT_2
+5.000 < P. seq 1 ack 2 win 1000 len 100 <TS 130 *>
+5.000 > . seq 2 ack 101 <TS * 130>
+14.999 state FIN_WAIT_2
+15.000 closed TimedOut
+"
+        ),
+    );
+}
+
+#[test]
 fn passive_close_and_half_close() {
     // RFC 9293 3.6: the peer's FIN moves us to CLOSE_WAIT; we may still send (half-close);
     // our FIN then LAST_ACK, CLOSED on its ACK.
