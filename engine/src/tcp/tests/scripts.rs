@@ -50,6 +50,25 @@ fn passive_open_without_options() {
 }
 
 #[test]
+fn unscaled_window_is_clamped_to_the_field() {
+    // RFC 7323 2.3: without window scaling the window field carries at most 65535; a larger
+    // buffer must not make every read look like a window update worth sending.
+    run(
+        &cfg(),
+        "
+0.000 < S seq 0 win 8192
+0.000 > S. seq 0 ack 1 win 65535 <mss 1460>
+0.010 < . seq 1 ack 1 win 8192
+0.020 < P. seq 1 ack 1 win 8192 len 100
+0.020 > . seq 1 ack 101 win 65535
+0.030 app recv 100
+0.030 > none
+1.000 > none
+",
+    );
+}
+
+#[test]
 fn active_open_and_simultaneous_open() {
     // RFC 9293 3.5 figure 3 (active) and figure 8 (simultaneous).
     run(
@@ -476,6 +495,31 @@ fn paws_rejects_old_timestamps() {
 0.030 < . seq 101 ack 1 win 1000 len 100 <TS 150 *>
 0.030 > . seq 1 ack 101 <TS * 200>
 0.040 app recv 100
+"
+        ),
+    );
+}
+
+#[test]
+fn out_of_window_pure_acks_are_answered_at_most_twice_a_second() {
+    // RFC 7323 5.3 and RFC 9293 3.10.7.4 ask for an ACK to every unacceptable segment;
+    // Linux (tcp_oow_rate_limited) answers pure ACKs at most once per 500 ms so two ends
+    // that disagree cannot flood each other. Data is always answered.
+    run(
+        &cfg(),
+        &format!(
+            "{HANDSHAKE}
+0.020 < . seq 1 ack 1 win 1000 len 100 <TS 200 *>
+0.020 > . seq 1 ack 101 <TS * 200>
+0.030 < . seq 101 ack 1 win 1000 <TS 150 *>
+0.030 > . seq 1 ack 101 <TS * 200>
+0.040 < . seq 101 ack 1 win 1000 <TS 150 *>
+0.040 > none
+0.050 < . seq 101 ack 1 win 1000 len 10 <TS 150 *>
+0.050 > . seq 1 ack 101 <TS * 200>
+0.600 < . seq 101 ack 1 win 1000 <TS 150 *>
+0.600 > . seq 1 ack 101 <TS * 200>
+0.700 app recv 100
 "
         ),
     );
