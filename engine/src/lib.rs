@@ -9,6 +9,8 @@ pub mod tcp; // sans-IO TCP: segments and `now` in, segments and the next deadli
 pub mod stats; // per-worker counters, published off the hot path
 pub mod iface; // below TCP: our addresses, ARP and ICMP echo answers, RSTs, drops by reason
 pub mod pcap; // --pcap: what the engine receives and sends, since tcpdump cannot see it
+#[doc(hidden)]
+pub mod fuzz; // entry points for fuzz/ and the corpus replay test
 pub mod worker; // the run-to-completion loop: one AF_XDP socket, one core
 #[allow(unsafe_code)]
 pub mod afxdp; // the only module allowed `unsafe`: UMEM, the four rings, socket bind, wakeups

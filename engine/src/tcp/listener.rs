@@ -17,6 +17,9 @@ pub enum SynVerdict {
     Accept(Box<Conn>),
     /// Backlog full: send this stateless SYN-ACK carrying a cookie.
     Cookie(TcpRepr),
+    /// Not a SYN a listener acts on (it also carries RST or FIN): drop it silently
+    /// (RFC 9293 3.10.7.2: a RST is ignored in LISTEN; Linux drops SYN+FIN).
+    Ignore,
 }
 
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
@@ -25,6 +28,8 @@ pub struct ListenerStats {
     pub cookies_sent: u64,
     pub cookies_accepted: u64,
     pub cookies_rejected: u64,
+    /// SYNs that also carried RST, FIN or ACK.
+    pub ignored: u64,
 }
 
 #[derive(Debug)]
@@ -70,6 +75,10 @@ impl Listener {
     /// A SYN (without ACK) for this listener from `remote`.
     pub fn on_syn(&mut self, now: Instant, remote: SocketAddrV4, syn: &TcpRepr) -> SynVerdict {
         self.stats.syns += 1;
+        if syn.flags.rst() || syn.flags.fin() || syn.flags.ack() || !syn.flags.syn() {
+            self.stats.ignored += 1;
+            return SynVerdict::Ignore;
+        }
         let tuple = FourTuple {
             local: self.local,
             remote,
@@ -174,6 +183,41 @@ mod tests {
             },
             ..TcpRepr::default()
         }
+    }
+
+    #[test]
+    fn syn_with_rst_fin_or_ack_is_ignored() {
+        // RFC 9293 3.10.7.2: a RST is ignored in LISTEN; Linux drops SYN+FIN too.
+        let mut l = Listener::new(
+            SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80),
+            TcpConfig::default(),
+            4,
+            [1; 32],
+        );
+        let remote = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 4000);
+        for extra in [Flags::RST, Flags::FIN, Flags::ACK] {
+            let syn = TcpRepr {
+                src_port: 4000,
+                dst_port: 80,
+                flags: Flags::SYN | extra,
+                ..TcpRepr::default()
+            };
+            assert!(matches!(
+                l.on_syn(Instant::ZERO, remote, &syn),
+                SynVerdict::Ignore
+            ));
+        }
+        assert_eq!((l.stats.ignored, l.half_open()), (3, 0));
+        let syn = TcpRepr {
+            src_port: 4000,
+            dst_port: 80,
+            flags: Flags::SYN,
+            ..TcpRepr::default()
+        };
+        assert!(matches!(
+            l.on_syn(Instant::ZERO, remote, &syn),
+            SynVerdict::Accept(_)
+        ));
     }
 
     #[test]

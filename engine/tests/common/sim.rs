@@ -374,6 +374,7 @@ impl Sim {
                         .insert(port, Side::new(*c, id, t.down, t.up, 1));
                 }
                 SynVerdict::Cookie(sa) => self.emit(false, &sa, &[]),
+                SynVerdict::Ignore => {}
             }
         } else if seg.flags.ack() && !seg.flags.rst() {
             if let Some(c) = self.listener.on_ack(self.now, remote, &seg, p.payload) {

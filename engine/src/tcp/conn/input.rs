@@ -246,7 +246,12 @@ impl Conn {
     fn process_ack(&mut self, now: Instant, seg: &TcpRepr, payload_len: usize) -> bool {
         if self.state == State::SynReceived {
             if seg.ack > self.snd_una && seg.ack <= self.snd_max {
-                self.state = State::Established;
+                // A close while the handshake was in progress takes effect now.
+                self.state = if self.fin_at.is_some() {
+                    State::FinWait1
+                } else {
+                    State::Established
+                };
                 // The window of the handshake's last ACK is scaled (RFC 7323 2.2).
                 self.snd_wnd = (seg.window as u32) << self.snd_wscale;
                 self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);

@@ -435,7 +435,10 @@ impl Conn {
     pub fn close(&mut self) {
         match self.state {
             State::SynSent => self.set_closed(CloseReason::Normal),
-            State::SynReceived | State::Established => {
+            // RFC 9293 3.10.4: in SYN_RECEIVED the FIN is queued until the handshake
+            // completes (our SYN must be acknowledged before a FIN can follow it).
+            State::SynReceived => self.fin_at = Some(self.data_end()),
+            State::Established => {
                 self.fin_at = Some(self.data_end());
                 self.state = State::FinWait1;
             }

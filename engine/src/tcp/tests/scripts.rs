@@ -380,6 +380,27 @@ fn fin_wait_2_is_bounded_only_once_released() {
 }
 
 #[test]
+fn close_during_the_handshake_sends_fin_after_it() {
+    // RFC 9293 3.10.4, CLOSE in SYN_RECEIVED: the FIN is queued until ESTABLISHED would be
+    // entered (found by the tcp_conn fuzzer: an early FIN_WAIT_1 could never send it).
+    run(
+        &cfg(),
+        "
+0.000 < S seq 0 win 64240 <mss 1460>
+0.000 > S. seq 0 ack 1 win 65535 <mss 1460>
+0.005 app close
+0.005 > none
+0.005 state SYN_RECEIVED
+0.010 < . seq 1 ack 1 win 8192
+0.010 > F. seq 1 ack 1
+0.010 state FIN_WAIT_1
+0.020 < . seq 1 ack 2 win 8192
+0.020 state FIN_WAIT_2
+",
+    );
+}
+
+#[test]
 fn passive_close_and_half_close() {
     // RFC 9293 3.6: the peer's FIN moves us to CLOSE_WAIT; we may still send (half-close);
     // our FIN then LAST_ACK, CLOSED on its ACK.

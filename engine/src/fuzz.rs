@@ -1,0 +1,262 @@
+//! Entry points shared by the cargo-fuzz targets (`fuzz/`) and the corpus replay test
+//! (`engine/tests/fuzz_corpus.rs`, on stable in the normal suite). Each takes arbitrary
+//! bytes and must not panic; what each checks beyond that is in its docs.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use crate::iface::{Action, Iface, OurAddr};
+use crate::tcp::{Conn, FourTuple, Listener, SeqNum, State, SynVerdict, TcpConfig};
+use crate::time::Instant;
+use crate::wire::tcp::{Flags, SackBlock, TcpOptions, TcpPacket, TcpRepr};
+use crate::wire::{arp, ethernet, icmp, ipv4};
+
+const OUR_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 1];
+const OUR_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const PEER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+
+/// A whole frame from the wire: every layer's checked constructor on the bytes as they
+/// are, then the per-frame path (`Iface::handle`) that answers ARP, ICMP and stray TCP in
+/// place. A reply must fit the buffer and parse back as Ethernet.
+pub fn wire_frame(data: &[u8]) {
+    if let Ok(f) = ethernet::Frame::new_checked(data) {
+        let _ = arp::ArpRepr::parse(f.payload());
+        if let Ok(p) = ipv4::Packet::new_checked(f.payload()) {
+            let _ = icmp::IcmpRepr::parse(p.payload());
+            let _ = TcpPacket::parse(p.payload(), p.src(), p.dst());
+        }
+    }
+    let _ = ipv4::Packet::new_checked(data);
+    let _ = TcpPacket::parse(data, PEER_IP, OUR_IP);
+
+    let mut iface = Iface::new(
+        OUR_MAC,
+        vec![OurAddr {
+            addr: OUR_IP,
+            prefix: 24,
+            owned: true,
+        }],
+    );
+    let mut buf = [0u8; 2048];
+    let len = data.len().min(buf.len());
+    buf[..len].copy_from_slice(&data[..len]);
+    if let Action::Transmit(n) = iface.handle(&mut buf, len) {
+        assert!(n <= buf.len());
+        ethernet::Frame::new_checked(&buf[..n]).expect("a reply we built parses");
+    }
+}
+
+/// TCP options: whatever parses, once emitted, parses back to the same options, and the
+/// emitted header stays within 60 bytes.
+pub fn tcp_options(data: &[u8]) {
+    let Ok(opts) = TcpOptions::parse(data) else {
+        return;
+    };
+    let once = reemit(opts);
+    let twice = reemit(once);
+    assert_eq!(once, twice, "emit/parse is not stable for {opts:?}");
+}
+
+fn reemit(options: TcpOptions) -> TcpOptions {
+    let repr = TcpRepr {
+        src_port: 1,
+        dst_port: 2,
+        flags: Flags::ACK,
+        options,
+        ..TcpRepr::default()
+    };
+    assert!(
+        repr.header_len() <= 60,
+        "header of {} bytes",
+        repr.header_len()
+    );
+    let mut buf = [0u8; 60];
+    let n = repr.emit(&mut buf, 0, PEER_IP, OUR_IP);
+    TcpPacket::parse(&buf[..n], PEER_IP, OUR_IP)
+        .expect("what we emit parses")
+        .repr
+        .options
+}
+
+/// Reads fuzz input as a little program.
+struct Input<'a>(&'a [u8]);
+
+impl Input<'_> {
+    fn u8(&mut self) -> Option<u8> {
+        let (&b, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(b)
+    }
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_le_bytes([self.u8()?, self.u8()?]))
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes([
+            self.u8()?,
+            self.u8()?,
+            self.u8()?,
+            self.u8()?,
+        ]))
+    }
+}
+
+/// A listener and the connections it creates, fed an arbitrary sequence of segments,
+/// application calls and time steps. Sequence and acknowledgment numbers are mostly
+/// chosen near what the connection last sent, so the fuzzer reaches every state instead
+/// of bouncing off the window check. After every step: the connection's invariants hold,
+/// and it never transmits without end.
+pub fn tcp_conn(data: &[u8]) {
+    let mut input = Input(data);
+    let Some(cfg_bits) = input.u8() else { return };
+    let cfg = TcpConfig {
+        sack: cfg_bits & 1 != 0,
+        timestamps: cfg_bits & 2 != 0,
+        window_scaling: cfg_bits & 4 != 0,
+        nagle: cfg_bits & 8 != 0,
+        recv_buffer: if cfg_bits & 16 != 0 { 4096 } else { 65536 },
+        send_buffer: if cfg_bits & 32 != 0 { 4096 } else { 65536 },
+        ..TcpConfig::default()
+    };
+    let local = SocketAddrV4::new(OUR_IP, 80);
+    let remote = SocketAddrV4::new(PEER_IP, 40000);
+    let tuple = FourTuple { local, remote };
+    let mut listener = Listener::new(local, cfg, (cfg_bits >> 6) as usize, [9; 32]);
+    let mut now = Instant::ZERO;
+    let mut conn: Option<Conn> = if cfg_bits & 64 != 0 && cfg_bits & 128 != 0 {
+        Some(Conn::connect(&cfg, tuple, SeqNum(1000), now))
+    } else {
+        None
+    };
+    // What the connection last told the peer: the peer's next sequence number (our ACK)
+    // and what it may acknowledge (our sequence plus length).
+    let (mut peer_seq, mut peer_ack) = (SeqNum(0), SeqNum(0));
+    let mut scratch = vec![0u8; 70_000];
+    let payload = vec![0x5au8; 70_000];
+
+    let mut steps = 0;
+    while let Some(op) = input.u8() {
+        steps += 1;
+        if steps > 2000 {
+            break;
+        }
+        match op % 10 {
+            // A segment relative to the connection's state.
+            0..=4 => {
+                let Some(flags) = input.u8() else { break };
+                let (Some(dseq), Some(dack), Some(window), Some(len)) =
+                    (input.u16(), input.u16(), input.u16(), input.u16())
+                else {
+                    break;
+                };
+                let Some(opt_bits) = input.u8() else { break };
+                let ts = (opt_bits & 1 != 0)
+                    .then(|| (input.u32().unwrap_or(0), input.u32().unwrap_or(0)));
+                let mut options = TcpOptions {
+                    mss: (opt_bits & 2 != 0).then(|| input.u16().unwrap_or(0)),
+                    window_scale: (opt_bits & 4 != 0).then(|| input.u8().unwrap_or(0)),
+                    sack_permitted: opt_bits & 8 != 0,
+                    timestamps: ts,
+                    ..TcpOptions::default()
+                };
+                if opt_bits & 16 != 0 {
+                    let l = peer_ack + (input.u16().unwrap_or(0) as i16 as i32 as u32);
+                    let r = l + input.u16().unwrap_or(0) as u32;
+                    options.sack[0] = SackBlock { left: l, right: r };
+                    options.sack_len = 1;
+                }
+                let seg = TcpRepr {
+                    src_port: remote.port(),
+                    dst_port: local.port(),
+                    seq: peer_seq + (dseq as i16 as i32 as u32),
+                    ack: peer_ack + (dack as i16 as i32 as u32),
+                    flags: Flags(flags),
+                    window,
+                    urgent: 0,
+                    options,
+                };
+                let len = (len as usize) % 3000;
+                let body = &payload[..len];
+                match conn.as_mut() {
+                    Some(c) => c.on_segment(now, &seg, body),
+                    None => {
+                        if seg.flags.syn() && !seg.flags.ack() {
+                            match listener.on_syn(now, remote, &seg) {
+                                SynVerdict::Accept(c) => conn = Some(*c),
+                                SynVerdict::Cookie(sa) => {
+                                    peer_seq = sa.ack;
+                                    peer_ack = sa.seq + 1;
+                                }
+                                SynVerdict::Ignore => {}
+                            }
+                        } else if seg.flags.ack() {
+                            conn = listener.on_ack(now, remote, &seg, body);
+                        }
+                    }
+                }
+            }
+            // Raw header bytes: whatever the parser accepts goes in.
+            5 => {
+                let Some(n) = input.u8() else { break };
+                let n = (n as usize).min(input.0.len());
+                let (raw, rest) = input.0.split_at(n);
+                input.0 = rest;
+                if let (Ok(p), Some(c)) = (TcpPacket::parse(raw, PEER_IP, OUR_IP), conn.as_mut()) {
+                    c.on_segment(now, &p.repr, p.payload);
+                }
+            }
+            // Time passes; due timers fire.
+            6 => {
+                let Some(ms) = input.u16() else { break };
+                now += core::time::Duration::from_millis(ms as u64 * 4);
+                if let Some(c) = conn.as_mut() {
+                    if c.poll_at().is_some_and(|t| t <= now) {
+                        c.on_timeout(now);
+                    }
+                }
+            }
+            7 => {
+                let Some(n) = input.u16() else { break };
+                if let Some(c) = conn.as_mut() {
+                    let n = (n as usize * 4).min(payload.len());
+                    let took = c.send(&payload[..n]);
+                    assert!(took <= n);
+                }
+            }
+            8 => {
+                let Some(n) = input.u16() else { break };
+                if let Some(c) = conn.as_mut() {
+                    let before = c.readable();
+                    let got = c.recv(&mut scratch[..n as usize]);
+                    assert_eq!(got, before.min(n as usize));
+                }
+            }
+            _ => {
+                let Some(what) = input.u8() else { break };
+                if let Some(c) = conn.as_mut() {
+                    match what % 3 {
+                        0 => c.close(),
+                        1 => c.release(),
+                        _ => c.abort(),
+                    }
+                }
+            }
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        let mut sent = 0;
+        while let Some((r, n)) = c.poll_transmit(now, &mut scratch) {
+            sent += 1;
+            assert!(sent < 10_000, "transmits without end: {r:?} len {n}");
+            assert!(r.header_len() <= 60);
+            assert!(n <= c.send_mss() as usize || r.flags.syn());
+            if !r.flags.rst() {
+                peer_seq = r.ack;
+                peer_ack = r.seq + r.seq_len(n);
+            }
+        }
+        if let Err(e) = c.check_invariants() {
+            panic!("invariant broken in {:?}: {e}", c.state());
+        }
+        if c.state() == State::Closed {
+            conn = None;
+        }
+    }
+}
