@@ -5,6 +5,7 @@
 
 pub mod time; // explicit monotonic time, passed into every protocol layer (no clock reads inside)
 pub mod wire; // checked views over bytes: ethernet (+802.1Q), arp, ipv4, icmp, tcp, checksums
+pub mod timer; // per-worker hierarchical timer wheel: O(1) schedule and cancel
 pub mod tcp; // sans-IO TCP: segments and `now` in, segments and the next deadline out
 pub mod stats; // per-worker counters, published off the hot path
 pub mod iface; // below TCP: our addresses, ARP and ICMP echo answers, RSTs, drops by reason

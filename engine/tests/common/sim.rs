@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use fastpath_engine::tcp::{Conn, FourTuple, Listener, SeqNum, State, SynVerdict, TcpConfig};
 use fastpath_engine::time::Instant;
+use fastpath_engine::timer::TimerWheel;
 use fastpath_engine::wire::tcp::{TcpPacket, TcpRepr};
 
 pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -181,6 +182,10 @@ pub struct Sim {
     transfers: HashMap<u16, (usize, Transfer)>,
     pub outcome: Outcome,
     scratch: Vec<u8>,
+    /// The connections' timers, as a worker keeps them: key 2*i for client i, 2*i+1 for
+    /// its server side.
+    timers: TimerWheel,
+    fired: Vec<usize>,
 }
 
 impl Sim {
@@ -211,6 +216,8 @@ impl Sim {
             transfers: HashMap::new(),
             outcome: Outcome::default(),
             scratch: vec![0; 65536],
+            timers: TimerWheel::new(),
+            fired: Vec::new(),
         }
     }
 
@@ -416,12 +423,14 @@ impl Sim {
             if done {
                 break;
             }
-            let next_timer = self
-                .clients
-                .values()
-                .chain(self.servers.values())
-                .filter_map(|s| s.conn.poll_at())
-                .min();
+            // Every connection was just driven by its application: refresh its timer.
+            for (port, c) in &self.clients {
+                let key = 2 * (*port - 40000) as usize;
+                self.timers.set(key, c.conn.poll_at());
+                let server = self.servers.get(port).and_then(|s| s.conn.poll_at());
+                self.timers.set(key + 1, server);
+            }
+            let next_timer = self.timers.next_deadline();
             let next_packet = self.wire.keys().next().map(|k| k.0);
             let Some(next) = [next_timer, next_packet].into_iter().flatten().min() else {
                 break;
@@ -467,9 +476,20 @@ impl Sim {
                 self.deliver(to_server, &bytes);
             }
             let now = self.now;
-            for s in self.clients.values_mut().chain(self.servers.values_mut()) {
-                if s.conn.poll_at().is_some_and(|t| t <= now) {
-                    s.conn.on_timeout(now);
+            self.fired.clear();
+            self.timers.poll(now, &mut self.fired);
+            for &key in &self.fired {
+                let port = 40000 + (key / 2) as u16;
+                let side = if key % 2 == 0 {
+                    self.clients.get_mut(&port)
+                } else {
+                    self.servers.get_mut(&port)
+                };
+                if let Some(s) = side {
+                    // A packet delivered in this step may have moved the deadline.
+                    if s.conn.poll_at().is_some_and(|t| t <= now) {
+                        s.conn.on_timeout(now);
+                    }
                 }
             }
         }
