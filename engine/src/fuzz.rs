@@ -232,10 +232,14 @@ pub fn tcp_conn(data: &[u8]) {
             _ => {
                 let Some(what) = input.u8() else { break };
                 if let Some(c) = conn.as_mut() {
-                    match what % 3 {
+                    match what % 4 {
                         0 => c.close(),
                         1 => c.release(),
-                        _ => c.abort(),
+                        2 => c.abort(),
+                        _ => {
+                            let seq = peer_ack - (what as u32 >> 2) * 64;
+                            c.on_path_mtu(seq, 400 + (what as u16) * 4);
+                        }
                     }
                 }
             }

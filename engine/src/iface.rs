@@ -31,6 +31,13 @@ pub enum Action {
     Transmit(usize),
     /// Nothing to send: release the frame.
     Drop,
+    /// ICMP "fragmentation needed" (RFC 1191) for a TCP segment we sent: the connection
+    /// `tuple` should call `Conn::on_path_mtu(seq, mtu)`. Release the frame.
+    PathMtu {
+        tuple: crate::tcp::FourTuple,
+        seq: crate::tcp::SeqNum,
+        mtu: u16,
+    },
 }
 
 /// Default TTL of packets the engine originates (Linux's net.ipv4.ip_default_ttl).
@@ -160,6 +167,25 @@ impl Iface {
     ) -> Action {
         match IcmpRepr::parse(&buf[l4.clone()]) {
             Ok(IcmpRepr::EchoRequest { .. }) if ours.owned => {}
+            Ok(IcmpRepr::FragNeeded {
+                mtu,
+                orig_src,
+                orig_dst,
+                orig_protocol: ipv4::PROTO_TCP,
+                orig_src_port,
+                orig_dst_port,
+                orig_seq,
+            }) if orig_src == ours.addr => {
+                self.counters.icmp_frag_needed += 1;
+                return Action::PathMtu {
+                    tuple: crate::tcp::FourTuple {
+                        local: std::net::SocketAddrV4::new(orig_src, orig_src_port),
+                        remote: std::net::SocketAddrV4::new(orig_dst, orig_dst_port),
+                    },
+                    seq: crate::tcp::SeqNum(orig_seq),
+                    mtu,
+                };
+            }
             Ok(_) => {
                 self.counters.icmp_other += 1;
                 return Action::Drop;
@@ -260,7 +286,7 @@ mod tests {
         let a = i.handle(&mut buf, frame.len());
         let out = match a {
             Action::Transmit(n) => buf[..n].to_vec(),
-            Action::Drop => Vec::new(),
+            Action::Drop | Action::PathMtu { .. } => Vec::new(),
         };
         (a, out)
     }
@@ -312,6 +338,49 @@ mod tests {
                 .unwrap();
         }
         out
+    }
+
+    #[test]
+    fn fragmentation_needed_for_our_tcp_names_the_connection() {
+        // The start of a TCP segment we sent, as a router quotes it back (RFC 792, 1191).
+        let mut quoted = Vec::new();
+        PacketBuilder::ipv4(US.octets(), PEER.octets(), 64)
+            .tcp(80, 40000, 0x1234_5678, 1000)
+            .write(&mut quoted, &[0u8; 100])
+            .unwrap();
+        for (mtu, from_us) in [(1400u16, true), (1400, false)] {
+            let mut q = quoted.clone();
+            if !from_us {
+                q[12..16].copy_from_slice(&PEER.octets()); // not a segment we sent
+            }
+            let mut out = Vec::new();
+            let icmp = etherparse::Icmpv4Type::DestinationUnreachable(
+                etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded {
+                    next_hop_mtu: mtu,
+                },
+            );
+            PacketBuilder::ethernet2(PEER_MAC, OUR_MAC)
+                .ipv4([10, 0, 0, 254], US.octets(), 64)
+                .icmpv4(icmp)
+                .write(&mut out, &q[..28])
+                .unwrap();
+            let (a, _) = run(&mut iface(), &out);
+            if from_us {
+                assert_eq!(
+                    a,
+                    Action::PathMtu {
+                        tuple: crate::tcp::FourTuple {
+                            local: std::net::SocketAddrV4::new(US, 80),
+                            remote: std::net::SocketAddrV4::new(PEER, 40000),
+                        },
+                        seq: crate::tcp::SeqNum(0x1234_5678),
+                        mtu,
+                    }
+                );
+            } else {
+                assert_eq!(a, Action::Drop);
+            }
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod wire; // checked views over bytes: ethernet (+802.1Q), arp, ipv4, icmp, 
 pub mod timer; // per-worker hierarchical timer wheel: O(1) schedule and cancel
 pub mod tcp; // sans-IO TCP: segments and `now` in, segments and the next deadline out
 pub mod stats; // per-worker counters, published off the hot path
+pub mod neighbor; // ARP neighbour cache and next-hop resolution with bounded queueing (sans-IO)
 pub mod iface; // below TCP: our addresses, ARP and ICMP echo answers, RSTs, drops by reason
 pub mod pcap; // --pcap: what the engine receives and sends, since tcpdump cannot see it
 #[doc(hidden)]

@@ -52,6 +52,8 @@ counters! {
     icmp_echo_replies,
     /// ICMP messages counted and dropped (not echo, not for us).
     icmp_other,
+    /// ICMP "fragmentation needed" for TCP we sent, handed to the connection.
+    icmp_frag_needed,
     /// TCP segments answered with RST (no listener, no connection).
     tcp_rst_sent,
     /// TCP segments delivered to the stack.

@@ -74,6 +74,9 @@ pub struct ConnStats {
     pub challenge_acks: u64,
     pub challenge_acks_suppressed: u64,
     pub paws_rejected: u64,
+    /// ICMP fragmentation-needed messages that lowered the segment size / were ignored.
+    pub pmtu_updates: u64,
+    pub pmtu_ignored: u64,
     /// Duplicate ACKs for out-of-window pure ACKs not sent (rate limit).
     pub oow_acks_suppressed: u64,
     pub out_of_order: u64,
@@ -464,14 +467,29 @@ impl Conn {
         self.set_closed(CloseReason::Aborted);
     }
 
-    /// ICMP "fragmentation needed" (RFC 1191): lower the segment size to fit `mtu`.
-    pub fn on_path_mtu(&mut self, mtu: u16) {
-        let ts = if self.ts.is_some() { 12 } else { 0 };
-        let mss = (mtu as u32).saturating_sub(40 + ts).max(88);
-        if mss < self.send_mss {
-            self.send_mss = mss;
-            self.cc.set_mss(mss);
+    /// ICMP "fragmentation needed" (RFC 1191) for the segment starting at `seq`: lower the
+    /// segment size to fit `mtu` and resend what is outstanding in the smaller size, with
+    /// no congestion response (the loss was not congestion; Linux `tcp_simple_retransmit`).
+    /// Ignored unless `seq` is data we sent and is unacknowledged (RFC 5927 4.1: a blind
+    /// attacker must guess it), or the MTU would not lower the segment size. An MTU below
+    /// Linux's floor (552) is taken as 552. Returns whether the segment size changed.
+    pub fn on_path_mtu(&mut self, seq: SeqNum, mtu: u16) -> bool {
+        if !self.state.synchronized() || seq < self.snd_una || seq >= self.snd_max {
+            self.stats.pmtu_ignored += 1;
+            return false;
         }
+        let ts = if self.ts.is_some() { 12 } else { 0 };
+        let mss = (mtu.max(MIN_PMTU) as u32).saturating_sub(40 + ts);
+        if mss >= self.send_mss {
+            self.stats.pmtu_ignored += 1;
+            return false;
+        }
+        self.send_mss = mss;
+        self.cc.set_mss(mss);
+        self.snd_nxt = self.snd_una;
+        self.timed = None;
+        self.stats.pmtu_updates += 1;
+        true
     }
 
     /// Payload bytes per segment we send.
@@ -566,6 +584,9 @@ impl Conn {
 /// The TSval clock of the connection whose ISS is `iss`. The SYN cookie path uses it for
 /// the cookie SYN-ACK too, so the connection it creates never sends a TSval below the one
 /// the peer already saw (which the peer's PAWS would reject).
+/// Linux `ip_rt_min_pmtu`: a path MTU below this is not believed.
+const MIN_PMTU: u16 = 552;
+
 pub(crate) fn ts_clock(iss: SeqNum, now: Instant) -> u32 {
     iss.0
         .rotate_left(13)

@@ -66,6 +66,7 @@ enum Event {
     Connect,
     State(State),
     Closed(String),
+    PathMtu(u16, u32),
 }
 
 struct Line {
@@ -169,6 +170,8 @@ fn parse_line(text: &str, head: &str, opts: Option<&str>) -> Line {
             s => panic!("bad state '{s}'"),
         }),
         "closed" => Event::Closed(words[2].to_string()),
+        // `icmp mtu N seq S`: fragmentation needed for our segment at relative seq S.
+        "icmp" => Event::PathMtu(words[3].parse().unwrap(), words[5].parse().unwrap()),
         w => panic!("bad event '{w}' in '{text}'"),
     };
     Line {
@@ -403,6 +406,10 @@ impl Harness {
                 self.app_read += got as u64;
             }
             Event::Close => self.conn.as_mut().expect("no connection").close(),
+            Event::PathMtu(mtu, seq) => {
+                let c = self.conn.as_mut().expect("no connection");
+                c.on_path_mtu(SeqNum(ISS.wrapping_add(*seq)), *mtu);
+            }
             Event::Release => self.conn.as_mut().expect("no connection").release(),
             Event::Abort => self.conn.as_mut().expect("no connection").abort(),
             Event::Connect => {

@@ -50,6 +50,31 @@ fn passive_open_without_options() {
 }
 
 #[test]
+fn icmp_fragmentation_needed_lowers_the_segment_size() {
+    // RFC 1191 and RFC 5927 4.1: a "fragmentation needed" that names outstanding data
+    // lowers the MSS (1000 - 40 - 12 for timestamps) and the data goes again in the
+    // smaller size; one naming a sequence number we never sent is ignored.
+    let c = run(
+        &cfg(),
+        &format!(
+            "{HANDSHAKE}
+0.020 app send 2896
+0.020 > . seq 1 ack 1 len 1448 <TS * 110>
+0.020 > P. seq 1449 ack 1 len 1448 <TS * 110>
+0.030 icmp mtu 1000 seq 90000
+0.030 > none
+0.040 icmp mtu 1000 seq 1
+0.040 > . seq 1 ack 1 len 948 <TS * 110>
+0.040 > . seq 949 ack 1 len 948 <TS * 110>
+0.040 > . seq 1897 ack 1 len 948 <TS * 110>
+0.040 > P. seq 2845 ack 1 len 52 <TS * 110>
+"
+        ),
+    );
+    assert_eq!(c.send_mss(), 948);
+}
+
+#[test]
 fn unscaled_window_is_clamped_to_the_field() {
     // RFC 7323 2.3: without window scaling the window field carries at most 65535; a larger
     // buffer must not make every read look like a window update worth sending.
