@@ -1,10 +1,13 @@
-//! Bounded byte rings for a connection's send and receive data. Allocated once, when the
-//! connection is made; nothing allocates afterwards.
+//! Bounded byte rings for a connection's send and receive data. Each is allocated once, at
+//! its first write (a connection that never carries data in one direction never pays for
+//! that direction); nothing allocates afterwards.
 
 /// A fixed-capacity ring of bytes.
 #[derive(Debug)]
 struct Ring {
+    /// Empty until the first write, then exactly `cap` bytes.
     buf: Box<[u8]>,
+    cap: usize,
     /// Index of the first byte.
     head: usize,
     /// Bytes stored from `head`.
@@ -14,13 +17,19 @@ struct Ring {
 impl Ring {
     fn new(capacity: usize) -> Ring {
         Ring {
-            buf: vec![0; capacity].into_boxed_slice(),
+            buf: Box::new([]),
+            cap: capacity,
             head: 0,
             len: 0,
         }
     }
 
     fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// Heap bytes held: 0 until the first write.
+    fn allocated(&self) -> usize {
         self.buf.len()
     }
 
@@ -28,8 +37,11 @@ impl Ring {
     fn write_at(&mut self, offset: usize, data: &[u8]) {
         let cap = self.capacity();
         debug_assert!(offset + data.len() <= cap);
-        if cap == 0 {
+        if cap == 0 || data.is_empty() {
             return;
+        }
+        if self.buf.is_empty() {
+            self.buf = vec![0; cap].into_boxed_slice();
         }
         let start = (self.head + offset) % cap;
         let first = data.len().min(cap - start);
@@ -40,7 +52,7 @@ impl Ring {
     /// Copies bytes from `offset` past `head` into `out`.
     fn read_at(&self, offset: usize, out: &mut [u8]) {
         let cap = self.capacity();
-        if cap == 0 || out.is_empty() {
+        if self.buf.is_empty() || out.is_empty() {
             return;
         }
         let start = (self.head + offset) % cap;
@@ -62,7 +74,7 @@ impl Ring {
     fn slices(&self, n: usize) -> (&[u8], &[u8]) {
         let n = n.min(self.len);
         let cap = self.capacity();
-        if cap == 0 {
+        if self.buf.is_empty() {
             return (&[], &[]);
         }
         let first = n.min(cap - self.head);
@@ -110,6 +122,11 @@ impl SendBuffer {
 
     pub fn capacity(&self) -> usize {
         self.ring.capacity()
+    }
+
+    /// Heap bytes held (0 until the first write).
+    pub fn allocated(&self) -> usize {
+        self.ring.allocated()
     }
 
     /// Copies bytes starting `offset` past the front into `out`; returns how many.
@@ -186,6 +203,11 @@ impl RecvBuffer {
 
     pub fn capacity(&self) -> usize {
         self.ring.capacity()
+    }
+
+    /// Heap bytes held (0 until the first write).
+    pub fn allocated(&self) -> usize {
+        self.ring.allocated()
     }
 }
 

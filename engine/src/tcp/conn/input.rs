@@ -382,15 +382,20 @@ impl Conn {
                 // was what limited the sender; a receive-window or application-limited
                 // sender would otherwise inflate cwnd without bound and burst later.
                 let cwnd = self.cc.cwnd();
-                let cwnd_limited = if cwnd < self.cc.ssthresh() {
-                    flight.saturating_mul(2) >= cwnd
-                } else {
-                    flight + self.send_mss >= cwnd
-                };
+                let cwnd_limited = self.cwnd_limited_until.is_some()
+                    || if cwnd < self.cc.ssthresh() {
+                        flight.saturating_mul(2) >= cwnd
+                    } else {
+                        flight + self.send_mss >= cwnd
+                    };
                 if self.state.synchronized() && cwnd_limited {
                     self.cc.on_ack(now, data, sample);
                 }
             }
+        }
+
+        if self.cwnd_limited_until.is_some_and(|s| self.snd_una >= s) {
+            self.cwnd_limited_until = None;
         }
 
         // RFC 6298 (5.2), (5.3): stop the timer when all is acknowledged, else restart it.

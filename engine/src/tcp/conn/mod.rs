@@ -173,6 +173,9 @@ pub struct Conn {
     /// When we last answered an out-of-window or PAWS-rejected pure ACK (Linux
     /// `tcp_oow_rate_limited`): two stacks that disagree must not ping-pong ACKs.
     last_oow_ack: Option<Instant>,
+    /// cwnd held data back when SND.MAX was this; ACKs up to it may grow cwnd (Linux
+    /// `is_cwnd_limited` over a window).
+    cwnd_limited_until: Option<SeqNum>,
     /// The application released the connection (`release`): FIN_WAIT_2 is bounded.
     orphaned: bool,
 }
@@ -235,6 +238,7 @@ impl Conn {
             challenges: 0,
             last_oow_ack: None,
             orphaned: false,
+            cwnd_limited_until: None,
         }
     }
 
@@ -490,6 +494,12 @@ impl Conn {
         self.timed = None;
         self.stats.pmtu_updates += 1;
         true
+    }
+
+    /// Memory this connection holds: the struct plus its buffers' heap (each allocated at
+    /// its first write, then kept), for the documentation and the engine's accounting.
+    pub fn memory(&self) -> usize {
+        core::mem::size_of::<Conn>() + self.send_buf.allocated() + self.recv_buf.allocated()
     }
 
     /// Payload bytes per segment we send.

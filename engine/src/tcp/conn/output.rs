@@ -117,6 +117,12 @@ impl Conn {
     /// Bytes that may still enter the network: min(peer window, cwnd) minus what is there
     /// (RFC 5681 2, RFC 6675 "pipe": SACKed bytes have left the network).
     fn usable_window(&self) -> u32 {
+        let (cwnd_room, wnd_room) = self.window_rooms();
+        cwnd_room.min(wnd_room)
+    }
+
+    /// (room under cwnd, room under the peer's window).
+    fn window_rooms(&self) -> (u32, u32) {
         // After a timeout everything past SND.NXT is presumed lost (go-back-N): the pipe is
         // what was sent since.
         let mut pipe = (self.snd_nxt - self.snd_una).max(0) as u32;
@@ -133,7 +139,7 @@ impl Conn {
             // window below it, where it doubles as a window probe (as Linux does).
             wnd_room = wnd_room.max(self.send_mss);
         }
-        cwnd_room.min(wnd_room)
+        (cwnd_room, wnd_room)
     }
 
     fn out_synchronized(
@@ -236,7 +242,12 @@ impl Conn {
         if self.snd_una == self.snd_max && now - self.last_send > self.rtt.rto() {
             self.cc.on_idle_restart();
         }
-        let usable = self.usable_window();
+        let (cwnd_room, wnd_room) = self.window_rooms();
+        let usable = cwnd_room.min(wnd_room);
+        if pending > usable && cwnd_room <= wnd_room {
+            // cwnd is what holds data back: let ACKs for this window grow it.
+            self.cwnd_limited_until = Some(self.snd_max);
+        }
         let len = pending.min(self.send_mss).min(usable).min(out.len() as u32);
         if pending > 0 && len == 0 {
             // Window closed: the persist timer probes it (RFC 9293 3.8.6.1).

@@ -651,3 +651,125 @@ fn receive_window_shrinks_as_data_waits_and_reopens_on_read() {
 ",
     );
 }
+
+#[test]
+fn memory_per_connection() {
+    // Documented in docs/tcp.md: an idle connection that carried no data holds only its
+    // struct; each direction's buffer is allocated at its first byte and kept.
+    let c = run(&cfg(), HANDSHAKE);
+    let idle = c.memory();
+    assert_eq!(idle, core::mem::size_of::<crate::tcp::Conn>());
+    assert!(idle < 2048, "struct grew to {idle} bytes");
+    let c = run(
+        &cfg(),
+        &format!(
+            "{HANDSHAKE}
+0.020 < P. seq 1 ack 1 win 1000 len 100 <TS 120 *>
+0.020 > . seq 1 ack 101 <TS * 120>
+0.030 app recv 100
+"
+        ),
+    );
+    assert_eq!(c.memory(), idle + cfg().recv_buffer);
+    println!(
+        "connection struct: {idle} bytes; after data in: {}",
+        c.memory()
+    );
+}
+
+#[test]
+fn nagle_holds_a_runt_while_data_is_unacknowledged() {
+    // RFC 9293 3.7.4 (RFC 896): with Nagle on, a segment smaller than the MSS waits while
+    // data is outstanding; off (the responder's default), it leaves at once.
+    let mut c = cfg();
+    c.nagle = true;
+    run(
+        &c,
+        &format!(
+            "{HANDSHAKE}
+0.020 app send 100
+0.020 > P. seq 1 ack 1 len 100 <TS * 110>
+0.021 app send 100
+0.021 > none
+0.030 < . seq 1 ack 101 win 1000 <TS 120 *>
+0.030 > P. seq 101 ack 1 len 100 <TS * 120>
+"
+        ),
+    );
+    run(
+        &cfg(),
+        &format!(
+            "{HANDSHAKE}
+0.020 app send 100
+0.020 > P. seq 1 ack 1 len 100 <TS * 110>
+0.021 app send 100
+0.021 > P. seq 101 ack 1 len 100 <TS * 110>
+"
+        ),
+    );
+}
+
+#[test]
+fn idle_restart_limits_cwnd_to_the_initial_window() {
+    // RFC 5681 4.1: after an idle period longer than the RTO, cwnd restarts from the
+    // initial window (10 segments, RFC 6928) instead of bursting what it had grown to.
+    use super::harness::{ISS, PEER_ISS};
+    use crate::tcp::SeqNum;
+    use crate::time::Instant;
+    use crate::wire::tcp::{Flags, TcpOptions, TcpRepr};
+
+    let mut c = run(&cfg(), HANDSHAKE);
+    let mut buf = vec![0u8; 65536];
+    let mut sent = 0u32;
+    let mut burst = |c: &mut crate::tcp::Conn, now: Instant, sent: &mut u32| {
+        let mut segs = 0;
+        while let Some((_, n)) = c.poll_transmit(now, &mut buf) {
+            if n > 0 {
+                segs += 1;
+                *sent += n as u32;
+            }
+        }
+        segs
+    };
+    let ack = |sent: u32, ts: u32| TcpRepr {
+        src_port: 40000,
+        dst_port: 80,
+        seq: SeqNum(PEER_ISS.wrapping_add(1)),
+        ack: SeqNum(ISS.wrapping_add(1).wrapping_add(sent)),
+        flags: Flags::ACK,
+        window: 1000,
+        urgent: 0,
+        options: TcpOptions {
+            timestamps: Some((ts, 0)),
+            ..TcpOptions::default()
+        },
+    };
+    assert_eq!(c.send(&[1u8; 150_000]), 150_000);
+    let mss = c.send_mss();
+    let mut now = Instant::from_millis(20);
+    let first = burst(&mut c, now, &mut sent);
+    assert_eq!(first, 10, "initial window");
+    // One ACK per segment, as a quick-acking Linux peer sends at the start.
+    now = Instant::from_millis(30);
+    for i in 1..=10 {
+        c.on_segment(now, &ack(i * mss, 200), &[]);
+    }
+    let second = burst(&mut c, now, &mut sent);
+    assert_eq!(second, 20, "slow start doubled the window");
+    now = Instant::from_millis(40);
+    c.on_segment(now, &ack(sent, 210), &[]);
+    assert_eq!(c.unacked(), 150_000 - sent as usize);
+    let grown = c.cwnd();
+    assert!(grown >= 20 * mss, "cwnd {grown}");
+    // Send what cwnd allows now, ACK it, then ten seconds of silence.
+    let _ = burst(&mut c, now, &mut sent);
+    now = Instant::from_millis(50);
+    c.on_segment(now, &ack(sent, 220), &[]);
+    assert!(
+        c.unacked() > 10 * mss as usize,
+        "data left to send after the pause"
+    );
+    now = Instant::from_millis(10_050);
+    let third = burst(&mut c, now, &mut sent);
+    assert_eq!(third, 10, "restarted from the initial window after idling");
+}
