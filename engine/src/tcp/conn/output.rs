@@ -114,14 +114,9 @@ impl Conn {
         Some((r, 0))
     }
 
-    /// Bytes that may still enter the network: min(peer window, cwnd) minus what is there
-    /// (RFC 5681 2, RFC 6675 "pipe": SACKed bytes have left the network).
-    fn usable_window(&self) -> u32 {
-        let (cwnd_room, wnd_room) = self.window_rooms();
-        cwnd_room.min(wnd_room)
-    }
-
-    /// (room under cwnd, room under the peer's window).
+    /// Bytes that may still enter the network, as (room under cwnd, room under the peer's
+    /// window): each minus what is there (RFC 5681 2, RFC 6675 "pipe": SACKed bytes have
+    /// left the network).
     fn window_rooms(&self) -> (u32, u32) {
         // After a timeout everything past SND.NXT is presumed lost (go-back-N): the pipe is
         // what was sent since.
