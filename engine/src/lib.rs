@@ -9,6 +9,7 @@ pub mod timer; // per-worker hierarchical timer wheel: O(1) schedule and cancel
 pub mod tcp; // sans-IO TCP: segments and `now` in, segments and the next deadline out
 pub mod stats; // per-worker counters, published off the hot path
 pub mod neighbor; // ARP neighbour cache and next-hop resolution with bounded queueing (sans-IO)
+pub mod http; // the HTTP/1.1 responder, sans-IO: requests from a Conn, responses into it
 pub mod iface; // below TCP: our addresses, ARP and ICMP echo answers, RSTs, drops by reason
 pub mod pcap; // --pcap: what the engine receives and sends, since tcpdump cannot see it
 #[doc(hidden)]

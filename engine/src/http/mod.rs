@@ -1,0 +1,818 @@
+//! The HTTP/1.1 responder, sans-IO: a `Session` per connection reads requests from a
+//! `tcp::Conn`'s receive buffer and writes responses into its send buffer, under TCP flow
+//! control, with bounded memory.
+//!
+//! - Keep-alive by default for HTTP/1.1; HTTP/1.0 closes unless it asks for keep-alive;
+//!   `Connection: close` honoured; pipelined requests answered in order.
+//! - GET and HEAD serve the `Site`; other methods get 405 after their body is read and
+//!   discarded (by `Content-Length` or chunked coding).
+//! - Errors, each followed by a close: 400 malformed (and request smuggling: both
+//!   `Content-Length` and `Transfer-Encoding`, conflicting lengths), 408 header timeout,
+//!   413 body over the limit, 414 target over the limit, 431 header block over the limit,
+//!   501 unknown transfer coding, 505 unsupported version.
+//! - Responses carry `Server`, `Date` (rendered once a second by the caller),
+//!   `Content-Type` and `Content-Length`. Bodies are shared (`Arc`), never copied per
+//!   connection; a body larger than the send buffer streams out as the peer acknowledges.
+
+mod date;
+mod site;
+
+pub use date::{DateCache, DATE_LEN};
+pub use site::{content_type, Lookup, Resource, Site, SiteError};
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::tcp::Conn;
+use crate::time::Instant;
+
+/// Limits and timeouts; the defaults follow what nginx ships.
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    /// Request line plus headers (nginx large_client_header_buffers: 8 KB).
+    pub max_header_bytes: usize,
+    /// Request target length (414 beyond).
+    pub max_target: usize,
+    /// Request body (nginx client_max_body_size: 1 MB).
+    pub max_body: u64,
+    /// Time to receive a whole request head, from its first byte or from the connection's
+    /// start (nginx client_header_timeout: 60 s).
+    pub header_timeout: Duration,
+    /// Idle time between keep-alive requests, and between body bytes (nginx
+    /// keepalive_timeout: 75 s).
+    pub keepalive_timeout: Duration,
+    /// After our close, how long unread input is drained before the connection is
+    /// aborted (nginx lingering_timeout/lingering_time).
+    pub linger_timeout: Duration,
+    /// Responses queued per connection before reading stops (pipelining depth).
+    pub max_pipeline: usize,
+    /// `Server` header value.
+    pub server: &'static str,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            max_header_bytes: 8192,
+            max_target: 8000,
+            max_body: 1 << 20,
+            header_timeout: Duration::from_secs(60),
+            keepalive_timeout: Duration::from_secs(75),
+            linger_timeout: Duration::from_secs(5),
+            max_pipeline: 64,
+            server: "fastpath",
+        }
+    }
+}
+
+/// Counters a worker sums over its sessions.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct HttpStats {
+    pub requests: u64,
+    pub responses_2xx: u64,
+    pub responses_4xx: u64,
+    pub responses_5xx: u64,
+    pub header_timeouts: u64,
+    pub idle_timeouts: u64,
+}
+
+const HEAD_MAX: usize = 384;
+const MAX_HEADERS: usize = 64;
+
+#[derive(Clone, Debug)]
+enum Body {
+    None,
+    Static(&'static [u8]),
+    Shared(Arc<[u8]>),
+}
+
+impl Body {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Body::None => &[],
+            Body::Static(b) => b,
+            Body::Shared(b) => b,
+        }
+    }
+}
+
+/// A response waiting to be written: its head inline, its body shared.
+struct Response {
+    head: [u8; HEAD_MAX],
+    head_len: usize,
+    written: usize,
+    body: Body,
+}
+
+impl Response {
+    fn total(&self) -> usize {
+        self.head_len + self.body.bytes().len()
+    }
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Chunk {
+    /// Reading a chunk-size line.
+    Size,
+    /// Discarding chunk data.
+    Data(u64),
+    /// The CRLF after chunk data.
+    DataEnd,
+    /// Trailer lines after the last chunk, until an empty line.
+    Trailer,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Read {
+    /// Waiting for (more of) a request head.
+    Head,
+    /// Discarding a body of this many more bytes.
+    Length(u64),
+    /// Discarding a chunked body; bytes of body seen so far.
+    Chunked(Chunk, u64),
+    /// After an error or our close: input is drained and ignored.
+    Drain,
+}
+
+/// What the caller should do with the connection after `drive` or `on_timeout`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Continue,
+    /// Close abruptly (RST): the peer did not finish in time after our close.
+    Abort,
+}
+
+/// One connection's HTTP state.
+pub struct Session {
+    inbuf: Vec<u8>,
+    read: Read,
+    out: VecDeque<Response>,
+    /// A response with `close` is queued: read nothing more.
+    closing: bool,
+    /// We released the connection (FIN queued).
+    closed: bool,
+    /// When the current request head began arriving, or the connection opened.
+    head_since: Instant,
+    /// Last progress (bytes in, or a response finished).
+    active_at: Instant,
+    /// When we released the connection (cleared once the linger deadline passed).
+    closed_at: Option<Instant>,
+    /// The peer kept sending after our close.
+    lingering_input: bool,
+    /// The answer to a request whose body is still being read: queued once it is.
+    deferred: Option<Request>,
+    /// Whether any request has been seen (the first waits `header_timeout` from the start).
+    served: bool,
+    pub stats: HttpStats,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Status {
+    Ok,
+    BadRequest,
+    NotFound,
+    MethodNotAllowed,
+    RequestTimeout,
+    PayloadTooLarge,
+    UriTooLong,
+    HeadersTooLarge,
+    NotImplemented,
+    VersionNotSupported,
+}
+
+impl Status {
+    fn line(self) -> &'static [u8] {
+        match self {
+            Status::Ok => b"200 OK",
+            Status::BadRequest => b"400 Bad Request",
+            Status::NotFound => b"404 Not Found",
+            Status::MethodNotAllowed => b"405 Method Not Allowed",
+            Status::RequestTimeout => b"408 Request Timeout",
+            Status::PayloadTooLarge => b"413 Content Too Large",
+            Status::UriTooLong => b"414 URI Too Long",
+            Status::HeadersTooLarge => b"431 Request Header Fields Too Large",
+            Status::NotImplemented => b"501 Not Implemented",
+            Status::VersionNotSupported => b"505 HTTP Version Not Supported",
+        }
+    }
+    fn body(self) -> &'static [u8] {
+        match self {
+            Status::Ok => b"",
+            Status::BadRequest => b"400 Bad Request\n",
+            Status::NotFound => b"404 Not Found\n",
+            Status::MethodNotAllowed => b"405 Method Not Allowed\n",
+            Status::RequestTimeout => b"408 Request Timeout\n",
+            Status::PayloadTooLarge => b"413 Content Too Large\n",
+            Status::UriTooLong => b"414 URI Too Long\n",
+            Status::HeadersTooLarge => b"431 Request Header Fields Too Large\n",
+            Status::NotImplemented => b"501 Not Implemented\n",
+            Status::VersionNotSupported => b"505 HTTP Version Not Supported\n",
+        }
+    }
+}
+
+struct Writer<'a> {
+    buf: &'a mut [u8; HEAD_MAX],
+    at: usize,
+}
+
+impl Writer<'_> {
+    fn put(&mut self, b: &[u8]) {
+        let n = b.len().min(HEAD_MAX - self.at);
+        self.buf[self.at..self.at + n].copy_from_slice(&b[..n]);
+        self.at += n;
+    }
+    fn num(&mut self, mut v: u64) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        self.put(&digits[i..]);
+    }
+}
+
+/// Case-insensitive token search in a comma-separated header value.
+fn has_token(value: &[u8], token: &str) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// What a parsed request asks for.
+struct Request {
+    status: Status,
+    head_only: bool,
+    keep_alive: bool,
+    body: Read,
+    resource: Option<Resource>,
+}
+
+impl Session {
+    pub fn new(now: Instant) -> Session {
+        Session {
+            inbuf: Vec::new(),
+            read: Read::Head,
+            out: VecDeque::new(),
+            closing: false,
+            closed: false,
+            head_since: now,
+            active_at: now,
+            closed_at: None,
+            lingering_input: false,
+            deferred: None,
+            served: false,
+            stats: HttpStats::default(),
+        }
+    }
+
+    /// Whether the session has released its connection.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Responses queued and not yet fully written.
+    pub fn pending(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Reads what arrived, answers it, writes what fits. Call after the connection
+    /// received data or acknowledgments (or on a timer).
+    pub fn drive(
+        &mut self,
+        now: Instant,
+        conn: &mut Conn,
+        site: &Site,
+        cfg: &HttpConfig,
+        date: &[u8; DATE_LEN],
+    ) -> Verdict {
+        loop {
+            let before = (self.out.len(), conn.readable(), self.inbuf.len(), self.read);
+            self.read_requests(now, conn, site, cfg, date);
+            self.write(now, conn);
+            if before == (self.out.len(), conn.readable(), self.inbuf.len(), self.read) {
+                break;
+            }
+        }
+        if !self.closed {
+            let peer_done = conn.peer_closed() && conn.readable() == 0;
+            let done_writing = self.out.is_empty();
+            if done_writing && (self.closing || peer_done) {
+                // Our last response is out (or the peer is gone with nothing left to
+                // answer): FIN after the queued bytes; leftover input is drained.
+                conn.release();
+                self.closed = true;
+                self.closed_at = Some(now);
+                self.read = Read::Drain;
+            }
+        }
+        if self.read == Read::Drain {
+            let n = conn.readable();
+            conn.recv_consume(n);
+            self.inbuf.clear();
+            if self.closed && n > 0 {
+                self.lingering_input = true;
+            }
+        }
+        Verdict::Continue
+    }
+
+    /// When `on_timeout` should run.
+    pub fn deadline(&self, cfg: &HttpConfig) -> Option<Instant> {
+        if let Some(at) = self.closed_at {
+            return Some(at + cfg.linger_timeout);
+        }
+        if !self.out.is_empty() {
+            // Writing is paced by the peer's window; TCP's own timers bound a dead peer.
+            return None;
+        }
+        match self.read {
+            Read::Head if !self.inbuf.is_empty() || !self.served => {
+                Some(self.head_since + cfg.header_timeout)
+            }
+            Read::Head | Read::Length(_) | Read::Chunked(..) => {
+                Some(self.active_at + cfg.keepalive_timeout)
+            }
+            Read::Drain => None,
+        }
+    }
+
+    /// A deadline passed: 408 for a slow request head, a quiet close for an idle
+    /// keep-alive connection, an abort for a peer that does not finish after our close.
+    pub fn on_timeout(
+        &mut self,
+        now: Instant,
+        conn: &mut Conn,
+        cfg: &HttpConfig,
+        date: &[u8; DATE_LEN],
+    ) -> Verdict {
+        let Some(due) = self.deadline(cfg) else {
+            return Verdict::Continue;
+        };
+        if now < due {
+            return Verdict::Continue;
+        }
+        if self.closed {
+            // A silent peer is left to TCP (FIN_WAIT_2 is bounded for a released
+            // connection); one that keeps sending after our close is cut off.
+            self.closed_at = None;
+            return if self.lingering_input {
+                Verdict::Abort
+            } else {
+                Verdict::Continue
+            };
+        }
+        if self.read == Read::Head && (!self.inbuf.is_empty() || !self.served) {
+            self.stats.header_timeouts += 1;
+            if self.inbuf.is_empty() {
+                // Nothing was asked: close quietly, as nginx does.
+                self.closing = true;
+            } else {
+                self.error(Status::RequestTimeout, date, cfg);
+            }
+        } else {
+            self.stats.idle_timeouts += 1;
+            self.closing = true;
+        }
+        self.read = Read::Drain;
+        self.write(now, conn);
+        if self.out.is_empty() {
+            conn.release();
+            self.closed = true;
+            self.closed_at = Some(now);
+        }
+        Verdict::Continue
+    }
+
+    fn answer(&mut self, r: Request, date: &[u8; DATE_LEN], cfg: &HttpConfig) {
+        self.queue(r.status, r.head_only, r.keep_alive, r.resource, date, cfg);
+    }
+
+    /// The body of the current request has been read: its answer can go.
+    fn body_done(&mut self, date: &[u8; DATE_LEN], cfg: &HttpConfig) {
+        self.read = Read::Head;
+        if let Some(r) = self.deferred.take() {
+            self.answer(r, date, cfg);
+        }
+    }
+
+    fn error(&mut self, status: Status, date: &[u8; DATE_LEN], cfg: &HttpConfig) {
+        self.deferred = None;
+        self.queue(status, false, false, None, date, cfg);
+        self.closing = true;
+        self.read = Read::Drain;
+    }
+
+    fn queue(
+        &mut self,
+        status: Status,
+        head_only: bool,
+        keep_alive: bool,
+        resource: Option<Resource>,
+        date: &[u8; DATE_LEN],
+        cfg: &HttpConfig,
+    ) {
+        // Errors close; a 404 or 405 is an answer like any other.
+        let close = !keep_alive
+            || !matches!(
+                status,
+                Status::Ok | Status::NotFound | Status::MethodNotAllowed
+            );
+        let (content_type, body): (&str, Body) = match resource {
+            Some(r) => (r.content_type, Body::Shared(r.body)),
+            None => ("text/plain; charset=utf-8", Body::Static(status.body())),
+        };
+        let mut head = [0u8; HEAD_MAX];
+        let mut w = Writer {
+            buf: &mut head,
+            at: 0,
+        };
+        w.put(b"HTTP/1.1 ");
+        w.put(status.line());
+        w.put(b"\r\nServer: ");
+        w.put(cfg.server.as_bytes());
+        w.put(b"\r\nDate: ");
+        w.put(date);
+        w.put(b"\r\nContent-Type: ");
+        w.put(content_type.as_bytes());
+        w.put(b"\r\nContent-Length: ");
+        w.num(body.bytes().len() as u64);
+        if status == Status::MethodNotAllowed {
+            w.put(b"\r\nAllow: GET, HEAD");
+        }
+        if close {
+            w.put(b"\r\nConnection: close");
+        } else {
+            w.put(b"\r\nConnection: keep-alive");
+        }
+        w.put(b"\r\n\r\n");
+        let head_len = w.at;
+        match status {
+            Status::Ok => self.stats.responses_2xx += 1,
+            Status::NotImplemented | Status::VersionNotSupported => self.stats.responses_5xx += 1,
+            _ => self.stats.responses_4xx += 1,
+        }
+        self.out.push_back(Response {
+            head,
+            head_len,
+            written: 0,
+            body: if head_only { Body::None } else { body },
+        });
+        if close {
+            self.closing = true;
+        }
+    }
+
+    /// Moves queued response bytes into the connection's send buffer.
+    fn write(&mut self, now: Instant, conn: &mut Conn) {
+        while let Some(r) = self.out.front_mut() {
+            while r.written < r.total() {
+                let chunk = if r.written < r.head_len {
+                    &r.head[r.written..r.head_len]
+                } else {
+                    &r.body.bytes()[r.written - r.head_len..]
+                };
+                let n = conn.send(chunk);
+                if n == 0 {
+                    return;
+                }
+                r.written += n;
+            }
+            self.out.pop_front();
+            self.active_at = now;
+        }
+    }
+
+    fn read_requests(
+        &mut self,
+        now: Instant,
+        conn: &mut Conn,
+        site: &Site,
+        cfg: &HttpConfig,
+        date: &[u8; DATE_LEN],
+    ) {
+        while !self.closing && self.out.len() < cfg.max_pipeline {
+            match self.read {
+                Read::Drain => return,
+                Read::Head => {
+                    self.fill(now, conn, cfg.max_header_bytes);
+                    if self.inbuf.is_empty() {
+                        return;
+                    }
+                    if !self.parse_head(now, conn, site, cfg, date) {
+                        return;
+                    }
+                }
+                Read::Length(0) => self.body_done(date, cfg),
+                Read::Length(n) => {
+                    let from_buf = (n as usize).min(self.inbuf.len());
+                    self.inbuf.drain(..from_buf);
+                    let mut left = n - from_buf as u64;
+                    let from_conn = (left as usize).min(conn.readable());
+                    conn.recv_consume(from_conn);
+                    left -= from_conn as u64;
+                    if from_buf + from_conn > 0 {
+                        self.active_at = now;
+                    }
+                    if left == 0 {
+                        self.body_done(date, cfg);
+                    } else {
+                        self.read = Read::Length(left);
+                        return;
+                    }
+                }
+                Read::Chunked(..) => {
+                    if !self.chunked(now, conn, cfg, date) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Copies from the connection into `inbuf`, up to `limit` bytes held. The first byte
+    /// of a request head starts its header timeout.
+    fn fill(&mut self, now: Instant, conn: &mut Conn, limit: usize) {
+        let room = limit.saturating_sub(self.inbuf.len());
+        if room == 0 || conn.readable() == 0 {
+            return;
+        }
+        if self.inbuf.is_empty() && self.read == Read::Head && self.served {
+            self.head_since = now;
+        }
+        self.active_at = now;
+        let (a, b) = conn.recv_peek();
+        let na = a.len().min(room);
+        self.inbuf.extend_from_slice(&a[..na]);
+        let nb = b.len().min(room - na);
+        self.inbuf.extend_from_slice(&b[..nb]);
+        conn.recv_consume(na + nb);
+    }
+
+    /// Parses one request head from `inbuf`. Returns whether one was consumed.
+    fn parse_head(
+        &mut self,
+        now: Instant,
+        conn: &mut Conn,
+        site: &Site,
+        cfg: &HttpConfig,
+        date: &[u8; DATE_LEN],
+    ) -> bool {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut headers);
+        let parsed = req.parse(&self.inbuf);
+        let n = match parsed {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => {
+                if self.inbuf.len() >= cfg.max_header_bytes {
+                    let line_end = self.inbuf.windows(2).position(|w| w == b"\r\n");
+                    let status = if line_end.is_none_or(|e| e > cfg.max_target) {
+                        Status::UriTooLong
+                    } else {
+                        Status::HeadersTooLarge
+                    };
+                    self.error(status, date, cfg);
+                } else if conn.peer_closed() && conn.readable() == 0 {
+                    // The peer half-closed mid-request: nothing will complete it.
+                    self.error(Status::BadRequest, date, cfg);
+                }
+                return false;
+            }
+            Err(httparse::Error::Version) => {
+                self.error(Status::VersionNotSupported, date, cfg);
+                return false;
+            }
+            Err(httparse::Error::TooManyHeaders) => {
+                self.error(Status::HeadersTooLarge, date, cfg);
+                return false;
+            }
+            Err(_) => {
+                self.error(Status::BadRequest, date, cfg);
+                return false;
+            }
+        };
+        self.stats.requests += 1;
+        self.served = true;
+        self.active_at = now;
+        let r = self.classify(&req, site, cfg);
+        self.inbuf.drain(..n);
+        self.head_since = now; // for a pipelined request already in `inbuf`
+        match r {
+            Ok(r) => {
+                self.read = r.body;
+                if matches!(r.body, Read::Length(0)) {
+                    self.answer(r, date, cfg);
+                } else {
+                    // Answered once the body is read: a malformed body gets its error
+                    // instead, never two responses to one request.
+                    self.deferred = Some(r);
+                }
+            }
+            Err(status) => self.error(status, date, cfg),
+        }
+        true
+    }
+
+    fn classify(
+        &self,
+        req: &httparse::Request<'_, '_>,
+        site: &Site,
+        cfg: &HttpConfig,
+    ) -> Result<Request, Status> {
+        let method = req.method.unwrap_or("");
+        let target = req.path.unwrap_or("");
+        let version = req.version.unwrap_or(1);
+        if target.len() > cfg.max_target {
+            return Err(Status::UriTooLong);
+        }
+        let mut content_length: Option<u64> = None;
+        let mut chunked = false;
+        let mut transfer_encoding = false;
+        let mut keep_alive = version == 1;
+        let mut host = false;
+        for h in req.headers.iter() {
+            let name = h.name;
+            if name.eq_ignore_ascii_case("content-length") {
+                let v = std::str::from_utf8(h.value)
+                    .ok()
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .ok_or(Status::BadRequest)?;
+                if content_length.is_some_and(|c| c != v) {
+                    return Err(Status::BadRequest); // conflicting lengths: smuggling
+                }
+                content_length = Some(v);
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                transfer_encoding = true;
+                // Only "chunked", and it must be the final coding (RFC 9112 6.1).
+                let codings: Vec<&[u8]> = h
+                    .value
+                    .split(|&b| b == b',')
+                    .map(|t| t.trim_ascii())
+                    .filter(|t| !t.is_empty())
+                    .collect();
+                match codings.as_slice() {
+                    [c] if c.eq_ignore_ascii_case(b"chunked") && !chunked => chunked = true,
+                    _ => return Err(Status::NotImplemented),
+                }
+            } else if name.eq_ignore_ascii_case("connection") {
+                if has_token(h.value, "close") {
+                    keep_alive = false;
+                } else if has_token(h.value, "keep-alive") {
+                    keep_alive = true;
+                }
+            } else if name.eq_ignore_ascii_case("host") {
+                if host {
+                    return Err(Status::BadRequest); // RFC 9112 3.2: exactly one Host
+                }
+                host = true;
+            }
+        }
+        if version == 1 && !host {
+            return Err(Status::BadRequest);
+        }
+        if transfer_encoding && (content_length.is_some() || version == 0) {
+            // RFC 9112 6.1 and 6.3: both framings at once is how requests are smuggled.
+            return Err(Status::BadRequest);
+        }
+        if content_length.is_some_and(|c| c > cfg.max_body) {
+            return Err(Status::PayloadTooLarge);
+        }
+        let body = if chunked {
+            Read::Chunked(Chunk::Size, 0)
+        } else {
+            Read::Length(content_length.unwrap_or(0))
+        };
+        let head_only = method == "HEAD";
+        if method != "GET" && !head_only {
+            return Ok(Request {
+                status: Status::MethodNotAllowed,
+                head_only: false,
+                keep_alive,
+                body,
+                resource: None,
+            });
+        }
+        let (status, resource) = match site.lookup(target) {
+            Lookup::Found(r) => (Status::Ok, Some(r.clone())),
+            Lookup::NotFound => (Status::NotFound, None),
+            Lookup::Forbidden => return Err(Status::BadRequest),
+        };
+        Ok(Request {
+            status,
+            head_only,
+            keep_alive,
+            body,
+            resource,
+        })
+    }
+
+    /// Discards a chunked body. Returns whether progress was made.
+    fn chunked(
+        &mut self,
+        now: Instant,
+        conn: &mut Conn,
+        cfg: &HttpConfig,
+        date: &[u8; DATE_LEN],
+    ) -> bool {
+        let Read::Chunked(mut state, mut seen) = self.read else {
+            return false;
+        };
+        self.fill(now, conn, cfg.max_header_bytes);
+        let start_len = self.inbuf.len();
+        let mut at = 0;
+        let result = loop {
+            match state {
+                Chunk::Size | Chunk::Trailer => {
+                    let Some(e) = self.inbuf[at..].windows(2).position(|w| w == b"\r\n") else {
+                        if self.inbuf.len() - at >= cfg.max_header_bytes {
+                            break Err(Status::BadRequest);
+                        }
+                        break Ok(());
+                    };
+                    let line = &self.inbuf[at..at + e];
+                    at += e + 2;
+                    if state == Chunk::Trailer {
+                        if line.is_empty() {
+                            self.inbuf.drain(..at);
+                            self.active_at = now;
+                            self.body_done(date, cfg);
+                            return true;
+                        }
+                        continue;
+                    }
+                    let size_part = line.split(|&b| b == b';').next().unwrap_or(b"");
+                    let size = std::str::from_utf8(size_part)
+                        .ok()
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty() && s.len() <= 16)
+                        .and_then(|s| u64::from_str_radix(s, 16).ok());
+                    let Some(size) = size else {
+                        break Err(Status::BadRequest);
+                    };
+                    seen = seen.saturating_add(size);
+                    if seen > cfg.max_body {
+                        break Err(Status::PayloadTooLarge);
+                    }
+                    state = if size == 0 {
+                        Chunk::Trailer
+                    } else {
+                        Chunk::Data(size)
+                    };
+                }
+                Chunk::Data(n) => {
+                    let avail = (self.inbuf.len() - at) as u64;
+                    let take = n.min(avail);
+                    at += take as usize;
+                    let mut left = n - take;
+                    if left > 0 && at == self.inbuf.len() {
+                        // Straight from the connection, without copying.
+                        let direct = (left as usize).min(conn.readable());
+                        conn.recv_consume(direct);
+                        left -= direct as u64;
+                    }
+                    if left > 0 {
+                        state = Chunk::Data(left);
+                        break Ok(());
+                    }
+                    state = Chunk::DataEnd;
+                }
+                Chunk::DataEnd => {
+                    if self.inbuf.len() - at < 2 {
+                        break Ok(());
+                    }
+                    if &self.inbuf[at..at + 2] != b"\r\n" {
+                        break Err(Status::BadRequest);
+                    }
+                    at += 2;
+                    state = Chunk::Size;
+                }
+            }
+        };
+        match result {
+            Ok(()) => {
+                self.inbuf.drain(..at);
+                self.read = Read::Chunked(state, seen);
+                let progressed = at > 0 || self.inbuf.len() != start_len;
+                if progressed {
+                    self.active_at = now;
+                }
+                progressed && conn.readable() > 0
+            }
+            Err(status) => {
+                self.error(status, date, cfg);
+                false
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
