@@ -1,0 +1,325 @@
+//! The host with the engine's own TCP as clients: every segment is a full Ethernet frame,
+//! encoded by the host and parsed back here, in virtual time.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::tcp::{Conn, SeqNum};
+use crate::wire::tcp::TcpPacket;
+
+const SERVER_MAC: MacAddr = [2, 0, 0, 0, 0, 2];
+const CLIENT_MAC: MacAddr = [2, 0, 0, 0, 0, 1];
+const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+
+#[derive(Default)]
+struct VecTx(Vec<Vec<u8>>);
+
+impl Tx for VecTx {
+    fn send(&mut self, build: &mut dyn FnMut(&mut [u8]) -> usize) -> bool {
+        let mut f = vec![0u8; 2048];
+        let n = build(&mut f);
+        f.truncate(n);
+        self.0.push(f);
+        true
+    }
+}
+
+struct Net {
+    now: Instant,
+    hosts: Vec<Host>,
+    table: Arc<SocketTable>,
+    clients: Vec<(Conn, Vec<u8>)>,
+    resets: u64,
+    forwarded: u64,
+    scratch: Vec<u8>,
+}
+
+fn meta() -> Meta {
+    Meta {
+        src_mac: CLIENT_MAC,
+        vlan: None,
+        src: CLIENT,
+        dst: SERVER,
+    }
+}
+
+impl Net {
+    fn new(workers: u16, cfg: HostConfig) -> Net {
+        let table = Arc::new(SocketTable::new());
+        let hosts = (0..workers)
+            .map(|w| {
+                let mut h = Host::new(
+                    w,
+                    SERVER_MAC,
+                    cfg.clone(),
+                    &[SocketAddrV4::new(SERVER, 80)],
+                    Arc::new(Site::body("hello\n")),
+                    table.clone(),
+                    [w as u8 + 1; 32],
+                );
+                h.set_date(1_795_392_000);
+                h
+            })
+            .collect();
+        Net {
+            now: Instant::from_secs(10),
+            hosts,
+            table,
+            clients: Vec::new(),
+            resets: 0,
+            forwarded: 0,
+            scratch: vec![0; 65536],
+        }
+    }
+
+    fn connect(&mut self, port: u16) -> usize {
+        let tuple = FourTuple {
+            local: SocketAddrV4::new(CLIENT, port),
+            remote: SocketAddrV4::new(SERVER, 80),
+        };
+        let c = Conn::connect(
+            &TcpConfig::default(),
+            tuple,
+            SeqNum(port as u32 * 1000),
+            self.now,
+        );
+        self.clients.push((c, Vec::new()));
+        self.clients.len() - 1
+    }
+
+    /// Which worker receives client `i`'s segments (a NIC's RSS would decide).
+    fn steer(&self, i: usize) -> usize {
+        i % self.hosts.len()
+    }
+
+    fn run_for(&mut self, horizon: Duration) {
+        let until = self.now + horizon;
+        for _ in 0..100_000 {
+            let mut moved = false;
+            for i in 0..self.clients.len() {
+                let w = self.steer(i);
+                loop {
+                    let (c, _) = &mut self.clients[i];
+                    let Some((r, n)) = c.poll_transmit(self.now, &mut self.scratch) else {
+                        break;
+                    };
+                    moved = true;
+                    let payload = self.scratch[..n].to_vec();
+                    self.deliver(w, &r, &payload);
+                }
+            }
+            if moved {
+                continue;
+            }
+            let next = self
+                .clients
+                .iter()
+                .filter_map(|(c, _)| c.poll_at())
+                .chain(self.hosts.iter().filter_map(|h| h.next_deadline()))
+                .min();
+            match next {
+                Some(t) if t <= until => {
+                    self.now = self.now.max(t);
+                    for i in 0..self.clients.len() {
+                        let (c, _) = &mut self.clients[i];
+                        if c.poll_at().is_some_and(|t| t <= self.now) {
+                            c.on_timeout(self.now);
+                        }
+                    }
+                    for w in 0..self.hosts.len() {
+                        let mut tx = VecTx::default();
+                        self.hosts[w].poll_timers(self.now, &mut tx);
+                        self.hand_to_clients(tx);
+                    }
+                }
+                _ => {
+                    self.now = self.now.max(until);
+                    return;
+                }
+            }
+        }
+        panic!("no quiescence");
+    }
+
+    fn deliver(&mut self, mut w: usize, r: &TcpRepr, payload: &[u8]) {
+        let mut tx = VecTx::default();
+        for _ in 0..2 {
+            match self.hosts[w].on_segment(self.now, &meta(), r, payload, &mut tx) {
+                Disposition::Forward(to) => {
+                    self.forwarded += 1;
+                    w = to as usize;
+                    continue;
+                }
+                Disposition::Reset => {
+                    self.resets += 1;
+                    if let Some(rst) = r.rst_reply(payload.len()) {
+                        let (c, _) = self
+                            .clients
+                            .iter_mut()
+                            .find(|(c, _)| c.tuple().local.port() == r.src_port)
+                            .unwrap();
+                        c.on_segment(self.now, &rst, &[]);
+                    }
+                }
+                Disposition::Done | Disposition::Dropped => {}
+            }
+            break;
+        }
+        self.hand_to_clients(tx);
+    }
+
+    fn hand_to_clients(&mut self, tx: VecTx) {
+        for f in tx.0 {
+            let eth = ethernet::Frame::new_checked(&f[..]).unwrap();
+            assert_eq!((eth.dst(), eth.src()), (CLIENT_MAC, SERVER_MAC));
+            let ip = ipv4::Packet::new_checked(eth.payload()).unwrap();
+            assert_eq!((ip.src(), ip.dst()), (SERVER, CLIENT));
+            let p = TcpPacket::parse(ip.payload(), ip.src(), ip.dst()).expect("checksums");
+            let (c, got) = self
+                .clients
+                .iter_mut()
+                .find(|(c, _)| c.tuple().local.port() == p.repr.dst_port)
+                .expect("a client for the segment");
+            c.on_segment(self.now, &p.repr, p.payload);
+            let mut buf = [0u8; 65536];
+            loop {
+                let n = c.recv(&mut buf);
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+        }
+    }
+
+    fn live(&self) -> usize {
+        self.hosts.iter().map(|h| h.connections()).sum()
+    }
+}
+
+#[test]
+fn serves_a_request_and_forgets_the_connection_after_time_wait() {
+    let mut cfg = HostConfig::default();
+    cfg.tcp.time_wait = Duration::from_secs(2);
+    let mut net = Net::new(1, cfg);
+    let i = net.connect(40000);
+    net.run_for(Duration::from_millis(100));
+    assert_eq!((net.live(), net.table.len()), (1, 1));
+    net.clients[i]
+        .0
+        .send(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    net.run_for(Duration::from_millis(200));
+    let got = String::from_utf8(net.clients[i].1.clone()).unwrap();
+    assert!(
+        got.starts_with("HTTP/1.1 200 OK\r\n") && got.ends_with("\r\n\r\nhello\n"),
+        "{got}"
+    );
+    assert!(got.contains("Date: Mon, 23 Nov 2026 00:00:00 GMT\r\n"));
+    net.clients[i].0.close();
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(net.live(), 1, "the server side holds TIME_WAIT or LAST_ACK");
+    net.run_for(Duration::from_secs(120));
+    assert_eq!((net.live(), net.table.len()), (0, 0), "no leaked entries");
+    let s = net.hosts[0].stats();
+    assert_eq!(
+        (s.accepted, s.closed, s.http.requests, s.http.responses_2xx),
+        (1, 1, 1, 1)
+    );
+}
+
+#[test]
+fn a_port_without_listener_is_reset() {
+    let mut net = Net::new(1, HostConfig::default());
+    let tuple = FourTuple {
+        local: SocketAddrV4::new(CLIENT, 40001),
+        remote: SocketAddrV4::new(SERVER, 81),
+    };
+    net.clients.push((
+        Conn::connect(&TcpConfig::default(), tuple, SeqNum(7), net.now),
+        Vec::new(),
+    ));
+    net.run_for(Duration::from_millis(100));
+    assert_eq!(net.resets, 1);
+    assert_eq!(
+        net.clients[0].0.close_reason(),
+        Some(crate::tcp::CloseReason::Reset)
+    );
+}
+
+#[test]
+fn many_connections_over_two_workers_each_stay_with_their_owner() {
+    let mut cfg = HostConfig::default();
+    cfg.tcp.time_wait = Duration::from_secs(1);
+    let mut net = Net::new(2, cfg);
+    for p in 0..200u16 {
+        net.connect(41000 + p);
+    }
+    net.run_for(Duration::from_millis(100));
+    assert_eq!(net.table.len(), 200);
+    assert_eq!(net.table.count_owned_by(0), 100);
+    assert_eq!(net.table.count_owned_by(1), 100);
+    for (c, _) in net.clients.iter_mut() {
+        c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    }
+    net.run_for(Duration::from_millis(200));
+    for (_, got) in &net.clients {
+        assert!(got.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    }
+    assert_eq!(
+        net.forwarded, 0,
+        "symmetric steering: nothing crosses workers"
+    );
+    // Now the steering changes: segments arrive at the other worker, which hands them
+    // to the owner. Each is processed once: every request gets exactly one response.
+    for (c, got) in net.clients.iter_mut() {
+        got.clear();
+        c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    }
+    let hosts = net.hosts.len();
+    // Deliver client i's next segments to worker (i + 1) % 2.
+    for i in 0..net.clients.len() {
+        loop {
+            let (c, _) = &mut net.clients[i];
+            let Some((r, n)) = c.poll_transmit(net.now, &mut net.scratch) else {
+                break;
+            };
+            let payload = net.scratch[..n].to_vec();
+            net.deliver((i + 1) % hosts, &r, &payload);
+        }
+    }
+    net.run_for(Duration::from_millis(200));
+    assert!(net.forwarded > 0);
+    for (_, got) in &net.clients {
+        let s = String::from_utf8_lossy(got);
+        assert_eq!(s.matches("HTTP/1.1 200 OK").count(), 1, "{s}");
+    }
+    for (c, _) in net.clients.iter_mut() {
+        c.close();
+    }
+    net.run_for(Duration::from_secs(200));
+    assert_eq!((net.live(), net.table.len()), (0, 0));
+}
+
+#[test]
+fn beyond_max_connections_syns_are_reset() {
+    let cfg = HostConfig {
+        max_conns: 3,
+        ..HostConfig::default()
+    };
+    let mut net = Net::new(1, cfg);
+    for p in 0..5u16 {
+        net.connect(42000 + p);
+    }
+    net.run_for(Duration::from_millis(100));
+    assert_eq!(net.live(), 3);
+    assert_eq!(net.hosts[0].stats().refused_full, 2);
+    let reset = net
+        .clients
+        .iter()
+        .filter(|(c, _)| c.close_reason() == Some(crate::tcp::CloseReason::Reset))
+        .count();
+    assert_eq!(reset, 2);
+}

@@ -1,0 +1,175 @@
+//! The socket table shared by all workers: 4-tuple (local address, local port, remote
+//! address, remote port) to the owning (worker, slot). The connection's state lives with
+//! its owner; the table only says who that is.
+//!
+//! Sharded: each shard is a `RwLock<HashMap>`, so lookups from different workers proceed
+//! concurrently and an insert locks one shard of 64, never the whole table. The hash is
+//! SipHash with a per-process random key (std's `RandomState`): peers choose half of every
+//! key, so a fixed hash would let them aim for one bucket.
+
+use std::collections::hash_map::{Entry, HashMap, RandomState};
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::RwLock;
+
+use crate::tcp::FourTuple;
+
+const SHARDS: usize = 64;
+
+/// Who owns a connection.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Owner {
+    pub worker: u16,
+    pub slot: u32,
+}
+
+#[derive(Debug)]
+pub struct SocketTable {
+    shards: Box<[RwLock<HashMap<FourTuple, Owner>>]>,
+    hasher: RandomState,
+    len: AtomicUsize,
+}
+
+impl Default for SocketTable {
+    fn default() -> Self {
+        SocketTable::new()
+    }
+}
+
+impl SocketTable {
+    pub fn new() -> SocketTable {
+        SocketTable::with_capacity(0)
+    }
+
+    /// Pre-sizes the shards for about `capacity` entries in all.
+    pub fn with_capacity(capacity: usize) -> SocketTable {
+        let hasher = RandomState::new();
+        let per = capacity.div_ceil(SHARDS);
+        SocketTable {
+            shards: (0..SHARDS)
+                .map(|_| RwLock::new(HashMap::with_capacity_and_hasher(per, hasher.clone())))
+                .collect(),
+            hasher,
+            len: AtomicUsize::new(0),
+        }
+    }
+
+    fn shard(&self, t: &FourTuple) -> &RwLock<HashMap<FourTuple, Owner>> {
+        let h = self.hasher.hash_one(t);
+        // The high bits: the map inside the shard uses the low ones.
+        &self.shards[(h >> 58) as usize % SHARDS]
+    }
+
+    pub fn get(&self, t: &FourTuple) -> Option<Owner> {
+        self.shard(t)
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(t)
+            .copied()
+    }
+
+    /// Inserts `t` for `owner`; if another owner holds it already, returns that owner and
+    /// changes nothing.
+    pub fn insert(&self, t: FourTuple, owner: Owner) -> Result<(), Owner> {
+        let mut shard = self.shard(&t).write().unwrap_or_else(|e| e.into_inner());
+        match shard.entry(t) {
+            Entry::Occupied(e) => Err(*e.get()),
+            Entry::Vacant(v) => {
+                v.insert(owner);
+                self.len.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+        }
+    }
+
+    /// Removes `t` if `owner` holds it (a worker never removes another's entry).
+    pub fn remove(&self, t: &FourTuple, owner: Owner) -> bool {
+        let mut shard = self.shard(t).write().unwrap_or_else(|e| e.into_inner());
+        match shard.get(t) {
+            Some(o) if *o == owner => {
+                shard.remove(t);
+                self.len.fetch_sub(1, Ordering::Relaxed);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Entries owned by `worker` (for tests and the exit report; walks every shard).
+    pub fn count_owned_by(&self, worker: u16) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                s.read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .values()
+                    .filter(|o| o.worker == worker)
+                    .count()
+            })
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, SocketAddrV4};
+    use std::sync::Arc;
+
+    fn t(port: u16) -> FourTuple {
+        FourTuple {
+            local: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80),
+            remote: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), port),
+        }
+    }
+
+    #[test]
+    fn four_tuples_to_the_same_port_are_distinct() {
+        let table = SocketTable::new();
+        let a = Owner { worker: 0, slot: 1 };
+        let b = Owner { worker: 1, slot: 1 };
+        assert_eq!(table.insert(t(1000), a), Ok(()));
+        assert_eq!(table.insert(t(1001), b), Ok(()));
+        assert_eq!(table.insert(t(1000), b), Err(a), "first owner wins");
+        assert_eq!(
+            (table.get(&t(1000)), table.get(&t(1001))),
+            (Some(a), Some(b))
+        );
+        assert!(!table.remove(&t(1000), b), "not b's to remove");
+        assert!(table.remove(&t(1000), a));
+        assert_eq!(table.get(&t(1000)), None);
+        assert_eq!((table.len(), table.count_owned_by(1)), (1, 1));
+    }
+
+    #[test]
+    fn two_threads_insert_look_up_and_remove_without_losing_entries() {
+        let table = Arc::new(SocketTable::with_capacity(20_000));
+        std::thread::scope(|s| {
+            for w in 0..2u16 {
+                let table = table.clone();
+                s.spawn(move || {
+                    for i in 0..10_000u32 {
+                        let tuple = t((w as u32 * 10_000 + i) as u16);
+                        let me = Owner { worker: w, slot: i };
+                        table.insert(tuple, me).unwrap();
+                        assert_eq!(table.get(&tuple), Some(me));
+                    }
+                    for i in (0..10_000u32).step_by(2) {
+                        let tuple = t((w as u32 * 10_000 + i) as u16);
+                        assert!(table.remove(&tuple, Owner { worker: w, slot: i }));
+                    }
+                });
+            }
+        });
+        assert_eq!(table.len(), 10_000);
+        assert_eq!(table.count_owned_by(0), 5_000);
+    }
+}
