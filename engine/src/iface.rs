@@ -31,6 +31,9 @@ pub enum Action {
     Transmit(usize),
     /// Nothing to send: release the frame.
     Drop,
+    /// A TCP segment for one of our addresses, parsed: hand it to the host, or answer it
+    /// with `Iface::reset` (in place) when nothing takes it.
+    Tcp(TcpIn),
     /// ICMP "fragmentation needed" (RFC 1191) for a TCP segment we sent: the connection
     /// `tuple` should call `Conn::on_path_mtu(seq, mtu)`. Release the frame.
     PathMtu {
@@ -38,6 +41,17 @@ pub enum Action {
         seq: crate::tcp::SeqNum,
         mtu: u16,
     },
+}
+
+/// A received TCP segment: where it came from and where its parts are in the frame.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct TcpIn {
+    pub meta: crate::host::Meta,
+    pub repr: crate::wire::tcp::TcpRepr,
+    /// Payload bytes: `frame[payload.0..payload.1]`.
+    pub payload: (usize, usize),
+    /// Where the IPv4 header starts (after Ethernet and any VLAN tag).
+    pub ip_at: usize,
 }
 
 /// Default TTL of packets the engine originates (Linux's net.ipv4.ip_default_ttl).
@@ -51,6 +65,8 @@ pub struct Iface {
     pub counters: Counters,
     /// Malformed frames by reason, indexed by `WireError::index`.
     pub malformed: [u64; WireError::ALL.len()],
+    /// The VLAN tag of the frame being handled, for replies that leave later.
+    rx_vlan: Option<u16>,
 }
 
 impl Iface {
@@ -60,6 +76,7 @@ impl Iface {
             addrs,
             counters: Counters::default(),
             malformed: [0; WireError::ALL.len()],
+            rx_vlan: None,
         }
     }
 
@@ -90,6 +107,7 @@ impl Iface {
             Err(e) => return self.malformed(e),
         };
         let (eth_len, ethertype, src_mac) = (eth.header_len(), eth.ethertype(), eth.src());
+        self.rx_vlan = eth.vlan();
         match ethertype {
             t if t == EtherType::Arp as u16 => self.arp(buf, len, eth_len, src_mac),
             t if t == EtherType::Ipv4 as u16 => self.ipv4(buf, len, eth_len, src_mac),
@@ -223,29 +241,47 @@ impl Iface {
         src: Ipv4Addr,
         dst: Ipv4Addr,
     ) -> Action {
-        let (repr, payload_len) = match TcpPacket::parse(&buf[l4], src, dst) {
-            Ok(p) => (p.repr, p.payload.len()),
+        let (repr, payload) = match TcpPacket::parse(&buf[l4.clone()], src, dst) {
+            Ok(p) => {
+                let end = l4.end;
+                (p.repr, (end - p.payload.len(), end))
+            }
             Err(e) => return self.malformed(e),
         };
         self.counters.tcp_segments += 1;
-        // No listener or connection matches (the TCP layer above handles those first):
-        // answer as any host does, with a reset (RFC 9293 3.10.7.1).
-        let Some(rst) = repr.rst_reply(payload_len) else {
+        let vlan = self.rx_vlan;
+        Action::Tcp(TcpIn {
+            meta: crate::host::Meta {
+                src_mac,
+                vlan,
+                src,
+                dst,
+            },
+            repr,
+            payload,
+            ip_at: eth_len,
+        })
+    }
+
+    /// Answers a segment nothing took, as any host does: a reset built in place over the
+    /// received frame (RFC 9293 3.10.7.1). `Drop` when the segment was itself a reset.
+    pub fn reset(&mut self, buf: &mut [u8], t: &TcpIn) -> Action {
+        let Some(rst) = t.repr.rst_reply(t.payload.1 - t.payload.0) else {
             return Action::Drop;
         };
-        let ip_at = eth_len;
+        let ip_at = t.ip_at;
         let tcp_at = ip_at + ipv4::MIN_HEADER_LEN;
-        let seg_len = rst.emit(&mut buf[tcp_at..], 0, dst, src);
+        let seg_len = rst.emit(&mut buf[tcp_at..], 0, t.meta.dst, t.meta.src);
         Ipv4Repr {
-            src: dst,
-            dst: src,
+            src: t.meta.dst,
+            dst: t.meta.src,
             protocol: ipv4::PROTO_TCP,
             ttl: DEFAULT_TTL,
             ident: 0,
             payload_len: seg_len,
         }
         .emit(&mut buf[ip_at..]);
-        self.reply_eth(buf, src_mac);
+        self.reply_eth(buf, t.meta.src_mac);
         self.counters.tcp_rst_sent += 1;
         Action::Transmit(tcp_at + seg_len)
     }
@@ -283,10 +319,14 @@ mod tests {
     fn run(i: &mut Iface, frame: &[u8]) -> (Action, Vec<u8>) {
         let mut buf = vec![0u8; 2048];
         buf[..frame.len()].copy_from_slice(frame);
-        let a = i.handle(&mut buf, frame.len());
+        let mut a = i.handle(&mut buf, frame.len());
+        if let Action::Tcp(t) = a {
+            // No host in these tests: every segment is one nothing takes.
+            a = i.reset(&mut buf, &t);
+        }
         let out = match a {
             Action::Transmit(n) => buf[..n].to_vec(),
-            Action::Drop | Action::PathMtu { .. } => Vec::new(),
+            Action::Drop | Action::PathMtu { .. } | Action::Tcp(_) => Vec::new(),
         };
         (a, out)
     }

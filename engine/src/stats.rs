@@ -68,6 +68,30 @@ counters! {
     drop_unsupported,
     /// Frames that could not be sent because the TX ring was full.
     drop_tx_full,
+    /// TCP connections accepted (open = accepted - closed).
+    conns_accepted,
+    /// TCP connections ended (their state freed).
+    conns_closed,
+    /// SYNs refused with a RST: connection limit reached or shutting down.
+    conns_refused,
+    /// HTTP requests parsed.
+    http_requests,
+    /// HTTP responses 2xx.
+    http_2xx,
+    /// HTTP responses 4xx.
+    http_4xx,
+    /// HTTP responses 5xx.
+    http_5xx,
+    /// Request heads not received within the header timeout.
+    http_header_timeouts,
+    /// Idle keep-alive connections closed.
+    http_idle_timeouts,
+    /// Frames handed to the worker that owns their connection.
+    handoff_out,
+    /// Frames received from another worker for our connections.
+    handoff_in,
+    /// Handoffs dropped because the owner's queue was full (TCP retransmits them).
+    handoff_dropped,
 }
 
 /// A snapshot slot a worker publishes into and a reporter reads from, one per worker.
@@ -114,6 +138,6 @@ mod tests {
         let mut total = c;
         total.add(&c);
         assert_eq!(total.rx_frames, 6);
-        assert_eq!(total.fields().last(), Some(&("drop_tx_full", 14)));
+        assert_eq!(total.fields()[13], ("drop_tx_full", 14));
     }
 }

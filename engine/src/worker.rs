@@ -1,16 +1,21 @@
 //! The run-to-completion loop of one worker: one AF_XDP socket, one core. Each batch goes
-//! RX -> parse -> answer -> TX before the next is read; nothing is shared on the hot path
-//! but the stop flag and a counters snapshot published now and then.
+//! RX -> parse -> socket lookup -> TCP -> HTTP -> TX before the next is read, then the
+//! timers that fell due. Shared with other workers: the socket table (read on every
+//! segment, written when a connection starts or ends), the stop flag, handoff queues for
+//! segments that reached the wrong worker, and a counters snapshot published now and then.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+
 use crate::afxdp::{Frame, FrameAccounting, Xsk};
+use crate::host::{Disposition, Host, Tx};
 use crate::iface::{Action, Iface};
 use crate::pcap::PcapWriter;
 use crate::stats::{Counters, Published};
-use crate::time::Clock;
+use crate::time::{Clock, Instant};
 
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
@@ -24,6 +29,8 @@ pub struct WorkerConfig {
     pub idle_sleep: Duration,
     /// How often the counters snapshot is published.
     pub publish_every: Duration,
+    /// After the stop flag: how long in-flight responses may take to finish.
+    pub grace: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -34,6 +41,7 @@ impl Default for WorkerConfig {
             idle_spins: 256,
             idle_sleep: Duration::from_millis(50),
             publish_every: Duration::from_millis(100),
+            grace: Duration::from_secs(5),
         }
     }
 }
@@ -44,14 +52,104 @@ pub struct WorkerSummary {
     pub counters: Counters,
     pub malformed: Vec<(&'static str, u64)>,
     pub frames: FrameAccounting,
+    /// Connections still held when the worker stopped (TIME_WAIT included).
+    pub connections_left: usize,
+}
+
+/// Queues between workers: frames for a connection another worker owns.
+pub struct Handoff {
+    pub inbox: Receiver<Vec<u8>>,
+    pub peers: Vec<Sender<Vec<u8>>>,
+}
+
+impl Handoff {
+    /// One bounded queue per worker; each worker gets its inbox and every sender.
+    pub fn mesh(workers: usize, depth: usize) -> Vec<Handoff> {
+        let (txs, rxs): (Vec<_>, Vec<_>) = (0..workers)
+            .map(|_| crossbeam_channel::bounded(depth))
+            .unzip();
+        rxs.into_iter()
+            .map(|inbox| Handoff {
+                inbox,
+                peers: txs.clone(),
+            })
+            .collect()
+    }
 }
 
 pub struct Worker {
     xsk: Xsk,
     iface: Iface,
+    host: Option<Host>,
+    handoff: Option<Handoff>,
     cfg: WorkerConfig,
     published: Arc<Published>,
     pcap: Option<Arc<Mutex<PcapWriter>>>,
+    payload: Vec<u8>,
+}
+
+/// Transmit through the AF_XDP socket, capturing to pcap.
+struct XskTx<'a> {
+    xsk: &'a mut Xsk,
+    pcap: &'a Option<Arc<Mutex<PcapWriter>>>,
+    counters: &'a mut Counters,
+}
+
+fn capture(pcap: &Option<Arc<Mutex<PcapWriter>>>, frame: &[u8]) {
+    if let Some(p) = pcap {
+        if let Ok(mut w) = p.lock() {
+            let _ = w.write(frame);
+        }
+    }
+}
+
+impl XskTx<'_> {
+    fn push(&mut self, f: Frame) -> bool {
+        let n = self.xsk.data(&f).len();
+        capture(self.pcap, self.xsk.data(&f));
+        let f = match self.xsk.transmit(f) {
+            Ok(()) => {
+                self.counters.tx_frames += 1;
+                self.counters.tx_bytes += n as u64;
+                return true;
+            }
+            Err(f) => f,
+        };
+        // The TX ring is full: let the kernel take what it has, reclaim, retry once.
+        self.xsk.flush_tx();
+        self.xsk.complete();
+        match self.xsk.transmit(f) {
+            Ok(()) => {
+                self.counters.tx_frames += 1;
+                self.counters.tx_bytes += n as u64;
+                true
+            }
+            Err(f) => {
+                self.counters.drop_tx_full += 1;
+                self.xsk.release(f);
+                false
+            }
+        }
+    }
+}
+
+impl Tx for XskTx<'_> {
+    fn send(&mut self, build: &mut dyn FnMut(&mut [u8]) -> usize) -> bool {
+        let f = match self.xsk.alloc() {
+            Some(f) => Some(f),
+            None => {
+                self.xsk.complete();
+                self.xsk.alloc()
+            }
+        };
+        let Some(mut f) = f else {
+            self.counters.drop_tx_full += 1;
+            return false;
+        };
+        let n = build(self.xsk.buf_mut(&mut f));
+        self.xsk.set_len(&mut f, n);
+        self.push(f)
+    }
 }
 
 impl Worker {
@@ -59,10 +157,20 @@ impl Worker {
         Worker {
             xsk,
             iface,
+            host: None,
+            handoff: None,
             cfg,
             published,
             pcap: None,
+            payload: Vec::with_capacity(65536),
         }
+    }
+
+    /// Serve TCP (and HTTP) through `host`; without one, every segment gets a RST.
+    pub fn with_host(mut self, host: Host, handoff: Handoff) -> Worker {
+        self.host = Some(host);
+        self.handoff = Some(handoff);
+        self
     }
 
     /// Record every frame received and sent to a shared pcap writer.
@@ -71,72 +179,243 @@ impl Worker {
         self
     }
 
-    fn capture(&self, frame: &[u8]) {
-        if let Some(p) = &self.pcap {
-            if let Ok(mut w) = p.lock() {
-                let _ = w.write(frame);
-            }
+    fn publish(&mut self) {
+        if let Some(h) = &self.host {
+            let s = h.stats();
+            let c = &mut self.iface.counters;
+            c.conns_accepted = s.accepted;
+            c.conns_closed = s.closed;
+            c.conns_refused = s.refused_full;
+            c.http_requests = s.http.requests;
+            c.http_2xx = s.http.responses_2xx;
+            c.http_4xx = s.http.responses_4xx;
+            c.http_5xx = s.http.responses_5xx;
+            c.http_header_timeouts = s.http.header_timeouts;
+            c.http_idle_timeouts = s.http.idle_timeouts;
         }
+        self.published.store(&self.iface.counters);
     }
 
-    /// Runs until `stop` is set. Returns what it counted.
+    /// Runs until `stop` is set, then stops accepting and lets in-flight responses finish
+    /// for up to the grace period. Returns what it counted.
     pub fn run(mut self, stop: &AtomicBool) -> WorkerSummary {
         let clock = Clock::new();
         let mut batch: Vec<Frame> = Vec::with_capacity(self.cfg.batch);
         let mut idle = 0u32;
         let mut last_publish = clock.now();
-        while !stop.load(Ordering::Relaxed) {
+        let mut stopping: Option<Instant> = None;
+        loop {
+            let now = clock.now();
+            if stopping.is_none() && stop.load(Ordering::Relaxed) {
+                stopping = Some(now);
+                match &mut self.host {
+                    Some(h) => h.stop_accepting(),
+                    None => break,
+                }
+            }
+            if let (Some(since), Some(h)) = (stopping, &self.host) {
+                if h.busy_connections() == 0 || now - since >= self.cfg.grace {
+                    break;
+                }
+            }
+            if let Some(h) = &mut self.host {
+                h.refresh_date();
+            }
             self.xsk.complete();
             batch.clear();
+            let mut worked = false;
             if self.xsk.recv(&mut batch, self.cfg.batch) > 0 {
-                idle = 0;
+                worked = true;
                 for f in batch.drain(..) {
-                    self.frame(f);
+                    self.frame(f, now);
                 }
-                self.xsk.flush_tx();
+            }
+            worked |= self.handoffs(now);
+            self.timers(now);
+            self.xsk.flush_tx();
+            if worked {
+                idle = 0;
             } else {
                 idle = idle.saturating_add(1);
                 if !self.cfg.busy_poll && idle > self.cfg.idle_spins {
-                    let _ = self.xsk.wait(self.cfg.idle_sleep.as_millis() as i32);
+                    let mut sleep = self.cfg.idle_sleep;
+                    if let Some(at) = self.host.as_ref().and_then(|h| h.next_deadline()) {
+                        sleep = sleep.min(at.saturating_since(now).max(Duration::from_millis(1)));
+                    }
+                    if self.handoff.as_ref().is_some_and(|h| !h.inbox.is_empty()) {
+                        sleep = Duration::ZERO;
+                    }
+                    if !sleep.is_zero() {
+                        let _ = self.xsk.wait(sleep.as_millis().max(1) as i32);
+                    }
                 }
             }
             self.xsk.refill();
-            let now = clock.now();
             if now - last_publish >= self.cfg.publish_every {
-                self.published.store(&self.iface.counters);
+                self.publish();
                 last_publish = now;
             }
         }
         self.finish()
     }
 
-    fn frame(&mut self, mut f: Frame) {
+    fn timers(&mut self, now: Instant) {
+        let Worker {
+            xsk,
+            iface,
+            host,
+            pcap,
+            ..
+        } = self;
+        if let Some(h) = host {
+            if h.next_deadline().is_some_and(|t| t <= now) {
+                let mut tx = XskTx {
+                    xsk,
+                    pcap,
+                    counters: &mut iface.counters,
+                };
+                h.poll_timers(now, &mut tx);
+            }
+        }
+    }
+
+    /// Frames other workers received for our connections.
+    fn handoffs(&mut self, now: Instant) -> bool {
+        let Some(h) = &self.handoff else {
+            return false;
+        };
+        let inbox = h.inbox.clone();
+        let mut any = false;
+        for _ in 0..self.cfg.batch {
+            let Ok(mut bytes) = inbox.try_recv() else {
+                break;
+            };
+            any = true;
+            self.iface.counters.handoff_in += 1;
+            let len = bytes.len();
+            bytes.resize(len.max(2048), 0);
+            match self.iface.handle(&mut bytes, len) {
+                Action::Tcp(t) => {
+                    self.payload.clear();
+                    self.payload
+                        .extend_from_slice(&bytes[t.payload.0..t.payload.1]);
+                    match self.segment(now, &t) {
+                        Disposition::Reset => {
+                            if let Action::Transmit(n) = self.iface.reset(&mut bytes, &t) {
+                                self.send_copy(&bytes[..n]);
+                            }
+                        }
+                        // The owner changed again: do not bounce it around.
+                        Disposition::Forward(_) => self.iface.counters.handoff_dropped += 1,
+                        Disposition::Done | Disposition::Dropped => {}
+                    }
+                }
+                Action::Transmit(n) => self.send_copy(&bytes[..n]),
+                Action::PathMtu { .. } | Action::Drop => {}
+            }
+        }
+        any
+    }
+
+    fn send_copy(&mut self, frame: &[u8]) {
+        let mut tx = XskTx {
+            xsk: &mut self.xsk,
+            pcap: &self.pcap,
+            counters: &mut self.iface.counters,
+        };
+        tx.send(&mut |buf: &mut [u8]| {
+            buf[..frame.len()].copy_from_slice(frame);
+            frame.len()
+        });
+    }
+
+    /// A TCP segment whose payload is in `self.payload`.
+    fn segment(&mut self, now: Instant, t: &crate::iface::TcpIn) -> Disposition {
+        let Worker {
+            xsk,
+            iface,
+            host,
+            pcap,
+            payload,
+            ..
+        } = self;
+        let Some(h) = host else {
+            return Disposition::Reset;
+        };
+        let mut tx = XskTx {
+            xsk,
+            pcap,
+            counters: &mut iface.counters,
+        };
+        h.on_segment(now, &t.meta, &t.repr, payload, &mut tx)
+    }
+
+    fn frame(&mut self, mut f: Frame, now: Instant) {
         let len = f.len();
         self.iface.counters.rx_frames += 1;
         self.iface.counters.rx_bytes += len as u64;
-        if self.pcap.is_some() {
-            self.capture(self.xsk.data(&f));
-        }
-        match self.iface.handle(self.xsk.buf_mut(&mut f), len) {
-            Action::Transmit(n) => {
-                self.xsk.set_len(&mut f, n);
-                if self.pcap.is_some() {
-                    self.capture(self.xsk.data(&f));
-                }
-                match self.xsk.transmit(f) {
-                    Ok(()) => {
-                        self.iface.counters.tx_frames += 1;
-                        self.iface.counters.tx_bytes += n as u64;
-                    }
-                    Err(f) => {
-                        self.iface.counters.drop_tx_full += 1;
-                        self.xsk.release(f);
+        capture(&self.pcap, self.xsk.data(&f));
+        let action = self.iface.handle(self.xsk.buf_mut(&mut f), len);
+        let action = match action {
+            Action::Tcp(t) => {
+                self.payload.clear();
+                self.payload
+                    .extend_from_slice(&self.xsk.data(&f)[t.payload.0..t.payload.1]);
+                match self.segment(now, &t) {
+                    Disposition::Done | Disposition::Dropped => Action::Drop,
+                    Disposition::Reset => self.iface.reset(self.xsk.buf_mut(&mut f), &t),
+                    Disposition::Forward(w) => {
+                        self.forward(w, &f);
+                        Action::Drop
                     }
                 }
             }
-            // No connections live here yet: the table that would take it is the HTTP
-            // engine's. Counted by the interface.
-            Action::Drop | Action::PathMtu { .. } => self.xsk.release(f),
+            Action::PathMtu { tuple, seq, mtu } => {
+                let Worker {
+                    xsk,
+                    iface,
+                    host,
+                    pcap,
+                    ..
+                } = self;
+                if let Some(h) = host {
+                    let mut tx = XskTx {
+                        xsk,
+                        pcap,
+                        counters: &mut iface.counters,
+                    };
+                    h.on_path_mtu(now, &tuple, seq, mtu, &mut tx);
+                }
+                Action::Drop
+            }
+            a => a,
+        };
+        match action {
+            Action::Transmit(n) => {
+                self.xsk.set_len(&mut f, n);
+                let mut tx = XskTx {
+                    xsk: &mut self.xsk,
+                    pcap: &self.pcap,
+                    counters: &mut self.iface.counters,
+                };
+                tx.push(f);
+            }
+            _ => self.xsk.release(f),
+        }
+    }
+
+    fn forward(&mut self, to: u16, f: &Frame) {
+        let Some(h) = &self.handoff else {
+            return;
+        };
+        let Some(peer) = h.peers.get(to as usize) else {
+            return;
+        };
+        match peer.try_send(self.xsk.data(f).to_vec()) {
+            Ok(()) => self.iface.counters.handoff_out += 1,
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.iface.counters.handoff_dropped += 1
+            }
         }
     }
 
@@ -150,7 +429,7 @@ impl Worker {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-        self.published.store(&self.iface.counters);
+        self.publish();
         if let Some(p) = &self.pcap {
             if let Ok(mut w) = p.lock() {
                 let _ = w.flush();
@@ -163,6 +442,7 @@ impl Worker {
                 .map(|e| (e.as_str(), self.iface.malformed[e.index()]))
                 .collect(),
             frames: self.xsk.accounting(),
+            connections_left: self.host.as_ref().map_or(0, |h| h.connections()),
         }
     }
 }

@@ -28,7 +28,7 @@ pub struct Cli {
 pub enum Command {
     /// Attach to an interface's queues and serve: ARP and ICMP echo for an owned address,
     /// TCP for the engine's ports.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// The embedded default: a veth pair in two fresh namespaces, the engine on one end, a
     /// real client on the other; prints what it measured and removes everything it made.
     Demo(DemoArgs),
@@ -147,6 +147,48 @@ pub struct ServeArgs {
     /// AF_XDP frames per queue (UMEM size = frames x 4096 bytes).
     #[arg(long, value_name = "N", default_value_t = 4096)]
     pub frames: u32,
+
+    /// The body to answer every GET with (default: a short hello). Exclusive with --root.
+    #[arg(long, value_name = "TEXT", conflicts_with = "root")]
+    pub body: Option<String>,
+
+    /// Serve the files under DIR, loaded into memory at start: content types by extension,
+    /// index.html for directories, 404 otherwise, paths that leave DIR refused.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Largest total size --root may load, in bytes.
+    #[arg(long = "root-max-bytes", value_name = "N", default_value_t = 1 << 30)]
+    pub root_max_bytes: usize,
+
+    /// Connections each worker holds at most (TIME_WAIT included); SYNs beyond are reset.
+    #[arg(long = "max-conns", value_name = "N", default_value_t = 16384)]
+    pub max_conns: usize,
+
+    /// Seconds a client has to send a whole request head (slowloris defence); the first
+    /// request counts from the connection's start. Then 408 and close.
+    #[arg(long = "header-timeout", value_name = "S", default_value_t = 60.0)]
+    pub header_timeout: f64,
+
+    /// Seconds an idle keep-alive connection is kept open.
+    #[arg(long = "keepalive-timeout", value_name = "S", default_value_t = 75.0)]
+    pub keepalive_timeout: f64,
+
+    /// Largest request body accepted (413 beyond), in bytes; bodies are read and discarded.
+    #[arg(long = "max-body", value_name = "N", default_value_t = 1 << 20)]
+    pub max_body: u64,
+
+    /// On SIGINT/SIGTERM: seconds in-flight responses may take to finish before exit.
+    #[arg(long, value_name = "S", default_value_t = 5.0)]
+    pub grace: f64,
+
+    /// Seconds a closed connection stays in TIME_WAIT (2MSL; Linux: 60).
+    #[arg(long = "time-wait", value_name = "S", default_value_t = 60.0)]
+    pub time_wait: f64,
+
+    /// Half-open connections per port before SYN cookies take over.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub backlog: usize,
 }
 
 /// An inclusive port range, `LO-HI`.

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use fastpath_testbed::{netns, VethPair};
 
-use crate::cli::{Cidr, DemoArgs, PortRange, ServeArgs};
+use clap::Parser;
+
+use crate::cli::{Cli, Command, DemoArgs};
 use crate::serve;
 
 pub fn main(args: &DemoArgs) -> anyhow::Result<()> {
@@ -30,29 +32,25 @@ pub fn main(args: &DemoArgs) -> anyhow::Result<()> {
         pair.peer_addr()
     );
     let engine_addr = pair.engine_addr();
-    let serve_args = ServeArgs {
-        iface: pair.engine_if().to_string(),
-        queues: Default::default(),
-        ip: Cidr {
-            addr: engine_addr,
-            prefix: 24,
-        },
-        gateway: None,
-        ports: vec![80],
-        mode: args.mode,
-        xdp_mode: Default::default(),
-        force: false,
-        cores: None,
-        busy_poll: false,
-        pcap: None,
-        stats_interval: 0,
-        duration: None,
-        local_ports: PortRange {
-            lo: 61000,
-            hi: 64999,
-        },
-        frames: 4096,
+    // The same defaults a user gets from `fastpath serve`, through the same parser.
+    let cli = Cli::try_parse_from([
+        "fastpath",
+        "serve",
+        "--iface",
+        pair.engine_if(),
+        "--ip",
+        &format!("{engine_addr}/24"),
+        "--stats-interval",
+        "0",
+        "--body",
+        "Hello from fastpath\n",
+    ])
+    .context("building the demo's serve arguments")?;
+    let Command::Serve(serve_args) = cli.command else {
+        unreachable!("parsed a serve command")
     };
+    let mut serve_args = *serve_args;
+    serve_args.mode = args.mode;
 
     let ns_path = format!("/var/run/netns/{}", pair.engine_ns().name());
     let engine_stop = Arc::new(AtomicBool::new(false));

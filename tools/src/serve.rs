@@ -7,10 +7,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use fastpath_engine::afxdp::{self, GrantedMode, Xsk, XskConfig};
+use fastpath_engine::host::{Host, HostConfig};
+use fastpath_engine::http::{HttpConfig, Site};
 use fastpath_engine::iface::{Iface, OurAddr};
 use fastpath_engine::pcap::PcapWriter;
 use fastpath_engine::stats::{Counters, Published};
-use fastpath_engine::worker::{Worker, WorkerConfig, WorkerSummary};
+use fastpath_engine::table::SocketTable;
+use fastpath_engine::tcp::TcpConfig;
+use fastpath_engine::worker::{Handoff, Worker, WorkerConfig, WorkerSummary};
 use fastpath_xdp::{AddrMode, AttachedMode, SteerConfig, Steering};
 
 use crate::cli::ServeArgs;
@@ -47,6 +51,11 @@ impl Running {
             t.add(&p.load());
         }
         t
+    }
+
+    /// Whether a worker thread has ended (it only does so on its own by panicking).
+    pub fn worker_ended(&self) -> bool {
+        self.workers.iter().any(|(_, h, _)| h.is_finished())
     }
 
     pub fn queues(&self) -> impl Iterator<Item = &QueueInfo> {
@@ -112,6 +121,9 @@ pub fn start(args: &ServeArgs, stop: Arc<AtomicBool>) -> anyhow::Result<Running>
         }
         None => queues.iter().map(|&q| Some(q as usize % cpus)).collect(),
     };
+
+    let site = Arc::new(site_from(args)?);
+    let host_cfg = host_config(args)?;
 
     let mac = afxdp::mac_address(ifname).with_context(|| format!("reading the MAC of {ifname}"))?;
     let kernel_addrs = afxdp::ipv4_addresses(ifname).unwrap_or_default();
@@ -188,10 +200,21 @@ pub fn start(args: &ServeArgs, stop: Arc<AtomicBool>) -> anyhow::Result<Running>
     };
     let wcfg = WorkerConfig {
         busy_poll: args.busy_poll,
+        grace: secs("--grace", args.grace)?,
         ..WorkerConfig::default()
     };
+    let table = Arc::new(SocketTable::with_capacity(
+        host_cfg.max_conns.saturating_mul(queues.len()).min(1 << 20),
+    ));
+    let mut handoffs = Handoff::mesh(queues.len(), 4096).into_iter();
+    let secret = random_secret()?;
+    let listen: Vec<std::net::SocketAddrV4> = args
+        .ports
+        .iter()
+        .map(|&p| std::net::SocketAddrV4::new(args.ip.addr, p))
+        .collect();
     let mut workers = Vec::new();
-    for ((xsk, &q), core) in sockets.into_iter().zip(&queues).zip(cores) {
+    for (w, ((xsk, &q), core)) in sockets.into_iter().zip(&queues).zip(cores).enumerate() {
         let published = Published::new();
         let info = QueueInfo {
             queue: q,
@@ -199,12 +222,22 @@ pub fn start(args: &ServeArgs, stop: Arc<AtomicBool>) -> anyhow::Result<Running>
             mode: xsk.granted_mode(),
             fallback: xsk.fallback_reason().map(str::to_string),
         };
+        let host = Host::new(
+            w as u16,
+            mac,
+            host_cfg.clone(),
+            &listen,
+            site.clone(),
+            table.clone(),
+            secret,
+        );
         let mut worker = Worker::new(
             xsk,
             Iface::new(mac, vec![our]),
             wcfg.clone(),
             published.clone(),
-        );
+        )
+        .with_host(host, handoffs.next().expect("one handoff per worker"));
         if let Some(p) = &pcap {
             worker = worker.with_pcap(p.clone());
         }
@@ -231,6 +264,64 @@ pub fn start(args: &ServeArgs, stop: Arc<AtomicBool>) -> anyhow::Result<Running>
 }
 
 /// One stats line: rates since the last line, drops by reason.
+/// What to serve: `--root`, `--body`, or the default hello.
+fn site_from(args: &ServeArgs) -> anyhow::Result<Site> {
+    Ok(match (&args.root, &args.body) {
+        (Some(dir), _) => {
+            let site = Site::load_dir(dir, args.root_max_bytes)?;
+            if let Site::Root { files, bytes } = &site {
+                tracing::info!(
+                    "serving {} file(s), {bytes} bytes, from {} (in memory)",
+                    files.len(),
+                    dir.display()
+                );
+            }
+            site
+        }
+        (None, Some(text)) => Site::body(text),
+        (None, None) => Site::hello(),
+    })
+}
+
+fn secs(flag: &str, v: f64) -> anyhow::Result<Duration> {
+    if !v.is_finite() || v < 0.0 {
+        bail!("{flag} {v}: give a number of seconds, 0 or more");
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+fn host_config(args: &ServeArgs) -> anyhow::Result<HostConfig> {
+    if args.max_conns == 0 {
+        bail!("--max-conns 0: the engine could hold no connection; give 1 or more");
+    }
+    let tcp = TcpConfig {
+        time_wait: secs("--time-wait", args.time_wait)?,
+        ..TcpConfig::default()
+    };
+    let http = HttpConfig {
+        header_timeout: secs("--header-timeout", args.header_timeout)?,
+        keepalive_timeout: secs("--keepalive-timeout", args.keepalive_timeout)?,
+        max_body: args.max_body,
+        ..HttpConfig::default()
+    };
+    Ok(HostConfig {
+        tcp,
+        http,
+        max_conns: args.max_conns,
+        backlog: args.backlog.max(1),
+    })
+}
+
+/// The key for ISNs and SYN cookies (RFC 6528, RFC 4987): fresh at every start.
+fn random_secret() -> anyhow::Result<[u8; 32]> {
+    use std::io::Read;
+    let mut key = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut key))
+        .context("reading /dev/urandom for the TCP secret")?;
+    Ok(key)
+}
+
 pub fn stats_line(
     elapsed: Duration,
     now: &Counters,
@@ -240,10 +331,16 @@ pub fn stats_line(
     let secs = interval.as_secs_f64().max(1e-3);
     let rate = |a: u64, b: u64| (a.saturating_sub(b)) as f64 / secs;
     format!(
-        "[{:>4.0}s] rx {:.0} frames/s, tx {:.0} frames/s | arp {} icmp {} rst {} | drops: malformed {} fragment {} unsupported {} tx_full {}",
+        "[{:>4.0}s] {:.0} req/s, {} conns open ({:.0} new/s) | rx {:.0} tx {:.0} frames/s | 2xx {} 4xx {} 5xx {} | arp {} icmp {} rst {} | drops: malformed {} fragment {} unsupported {} tx_full {} handoff {}",
         elapsed.as_secs_f64(),
+        rate(now.http_requests, before.http_requests),
+        now.conns_accepted.saturating_sub(now.conns_closed),
+        rate(now.conns_accepted, before.conns_accepted),
         rate(now.rx_frames, before.rx_frames),
         rate(now.tx_frames, before.tx_frames),
+        now.http_2xx,
+        now.http_4xx,
+        now.http_5xx,
         now.arp_replies,
         now.icmp_echo_replies,
         now.tcp_rst_sent,
@@ -251,6 +348,7 @@ pub fn stats_line(
         now.drop_fragment,
         now.drop_unsupported,
         now.drop_tx_full,
+        now.handoff_dropped,
     )
 }
 
@@ -278,6 +376,21 @@ pub fn print_report(r: &Report) {
                     a.total,
                     if a.balanced() { "" } else { " (UNBALANCED)" }
                 );
+                let c = &s.counters;
+                println!(
+                    "    connections {} accepted, {} closed, {} left, {} refused; requests {} (2xx {}, 4xx {}, 5xx {}); handoffs out {} in {} dropped {}",
+                    c.conns_accepted,
+                    c.conns_closed,
+                    s.connections_left,
+                    c.conns_refused,
+                    c.http_requests,
+                    c.http_2xx,
+                    c.http_4xx,
+                    c.http_5xx,
+                    c.handoff_out,
+                    c.handoff_in,
+                    c.handoff_dropped
+                );
                 let bad: Vec<String> = s
                     .malformed
                     .iter()
@@ -292,9 +405,9 @@ pub fn print_report(r: &Report) {
         }
     }
     println!(
-        "  total: rx {} frames ({} bytes), tx {} frames ({} bytes); arp replies {}, echo replies {}, resets {}",
+        "  total: rx {} frames ({} bytes), tx {} frames ({} bytes); arp replies {}, echo replies {}, resets {}; connections {}, requests {}",
         total.rx_frames, total.rx_bytes, total.tx_frames, total.tx_bytes, total.arp_replies,
-        total.icmp_echo_replies, total.tcp_rst_sent
+        total.icmp_echo_replies, total.tcp_rst_sent, total.conns_accepted, total.http_requests
     );
     if let Some(c) = &r.steering {
         let parts: Vec<String> = c
@@ -327,6 +440,10 @@ pub fn main(args: &ServeArgs) -> anyhow::Result<()> {
         .map(|d| started + Duration::from_secs_f64(d.max(0.0)));
     while !stop.load(Ordering::SeqCst) && deadline.is_none_or(|d| Instant::now() < d) {
         std::thread::sleep(Duration::from_millis(50));
+        if running.worker_ended() {
+            tracing::error!("a worker stopped unexpectedly: shutting down");
+            break;
+        }
         if args.stats_interval > 0 && last_at.elapsed() >= interval {
             let now = running.totals();
             println!(

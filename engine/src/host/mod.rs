@@ -48,7 +48,7 @@ impl Default for HostConfig {
 }
 
 /// What the link layer knew about a received segment.
-#[derive(Copy, Clone, Debug)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Meta {
     pub src_mac: MacAddr,
     pub vlan: Option<u16>,
@@ -87,6 +87,8 @@ struct Entry {
     vlan: Option<u16>,
     listener: usize,
     half_open: bool,
+    /// The session's counters already added to the host's.
+    counted: HttpStats,
 }
 
 pub struct Host {
@@ -169,6 +171,29 @@ impl Host {
     /// Stops accepting: new SYNs get a RST; existing connections finish.
     pub fn stop_accepting(&mut self) {
         self.accepting = false;
+    }
+
+    /// ICMP "fragmentation needed" for one of our connections (see `Iface`).
+    pub fn on_path_mtu(
+        &mut self,
+        now: Instant,
+        tuple: &FourTuple,
+        seq: crate::tcp::SeqNum,
+        mtu: u16,
+        tx: &mut dyn Tx,
+    ) {
+        let Some(owner) = self.table.get(tuple) else {
+            return;
+        };
+        if owner.worker != self.worker {
+            return;
+        }
+        let slot = owner.slot as usize;
+        if let Some(e) = self.slab[slot].as_mut() {
+            if e.conn.on_path_mtu(seq, mtu) {
+                self.service(slot, now, tx);
+            }
+        }
     }
 
     /// Connections still doing work (not idle keep-alive, not TIME_WAIT).
@@ -285,6 +310,7 @@ impl Host {
             vlan: meta.vlan,
             listener,
             half_open,
+            counted: HttpStats::default(),
         });
         self.live += 1;
         self.stats.accepted += 1;
@@ -307,14 +333,6 @@ impl Host {
         self.free.push(slot as u32);
         self.live -= 1;
         self.stats.closed += 1;
-        let s = e.session.stats;
-        let h = &mut self.stats.http;
-        h.requests += s.requests;
-        h.responses_2xx += s.responses_2xx;
-        h.responses_4xx += s.responses_4xx;
-        h.responses_5xx += s.responses_5xx;
-        h.header_timeouts += s.header_timeouts;
-        h.idle_timeouts += s.idle_timeouts;
     }
 
     /// After anything happened to a connection: let HTTP read and write, send what TCP
@@ -344,6 +362,15 @@ impl Host {
                 e.conn.abort();
             }
         }
+        let (s, c) = (e.session.stats, e.counted);
+        e.counted = s;
+        let h = &mut self.stats.http;
+        h.requests += s.requests - c.requests;
+        h.responses_2xx += s.responses_2xx - c.responses_2xx;
+        h.responses_4xx += s.responses_4xx - c.responses_4xx;
+        h.responses_5xx += s.responses_5xx - c.responses_5xx;
+        h.header_timeouts += s.header_timeouts - c.header_timeouts;
+        h.idle_timeouts += s.idle_timeouts - c.idle_timeouts;
         let tuple = e.conn.tuple();
         while let Some((r, n)) = e.conn.poll_transmit(now, &mut scratch) {
             ident = ident.wrapping_add(1);
