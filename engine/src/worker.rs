@@ -52,7 +52,8 @@ pub struct WorkerSummary {
     pub counters: Counters,
     pub malformed: Vec<(&'static str, u64)>,
     pub frames: FrameAccounting,
-    /// Connections still held when the worker stopped (TIME_WAIT included).
+    /// Connections still held when the worker stopped: in TIME_WAIT, and in other states.
+    pub time_wait_left: usize,
     pub connections_left: usize,
 }
 
@@ -442,7 +443,8 @@ impl Worker {
                 .map(|e| (e.as_str(), self.iface.malformed[e.index()]))
                 .collect(),
             frames: self.xsk.accounting(),
-            connections_left: self.host.as_ref().map_or(0, |h| h.connections()),
+            time_wait_left: self.host.as_ref().map_or(0, |h| h.held().0),
+            connections_left: self.host.as_ref().map_or(0, |h| h.held().1),
         }
     }
 }

@@ -215,13 +215,25 @@ impl std::str::FromStr for PortRange {
 
 #[derive(Args, Debug, Clone)]
 pub struct DemoArgs {
-    /// Seconds of load (or pings) to run.
+    /// Seconds of HTTP load to run (after 100 pings and an ARP check).
     #[arg(long, value_name = "S", default_value_t = 5.0)]
     pub duration: f64,
 
     /// AF_XDP bind mode for the engine end (veth supports copy mode only; `auto` says so).
     #[arg(long, value_name = "auto|zerocopy|copy", default_value = "auto")]
     pub mode: fastpath_engine::afxdp::BindMode,
+
+    /// HTTP load generator: `wrk` (64 connections), `builtin` (8 keep-alive connections,
+    /// no install needed), or `auto` (wrk when installed).
+    #[arg(long, value_name = "auto|wrk|builtin", default_value = "auto")]
+    pub client: DemoClient,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DemoClient {
+    Auto,
+    Wrk,
+    Builtin,
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! `fastpath demo`: the embedded default. Builds two namespaces joined by a veth pair,
 //! runs the engine on one end with an address it owns, drives it from the other end with
-//! the kernel's own tools, prints what it measured, and removes everything it made, also
+//! the kernel's own tools (arping, ping, then wrk or a built-in HTTP client), prints what
+//! it measured, and removes everything it made, also
 //! on Ctrl-C.
 
 use std::net::Ipv4Addr;
@@ -13,7 +14,7 @@ use fastpath_testbed::{netns, VethPair};
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, DemoArgs};
+use crate::cli::{Cli, Command, DemoArgs, DemoClient};
 use crate::serve;
 
 pub fn main(args: &DemoArgs) -> anyhow::Result<()> {
@@ -77,7 +78,7 @@ pub fn main(args: &DemoArgs) -> anyhow::Result<()> {
         });
         let started = ready_rx.recv_timeout(Duration::from_secs(30));
         let outcome = match started {
-            Ok(Ok(())) => drive(&pair, engine_addr, args.duration, &stop),
+            Ok(Ok(())) => drive(&pair, engine_addr, args.duration, args.client, &stop),
             Ok(Err(e)) => Err(anyhow::anyhow!("the engine did not start: {e}")),
             Err(_) => Err(anyhow::anyhow!("the engine did not start within 30 s")),
         };
@@ -96,8 +97,14 @@ pub fn main(args: &DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the peer's side: ARP, ping, and a TCP connect, each bounded in time.
-fn drive(pair: &VethPair, addr: Ipv4Addr, duration: f64, stop: &AtomicBool) -> anyhow::Result<()> {
+/// Runs the peer's side: ARP, ping, then HTTP load, each bounded in time.
+fn drive(
+    pair: &VethPair,
+    addr: Ipv4Addr,
+    duration: f64,
+    client: DemoClient,
+    stop: &AtomicBool,
+) -> anyhow::Result<()> {
     let target = addr.to_string();
     // ARP: the peer resolves the engine's address; the reply comes from the engine.
     let out = pair.peer_ns().exec(&[
@@ -127,8 +134,8 @@ fn drive(pair: &VethPair, addr: Ipv4Addr, duration: f64, stop: &AtomicBool) -> a
         }
     );
 
-    // Ping for the requested duration, 100 per second.
-    let count = ((duration.max(0.5)) * 100.0) as u64;
+    // 100 pings, 10 ms apart.
+    let count = 100u64;
     let started = Instant::now();
     let out = pair.peer_ns().exec(&[
         "ping",
@@ -153,24 +160,206 @@ fn drive(pair: &VethPair, addr: Ipv4Addr, duration: f64, stop: &AtomicBool) -> a
     );
     let ping_ok = out.status.success();
 
-    // TCP: no responder is built yet, so the engine answers a connect with a reset.
-    let probe = format!("exec 3<>/dev/tcp/{target}/80");
-    let out = pair.peer_ns().exec(&["timeout", "3", "bash", "-c", &probe]);
-    let refused = String::from_utf8_lossy(&out.stderr).contains("refused");
-    println!(
-        "demo: TCP connect to {target}:80: {}",
-        if refused {
-            "refused with a reset by the engine (the HTTP responder is not built yet)"
-        } else {
-            "UNEXPECTED (no reset)"
+    // HTTP: wrk when installed, otherwise the built-in client, for the requested time.
+    let use_wrk = match client {
+        DemoClient::Wrk => true,
+        DemoClient::Builtin => false,
+        DemoClient::Auto => which("wrk"),
+    };
+    let load = if use_wrk && !which("wrk") {
+        Err(anyhow::anyhow!(
+            "--client wrk: wrk is not installed (apt-get install wrk), or use --client builtin"
+        ))
+    } else if use_wrk {
+        wrk(pair, &target, duration)
+    } else {
+        builtin_client(pair, addr, duration, stop)
+    };
+    let http_ok = match &load {
+        Ok(l) => {
+            println!(
+                "demo: HTTP load with {} for {:.1} s, {} connections: {:.0} requests/s, latency p50 {} p90 {} p99 {}, {} errors",
+                l.tool, l.seconds, l.connections, l.rps, l.p50, l.p90, l.p99, l.errors
+            );
+            l.rps > 0.0 && l.errors == 0
         }
-    );
+        Err(e) => {
+            println!("demo: HTTP load failed: {e:#}");
+            false
+        }
+    };
     if stop.load(Ordering::SeqCst) {
         println!("demo: interrupted");
     }
     anyhow::ensure!(
-        arp_ok && ping_ok && refused,
+        arp_ok && ping_ok && http_ok,
         "the engine did not answer as expected"
     );
     Ok(())
+}
+
+/// What a load run measured.
+struct Load {
+    tool: &'static str,
+    seconds: f64,
+    connections: usize,
+    rps: f64,
+    p50: String,
+    p90: String,
+    p99: String,
+    errors: u64,
+}
+
+fn which(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(tool).is_file()))
+}
+
+/// wrk from the peer namespace: 2 threads, 64 keep-alive connections.
+fn wrk(pair: &VethPair, target: &str, duration: f64) -> anyhow::Result<Load> {
+    let secs = (duration.ceil() as u64).max(1);
+    let out = pair.peer_ns().exec(&[
+        "timeout",
+        &(secs + 20).to_string(),
+        "wrk",
+        "-t2",
+        "-c64",
+        &format!("-d{secs}s"),
+        "--latency",
+        &format!("http://{target}/"),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    anyhow::ensure!(
+        out.status.success(),
+        "wrk failed: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let field = |key: &str| -> Option<String> {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(key))
+            .and_then(|l| l.trim_start()[key.len()..].split_whitespace().next())
+            .map(str::to_string)
+    };
+    let rps: f64 = field("Requests/sec:")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no request rate in wrk's output: {text}"))?;
+    let socket_errors: u64 = text
+        .lines()
+        .find(|l| l.contains("Socket errors"))
+        .map(|l| {
+            l.split([',', ' '])
+                .filter_map(|w| w.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0);
+    let non2xx: u64 = field("Non-2xx or 3xx responses:")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    Ok(Load {
+        tool: "wrk",
+        seconds: secs as f64,
+        connections: 64,
+        rps,
+        p50: field("50%").unwrap_or_default(),
+        p90: field("90%").unwrap_or_default(),
+        p99: field("99%").unwrap_or_default(),
+        errors: socket_errors + non2xx,
+    })
+}
+
+/// A bounded keep-alive client run from the peer namespace when wrk is not installed:
+/// 8 connections, one request in flight on each, for `duration` seconds.
+fn builtin_client(
+    pair: &VethPair,
+    addr: Ipv4Addr,
+    duration: f64,
+    stop: &AtomicBool,
+) -> anyhow::Result<Load> {
+    use std::io::{Read, Write};
+    const CONNS: usize = 8;
+    let until = Instant::now() + Duration::from_secs_f64(duration.max(0.5));
+    let results: Vec<anyhow::Result<(Vec<Duration>, u64)>> = pair.peer_ns().enter_thread(|| {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..CONNS)
+                .map(|_| {
+                    s.spawn(move || -> anyhow::Result<(Vec<Duration>, u64)> {
+                        let mut c = std::net::TcpStream::connect_timeout(
+                            &(addr, 80).into(),
+                            Duration::from_secs(3),
+                        )?;
+                        c.set_read_timeout(Some(Duration::from_secs(3)))?;
+                        c.set_nodelay(true)?;
+                        let req = format!("GET / HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+                        let mut lat = Vec::new();
+                        let mut errors = 0;
+                        let mut buf = vec![0u8; 4096];
+                        while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+                            let t = Instant::now();
+                            c.write_all(req.as_bytes())?;
+                            let mut got = Vec::new();
+                            let complete = loop {
+                                let n = c.read(&mut buf)?;
+                                if n == 0 {
+                                    break false;
+                                }
+                                got.extend_from_slice(&buf[..n]);
+                                if let Some(end) = find(&got, b"\r\n\r\n") {
+                                    let head =
+                                        String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+                                    let len: usize = head
+                                        .lines()
+                                        .find_map(|l| l.strip_prefix("content-length:"))
+                                        .and_then(|v| v.trim().parse().ok())
+                                        .unwrap_or(0);
+                                    if got.len() >= end + 4 + len {
+                                        break head.starts_with("http/1.1 200");
+                                    }
+                                }
+                            };
+                            if !complete {
+                                errors += 1;
+                                break;
+                            }
+                            lat.push(t.elapsed());
+                        }
+                        Ok((lat, errors))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("client panicked")))
+                })
+                .collect()
+        })
+    });
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for r in results {
+        let (lat, e) = r?;
+        all.extend(lat);
+        errors += e;
+    }
+    all.sort_unstable();
+    let pct = |p: f64| -> String {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .map_or("-".into(), |d| format!("{:.0}us", d.as_secs_f64() * 1e6))
+    };
+    let seconds = duration.max(0.5);
+    Ok(Load {
+        tool: "the built-in client",
+        seconds,
+        connections: CONNS,
+        rps: all.len() as f64 / seconds,
+        p50: pct(0.50),
+        p90: pct(0.90),
+        p99: pct(0.99),
+        errors,
+    })
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }

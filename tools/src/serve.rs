@@ -378,9 +378,10 @@ pub fn print_report(r: &Report) {
                 );
                 let c = &s.counters;
                 println!(
-                    "    connections {} accepted, {} closed, {} left, {} refused; requests {} (2xx {}, 4xx {}, 5xx {}); handoffs out {} in {} dropped {}",
+                    "    connections {} accepted, {} closed, {} left in TIME_WAIT, {} left in other states, {} refused; requests {} (2xx {}, 4xx {}, 5xx {}); handoffs out {} in {} dropped {}",
                     c.conns_accepted,
                     c.conns_closed,
+                    s.time_wait_left,
                     s.connections_left,
                     c.conns_refused,
                     c.http_requests,

@@ -19,6 +19,16 @@ fn demo_runs_and_removes_what_it_made() {
         stdout.contains("100 packets transmitted, 100 received"),
         "{stdout}"
     );
+    // An HTTP load ran and measured a rate.
+    let rate: f64 = stdout
+        .lines()
+        .find(|l| l.starts_with("demo: HTTP load"))
+        .and_then(|l| l.split(": ").nth(2))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no request rate: {stdout}"));
+    assert!(rate > 0.0, "{stdout}");
+    assert!(stdout.contains(", 0 errors"), "{stdout}");
     assert!(stdout.contains("removed the namespaces"), "{stdout}");
     // The namespaces it named are gone.
     for word in stdout.split_whitespace() {

@@ -3,72 +3,12 @@
 
 use std::time::Duration;
 
-use fastpath_testbed::proc::{signal, wait_until};
-use fastpath_testbed::{privileged, ChildGuard, VethPair};
+use fastpath_testbed::proc::wait_until;
+use fastpath_testbed::{privileged, VethPair};
 
-const BIN: &str = env!("CARGO_BIN_EXE_fastpath");
+mod common;
 
-/// Starts `fastpath serve` in the engine namespace and waits until its program is attached
-/// and its sockets are bound (the "serving" log line).
-fn serve(pair: &VethPair, extra: &[&str]) -> ChildGuard {
-    let ip = format!("{}/24", pair.engine_addr());
-    let mut argv = vec![
-        BIN,
-        "serve",
-        "--iface",
-        pair.engine_if(),
-        "--ip",
-        &ip,
-        "--stats-interval",
-        "1",
-    ];
-    argv.extend_from_slice(extra);
-    let mut child = pair.engine_ns().spawn(&argv);
-    let up = wait_until(Duration::from_secs(20), Duration::from_millis(50), || {
-        pair.xdp_attached() || !child.alive()
-    });
-    assert!(
-        up && child.alive(),
-        "fastpath serve did not start: {:?}",
-        child.stop(Duration::from_secs(1))
-    );
-    // Sockets are registered right after the attach; give them a moment.
-    std::thread::sleep(Duration::from_millis(300));
-    child
-}
-
-/// Stops the engine with `sig` and returns (success, stdout, stderr).
-fn stop(mut child: ChildGuard, sig: i32) -> (bool, String, String) {
-    signal(child.pid(), sig);
-    let (status, out, err) = child.wait_exit(Duration::from_secs(10));
-    (status.is_some_and(|s| s.success()), out, err)
-}
-
-fn mac_text(mac: [u8; 6]) -> String {
-    mac.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
-/// rx frames per queue from the summary lines "queue N: ... rx R tx T frames".
-fn queue_rx(summary: &str) -> Vec<(u32, u64)> {
-    summary
-        .lines()
-        .filter_map(|l| {
-            let l = l.trim();
-            let q = l.strip_prefix("queue ")?.split(':').next()?.parse().ok()?;
-            let rx = l
-                .split(", rx ")
-                .nth(1)?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()?;
-            Some((q, rx))
-        })
-        .collect()
-}
+use common::{mac_text, queue_rx, serve, stop, BIN};
 
 #[test]
 fn owned_address_answers_arp_and_ping() {
@@ -177,17 +117,25 @@ fn shared_address_leaves_the_kernel_its_ports() {
         .peer_ns()
         .exec(&["ping", "-c", "5", "-i", "0.05", "-W", "2", &target]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("5 received"));
-    // Port 80 is the engine's: it answers with a reset (no responder yet).
-    let probe = format!("exec 3<>/dev/tcp/{target}/80");
-    let out = pair.peer_ns().exec(&["timeout", "3", "bash", "-c", &probe]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("refused"));
+    // Port 80 is the engine's: its HTTP responder answers.
+    let out = pair.peer_ns().exec(&[
+        "curl",
+        "-s",
+        "--max-time",
+        "3",
+        &format!("http://{target}/"),
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Hello from fastpath\n"
+    );
 
     let (ok, out, err) = stop(engine, SIGTERM);
     assert!(ok, "stdout {out}\nstderr {err}");
     assert!(err.contains("shared with the kernel"), "{err}");
-    // The engine saw port 80 only: one reset, no ping, no ARP.
+    // The engine saw port 80 only: no ARP, no ping, no reset; one connection, one request.
     assert!(
-        out.contains("arp replies 0, echo replies 0, resets 1"),
+        out.contains("arp replies 0, echo replies 0, resets 0; connections 1, requests 1"),
         "{out}"
     );
     assert!(!pair.xdp_attached());
@@ -202,7 +150,7 @@ fn flows_spread_over_both_queues() {
     let engine = serve(&pair, &[]);
     let target = pair.engine_addr().to_string();
     // 64 connections from 64 source ports: the peer's veth picks a TX queue per flow,
-    // which is the engine side's RX queue.
+    // which is the engine side's RX queue. Each connects, is accepted, and closes.
     let script =
         format!("for i in $(seq 64); do (exec 3<>/dev/tcp/{target}/80) 2>/dev/null; done; true");
     pair.peer_ns()

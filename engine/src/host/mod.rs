@@ -196,6 +196,17 @@ impl Host {
         }
     }
 
+    /// Connections held, as (in TIME_WAIT, in any other state): what is left at exit.
+    pub fn held(&self) -> (usize, usize) {
+        let tw = self
+            .slab
+            .iter()
+            .flatten()
+            .filter(|e| e.conn.state() == State::TimeWait)
+            .count();
+        (tw, self.live - tw)
+    }
+
     /// Connections still doing work (not idle keep-alive, not TIME_WAIT).
     pub fn busy_connections(&self) -> usize {
         self.slab

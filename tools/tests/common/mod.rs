@@ -1,0 +1,71 @@
+//! Shared by the veth tests of `fastpath serve`.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use fastpath_testbed::proc::{signal, wait_until};
+use fastpath_testbed::{ChildGuard, VethPair};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_fastpath");
+
+/// Starts `fastpath serve` in the engine namespace and waits until its program is attached
+/// and its sockets are bound (the "serving" log line).
+pub fn serve(pair: &VethPair, extra: &[&str]) -> ChildGuard {
+    let ip = format!("{}/24", pair.engine_addr());
+    let mut argv = vec![
+        BIN,
+        "serve",
+        "--iface",
+        pair.engine_if(),
+        "--ip",
+        &ip,
+        "--stats-interval",
+        "1",
+    ];
+    argv.extend_from_slice(extra);
+    let mut child = pair.engine_ns().spawn(&argv);
+    let up = wait_until(Duration::from_secs(20), Duration::from_millis(50), || {
+        pair.xdp_attached() || !child.alive()
+    });
+    assert!(
+        up && child.alive(),
+        "fastpath serve did not start: {:?}",
+        child.stop(Duration::from_secs(1))
+    );
+    // Sockets are registered right after the attach; give them a moment.
+    std::thread::sleep(Duration::from_millis(300));
+    child
+}
+
+/// Stops the engine with `sig` and returns (success, stdout, stderr).
+pub fn stop(mut child: ChildGuard, sig: i32) -> (bool, String, String) {
+    signal(child.pid(), sig);
+    let (status, out, err) = child.wait_exit(Duration::from_secs(10));
+    (status.is_some_and(|s| s.success()), out, err)
+}
+
+pub fn mac_text(mac: [u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// rx frames per queue from the summary lines "queue N: ... rx R tx T frames".
+pub fn queue_rx(summary: &str) -> Vec<(u32, u64)> {
+    summary
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let q = l.strip_prefix("queue ")?.split(':').next()?.parse().ok()?;
+            let rx = l
+                .split(", rx ")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()?;
+            Some((q, rx))
+        })
+        .collect()
+}
