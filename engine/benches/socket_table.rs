@@ -20,7 +20,14 @@ fn tuple(i: u32) -> FourTuple {
 fn filled(n: u32) -> Arc<SocketTable> {
     let t = Arc::new(SocketTable::with_capacity(n as usize));
     for i in 0..n {
-        t.insert(tuple(i), Owner { worker: (i % 2) as u16, slot: i }).unwrap();
+        t.insert(
+            tuple(i),
+            Owner {
+                worker: (i % 2) as u16,
+                slot: i,
+            },
+        )
+        .unwrap();
     }
     t
 }
@@ -72,27 +79,37 @@ fn bench(c: &mut Criterion) {
                 )
             })
         });
-        group.bench_with_input(BenchmarkId::new("insert_remove_2_threads", n), &n, |b, &n| {
-            b.iter_custom(|iters| {
-                let t2 = table.clone();
-                with_contention(
-                    iters,
-                    |i| {
-                        // Keys above the filled range: a connection opens and closes.
-                        let k = tuple(n + 1 + (i % 4096) as u32);
-                        let me = Owner { worker: 0, slot: i as u32 };
-                        table.insert(k, me).unwrap();
-                        table.remove(&k, me);
-                    },
-                    move |i| {
-                        let k = tuple(n + 10_000 + (i % 4096) as u32);
-                        let me = Owner { worker: 1, slot: i as u32 };
-                        let _ = t2.insert(k, me);
-                        t2.remove(&k, me);
-                    },
-                )
-            })
-        });
+        group.bench_with_input(
+            BenchmarkId::new("insert_remove_2_threads", n),
+            &n,
+            |b, &n| {
+                b.iter_custom(|iters| {
+                    let t2 = table.clone();
+                    with_contention(
+                        iters,
+                        |i| {
+                            // Keys above the filled range: a connection opens and closes.
+                            let k = tuple(n + 1 + (i % 4096) as u32);
+                            let me = Owner {
+                                worker: 0,
+                                slot: i as u32,
+                            };
+                            table.insert(k, me).unwrap();
+                            table.remove(&k, me);
+                        },
+                        move |i| {
+                            let k = tuple(n + 10_000 + (i % 4096) as u32);
+                            let me = Owner {
+                                worker: 1,
+                                slot: i as u32,
+                            };
+                            let _ = t2.insert(k, me);
+                            t2.remove(&k, me);
+                        },
+                    )
+                })
+            },
+        );
         group.finish();
     }
 }

@@ -651,15 +651,17 @@ impl Session {
                 content_length = Some(v);
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
                 transfer_encoding = true;
-                // Only "chunked", and it must be the final coding (RFC 9112 6.1).
-                let codings: Vec<&[u8]> = h
+                // Only "chunked", alone (RFC 9112 6.1: it must be the final coding, and
+                // no other coding is implemented here).
+                let mut codings = h
                     .value
                     .split(|&b| b == b',')
                     .map(|t| t.trim_ascii())
-                    .filter(|t| !t.is_empty())
-                    .collect();
-                match codings.as_slice() {
-                    [c] if c.eq_ignore_ascii_case(b"chunked") && !chunked => chunked = true,
+                    .filter(|t| !t.is_empty());
+                match (codings.next(), codings.next()) {
+                    (Some(c), None) if c.eq_ignore_ascii_case(b"chunked") && !chunked => {
+                        chunked = true
+                    }
                     _ => return Err(Status::NotImplemented),
                 }
             } else if name.eq_ignore_ascii_case("connection") {

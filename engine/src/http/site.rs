@@ -145,16 +145,28 @@ impl Site {
         Ok(Site::Root { files, bytes })
     }
 
-    /// The resource for a request target (its path; a query string is ignored).
+    /// The resource for a request target (its path; a query string is ignored). No
+    /// allocation unless the path is percent-encoded or names a directory.
     pub fn lookup(&self, target: &str) -> Lookup<'_> {
         let path = target.split(['?', '#']).next().unwrap_or("");
-        let Some(path) = clean_path(path) else {
+        let decoded;
+        let path = if path.contains('%') {
+            match clean_path(path) {
+                Some(p) => {
+                    decoded = p;
+                    decoded.as_str()
+                }
+                None => return Lookup::Forbidden,
+            }
+        } else if is_clean(path) {
+            path
+        } else {
             return Lookup::Forbidden;
         };
         match self {
             Site::Body(r) => Lookup::Found(r),
             Site::Root { files, .. } => {
-                if let Some(r) = files.get(path.as_str()) {
+                if let Some(r) = files.get(path) {
                     return Lookup::Found(r);
                 }
                 let index = if path.ends_with('/') {
@@ -168,6 +180,11 @@ impl Site {
             }
         }
     }
+}
+
+/// An absolute path with no "..", NUL or backslash.
+fn is_clean(path: &str) -> bool {
+    path.starts_with('/') && !path.contains(['\0', '\\']) && !path.split('/').any(|seg| seg == "..")
 }
 
 /// Percent-decodes an absolute path and refuses anything that could leave the root: "..",
@@ -191,13 +208,7 @@ fn clean_path(path: &str) -> Option<String> {
         }
     }
     let s = String::from_utf8(out).ok()?;
-    if s.contains('\0') || s.contains('\\') {
-        return None;
-    }
-    if s.split('/').any(|seg| seg == "..") {
-        return None;
-    }
-    Some(s)
+    is_clean(&s).then_some(s)
 }
 
 #[cfg(test)]
