@@ -264,3 +264,89 @@ pub fn tcp_conn(data: &[u8]) {
         }
     }
 }
+
+/// The HTTP responder fed arbitrary request bytes in arbitrary pieces over a real pair of
+/// connections, with time passing: never a panic, never more responses queued than the
+/// pipelining bound, and every byte the server sends is part of a well-formed response
+/// head or body (each begins "HTTP/1.1 ").
+pub fn http_session(data: &[u8]) {
+    use crate::http::{HttpConfig, Session, Site};
+    let Some((&cut, data)) = data.split_first() else {
+        return;
+    };
+    let tcp = TcpConfig::default();
+    let now0 = Instant::from_secs(100);
+    let client_t = FourTuple {
+        local: SocketAddrV4::new(PEER_IP, 40000),
+        remote: SocketAddrV4::new(OUR_IP, 80),
+    };
+    let server_t = FourTuple {
+        local: client_t.remote,
+        remote: client_t.local,
+    };
+    let mut client = Conn::connect(&tcp, client_t, SeqNum(1), now0);
+    let mut scratch = vec![0u8; 65536];
+    let Some((syn, _)) = client.poll_transmit(now0, &mut scratch) else {
+        return;
+    };
+    let mut server = Conn::accept(&tcp, server_t, &syn, SeqNum(9), now0);
+    let cfg = HttpConfig {
+        max_pipeline: 8,
+        ..HttpConfig::default()
+    };
+    let site = Site::body("fuzz");
+    let date = *b"Mon, 23 Nov 2026 10:00:00 GMT";
+    let mut session = Session::new(now0);
+    let mut now = now0;
+    let mut received = Vec::new();
+    let piece = (cut as usize % 64) + 1;
+    let mut chunks = data.chunks(piece);
+    for round in 0..10_000 {
+        let mut moved = false;
+        while let Some((r, n)) = client.poll_transmit(now, &mut scratch) {
+            let p = scratch[..n].to_vec();
+            server.on_segment(now, &r, &p);
+            moved = true;
+        }
+        if server.state().synchronized() && server.state() != State::SynReceived {
+            session.drive(now, &mut server, &site, &cfg, &date);
+            assert!(session.pending() <= cfg.max_pipeline + 1);
+        }
+        while let Some((r, n)) = server.poll_transmit(now, &mut scratch) {
+            let p = scratch[..n].to_vec();
+            client.on_segment(now, &r, &p);
+            moved = true;
+        }
+        loop {
+            let n = client.recv(&mut scratch);
+            if n == 0 {
+                break;
+            }
+            received.extend_from_slice(&scratch[..n]);
+        }
+        if moved {
+            continue;
+        }
+        if let Some(c) = chunks.next() {
+            client.send(c);
+            continue;
+        }
+        // Input exhausted: let time run so timeouts fire, then stop.
+        now += core::time::Duration::from_secs(5);
+        if session.deadline(&cfg).is_some_and(|t| t <= now) {
+            session.on_timeout(now, &mut server, &cfg, &date);
+        }
+        for c in [&mut client, &mut server] {
+            if c.poll_at().is_some_and(|t| t <= now) {
+                c.on_timeout(now);
+            }
+        }
+        if round > 200 || server.is_closed() {
+            break;
+        }
+    }
+    assert!(
+        received.is_empty() || received.starts_with(b"HTTP/1.1 "),
+        "server sent something other than a response"
+    );
+}

@@ -35,3 +35,8 @@ fn tcp_options_corpus() {
 fn tcp_conn_corpus() {
     replay("tcp_conn", fastpath_engine::fuzz::tcp_conn);
 }
+
+#[test]
+fn http_session_corpus() {
+    replay("http_session", fastpath_engine::fuzz::http_session);
+}
