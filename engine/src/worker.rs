@@ -200,6 +200,10 @@ impl Worker {
     /// Runs until `stop` is set, then stops accepting and lets in-flight responses finish
     /// for up to the grace period. Returns what it counted.
     pub fn run(mut self, stop: &AtomicBool) -> WorkerSummary {
+        // Failpoint for the test that a panicking worker still ends in a detach.
+        if std::env::var_os("FASTPATH_FAILPOINT_WORKER_PANIC").is_some() {
+            panic!("failpoint FASTPATH_FAILPOINT_WORKER_PANIC");
+        }
         let clock = Clock::new();
         let mut batch: Vec<Frame> = Vec::with_capacity(self.cfg.batch);
         let mut idle = 0u32;

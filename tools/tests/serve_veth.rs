@@ -208,3 +208,26 @@ fn startup_failures_say_what_to_do() {
     assert!(ok, "{out}{err}");
     assert!(!pair.xdp_attached());
 }
+
+#[test]
+fn a_panicking_worker_still_ends_in_a_detach() {
+    if !privileged::check("a_panicking_worker_still_ends_in_a_detach") {
+        return;
+    }
+    let pair = VethPair::new("pnc");
+    let ip = format!("{}/24", pair.engine_addr());
+    let mut cmd = pair.engine_ns().command(BIN);
+    cmd.args(["serve", "--iface", pair.engine_if(), "--ip", &ip])
+        .env("FASTPATH_FAILPOINT_WORKER_PANIC", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = fastpath_testbed::ChildGuard::spawn(cmd);
+    let (status, out, err) = child.wait_exit(Duration::from_secs(20));
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "exits non-zero: {out}{err}"
+    );
+    assert!(err.contains("a worker stopped unexpectedly"), "{err}");
+    assert!(out.contains("worker panicked: failpoint"), "{out}");
+    assert!(!pair.xdp_attached(), "detached after the panic");
+}
