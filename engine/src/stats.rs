@@ -90,7 +90,7 @@ counters! {
     handoff_out,
     /// Frames received from another worker for our connections.
     handoff_in,
-    /// Handoffs dropped because the owner's queue was full (TCP retransmits them).
+    /// Handoffs dropped: the owner stopped, or its queue stayed full past a 64k backlog.
     handoff_dropped,
 }
 

@@ -78,7 +78,13 @@ impl Handoff {
     }
 }
 
+/// Handoffs waiting for room in a full peer queue, at most this many (then dropped and
+/// counted; TCP retransmits).
+const HANDOFF_BACKLOG: usize = 65_536;
+
 pub struct Worker {
+    /// Frames for other workers whose queues were full: retried every loop, in order.
+    handoff_backlog: std::collections::VecDeque<(u16, Vec<u8>)>,
     xsk: Xsk,
     iface: Iface,
     host: Option<Host>,
@@ -156,6 +162,7 @@ impl Tx for XskTx<'_> {
 impl Worker {
     pub fn new(xsk: Xsk, iface: Iface, cfg: WorkerConfig, published: Arc<Published>) -> Worker {
         Worker {
+            handoff_backlog: std::collections::VecDeque::new(),
             xsk,
             iface,
             host: None,
@@ -235,6 +242,7 @@ impl Worker {
                     self.frame(f, now);
                 }
             }
+            worked |= self.retry_handoffs();
             worked |= self.handoffs(now);
             self.timers(now);
             self.xsk.flush_tx();
@@ -247,7 +255,9 @@ impl Worker {
                     if let Some(at) = self.host.as_ref().and_then(|h| h.next_deadline()) {
                         sleep = sleep.min(at.saturating_since(now).max(Duration::from_millis(1)));
                     }
-                    if self.handoff.as_ref().is_some_and(|h| !h.inbox.is_empty()) {
+                    if self.handoff.as_ref().is_some_and(|h| !h.inbox.is_empty())
+                        || !self.handoff_backlog.is_empty()
+                    {
                         sleep = Duration::ZERO;
                     }
                     if !sleep.is_zero() {
@@ -410,18 +420,66 @@ impl Worker {
     }
 
     fn forward(&mut self, to: u16, f: &Frame) {
-        let Some(h) = &self.handoff else {
+        let bytes = self.xsk.data(f).to_vec();
+        if !self.handoff_backlog.is_empty() {
+            // Keep the order: behind what is already waiting.
+            self.backlog_handoff(to, bytes);
             return;
+        }
+        self.try_handoff(to, bytes);
+    }
+
+    /// Sends to the owner's queue; a full queue keeps the frame in the backlog.
+    fn try_handoff(&mut self, to: u16, bytes: Vec<u8>) -> bool {
+        let Some(peer) = self.handoff.as_ref().and_then(|h| h.peers.get(to as usize)) else {
+            self.iface.counters.handoff_dropped += 1;
+            return true;
         };
-        let Some(peer) = h.peers.get(to as usize) else {
-            return;
-        };
-        match peer.try_send(self.xsk.data(f).to_vec()) {
-            Ok(()) => self.iface.counters.handoff_out += 1,
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.iface.counters.handoff_dropped += 1
+        match peer.try_send(bytes) {
+            Ok(()) => {
+                self.iface.counters.handoff_out += 1;
+                true
+            }
+            Err(TrySendError::Full(bytes)) => {
+                self.backlog_handoff(to, bytes);
+                false
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                // The owner has stopped: nothing will read it.
+                self.iface.counters.handoff_dropped += 1;
+                true
             }
         }
+    }
+
+    fn backlog_handoff(&mut self, to: u16, bytes: Vec<u8>) {
+        if self.handoff_backlog.len() >= HANDOFF_BACKLOG {
+            self.iface.counters.handoff_dropped += 1;
+        } else {
+            self.handoff_backlog.push_back((to, bytes));
+        }
+    }
+
+    /// Retries handoffs that found a full queue. Returns whether any went.
+    fn retry_handoffs(&mut self) -> bool {
+        let mut any = false;
+        while let Some((to, bytes)) = self.handoff_backlog.pop_front() {
+            let Some(peer) = self.handoff.as_ref().and_then(|h| h.peers.get(to as usize)) else {
+                continue;
+            };
+            match peer.try_send(bytes) {
+                Ok(()) => {
+                    self.iface.counters.handoff_out += 1;
+                    any = true;
+                }
+                Err(TrySendError::Full(bytes)) => {
+                    self.handoff_backlog.push_front((to, bytes));
+                    break;
+                }
+                Err(TrySendError::Disconnected(_)) => self.iface.counters.handoff_dropped += 1,
+            }
+        }
+        any
     }
 
     fn finish(mut self) -> WorkerSummary {
