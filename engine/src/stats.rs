@@ -138,6 +138,11 @@ mod tests {
         let mut total = c;
         total.add(&c);
         assert_eq!(total.rx_frames, 6);
-        assert_eq!(total.fields()[13], ("drop_tx_full", 14));
+        let f = total.fields();
+        assert_eq!(
+            f.iter().find(|(n, _)| *n == "drop_tx_full"),
+            Some(&("drop_tx_full", 14))
+        );
+        assert_eq!(f.iter().map(|(_, v)| v).sum::<u64>(), 20);
     }
 }

@@ -1,0 +1,261 @@
+//! Faults and hostile input on the veth pair (issue: holds up under loss, floods and
+//! hostile input). Each test is bounded in count and time; traffic stays inside the
+//! test's own namespaces.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{serve, stop};
+use fastpath_testbed::{privileged, VethPair};
+
+const SIGTERM: i32 = 15;
+
+struct Cleanup(std::path::PathBuf);
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Drops a random `percent` of frames in each direction in the peer namespace.
+fn lossy(pair: &VethPair, percent: u32) {
+    let rules = format!(
+        "table inet fploss {{
+            chain in {{ type filter hook input priority 0; numgen random mod 100 < {percent} drop; }}
+            chain out {{ type filter hook output priority 0; numgen random mod 100 < {percent} drop; }}
+        }}"
+    );
+    pair.peer_ns().run_ok(&["nft", &rules]);
+}
+
+/// Python: `n` keep-alive connections, `per` GETs each of `path`; prints how many bodies
+/// had the expected sha256.
+const FETCH_PY: &str = r#"
+import socket, sys, hashlib, threading
+host, path, conns, per, want = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+good = [0] * conns
+def run(i):
+    s = socket.create_connection((host, 80), timeout=60)
+    buf = b""
+    for _ in range(per):
+        s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
+        while b"\r\n\r\n" not in buf:
+            d = s.recv(1 << 20)
+            if not d: raise EOFError
+            buf += d
+        head, buf = buf.split(b"\r\n\r\n", 1)
+        n = int([l.split(b": ")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0])
+        while len(buf) < n:
+            d = s.recv(1 << 20)
+            if not d: raise EOFError
+            buf += d
+        body, buf = buf[:n], buf[n:]
+        if hashlib.sha256(body).hexdigest() == want:
+            good[i] += 1
+ts = [threading.Thread(target=run, args=(i,)) for i in range(conns)]
+[t.start() for t in ts]
+[t.join() for t in ts]
+print(sum(good))
+"#;
+
+#[test]
+fn five_percent_loss_each_way_every_body_arrives_intact() {
+    if !privileged::check("five_percent_loss_each_way_every_body_arrives_intact") {
+        return;
+    }
+    let pair = VethPair::new("loss");
+    let dir = std::env::temp_dir().join(format!("fastpath-loss-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _cleanup = Cleanup(dir.clone());
+    let body: Vec<u8> = (0..1_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
+    std::fs::write(dir.join("1m.bin"), &body).unwrap();
+    let want = {
+        let out = std::process::Command::new("sha256sum")
+            .arg(dir.join("1m.bin"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let engine = serve(&pair, &["--root", dir.to_str().unwrap()]);
+    lossy(&pair, 5);
+    let target = pair.engine_addr().to_string();
+    let out = pair.peer_ns().exec(&[
+        "timeout", "300", "python3", "-c", FETCH_PY, &target, "/1m.bin", "8", "25", &want,
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text.trim(), "200", "200 bodies of 1 MB, each intact");
+    let (ok, out, err) = stop(engine, SIGTERM);
+    assert!(ok, "{out}{err}");
+    println!("{out}");
+}
+
+#[test]
+fn restart_under_load_leaves_nothing_attached_and_serves_again() {
+    if !privileged::check("restart_under_load_leaves_nothing_attached_and_serves_again") {
+        return;
+    }
+    let pair = VethPair::new("rst");
+    let url = format!("http://{}/", pair.engine_addr());
+    let engine = serve(&pair, &[]);
+    let mut load = pair
+        .peer_ns()
+        .spawn(&["timeout", "10", "wrk", "-t1", "-c16", "-d4s", &url]);
+    std::thread::sleep(Duration::from_secs(1));
+    let (ok, out, err) = stop(engine, SIGTERM);
+    assert!(ok, "{out}{err}");
+    assert!(
+        !pair.xdp_attached(),
+        "nothing attached between the two runs"
+    );
+    let _ = load.wait_exit(Duration::from_secs(15));
+    let engine = serve(&pair, &[]);
+    let out = pair
+        .peer_ns()
+        .exec(&["curl", "-sS", "--max-time", "10", &url]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Hello from fastpath\n"
+    );
+    let (ok, out, err) = stop(engine, SIGTERM);
+    assert!(ok, "{out}{err}");
+}
+
+#[test]
+fn a_hundred_thousand_requests_down_one_connection() {
+    if !privileged::check("a_hundred_thousand_requests_down_one_connection") {
+        return;
+    }
+    let pair = VethPair::new("one");
+    let engine = serve(&pair, &[]);
+    let url = format!("http://{}/", pair.engine_addr());
+    let out = pair.peer_ns().exec(&[
+        "timeout", "120", "ab", "-q", "-k", "-c", "1", "-n", "100000", &url,
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Complete requests:      100000"), "{text}");
+    assert!(text.contains("Failed requests:        0"), "{text}");
+    assert!(text.contains("Keep-Alive requests:    100000"), "{text}");
+    let (ok, out, err) = stop(engine, SIGTERM);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("total:") && out.contains("requests 100000"),
+        "{out}"
+    );
+}
+
+/// Python: sends `count` malformed or mutated Ethernet frames to the engine's MAC from an
+/// AF_PACKET socket, deterministic (seeded).
+const FRAMES_PY: &str = r#"
+import socket, struct, random, sys
+ifname, dst_mac, src_ip, dst_ip, count = sys.argv[1], bytes.fromhex(sys.argv[2].replace(":", "")), sys.argv[3], sys.argv[4], int(sys.argv[5])
+rnd = random.Random(7)
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((ifname, 0))
+src_mac = s.getsockname()[4][:6]
+def csum(b):
+    if len(b) % 2: b += b"\0"
+    t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while t >> 16: t = (t & 0xffff) + (t >> 16)
+    return ~t & 0xffff
+def ip(proto, payload, ihl=5, frag=0x4000, total=None, opts=b""):
+    tl = total if total is not None else 20 + len(opts) + len(payload)
+    h = struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, 0, tl & 0xffff, rnd.randrange(65536), frag, 64, proto, 0, socket.inet_aton(src_ip), socket.inet_aton(dst_ip)) + opts
+    h = h[:10] + struct.pack("!H", csum(h)) + h[12:]
+    return h + payload
+def tcp(flags=0x02, doff=5, opts=b"", payload=b"", dport=80):
+    h = struct.pack("!HHIIBBHHH", rnd.randrange(1024, 65536), dport, rnd.randrange(1 << 32), 0, doff << 4, flags, 65535, 0, 0) + opts
+    pseudo = socket.inet_aton(src_ip) + socket.inet_aton(dst_ip) + struct.pack("!BBH", 0, 6, len(h) + len(payload))
+    c = csum(pseudo + h + payload)
+    return h[:16] + struct.pack("!H", c) + h[18:] + payload
+def eth(payload, et=0x0800, vlans=0):
+    f = dst_mac + src_mac
+    for _ in range(vlans):
+        f += struct.pack("!HH", 0x8100, rnd.randrange(4096))
+    return f + struct.pack("!H", et) + payload
+kinds = []
+good_syn = eth(ip(6, tcp(opts=b"\x02\x04\x05\xb4")))
+for i in range(count):
+    k = i % 12
+    if k == 0:   f = good_syn[:rnd.randrange(0, len(good_syn))]          # truncated anywhere
+    elif k == 1: f = eth(ip(6, tcp(), ihl=rnd.choice([0, 1, 4, 15])))  # bad IHL
+    elif k == 2: f = eth(ip(6, tcp(), total=rnd.choice([0, 19, 21, 9000])))  # bad total length
+    elif k == 3:                                                          # bad IP checksum
+        b = bytearray(eth(ip(6, tcp()))); b[24] ^= 0xff; f = bytes(b)
+    elif k == 4:                                                          # bad TCP checksum
+        b = bytearray(eth(ip(6, tcp()))); b[50] ^= 0xff; f = bytes(b)
+    elif k == 5: f = eth(ip(6, tcp(doff=rnd.choice([0, 1, 4, 15]))))     # bad data offset
+    elif k == 6: f = eth(ip(6, tcp(), frag=rnd.choice([0x2000, 0x0001, 0x2010])))  # fragments
+    elif k == 7: f = eth(ip(6, tcp(), ihl=6, opts=b"\x01\x01\x01\x00"))  # IPv4 options
+    elif k == 8:                                                          # bogus TCP options
+        o = bytes(rnd.randrange(256) for _ in range(rnd.choice([4, 8, 20, 40])))
+        f = eth(ip(6, tcp(doff=5 + len(o) // 4, opts=o)))
+    elif k == 9: f = eth(bytes(rnd.randrange(256) for _ in range(rnd.randrange(8, 40))), et=0x0806)  # ARP garbage
+    elif k == 10: f = eth(ip(6, tcp()), vlans=rnd.choice([1, 2, 3]))      # VLAN stacks
+    else: f = eth(bytes(rnd.randrange(256) for _ in range(rnd.randrange(0, 200))), et=rnd.choice([0x0800, 0x86dd, 0x88cc]))
+    if len(f) < 14:
+        f = f + b"\0" * (14 - len(f))
+    s.send(f)
+print("sent", count)
+"#;
+
+#[test]
+fn a_hundred_thousand_malformed_frames_interleaved_with_real_requests() {
+    if !privileged::check("a_hundred_thousand_malformed_frames_interleaved_with_real_requests") {
+        return;
+    }
+    let pair = VethPair::new("junk");
+    let engine = serve(&pair, &[]);
+    let target = pair.engine_addr().to_string();
+    let mac = pair
+        .engine_mac()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    let peer = pair.peer_addr().to_string();
+    let mut flood = pair.peer_ns().spawn(&[
+        "timeout",
+        "120",
+        "python3",
+        "-c",
+        FRAMES_PY,
+        pair.peer_if(),
+        &mac,
+        &peer,
+        &target,
+        "100000",
+    ]);
+    // Real requests while the junk flows.
+    let url = format!("http://{target}/");
+    let mut answered = 0;
+    for _ in 0..50 {
+        let out = pair
+            .peer_ns()
+            .exec(&["curl", "-sS", "--max-time", "5", &url]);
+        if String::from_utf8_lossy(&out.stdout) == "Hello from fastpath\n" {
+            answered += 1;
+        }
+    }
+    let (status, fout, ferr) = flood.wait_exit(Duration::from_secs(130));
+    assert!(status.is_some_and(|s| s.success()), "{fout}{ferr}");
+    assert_eq!(answered, 50, "every real request answered");
+    let (ok, out, err) = stop(engine, SIGTERM);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("malformed by reason"),
+        "drops counted by reason: {out}"
+    );
+    println!("{out}");
+}
