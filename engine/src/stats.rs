@@ -74,6 +74,8 @@ counters! {
     conns_closed,
     /// SYNs refused with a RST: connection limit reached or shutting down.
     conns_refused,
+    /// Connections that skipped TIME_WAIT because the TIME_WAIT limit was reached.
+    conns_tw_overflow,
     /// HTTP requests parsed.
     http_requests,
     /// HTTP responses 2xx.

@@ -194,6 +194,7 @@ impl Worker {
             c.conns_accepted = s.accepted;
             c.conns_closed = s.closed;
             c.conns_refused = s.refused_full;
+            c.conns_tw_overflow = s.time_wait_overflow;
             c.http_requests = s.http.requests;
             c.http_2xx = s.http.responses_2xx;
             c.http_4xx = s.http.responses_4xx;

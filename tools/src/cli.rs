@@ -161,9 +161,14 @@ pub struct ServeArgs {
     #[arg(long = "root-max-bytes", value_name = "N", default_value_t = 1 << 30)]
     pub root_max_bytes: usize,
 
-    /// Connections each worker holds at most (TIME_WAIT included); SYNs beyond are reset.
+    /// Connections each worker holds at most, not counting TIME_WAIT; SYNs beyond are reset.
     #[arg(long = "max-conns", value_name = "N", default_value_t = 16384)]
     pub max_conns: usize,
+
+    /// TIME_WAIT entries each worker keeps at most (Linux: tcp_max_tw_buckets); beyond,
+    /// a closing connection skips TIME_WAIT (counted), as Linux does.
+    #[arg(long = "max-time-wait", value_name = "N", default_value_t = 262144)]
+    pub max_time_wait: usize,
 
     /// Seconds a client has to send a whole request head (slowloris defence); the first
     /// request counts from the connection's start. Then 408 and close.

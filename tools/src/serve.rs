@@ -204,7 +204,7 @@ pub fn start(args: &ServeArgs, stop: Arc<AtomicBool>) -> anyhow::Result<Running>
         ..WorkerConfig::default()
     };
     let table = Arc::new(SocketTable::with_capacity(
-        host_cfg.max_conns.saturating_mul(queues.len()).min(1 << 20),
+        host_cfg.max_conns.saturating_mul(queues.len()).min(1 << 18),
     ));
     let mut handoffs = Handoff::mesh(queues.len(), 4096).into_iter();
     let secret = random_secret()?;
@@ -308,6 +308,7 @@ fn host_config(args: &ServeArgs) -> anyhow::Result<HostConfig> {
         tcp,
         http,
         max_conns: args.max_conns,
+        max_time_wait: args.max_time_wait,
         backlog: args.backlog.max(1),
     })
 }
@@ -378,12 +379,13 @@ pub fn print_report(r: &Report) {
                 );
                 let c = &s.counters;
                 println!(
-                    "    connections {} accepted, {} closed, {} left in TIME_WAIT, {} left in other states, {} refused; requests {} (2xx {}, 4xx {}, 5xx {}); handoffs out {} in {} dropped {}",
+                    "    connections {} accepted, {} closed, {} left in TIME_WAIT, {} left in other states, {} refused, {} skipped TIME_WAIT; requests {} (2xx {}, 4xx {}, 5xx {}); handoffs out {} in {} dropped {}",
                     c.conns_accepted,
                     c.conns_closed,
                     s.time_wait_left,
                     s.connections_left,
                     c.conns_refused,
+                    c.conns_tw_overflow,
                     c.http_requests,
                     c.http_2xx,
                     c.http_4xx,

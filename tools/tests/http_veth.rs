@@ -121,18 +121,32 @@ fn curl(pair: &VethPair, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Per-queue "connections N accepted ... M left in other states" from the summary.
+/// Per-queue (accepted, left in states other than TIME_WAIT, requests) from the summary
+/// line "connections N accepted, ..., M left in other states, ...; requests R (...".
 fn queue_connections(summary: &str) -> Vec<(u64, u64, u64)> {
+    fn before(l: &str, key: &str) -> Option<u64> {
+        let head = &l[..l.find(key)?];
+        head.rsplit([' ', ','])
+            .find(|w| !w.is_empty())?
+            .parse()
+            .ok()
+    }
+    fn after(l: &str, key: &str) -> Option<u64> {
+        l[l.find(key)? + key.len()..]
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    }
     summary
         .lines()
         .filter_map(|l| {
             let l = l.trim().strip_prefix("connections ")?;
-            let nums: Vec<u64> = l
-                .split([' ', ',', ';', '('])
-                .filter_map(|w| w.parse().ok())
-                .collect();
-            // accepted, closed, time-wait left, other left, refused, requests, ...
-            Some((nums[0], nums[3], nums[5]))
+            Some((
+                l.split_whitespace().next()?.parse().ok()?,
+                before(l, " left in other states")?,
+                after(l, "requests ")?,
+            ))
         })
         .collect()
 }

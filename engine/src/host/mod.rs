@@ -30,8 +30,11 @@ pub trait Tx {
 pub struct HostConfig {
     pub tcp: TcpConfig,
     pub http: HttpConfig,
-    /// Connections this worker holds at most (TIME_WAIT included); SYNs beyond get a RST.
+    /// Connections this worker holds at most, TIME_WAIT not counted; SYNs beyond get a RST.
     pub max_conns: usize,
+    /// TIME_WAIT entries this worker keeps at most (Linux tcp_max_tw_buckets); a
+    /// connection closing beyond it skips TIME_WAIT, as Linux does on overflow.
+    pub max_time_wait: usize,
     /// Half-open connections per listener before SYN cookies.
     pub backlog: usize,
 }
@@ -42,6 +45,7 @@ impl Default for HostConfig {
             tcp: TcpConfig::default(),
             http: HttpConfig::default(),
             max_conns: 16_384,
+            max_time_wait: 262_144,
             backlog: 1024,
         }
     }
@@ -76,6 +80,8 @@ pub struct HostStats {
     pub closed: u64,
     pub resets_sent: u64,
     pub refused_full: u64,
+    /// Connections that skipped TIME_WAIT because `max_time_wait` was reached.
+    pub time_wait_overflow: u64,
     pub tx_full: u64,
     pub http: HttpStats,
 }
@@ -89,6 +95,8 @@ struct Entry {
     half_open: bool,
     /// The session's counters already added to the host's.
     counted: HttpStats,
+    /// Counted in `Host::time_wait`.
+    in_time_wait: bool,
 }
 
 pub struct Host {
@@ -100,6 +108,8 @@ pub struct Host {
     slab: Vec<Option<Entry>>,
     free: Vec<u32>,
     live: usize,
+    /// Of `live`, in TIME_WAIT.
+    time_wait: usize,
     timers: TimerWheel,
     fired: Vec<usize>,
     table: Arc<SocketTable>,
@@ -132,6 +142,7 @@ impl Host {
             slab: Vec::new(),
             free: Vec::new(),
             live: 0,
+            time_wait: 0,
             timers: TimerWheel::new(),
             fired: Vec::new(),
             table,
@@ -259,7 +270,7 @@ impl Host {
             return Disposition::Dropped;
         }
         if f.syn() && !f.ack() {
-            if !self.accepting || self.live >= self.cfg.max_conns {
+            if !self.accepting || self.live - self.time_wait >= self.cfg.max_conns {
                 self.stats.refused_full += 1;
                 return Disposition::Reset;
             }
@@ -275,7 +286,8 @@ impl Host {
                 SynVerdict::Ignore => Disposition::Dropped,
             };
         }
-        if f.ack() && !f.syn() && self.accepting && self.live < self.cfg.max_conns {
+        if f.ack() && !f.syn() && self.accepting && self.live - self.time_wait < self.cfg.max_conns
+        {
             if let Some(conn) = self.listeners[li].on_ack(now, tuple.remote, seg, payload) {
                 self.stats.cookie_accepted += 1;
                 self.insert(now, conn, meta, li, false, tx);
@@ -322,6 +334,7 @@ impl Host {
             listener,
             half_open,
             counted: HttpStats::default(),
+            in_time_wait: false,
         });
         self.live += 1;
         self.stats.accepted += 1;
@@ -343,6 +356,9 @@ impl Host {
         self.timers.cancel(slot);
         self.free.push(slot as u32);
         self.live -= 1;
+        if e.in_time_wait {
+            self.time_wait -= 1;
+        }
         self.stats.closed += 1;
     }
 
@@ -396,6 +412,16 @@ impl Host {
                 &scratch[..n],
             ) {
                 tx_full += 1;
+            }
+        }
+        if !e.in_time_wait && e.conn.state() == State::TimeWait {
+            if self.time_wait >= self.cfg.max_time_wait {
+                // Linux on tw bucket overflow: the connection ends without TIME_WAIT.
+                e.conn.forget();
+                self.stats.time_wait_overflow += 1;
+            } else {
+                e.in_time_wait = true;
+                self.time_wait += 1;
             }
         }
         let closed = e.conn.is_closed();

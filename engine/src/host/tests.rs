@@ -323,3 +323,36 @@ fn beyond_max_connections_syns_are_reset() {
         .count();
     assert_eq!(reset, 2);
 }
+
+#[test]
+fn time_wait_does_not_count_against_max_conns_and_is_bounded() {
+    let mut cfg = HostConfig {
+        max_conns: 1,
+        max_time_wait: 2,
+        ..HostConfig::default()
+    };
+    cfg.tcp.time_wait = Duration::from_secs(60);
+    let mut net = Net::new(1, cfg);
+    // Five connections one after another, each closed by the server (Connection: close):
+    // the server side goes to TIME_WAIT each time.
+    for p in 0..5u16 {
+        let i = net.connect(43000 + p);
+        net.run_for(Duration::from_millis(50));
+        net.clients[i]
+            .0
+            .send(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        net.run_for(Duration::from_millis(50));
+        net.clients[i].0.close();
+        net.run_for(Duration::from_millis(100));
+        assert!(
+            String::from_utf8_lossy(&net.clients[i].1).starts_with("HTTP/1.1 200 OK"),
+            "connection {p} served although max_conns is 1 and TIME_WAITs are held"
+        );
+    }
+    let s = net.hosts[0].stats();
+    assert_eq!(net.hosts[0].held(), (2, 0), "TIME_WAIT bounded at 2");
+    assert_eq!(
+        (s.accepted, s.time_wait_overflow, s.refused_full),
+        (5, 3, 0)
+    );
+}

@@ -1,6 +1,50 @@
-//! Bounded byte rings for a connection's send and receive data. Each is allocated once, at
-//! its first write (a connection that never carries data in one direction never pays for
-//! that direction); nothing allocates afterwards.
+//! Bounded byte rings for a connection's send and receive data. Each is taken at its first
+//! write (a connection that never carries data in one direction never pays for that
+//! direction) and given back when the connection no longer needs it (TIME_WAIT, close).
+//!
+//! Buffers come from a per-thread pool: a worker is one thread, so there is no lock, and a
+//! reused buffer is neither zeroed nor faulted in again (a fresh 256 KiB allocation costs
+//! the kernel a page clear per 4 KiB touched, which dominated short connections). A ring
+//! only ever reads bytes it wrote, so a reused buffer's old contents are never exposed.
+
+use std::cell::RefCell;
+
+/// Bytes a thread's pool keeps at most; beyond, buffers go back to the allocator.
+const POOL_BYTES: usize = 256 << 20;
+
+thread_local! {
+    static POOL: RefCell<Pool> = const { RefCell::new(Pool { free: Vec::new(), bytes: 0 }) };
+}
+
+struct Pool {
+    free: Vec<Box<[u8]>>,
+    bytes: usize,
+}
+
+fn take(cap: usize) -> Box<[u8]> {
+    let reused = POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        let i = p.free.iter().rposition(|b| b.len() == cap)?;
+        let b = p.free.swap_remove(i);
+        p.bytes -= b.len();
+        Some(b)
+    });
+    reused.unwrap_or_else(|| vec![0; cap].into_boxed_slice())
+}
+
+fn give(buf: Box<[u8]>) {
+    if buf.is_empty() {
+        return;
+    }
+    // During thread teardown the pool may be gone: then the buffer is simply freed.
+    let _ = POOL.try_with(|p| {
+        let mut p = p.borrow_mut();
+        if p.bytes + buf.len() <= POOL_BYTES && p.free.len() < 4096 {
+            p.bytes += buf.len();
+            p.free.push(buf);
+        }
+    });
+}
 
 /// A fixed-capacity ring of bytes.
 #[derive(Debug)]
@@ -33,6 +77,14 @@ impl Ring {
         self.buf.len()
     }
 
+    /// Gives the buffer back when nothing is stored (a later write takes one again).
+    fn shrink(&mut self) {
+        if self.len == 0 {
+            self.head = 0;
+            give(std::mem::replace(&mut self.buf, Box::new([])));
+        }
+    }
+
     /// Copies `data` into the ring at `offset` bytes past `head` (may lie past `len`).
     fn write_at(&mut self, offset: usize, data: &[u8]) {
         let cap = self.capacity();
@@ -41,7 +93,7 @@ impl Ring {
             return;
         }
         if self.buf.is_empty() {
-            self.buf = vec![0; cap].into_boxed_slice();
+            self.buf = take(cap);
         }
         let start = (self.head + offset) % cap;
         let first = data.len().min(cap - start);
@@ -129,6 +181,11 @@ impl SendBuffer {
         self.ring.allocated()
     }
 
+    /// Returns the buffer to the pool if it holds nothing.
+    pub fn shrink(&mut self) {
+        self.ring.shrink()
+    }
+
     /// Copies bytes starting `offset` past the front into `out`; returns how many.
     pub fn read_at(&self, offset: usize, out: &mut [u8]) -> usize {
         let n = out.len().min(self.ring.len.saturating_sub(offset));
@@ -208,6 +265,17 @@ impl RecvBuffer {
     /// Heap bytes held (0 until the first write).
     pub fn allocated(&self) -> usize {
         self.ring.allocated()
+    }
+
+    /// Returns the buffer to the pool if it holds nothing.
+    pub fn shrink(&mut self) {
+        self.ring.shrink()
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        give(std::mem::replace(&mut self.buf, Box::new([])));
     }
 }
 

@@ -491,6 +491,9 @@ impl Conn {
         self.persist_at = None;
         self.keepalive_at = None;
         self.linger_at = Some(now + self.cfg.time_wait);
+        // Nothing more will be sent; what was received stays until read.
+        self.send_buf.shrink();
+        self.recv_buf.shrink();
     }
 
     /// Linux's TIME_WAIT reuse: a new SYN for this 4-tuple may reopen it when its sequence

@@ -457,6 +457,14 @@ impl Conn {
         }
     }
 
+    /// Ends a connection in TIME_WAIT at once, silently (no segment): what Linux does when
+    /// its TIME_WAIT table is full. No effect in other states.
+    pub fn forget(&mut self) {
+        if self.state == State::TimeWait {
+            self.set_closed(CloseReason::Normal);
+        }
+    }
+
     /// Abort (RFC 9293 3.10.5): a reset now, everything dropped.
     pub fn abort(&mut self) {
         if self.state.synchronized() || self.state == State::SynReceived {
@@ -520,6 +528,8 @@ impl Conn {
     }
 
     fn set_closed(&mut self, why: CloseReason) {
+        self.send_buf.shrink();
+        self.recv_buf.shrink();
         self.state = State::Closed;
         self.close_reason.get_or_insert(why);
         self.rtx_at = None;
