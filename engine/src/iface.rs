@@ -34,6 +34,9 @@ pub enum Action {
     /// A TCP segment for one of our addresses, parsed: hand it to the host, or answer it
     /// with `Iface::reset` (in place) when nothing takes it.
     Tcp(TcpIn),
+    /// An ARP packet for one of our owned addresses that needs no answer (a reply to our
+    /// request): hand it to the host's neighbour cache. Release the frame.
+    Neighbor(ArpRepr),
     /// ICMP "fragmentation needed" (RFC 1191) for a TCP segment we sent: the connection
     /// `tuple` should call `Conn::on_path_mtu(seq, mtu)`. Release the frame.
     PathMtu {
@@ -130,9 +133,13 @@ impl Iface {
             Err(e) => return self.malformed(e),
         };
         let ours = self.ours(req.target_ip).is_some_and(|a| a.owned);
-        if req.op != Op::Request || !ours {
+        if !ours {
             self.counters.arp_ignored += 1;
             return Action::Drop;
+        }
+        if req.op != Op::Request {
+            self.counters.arp_learned += 1;
+            return Action::Neighbor(req);
         }
         // RFC 826: swap sender and target, fill in our hardware address, opcode reply.
         let reply = ArpRepr {
@@ -163,6 +170,12 @@ impl Iface {
             self.counters.drop_not_ours += 1;
             return Action::Drop;
         };
+        if src.is_loopback() || self.ours(src).is_some() {
+            // Our own or a loopback source from the wire is spoofed (a "martian"): what
+            // the engine sends to itself never leaves memory.
+            self.counters.drop_martian += 1;
+            return Action::Drop;
+        }
         let l4 = eth_len + hl..eth_len + total;
         match proto {
             ipv4::PROTO_ICMP => self.icmp(buf, l4, eth_len, src_mac, src, ours),
@@ -326,7 +339,9 @@ mod tests {
         }
         let out = match a {
             Action::Transmit(n) => buf[..n].to_vec(),
-            Action::Drop | Action::PathMtu { .. } | Action::Tcp(_) => Vec::new(),
+            Action::Drop | Action::PathMtu { .. } | Action::Tcp(_) | Action::Neighbor(_) => {
+                Vec::new()
+            }
         };
         (a, out)
     }

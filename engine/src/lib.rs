@@ -11,6 +11,8 @@ pub mod stats; // per-worker counters, published off the hot path
 pub mod neighbor; // ARP neighbour cache and next-hop resolution with bounded queueing (sans-IO)
 pub mod http; // the HTTP/1.1 responder, sans-IO: requests from a Conn, responses into it
 pub mod table; // the socket table shared by workers: 4-tuple -> (worker, slot)
+pub mod load; // an HTTP load generator that runs inside a worker (`fastpath load`, `--self-load`)
+pub mod app; // what runs inside a worker: a client API (connect, send, recv, close, events)
 pub mod host; // a worker's TCP host: listeners, its connections, their HTTP sessions, a timer wheel
 pub mod iface; // below TCP: our addresses, ARP and ICMP echo answers, RSTs, drops by reason
 pub mod pcap; // --pcap: what the engine receives and sends, since tcpdump cannot see it

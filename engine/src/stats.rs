@@ -48,6 +48,10 @@ counters! {
     arp_replies,
     /// ARP frames not for us or not a request we answer.
     arp_ignored,
+    /// ARP replies to our requests, handed to the neighbour cache.
+    arp_learned,
+    /// ARP requests sent to resolve a next hop.
+    arp_requests,
     /// ICMP echo requests answered.
     icmp_echo_replies,
     /// ICMP messages counted and dropped (not echo, not for us).
@@ -64,6 +68,8 @@ counters! {
     drop_fragment,
     /// Frames for an address that is not ours.
     drop_not_ours,
+    /// Frames from the wire claiming one of our own or a loopback source address.
+    drop_martian,
     /// Protocols and ethertypes the engine does not handle.
     drop_unsupported,
     /// Frames that could not be sent because the TX ring was full.
@@ -94,13 +100,31 @@ counters! {
     handoff_in,
     /// Handoffs dropped: the owner stopped, or its queue stayed full past a 64k backlog.
     handoff_dropped,
+    /// Loopback segments put into a worker's in-memory inbox (never on the NIC).
+    loopback_out,
+    /// Loopback segments taken from this worker's inbox.
+    loopback_in,
+    /// Loopback segments dropped because the inbox was full (TCP retransmits them).
+    loopback_dropped,
+    /// Connections opened by the application.
+    conns_opened,
+    /// Connects that failed: the next hop never answered ARP.
+    conns_unreachable,
 }
 
 /// A snapshot slot a worker publishes into and a reporter reads from, one per worker.
 /// Written off the hot path (once per batch at most), read by the stats thread.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Published {
     values: [AtomicU64; FIELDS],
+}
+
+impl Default for Published {
+    fn default() -> Self {
+        Published {
+            values: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
 }
 
 impl Published {

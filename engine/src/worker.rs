@@ -2,7 +2,9 @@
 //! RX -> parse -> socket lookup -> TCP -> HTTP -> TX before the next is read, then the
 //! timers that fell due. Shared with other workers: the socket table (read on every
 //! segment, written when a connection starts or ends), the stop flag, handoff queues for
-//! segments that reached the wrong worker, and a counters snapshot published now and then.
+//! segments that reached the wrong worker, loopback inboxes for segments between the
+//! engine's own addresses (never on the NIC), and a counters snapshot published now and
+//! then. An application (`App`) may run in the loop too: the engine as a client.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,8 +12,9 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
-use crate::afxdp::{Frame, FrameAccounting, Xsk};
-use crate::host::{Disposition, Host, Tx};
+use crate::afxdp::{Frame, FrameAccounting, Waker, Xsk};
+use crate::app::App;
+use crate::host::{Disposition, Host, LoopSegment, Tx};
 use crate::iface::{Action, Iface};
 use crate::pcap::PcapWriter;
 use crate::stats::{Counters, Published};
@@ -57,24 +60,46 @@ pub struct WorkerSummary {
     pub connections_left: usize,
 }
 
-/// Queues between workers: frames for a connection another worker owns.
+/// Queues between workers: frames for a connection another worker owns, and loopback
+/// segments (the in-memory path between the engine's own addresses).
 pub struct Handoff {
     pub inbox: Receiver<Vec<u8>>,
     pub peers: Vec<Sender<Vec<u8>>>,
+    /// Loopback segments for this worker's connections and listeners.
+    pub loop_inbox: Receiver<LoopSegment>,
+    pub loop_peers: Vec<Sender<LoopSegment>>,
+    /// Every worker's waker (a sleeping worker is woken when something is queued for it).
+    pub wakers: Vec<Arc<Waker>>,
+    /// This worker's index.
+    pub me: usize,
 }
 
 impl Handoff {
-    /// One bounded queue per worker; each worker gets its inbox and every sender.
-    pub fn mesh(workers: usize, depth: usize) -> Vec<Handoff> {
+    /// One bounded handoff queue (`depth`) and one bounded loopback inbox (`loop_depth`)
+    /// per worker; each worker gets its own and every sender.
+    pub fn mesh(workers: usize, depth: usize, loop_depth: usize) -> std::io::Result<Vec<Handoff>> {
         let (txs, rxs): (Vec<_>, Vec<_>) = (0..workers)
             .map(|_| crossbeam_channel::bounded(depth))
             .unzip();
-        rxs.into_iter()
-            .map(|inbox| Handoff {
+        let (ltxs, lrxs): (Vec<_>, Vec<_>) = (0..workers)
+            .map(|_| crossbeam_channel::bounded(loop_depth.max(1)))
+            .unzip();
+        let wakers = (0..workers)
+            .map(|_| Waker::new().map(Arc::new))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        Ok(rxs
+            .into_iter()
+            .zip(lrxs)
+            .enumerate()
+            .map(|(me, (inbox, loop_inbox))| Handoff {
                 inbox,
                 peers: txs.clone(),
+                loop_inbox,
+                loop_peers: ltxs.clone(),
+                wakers: wakers.clone(),
+                me,
             })
-            .collect()
+            .collect())
     }
 }
 
@@ -93,6 +118,9 @@ pub struct Worker {
     published: Arc<Published>,
     pcap: Option<Arc<Mutex<PcapWriter>>>,
     payload: Vec<u8>,
+    app: Option<Box<dyn App>>,
+    /// Loopback segments being moved to inboxes (kept for its allocation).
+    loop_out: Vec<LoopSegment>,
 }
 
 /// Transmit through the AF_XDP socket, capturing to pcap.
@@ -171,7 +199,15 @@ impl Worker {
             published,
             pcap: None,
             payload: Vec::with_capacity(65536),
+            app: None,
+            loop_out: Vec::new(),
         }
+    }
+
+    /// Run `app` in this worker's loop (the engine as a client; see `crate::app`).
+    pub fn with_app(mut self, app: Box<dyn App>) -> Worker {
+        self.app = Some(app);
+        self
     }
 
     /// Serve TCP (and HTTP) through `host`; without one, every segment gets a RST.
@@ -201,6 +237,11 @@ impl Worker {
             c.http_5xx = s.http.responses_5xx;
             c.http_header_timeouts = s.http.header_timeouts;
             c.http_idle_timeouts = s.http.idle_timeouts;
+            c.loopback_out = s.loopback_out;
+            c.loopback_in = s.loopback_in;
+            c.conns_opened = s.connects;
+            c.conns_unreachable = s.unreachable;
+            c.arp_requests = s.arp_requests;
         }
         self.published.store(&self.iface.counters);
     }
@@ -245,7 +286,10 @@ impl Worker {
             }
             worked |= self.retry_handoffs();
             worked |= self.handoffs(now);
+            worked |= self.loopback_in(now);
             self.timers(now);
+            worked |= self.run_app(now);
+            self.loopback_send();
             self.xsk.flush_tx();
             if worked {
                 idle = 0;
@@ -253,16 +297,31 @@ impl Worker {
                 idle = idle.saturating_add(1);
                 if !self.cfg.busy_poll && idle > self.cfg.idle_spins {
                     let mut sleep = self.cfg.idle_sleep;
-                    if let Some(at) = self.host.as_ref().and_then(|h| h.next_deadline()) {
-                        sleep = sleep.min(at.saturating_since(now).max(Duration::from_millis(1)));
+                    let deadlines = [
+                        self.host.as_ref().and_then(|h| h.next_deadline()),
+                        self.app.as_ref().and_then(|a| a.poll_at()),
+                    ];
+                    for at in deadlines.into_iter().flatten() {
+                        sleep = sleep.min(at.saturating_since(now));
                     }
-                    if self.handoff.as_ref().is_some_and(|h| !h.inbox.is_empty())
-                        || !self.handoff_backlog.is_empty()
+                    if !self.handoff_backlog.is_empty()
+                        || self.host.as_ref().is_some_and(|h| h.has_events())
                     {
                         sleep = Duration::ZERO;
                     }
                     if !sleep.is_zero() {
-                        let _ = self.xsk.wait(sleep.as_millis().max(1) as i32);
+                        let ms = sleep.as_millis().max(1) as i32;
+                        match &self.handoff {
+                            Some(h) => {
+                                let waker = h.wakers[h.me].clone();
+                                let (inbox, loop_inbox) = (&h.inbox, &h.loop_inbox);
+                                let ready = || !inbox.is_empty() || !loop_inbox.is_empty();
+                                let _ = self.xsk.wait_with(&waker, &ready, ms);
+                            }
+                            None => {
+                                let _ = self.xsk.wait(ms);
+                            }
+                        }
                     }
                 }
             }
@@ -327,10 +386,112 @@ impl Worker {
                     }
                 }
                 Action::Transmit(n) => self.send_copy(&bytes[..n]),
+                // Shared by the worker that received it: learn, do not pass it on again.
+                Action::Neighbor(arp) => self.neighbor(now, &arp),
                 Action::PathMtu { .. } | Action::Drop => {}
             }
         }
         any
+    }
+
+    fn neighbor(&mut self, now: Instant, arp: &crate::wire::arp::ArpRepr) {
+        let Worker {
+            xsk,
+            iface,
+            host,
+            pcap,
+            ..
+        } = self;
+        if let Some(h) = host {
+            let mut tx = XskTx {
+                xsk,
+                pcap,
+                counters: &mut iface.counters,
+            };
+            h.on_arp(now, arp, &mut tx);
+        }
+    }
+
+    /// Loopback segments other workers (or this one) sent to our connections.
+    fn loopback_in(&mut self, now: Instant) -> bool {
+        let Worker {
+            xsk,
+            iface,
+            host,
+            pcap,
+            handoff,
+            cfg,
+            ..
+        } = self;
+        let (Some(h), Some(hand)) = (host, handoff) else {
+            return false;
+        };
+        let mut any = false;
+        let mut tx = XskTx {
+            xsk,
+            pcap,
+            counters: &mut iface.counters,
+        };
+        for _ in 0..cfg.batch {
+            let Ok(seg) = hand.loop_inbox.try_recv() else {
+                break;
+            };
+            any = true;
+            h.on_loopback(now, seg, &mut tx);
+        }
+        any
+    }
+
+    /// Moves the host's loopback segments into their workers' inboxes. A full inbox drops
+    /// the segment, as a congested link would (TCP sends it again): never a wait.
+    fn loopback_send(&mut self) {
+        let (Some(h), Some(hand)) = (&mut self.host, &self.handoff) else {
+            return;
+        };
+        std::mem::swap(h.loopback_out(), &mut self.loop_out);
+        let mut woken = 0u64;
+        for seg in self.loop_out.drain(..) {
+            let to = seg.to as usize;
+            let Some(peer) = hand.loop_peers.get(to) else {
+                self.iface.counters.loopback_dropped += 1;
+                continue;
+            };
+            match peer.try_send(seg) {
+                Ok(()) => {
+                    if to != hand.me && woken & (1 << (to % 64)) == 0 {
+                        woken |= 1 << (to % 64);
+                    }
+                }
+                Err(_) => self.iface.counters.loopback_dropped += 1,
+            }
+        }
+        for (w, waker) in hand.wakers.iter().enumerate() {
+            if w != hand.me && woken & (1 << (w % 64)) != 0 {
+                waker.wake();
+            }
+        }
+    }
+
+    fn run_app(&mut self, now: Instant) -> bool {
+        let Worker {
+            xsk,
+            iface,
+            host,
+            pcap,
+            app,
+            ..
+        } = self;
+        let (Some(h), Some(a)) = (host, app) else {
+            return false;
+        };
+        let had = h.has_events();
+        let mut tx = XskTx {
+            xsk,
+            pcap,
+            counters: &mut iface.counters,
+        };
+        h.run_app(now, a.as_mut(), &mut tx);
+        had
     }
 
     fn send_copy(&mut self, frame: &[u8]) {
@@ -386,6 +547,19 @@ impl Worker {
                     }
                 }
             }
+            Action::Neighbor(arp) => {
+                self.neighbor(now, &arp);
+                // Every worker resolves next hops for its own connections: tell the others.
+                if let Some(h) = &self.handoff {
+                    let bytes = self.xsk.data(&f).to_vec();
+                    for w in 0..h.peers.len() {
+                        if w != h.me && h.peers[w].try_send(bytes.clone()).is_ok() {
+                            h.wakers[w].wake();
+                        }
+                    }
+                }
+                Action::Drop
+            }
             Action::PathMtu { tuple, seq, mtu } => {
                 let Worker {
                     xsk,
@@ -439,6 +613,9 @@ impl Worker {
         match peer.try_send(bytes) {
             Ok(()) => {
                 self.iface.counters.handoff_out += 1;
+                if let Some(h) = &self.handoff {
+                    h.wakers[to as usize].wake();
+                }
                 true
             }
             Err(TrySendError::Full(bytes)) => {
@@ -471,6 +648,9 @@ impl Worker {
             match peer.try_send(bytes) {
                 Ok(()) => {
                     self.iface.counters.handoff_out += 1;
+                    if let Some(h) = &self.handoff {
+                        h.wakers[to as usize].wake();
+                    }
                     any = true;
                 }
                 Err(TrySendError::Full(bytes)) => {

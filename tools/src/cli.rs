@@ -32,6 +32,10 @@ pub enum Command {
     /// The embedded default: a veth pair in two fresh namespaces, the engine on one end, a
     /// real client on the other; prints what it measured and removes everything it made.
     Demo(DemoArgs),
+    /// HTTP load through the engine (kernel bypass on the client side too): N connections
+    /// to a URL for S seconds; prints requests/s, throughput, latency percentiles and
+    /// errors by kind.
+    Load(Box<LoadArgs>),
 }
 
 /// An IPv4 address with its prefix length, as `10.0.0.2/24`.
@@ -194,6 +198,131 @@ pub struct ServeArgs {
     /// Half-open connections per port before SYN cookies take over.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub backlog: usize,
+
+    /// Segments each worker's loopback inbox holds (traffic between the engine's own
+    /// addresses, in memory); a full inbox drops like a congested link and TCP resends.
+    #[arg(long = "loopback-inbox", value_name = "N", default_value_t = 4096)]
+    pub loopback_inbox: usize,
+
+    /// Run the load generator inside the engine against its own address (or
+    /// --load-target) over the loopback fast path, print its report, and exit: the
+    /// stack's speed without the NIC.
+    #[arg(long = "self-load")]
+    pub self_load: bool,
+
+    /// --self-load: connections in all (spread over the workers).
+    #[arg(long = "load-connections", value_name = "N", default_value_t = 64)]
+    pub load_connections: usize,
+
+    /// --self-load: seconds to run.
+    #[arg(long = "load-duration", value_name = "S", default_value_t = 5.0)]
+    pub load_duration: f64,
+
+    /// --self-load: requests outstanding per connection.
+    #[arg(long = "load-pipeline", value_name = "D", default_value_t = 1)]
+    pub load_pipeline: usize,
+
+    /// --self-load: request path.
+    #[arg(long = "load-path", value_name = "PATH", default_value = "/")]
+    pub load_path: String,
+
+    /// --self-load: address to load (default: --ip; any 127.x.y.z works too).
+    #[arg(long = "load-target", value_name = "ADDR")]
+    pub load_target: Option<Ipv4Addr>,
+
+    /// --self-load: one request per connection (`Connection: close`).
+    #[arg(long = "load-close")]
+    pub load_close: bool,
+
+    /// --self-load: requests per second in all, open loop (default: closed loop).
+    #[arg(long = "load-rate", value_name = "R")]
+    pub load_rate: Option<f64>,
+
+    /// Listen on no port (`fastpath load` uses the engine as a client only).
+    #[arg(skip)]
+    pub no_listen: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LoadArgs {
+    /// Network interface to attach to: the load leaves through its queues (AF_XDP).
+    #[arg(long, value_name = "IF")]
+    pub iface: String,
+
+    /// The engine's address and prefix on IF. Give one the kernel does not have: the
+    /// engine then answers and sends ARP itself (a shared address's ARP replies go to the
+    /// kernel, and the engine could not resolve the server).
+    #[arg(long, value_name = "ADDR/PREFIX")]
+    pub ip: Cidr,
+
+    /// Next hop for a server outside the --ip prefix.
+    #[arg(long, value_name = "ADDR")]
+    pub gateway: Option<Ipv4Addr>,
+
+    /// What to request: http://ADDR[:PORT]/PATH, ADDR an IPv4 address (no DNS).
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+
+    /// Connections in all (spread over the workers).
+    #[arg(long, short = 'c', value_name = "N", default_value_t = 64)]
+    pub connections: usize,
+
+    /// Seconds to run.
+    #[arg(long, short = 'd', value_name = "S", default_value_t = 10.0)]
+    pub duration: f64,
+
+    /// Requests outstanding per connection (HTTP pipelining).
+    #[arg(long, value_name = "D", default_value_t = 1)]
+    pub pipeline: usize,
+
+    /// Requests per second in all, open loop: latency counts from each request's
+    /// scheduled time (default: closed loop, as fast as the server answers).
+    #[arg(long, value_name = "R")]
+    pub rate: Option<f64>,
+
+    /// One request per connection (`Connection: close`), a new connection each time.
+    #[arg(long)]
+    pub close: bool,
+
+    /// Seconds a request may wait for its response before it counts as timed out.
+    #[arg(long, value_name = "S", default_value_t = 10.0)]
+    pub timeout: f64,
+
+    /// Which of the interface's queues to attach to (`all`, `3`, `0-3`).
+    #[arg(long, value_name = "LIST|all", default_value = "all")]
+    pub queues: Selection,
+
+    /// CPUs to pin the workers to, one per queue.
+    #[arg(long, value_name = "LIST")]
+    pub cores: Option<IdList>,
+
+    /// AF_XDP bind mode: auto, zerocopy or copy.
+    #[arg(long, value_name = "auto|zerocopy|copy", default_value = "auto")]
+    pub mode: fastpath_engine::afxdp::BindMode,
+
+    /// XDP attach mode: auto, native or generic.
+    #[arg(
+        long = "xdp-mode",
+        value_name = "auto|native|generic",
+        default_value = "auto"
+    )]
+    pub xdp_mode: fastpath_xdp::XdpMode,
+
+    /// Replace an XDP program already attached to IF.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Local ports for the connections (steered to the engine), as LO-HI.
+    #[arg(
+        long = "local-ports",
+        value_name = "LO-HI",
+        default_value = "61000-64999"
+    )]
+    pub local_ports: PortRange,
+
+    /// Spin instead of sleeping when idle.
+    #[arg(long = "busy-poll")]
+    pub busy_poll: bool,
 }
 
 /// An inclusive port range, `LO-HI`.

@@ -36,6 +36,23 @@ impl IdList {
     }
 }
 
+/// Written back as it parses: `0,2,3`.
+impl fmt::Display for IdList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(u32::to_string).collect();
+        f.write_str(&parts.join(","))
+    }
+}
+
+impl fmt::Display for Selection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Selection::All => f.write_str("all"),
+            Selection::Only(l) => l.fmt(f),
+        }
+    }
+}
+
 impl FromStr for IdList {
     type Err = ListError;
 

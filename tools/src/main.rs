@@ -1,10 +1,12 @@
 //! The `fastpath` command: `serve` attaches the engine to an interface, `demo` shows it
-//! working on a veth pair it builds and removes itself.
+//! working on a veth pair it builds and removes itself, `load` drives HTTP load through the
+//! engine.
 
 mod caps;
 mod cli;
 mod demo;
 mod lists;
+mod load;
 mod serve;
 
 use std::process::ExitCode;
@@ -26,6 +28,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Serve(args) => serve::main(&args),
         cli::Command::Demo(args) => demo::main(&args),
+        cli::Command::Load(args) => load::main(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use fastpath_engine::afxdp::{self, GrantedMode, Xsk, XskConfig};
+use fastpath_engine::app::App;
 use fastpath_engine::host::{Host, HostConfig};
 use fastpath_engine::http::{HttpConfig, Site};
 use fastpath_engine::iface::{Iface, OurAddr};
@@ -92,8 +93,20 @@ impl Running {
     }
 }
 
+/// Builds the application a worker runs beside the server, if any: given (worker, workers).
+pub type AppFactory<'a> = &'a mut dyn FnMut(usize, usize) -> Option<Box<dyn App>>;
+
 /// Starts the engine on `args.iface` in the calling thread's network namespace.
 pub fn start(args: &ServeArgs, stop: Arc<AtomicBool>) -> anyhow::Result<Running> {
+    start_with(args, stop, &mut |_, _| None)
+}
+
+/// Like `start`, with an application in each worker (the load generator).
+pub fn start_with(
+    args: &ServeArgs,
+    stop: Arc<AtomicBool>,
+    apps: AppFactory<'_>,
+) -> anyhow::Result<Running> {
     crate::caps::check()?;
     let ifname = args.iface.as_str();
     let ifindex = afxdp::ifindex(ifname)
@@ -123,7 +136,11 @@ pub fn start(args: &ServeArgs, stop: Arc<AtomicBool>) -> anyhow::Result<Running>
     };
 
     let site = Arc::new(site_from(args)?);
-    let host_cfg = host_config(args)?;
+    let mut host_cfg = host_config(args)?;
+    host_cfg.addrs = vec![(args.ip.addr, args.ip.prefix)];
+    host_cfg.gateway = args.gateway;
+    host_cfg.local_ports = (args.local_ports.lo, args.local_ports.hi);
+    host_cfg.workers = queues.len() as u16;
 
     let mac = afxdp::mac_address(ifname).with_context(|| format!("reading the MAC of {ifname}"))?;
     let kernel_addrs = afxdp::ipv4_addresses(ifname).unwrap_or_default();
@@ -150,7 +167,11 @@ pub fn start(args: &ServeArgs, stop: Arc<AtomicBool>) -> anyhow::Result<Running>
                 AddrMode::Shared
             },
         )],
-        ports: args.ports.iter().map(|&p| (args.ip.addr, p)).collect(),
+        ports: if args.no_listen {
+            Vec::new()
+        } else {
+            args.ports.iter().map(|&p| (args.ip.addr, p)).collect()
+        },
         local_port_range: Some((args.local_ports.lo, args.local_ports.hi)),
         sockets_per_queue: 1,
     };
@@ -206,13 +227,18 @@ pub fn start(args: &ServeArgs, stop: Arc<AtomicBool>) -> anyhow::Result<Running>
     let table = Arc::new(SocketTable::with_capacity(
         host_cfg.max_conns.saturating_mul(queues.len()).min(1 << 18),
     ));
-    let mut handoffs = Handoff::mesh(queues.len(), 4096).into_iter();
+    let mut handoffs = Handoff::mesh(queues.len(), 4096, args.loopback_inbox)
+        .context("creating the queues between workers")?
+        .into_iter();
     let secret = random_secret()?;
-    let listen: Vec<std::net::SocketAddrV4> = args
-        .ports
-        .iter()
-        .map(|&p| std::net::SocketAddrV4::new(args.ip.addr, p))
-        .collect();
+    let listen: Vec<std::net::SocketAddrV4> = if args.no_listen {
+        Vec::new()
+    } else {
+        args.ports
+            .iter()
+            .map(|&p| std::net::SocketAddrV4::new(args.ip.addr, p))
+            .collect()
+    };
     let mut workers = Vec::new();
     for (w, ((xsk, &q), core)) in sockets.into_iter().zip(&queues).zip(cores).enumerate() {
         let published = Published::new();
@@ -240,6 +266,9 @@ pub fn start(args: &ServeArgs, stop: Arc<AtomicBool>) -> anyhow::Result<Running>
         .with_host(host, handoffs.next().expect("one handoff per worker"));
         if let Some(p) = &pcap {
             worker = worker.with_pcap(p.clone());
+        }
+        if let Some(app) = apps(w, queues.len()) {
+            worker = worker.with_app(app);
         }
         let stop = stop.clone();
         let handle = std::thread::Builder::new()
@@ -283,7 +312,7 @@ fn site_from(args: &ServeArgs) -> anyhow::Result<Site> {
     })
 }
 
-fn secs(flag: &str, v: f64) -> anyhow::Result<Duration> {
+pub(crate) fn secs(flag: &str, v: f64) -> anyhow::Result<Duration> {
     if !v.is_finite() || v < 0.0 {
         bail!("{flag} {v}: give a number of seconds, 0 or more");
     }
@@ -310,6 +339,7 @@ fn host_config(args: &ServeArgs) -> anyhow::Result<HostConfig> {
         max_conns: args.max_conns,
         max_time_wait: args.max_time_wait,
         backlog: args.backlog.max(1),
+        ..HostConfig::default()
     })
 }
 
@@ -394,6 +424,17 @@ pub fn print_report(r: &Report) {
                     c.handoff_in,
                     c.handoff_dropped
                 );
+                if c.loopback_out + c.loopback_in + c.conns_opened > 0 {
+                    println!(
+                        "    loopback segments out {} in {} dropped {}; connections opened {} (next hop unreachable {}), arp requests {}",
+                        c.loopback_out,
+                        c.loopback_in,
+                        c.loopback_dropped,
+                        c.conns_opened,
+                        c.conns_unreachable,
+                        c.arp_requests
+                    );
+                }
                 let bad: Vec<String> = s
                     .malformed
                     .iter()
@@ -426,6 +467,9 @@ pub fn main(args: &ServeArgs) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
+    }
+    if args.self_load {
+        return crate::load::self_load(args, stop);
     }
     let running = start(args, stop.clone())?;
     tracing::info!(

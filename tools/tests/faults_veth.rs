@@ -239,18 +239,24 @@ fn a_hundred_thousand_malformed_frames_interleaved_with_real_requests() {
     ]);
     // Real requests while the junk flows.
     let url = format!("http://{target}/");
+    // The flood overruns the RX ring now and then (frames dropped there, counted by the
+    // kernel), and a SYN lost that way is retried after 1 s, 3 s, 7 s: a request may be
+    // slow, but it must be answered.
     let mut answered = 0;
+    let mut failures = Vec::new();
     for _ in 0..50 {
         let out = pair
             .peer_ns()
-            .exec(&["curl", "-sS", "--max-time", "5", &url]);
+            .exec(&["curl", "-sS", "--max-time", "30", &url]);
         if String::from_utf8_lossy(&out.stdout) == "Hello from fastpath\n" {
             answered += 1;
+        } else {
+            failures.push(String::from_utf8_lossy(&out.stderr).into_owned());
         }
     }
     let (status, fout, ferr) = flood.wait_exit(Duration::from_secs(130));
     assert!(status.is_some_and(|s| s.success()), "{fout}{ferr}");
-    assert_eq!(answered, 50, "every real request answered");
+    assert_eq!(answered, 50, "every real request answered: {failures:?}");
     let (ok, out, err) = stop(engine, SIGTERM);
     assert!(ok, "{out}{err}");
     assert!(

@@ -11,11 +11,13 @@ mod mmap;
 mod netdev;
 mod ring;
 mod sys;
+mod waker;
 mod xsk;
 
 pub use error::XskError;
 pub use ethtool::{driver_name, rx_queue_count};
 pub use netdev::{ifindex, ipv4_addresses, mac_address};
+pub use waker::Waker;
 pub use xsk::{
     BindMode, BusyPoll, Frame, FrameAccounting, GrantedMode, XdpStatistics, Xsk, XskConfig,
 };

@@ -702,6 +702,45 @@ impl Xsk {
         Ok(rc > 0)
     }
 
+    /// Like `wait`, but also returns when `waker` is woken (something queued for this
+    /// worker in memory). Returns at once if `ready` says there is work after the sleep
+    /// was announced.
+    pub fn wait_with(
+        &self,
+        waker: &super::Waker,
+        ready: &dyn Fn() -> bool,
+        timeout_ms: i32,
+    ) -> io::Result<bool> {
+        waker.announce();
+        if ready() {
+            waker.done();
+            return Ok(true);
+        }
+        let mut pfds = [
+            libc::pollfd {
+                fd: self.fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: waker.raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: two valid pollfds.
+        let rc = unsafe { libc::poll(pfds.as_mut_ptr(), 2, timeout_ms) };
+        waker.done();
+        if rc < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                return Ok(false);
+            }
+            return Err(e);
+        }
+        Ok(rc > 0)
+    }
+
     fn total(&self) -> u32 {
         (self.umem.len() / self.frame_size as usize) as u32
     }

@@ -1,0 +1,308 @@
+//! `fastpath load` (the engine as an HTTP client through AF_XDP) and
+//! `fastpath serve --self-load` (the same load generator against the engine's own
+//! listener, over the loopback fast path).
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use fastpath_engine::app::App;
+use fastpath_engine::load::{LoadApp, LoadConfig, LoadReport, Progress};
+
+use crate::cli::{Cli, Command, LoadArgs, ServeArgs};
+use crate::serve::{self, secs};
+
+/// `http://ADDR[:PORT]/PATH` -> (address, path, Host header).
+pub fn parse_url(url: &str) -> anyhow::Result<(SocketAddrV4, String, String)> {
+    let rest = url.strip_prefix("http://").with_context(|| {
+        format!("--url {url}: write http://ADDR[:PORT]/PATH (https is not supported)")
+    })?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], rest[i..].to_string()),
+        None => (rest, "/".to_string()),
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) => (
+            h,
+            p.parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .with_context(|| format!("--url {url}: '{p}' is not a port"))?,
+        ),
+        None => (authority, 80),
+    };
+    let ip: Ipv4Addr = host.parse().with_context(|| {
+        format!("--url {url}: '{host}' is not an IPv4 address (the engine does not resolve names)")
+    })?;
+    if path.contains(char::is_whitespace) {
+        bail!("--url {url}: the path has whitespace; percent-encode it");
+    }
+    Ok((SocketAddrV4::new(ip, port), path, authority.to_string()))
+}
+
+/// What every worker's share of the load is built from.
+struct Plan {
+    cfg: LoadConfig,
+    rate: Option<f64>,
+    progress: Arc<Progress>,
+    out: Arc<Mutex<LoadReport>>,
+}
+
+impl Plan {
+    /// Worker `w` of `n`: its share of the connections and of the rate.
+    fn app(&self, w: usize, n: usize) -> Option<Box<dyn App>> {
+        let total = self.cfg.connections;
+        let share = total / n + usize::from(w < total % n);
+        if share == 0 {
+            return None;
+        }
+        let cfg = LoadConfig {
+            connections: share,
+            rate: self.rate.map(|r| r * share as f64 / total as f64),
+            ..self.cfg.clone()
+        };
+        Some(Box::new(LoadApp::new(
+            cfg,
+            self.progress.clone(),
+            self.out.clone(),
+        )))
+    }
+}
+
+/// Runs the load in an engine started by `start`, with a progress line each second;
+/// returns the merged report. Stops the engine and prints its summary.
+fn run(
+    args: &ServeArgs,
+    stop: Arc<AtomicBool>,
+    plan: Plan,
+    duration: Duration,
+) -> anyhow::Result<LoadReport> {
+    let mut instances = 0usize;
+    let running = serve::start_with(args, stop.clone(), &mut |w, n| {
+        let app = plan.app(w, n);
+        instances += usize::from(app.is_some());
+        app
+    })?;
+    let started = Instant::now();
+    let mut last = (Instant::now(), 0u64);
+    let limit = duration + Duration::from_secs(15);
+    loop {
+        std::thread::sleep(Duration::from_millis(50));
+        if plan
+            .out
+            .lock()
+            .map(|r| r.instances as usize >= instances)
+            .unwrap_or(true)
+        {
+            break;
+        }
+        if stop.load(Ordering::SeqCst) || running.worker_ended() || started.elapsed() > limit {
+            break;
+        }
+        if last.0.elapsed() >= Duration::from_secs(1) {
+            let p = &plan.progress;
+            let done = p.requests.load(Ordering::Relaxed);
+            println!(
+                "[{:>4.0}s] {:.0} req/s, {} connections, {} requests, {} errors",
+                started.elapsed().as_secs_f64(),
+                (done - last.1) as f64 / last.0.elapsed().as_secs_f64(),
+                p.connections.load(Ordering::Relaxed),
+                done,
+                p.errors.load(Ordering::Relaxed)
+            );
+            last = (Instant::now(), done);
+        }
+    }
+    // Let the closing handshakes finish before the workers stop.
+    std::thread::sleep(Duration::from_millis(200));
+    let report = running.stop();
+    serve::print_report(&report);
+    if report.queues.iter().any(|(_, r)| r.is_err()) {
+        bail!("a worker failed (see above); the XDP program was detached");
+    }
+    let r = plan.out.lock().map(|r| r.clone()).unwrap_or_default();
+    if (r.instances as usize) < instances {
+        bail!("the load did not finish: stopped early");
+    }
+    Ok(r)
+}
+
+fn finish(report: &LoadReport) -> anyhow::Result<()> {
+    println!("{}", report.render().trim_end());
+    if report.requests == 0 {
+        let why: Vec<String> = report
+            .errors
+            .iter()
+            .map(|(k, v)| format!("{k} ({v})"))
+            .collect();
+        bail!(
+            "no request completed{}",
+            if why.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", why.join(", "))
+            }
+        );
+    }
+    Ok(())
+}
+
+fn check(connections: usize, pipeline: usize, rate: Option<f64>) -> anyhow::Result<()> {
+    if connections == 0 {
+        bail!("--connections 0: give 1 or more");
+    }
+    if pipeline == 0 {
+        bail!("--pipeline 0: give 1 or more");
+    }
+    if let Some(r) = rate {
+        if !(r.is_finite() && r > 0.0) {
+            bail!("--rate {r}: give requests per second above 0");
+        }
+    }
+    Ok(())
+}
+
+pub fn main(args: &LoadArgs) -> anyhow::Result<()> {
+    check(args.connections, args.pipeline, args.rate)?;
+    let (target, path, host) = parse_url(&args.url)?;
+    let duration = secs("--duration", args.duration)?;
+    // The engine side is `serve`'s, listening on nothing.
+    let mut argv: Vec<String> = [
+        "fastpath",
+        "serve",
+        "--iface",
+        &args.iface,
+        "--ip",
+        &args.ip.to_string(),
+        "--stats-interval",
+        "0",
+        "--mode",
+        &args.mode.to_string(),
+        "--xdp-mode",
+        &args.xdp_mode.to_string(),
+        "--local-ports",
+        &format!("{}-{}", args.local_ports.lo, args.local_ports.hi),
+        "--queues",
+        &args.queues.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if let Some(g) = args.gateway {
+        argv.extend(["--gateway".into(), g.to_string()]);
+    }
+    if let Some(c) = &args.cores {
+        argv.extend(["--cores".into(), c.to_string()]);
+    }
+    if args.force {
+        argv.push("--force".into());
+    }
+    if args.busy_poll {
+        argv.push("--busy-poll".into());
+    }
+    let Command::Serve(mut serve_args) = Cli::try_parse_from(&argv)
+        .context("building the engine's options")?
+        .command
+    else {
+        unreachable!("parsed as serve");
+    };
+    serve_args.no_listen = true;
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
+    }
+    tracing::info!(
+        "loading {} with {} connection(s) for {:.1} s from {} on {}",
+        args.url,
+        args.connections,
+        duration.as_secs_f64(),
+        args.ip,
+        args.iface
+    );
+    let plan = Plan {
+        cfg: LoadConfig {
+            target,
+            host,
+            path,
+            connections: args.connections,
+            duration,
+            pipeline: args.pipeline,
+            rate: args.rate,
+            close: args.close,
+            timeout: secs("--timeout", args.timeout)?,
+        },
+        rate: args.rate,
+        progress: Arc::new(Progress::default()),
+        out: Arc::new(Mutex::new(LoadReport::default())),
+    };
+    let report = run(&serve_args, stop, plan, duration)?;
+    finish(&report)
+}
+
+/// `fastpath serve --self-load`.
+pub fn self_load(args: &ServeArgs, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    check(args.load_connections, args.load_pipeline, args.load_rate)?;
+    let duration = secs("--load-duration", args.load_duration)?;
+    let target = SocketAddrV4::new(
+        args.load_target.unwrap_or(args.ip.addr),
+        args.ports.first().copied().unwrap_or(80),
+    );
+    if !target.ip().is_loopback() && *target.ip() != args.ip.addr {
+        bail!(
+            "--load-target {}: give the engine's own address ({}) or one in 127.0.0.0/8",
+            target.ip(),
+            args.ip.addr
+        );
+    }
+    tracing::info!(
+        "self-load: {} connection(s) to {target}{} for {:.1} s, in memory (loopback fast path)",
+        args.load_connections,
+        args.load_path,
+        duration.as_secs_f64()
+    );
+    let plan = Plan {
+        cfg: LoadConfig {
+            target,
+            host: target.to_string(),
+            path: args.load_path.clone(),
+            connections: args.load_connections,
+            duration,
+            pipeline: args.load_pipeline,
+            rate: args.load_rate,
+            close: args.load_close,
+            timeout: Duration::from_secs(10),
+        },
+        rate: args.load_rate,
+        progress: Arc::new(Progress::default()),
+        out: Arc::new(Mutex::new(LoadReport::default())),
+    };
+    let report = run(args, stop, plan, duration)?;
+    finish(&report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let (a, p, h) = parse_url("http://10.0.0.2:8080/x?y=1").unwrap();
+        assert_eq!(
+            (a.to_string(), p.as_str(), h.as_str()),
+            ("10.0.0.2:8080".into(), "/x?y=1", "10.0.0.2:8080")
+        );
+        let (a, p, _) = parse_url("http://10.0.0.2").unwrap();
+        assert_eq!((a.port(), p.as_str()), (80, "/"));
+        for bad in [
+            "https://10.0.0.2/",
+            "http://example.com/",
+            "http://10.0.0.2:0/",
+            "10.0.0.2",
+        ] {
+            assert!(parse_url(bad).is_err(), "{bad}");
+        }
+    }
+}
