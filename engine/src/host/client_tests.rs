@@ -226,10 +226,20 @@ fn a_tiny_inbox_drops_like_a_link_and_tcp_recovers() {
     let (e, r) = self_load(2, 3, SocketAddrV4::new(US, 80), false);
     assert!(e.inbox_dropped > 0, "the inbox filled up");
     assert!(r.requests > 50, "{}", r.render());
-    assert_eq!(r.error_count(), 0, "{}", r.render());
+    // Every request sent was answered. A SYN dropped at the full inbox waits for its
+    // retransmission (1 s, then 3 s): a connection still waiting at the end is reported
+    // as not connected, which loses no request.
+    let lost: u64 = r
+        .errors
+        .iter()
+        .filter(|(k, _)| !k.starts_with("not connected"))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(lost, 0, "{}", r.render());
     let answered: u64 = e.hosts.iter().map(|h| h.stats().http.responses_2xx).sum();
-    // Every response the client counted was sent once by a server; nothing duplicated.
-    assert!(answered >= r.requests);
+    // Every response the client counted was sent once by a server; nothing duplicated
+    // (at most the two pipelined requests per connection in flight at the end).
+    assert!(answered >= r.requests && answered <= r.requests + 32);
     assert_eq!((e.held(), e.table.len()), (0, 0));
 }
 

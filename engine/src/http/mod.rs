@@ -18,7 +18,7 @@ mod date;
 mod site;
 
 pub use date::{DateCache, DATE_LEN};
-pub use site::{content_type, Lookup, Resource, Site, SiteError};
+pub use site::{content_type, Handler, Lookup, Resource, Site, SiteError};
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -704,6 +704,7 @@ impl Session {
         }
         let (status, resource) = match site.lookup(target) {
             Lookup::Found(r) => (Status::Ok, Some(r.clone())),
+            Lookup::Made(r) => (Status::Ok, Some(r)),
             Lookup::NotFound => (Status::NotFound, None),
             Lookup::Forbidden => return Err(Status::BadRequest),
         };

@@ -12,15 +12,38 @@ pub struct Resource {
     pub body: Arc<[u8]>,
 }
 
-#[derive(Clone, Debug)]
+/// Answers requests with the program's own content (a program that embeds the engine).
+/// Called on the worker's core for every GET and HEAD, with the request target (path and
+/// query); `None` answers 404. Must not block: it runs between two packets.
+pub trait Handler: Send + Sync {
+    fn respond(&self, target: &str) -> Option<Resource>;
+}
+
+#[derive(Clone)]
 pub enum Site {
     /// The same body for every GET or HEAD.
     Body(Resource),
+    /// Whatever the program's handler answers.
+    Handler(Arc<dyn Handler>),
     /// Files by URL path ("/index.html"); "/" and directory paths map to their index.html.
     Root {
         files: HashMap<String, Resource>,
         bytes: usize,
     },
+}
+
+impl std::fmt::Debug for Site {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Site::Body(r) => f.debug_tuple("Body").field(r).finish(),
+            Site::Handler(_) => f.write_str("Handler(..)"),
+            Site::Root { files, bytes } => f
+                .debug_struct("Root")
+                .field("files", &files.len())
+                .field("bytes", bytes)
+                .finish(),
+        }
+    }
 }
 
 /// Why a directory could not be loaded.
@@ -39,6 +62,8 @@ impl std::error::Error for SiteError {}
 #[derive(Debug)]
 pub enum Lookup<'a> {
     Found(&'a Resource),
+    /// Made by a handler for this request.
+    Made(Resource),
     NotFound,
     /// The path tries to leave the root ("..") or is not a clean absolute path.
     Forbidden,
@@ -148,6 +173,9 @@ impl Site {
     /// The resource for a request target (its path; a query string is ignored). No
     /// allocation unless the path is percent-encoded or names a directory.
     pub fn lookup(&self, target: &str) -> Lookup<'_> {
+        if let Site::Handler(h) = self {
+            return h.respond(target).map_or(Lookup::NotFound, Lookup::Made);
+        }
         let path = target.split(['?', '#']).next().unwrap_or("");
         let decoded;
         let path = if path.contains('%') {
@@ -165,6 +193,7 @@ impl Site {
         };
         match self {
             Site::Body(r) => Lookup::Found(r),
+            Site::Handler(_) => Lookup::NotFound,
             Site::Root { files, .. } => {
                 if let Some(r) = files.get(path) {
                     return Lookup::Found(r);
