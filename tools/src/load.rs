@@ -169,6 +169,19 @@ pub fn main(args: &LoadArgs) -> anyhow::Result<()> {
     check(args.connections, args.pipeline, args.rate)?;
     let (target, path, host) = parse_url(&args.url)?;
     let duration = secs("--duration", args.duration)?;
+    if fastpath_engine::afxdp::ipv4_addresses(&args.iface)
+        .unwrap_or_default()
+        .iter()
+        .any(|(a, _)| *a == args.ip.addr)
+    {
+        bail!(
+            "--ip {}: the kernel has this address on {}, so ARP replies for it go to the \
+             kernel and the engine could not resolve the server; give the engine a free \
+             address of the subnet instead",
+            args.ip.addr,
+            args.iface
+        );
+    }
     // The engine side is `serve`'s, listening on nothing.
     let mut argv: Vec<String> = [
         "fastpath",
