@@ -100,6 +100,18 @@ counters! {
     handoff_in,
     /// Handoffs dropped: the owner stopped, or its queue stayed full past a 64k backlog.
     handoff_dropped,
+    /// SYN-ACKs sent with a SYN cookie (a listener's backlog was full).
+    syn_cookies_sent,
+    /// Connections opened by a valid cookie in the handshake's ACK.
+    syn_cookies_accepted,
+    /// The most half-open connections one listener held at once (bounded by --backlog).
+    half_open_peak,
+    /// RFC 5961 challenge ACKs sent (blind RST/SYN/ACK in window).
+    tcp_challenge_acks,
+    /// Challenge ACKs held back by the rate limit.
+    tcp_challenge_suppressed,
+    /// TCP segments sent again (timeouts and fast retransmit).
+    tcp_retransmits,
     /// Loopback segments put into a worker's in-memory inbox (never on the NIC).
     loopback_out,
     /// Loopback segments taken from this worker's inbox.

@@ -185,6 +185,34 @@ impl Tx for XskTx<'_> {
         self.xsk.set_len(&mut f, n);
         self.push(f)
     }
+
+    fn send_range(&mut self, build: &mut crate::host::BuildRange<'_>) -> Option<bool> {
+        let f = match self.xsk.alloc() {
+            Some(f) => Some(f),
+            None => {
+                self.xsk.complete();
+                self.xsk.alloc()
+            }
+        };
+        let Some(mut f) = f else {
+            // No frame: the segment still leaves the connection (and is lost, counted),
+            // so TCP's timers resend it; holding it back could leave nothing to wake for.
+            let mut aside = [0u8; crate::host::FRAME_ROOM];
+            build(&mut aside)?;
+            self.counters.drop_tx_full += 1;
+            return Some(false);
+        };
+        match build(self.xsk.buf_mut(&mut f)) {
+            None => {
+                self.xsk.release(f);
+                None
+            }
+            Some((start, end)) => {
+                self.xsk.set_range(&mut f, start, end - start);
+                Some(self.push(f))
+            }
+        }
+    }
 }
 
 impl Worker {
@@ -237,6 +265,12 @@ impl Worker {
             c.http_5xx = s.http.responses_5xx;
             c.http_header_timeouts = s.http.header_timeouts;
             c.http_idle_timeouts = s.http.idle_timeouts;
+            c.syn_cookies_sent = s.syn_cookies_sent;
+            c.syn_cookies_accepted = s.cookie_accepted;
+            c.half_open_peak = s.half_open_peak;
+            c.tcp_challenge_acks = s.challenge_acks;
+            c.tcp_challenge_suppressed = s.challenge_acks_suppressed;
+            c.tcp_retransmits = s.retransmits;
             c.loopback_out = s.loopback_out;
             c.loopback_in = s.loopback_in;
             c.conns_opened = s.connects;

@@ -424,6 +424,15 @@ pub fn print_report(r: &Report) {
                     c.handoff_in,
                     c.handoff_dropped
                 );
+                println!(
+                    "    tcp: retransmits {}, challenge ACKs {} (rate-limited {}), SYN cookies sent {} accepted {}, half-open peak {}",
+                    c.tcp_retransmits,
+                    c.tcp_challenge_acks,
+                    c.tcp_challenge_suppressed,
+                    c.syn_cookies_sent,
+                    c.syn_cookies_accepted,
+                    c.half_open_peak
+                );
                 if c.loopback_out + c.loopback_in + c.conns_opened > 0 {
                     println!(
                         "    loopback segments out {} in {} dropped {}; connections opened {} (next hop unreachable {}), arp requests {}",

@@ -629,6 +629,20 @@ impl Xsk {
         f.len = len.min(room) as u32;
     }
 
+    /// Makes a frame `len` bytes starting `start` bytes into its room (a frame built back
+    /// to front). The descriptor then points inside the chunk, which the kernel accepts
+    /// as long as the frame does not cross the chunk's end (it cannot, by the clamp).
+    pub fn set_range(&mut self, f: &mut Frame, start: usize, len: usize) {
+        let room = (self.base(f.addr) + self.frame_size as u64 - f.addr) as usize;
+        debug_assert!(
+            start + len <= room,
+            "frame {start}+{len} over its room {room}"
+        );
+        let start = start.min(room);
+        f.addr += start as u64;
+        f.len = len.min(room - start) as u32;
+    }
+
     /// Puts a frame on the TX ring (a received frame may be sent back as is). Call
     /// `flush_tx` after a batch. Gives the frame back when the ring is full.
     pub fn transmit(&mut self, f: Frame) -> Result<(), Frame> {

@@ -30,13 +30,37 @@ use crate::wire::ethernet::{self, EtherType, MacAddr};
 use crate::wire::ipv4::{self, Ipv4Repr};
 use crate::wire::tcp::TcpRepr;
 
+/// Builds a frame back to front in the room given; says where it ended up, if anywhere.
+pub type BuildRange<'a> = dyn FnMut(&mut [u8]) -> Option<(usize, usize)> + 'a;
+
 /// Where frames go: a transmit ring in a worker, a vector in tests.
 pub trait Tx {
     /// Builds one frame with `build` (given the frame's room, returning its length) and
     /// queues it. Returns false when no frame was available (the segment is lost and TCP
     /// will send it again).
     fn send(&mut self, build: &mut dyn FnMut(&mut [u8]) -> usize) -> bool;
+
+    /// Like `send`, for a frame built back to front: `build` gets the frame's room and
+    /// returns where in it the frame ended up (`start..end`), or `None` when it had
+    /// nothing to send. Returns `None` for nothing, `Some(false)` when the frame was lost
+    /// (no room; TCP sends it again). A segment's payload is written once, straight into
+    /// the frame. The default builds aside and copies.
+    fn send_range(&mut self, build: &mut BuildRange<'_>) -> Option<bool> {
+        let mut aside = vec![0u8; FRAME_ROOM];
+        let (start, end) = build(&mut aside)?;
+        Some(self.send(&mut |buf: &mut [u8]| {
+            buf[..end - start].copy_from_slice(&aside[start..end]);
+            end - start
+        }))
+    }
 }
+
+/// Room a frame builder may assume (an AF_XDP frame is 4096 bytes, less headroom).
+pub const FRAME_ROOM: usize = 3840;
+
+/// Where a segment's payload starts in a frame built back to front: room for Ethernet
+/// with one VLAN tag, IPv4 without options, and the longest TCP header.
+const PAYLOAD_AT: usize = ethernet::HEADER_LEN + ethernet::VLAN_TAG_LEN + ipv4::MIN_HEADER_LEN + 60;
 
 #[derive(Clone, Debug)]
 pub struct HostConfig {
@@ -116,6 +140,15 @@ pub struct HostStats {
     pub unreachable: u64,
     /// ARP requests sent for next hops.
     pub arp_requests: u64,
+    /// SYN-ACKs carrying a cookie (the backlog was full), over all listeners.
+    pub syn_cookies_sent: u64,
+    /// The most half-open connections one listener held at once (never above `backlog`).
+    pub half_open_peak: u64,
+    /// RFC 5961 challenge ACKs sent, and those the rate limit held back.
+    pub challenge_acks: u64,
+    pub challenge_acks_suppressed: u64,
+    /// Segments sent again (timeouts and fast retransmit).
+    pub retransmits: u64,
     /// Segments put into another worker's (or our own) loopback inbox.
     pub loopback_out: u64,
     /// Loopback segments received.
@@ -157,6 +190,8 @@ struct Entry {
     path: Path,
     /// Counted in `Host::time_wait`.
     in_time_wait: bool,
+    /// The connection's counters already added to the host's.
+    tcp_counted: crate::tcp::ConnStats,
 }
 
 enum Role {
@@ -297,7 +332,9 @@ impl Host {
     }
 
     pub fn stats(&self) -> HostStats {
-        self.stats
+        let mut s = self.stats;
+        s.syn_cookies_sent = self.listeners.iter().map(|l| l.stats.cookies_sent).sum();
+        s
     }
 
     /// Renders the `Date` header if a new second began; once per batch.
@@ -450,6 +487,8 @@ impl Host {
             return match self.listeners[li].on_syn(now, tuple.remote, seg) {
                 SynVerdict::Accept(conn) => {
                     self.insert(now, *conn, meta, li, true, tx);
+                    let h = self.listeners[li].half_open() as u64;
+                    self.stats.half_open_peak = self.stats.half_open_peak.max(h);
                     Disposition::Done
                 }
                 SynVerdict::Cookie(syn_ack) => {
@@ -511,6 +550,7 @@ impl Host {
             })),
             path,
             in_time_wait: false,
+            tcp_counted: Default::default(),
         });
         self.live += 1;
         self.stats.accepted += 1;
@@ -622,10 +662,39 @@ impl Host {
                 mac: peer_mac,
                 vlan,
             } => {
-                while let Some((r, n)) = e.conn.poll_transmit(now, &mut scratch) {
-                    ident = ident.wrapping_add(1);
-                    if !send_segment(tx, mac, peer_mac, vlan, &tuple, ident, &r, &scratch[..n]) {
-                        tx_full += 1;
+                let conn = &mut e.conn;
+                loop {
+                    // The payload goes straight from the send buffer into the frame; the
+                    // headers are written in front of it.
+                    let sent = tx.send_range(&mut |buf: &mut [u8]| {
+                        let (r, n) = conn.poll_transmit(now, &mut buf[PAYLOAD_AT..])?;
+                        ident = ident.wrapping_add(1);
+                        let tcp_at = PAYLOAD_AT - r.header_len();
+                        let (src, dst) = (*tuple.local.ip(), *tuple.remote.ip());
+                        let seg_len = r.emit(&mut buf[tcp_at..], n, src, dst);
+                        let ip_at = tcp_at - ipv4::MIN_HEADER_LEN;
+                        Ipv4Repr {
+                            src,
+                            dst,
+                            protocol: ipv4::PROTO_TCP,
+                            ttl: crate::iface::DEFAULT_TTL,
+                            ident,
+                            payload_len: seg_len,
+                        }
+                        .emit(&mut buf[ip_at..]);
+                        let tag = if vlan.is_some() {
+                            ethernet::VLAN_TAG_LEN
+                        } else {
+                            0
+                        };
+                        let start = ip_at - ethernet::HEADER_LEN - tag;
+                        ethernet::emit(&mut buf[start..], peer_mac, mac, vlan, EtherType::Ipv4);
+                        Some((start, tcp_at + seg_len))
+                    });
+                    match sent {
+                        None => break,
+                        Some(true) => {}
+                        Some(false) => tx_full += 1,
                     }
                 }
             }
@@ -653,6 +722,12 @@ impl Host {
             }
             Path::Resolving => {}
         }
+        let (now_c, was) = (e.conn.stats, e.tcp_counted);
+        self.stats.challenge_acks += now_c.challenge_acks - was.challenge_acks;
+        self.stats.challenge_acks_suppressed +=
+            now_c.challenge_acks_suppressed - was.challenge_acks_suppressed;
+        self.stats.retransmits += now_c.retransmits - was.retransmits;
+        e.tcp_counted = now_c;
         if !e.in_time_wait && e.conn.state() == State::TimeWait {
             if self.time_wait >= self.cfg.max_time_wait {
                 // Linux on tw bucket overflow: the connection ends without TIME_WAIT.
@@ -921,6 +996,7 @@ impl Host {
             role: Role::Client(ClientSide::default()),
             path,
             in_time_wait: false,
+            tcp_counted: Default::default(),
         });
         self.live += 1;
         self.stats.connects += 1;
