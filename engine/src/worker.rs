@@ -58,6 +58,8 @@ pub struct WorkerSummary {
     /// Connections still held when the worker stopped: in TIME_WAIT, and in other states.
     pub time_wait_left: usize,
     pub connections_left: usize,
+    /// Deadlines left in the worker's timer wheel (one per connection held, at most).
+    pub timers_left: usize,
 }
 
 /// Queues between workers: frames for a connection another worker owns, and loopback
@@ -722,6 +724,7 @@ impl Worker {
             frames: self.xsk.accounting(),
             time_wait_left: self.host.as_ref().map_or(0, |h| h.held().0),
             connections_left: self.host.as_ref().map_or(0, |h| h.held().1),
+            timers_left: self.host.as_ref().map_or(0, |h| h.timer_entries()),
         }
     }
 }

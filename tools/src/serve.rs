@@ -32,6 +32,7 @@ pub struct QueueInfo {
 pub struct Running {
     // Workers stop before the program detaches (field order is drop order).
     workers: Vec<(QueueInfo, JoinHandle<WorkerSummary>, Arc<Published>)>,
+    table: Arc<SocketTable>,
     steering: Steering,
     stop: Arc<AtomicBool>,
     xdp_mode: AttachedMode,
@@ -40,6 +41,8 @@ pub struct Running {
 /// What the engine did, for the summary at exit.
 pub struct Report {
     pub xdp_mode: AttachedMode,
+    /// Entries left in the shared socket table when the workers had stopped.
+    pub table_left: usize,
     pub queues: Vec<(QueueInfo, Result<WorkerSummary, String>)>,
     pub steering: Option<fastpath_xdp::Counters>,
 }
@@ -86,6 +89,7 @@ impl Running {
             tracing::error!("{e}");
         }
         Report {
+            table_left: self.table.len(),
             xdp_mode: self.xdp_mode.clone(),
             queues,
             steering: steering_counters,
@@ -286,6 +290,7 @@ pub fn start_with(
     }
     Ok(Running {
         workers,
+        table,
         steering,
         stop,
         xdp_mode,
@@ -461,6 +466,22 @@ pub fn print_report(r: &Report) {
         "  total: rx {} frames ({} bytes), tx {} frames ({} bytes); arp replies {}, echo replies {}, resets {}; connections {}, requests {}",
         total.rx_frames, total.rx_bytes, total.tx_frames, total.tx_bytes, total.arp_replies,
         total.icmp_echo_replies, total.tcp_rst_sent, total.conns_accepted, total.http_requests
+    );
+    let (held, timers) = r
+        .queues
+        .iter()
+        .filter_map(|(_, q)| q.as_ref().ok())
+        .fold((0, 0), |(h, t), s| {
+            (h + s.time_wait_left + s.connections_left, t + s.timers_left)
+        });
+    println!(
+        "  at exit: {held} connections held, {} socket table entries{}, {timers} timer wheel entries",
+        r.table_left,
+        if r.table_left == held {
+            ""
+        } else {
+            " (MISMATCH)"
+        }
     );
     if let Some(c) = &r.steering {
         let parts: Vec<String> = c

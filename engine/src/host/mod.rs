@@ -399,6 +399,11 @@ impl Host {
         (tw, self.live - tw)
     }
 
+    /// Deadlines filed in the timer wheel (at most one per connection held).
+    pub fn timer_entries(&self) -> usize {
+        self.timers.len()
+    }
+
     /// Connections still doing work (not idle keep-alive, not TIME_WAIT).
     pub fn busy_connections(&self) -> usize {
         self.slab
