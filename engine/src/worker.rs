@@ -309,7 +309,7 @@ impl Worker {
                 }
             }
             if let Some(h) = &mut self.host {
-                h.refresh_date();
+                h.refresh_date_at(now);
             }
             self.xsk.complete();
             batch.clear();
@@ -395,6 +395,10 @@ impl Worker {
         let Some(h) = &self.handoff else {
             return false;
         };
+        if h.inbox.is_empty() {
+            // The common case, checked without the channel's receive path.
+            return false;
+        }
         let inbox = h.inbox.clone();
         let mut any = false;
         for _ in 0..self.cfg.batch {
@@ -462,6 +466,9 @@ impl Worker {
         let (Some(h), Some(hand)) = (host, handoff) else {
             return false;
         };
+        if hand.loop_inbox.is_empty() {
+            return false;
+        }
         let mut any = false;
         let mut tx = XskTx {
             xsk,

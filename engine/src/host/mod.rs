@@ -337,7 +337,13 @@ impl Host {
         s
     }
 
-    /// Renders the `Date` header if a new second began; once per batch.
+    /// Renders the `Date` header if a new second began, given the worker's monotonic
+    /// time: the wall clock is read once a second, not once per batch.
+    pub fn refresh_date_at(&mut self, now: Instant) {
+        self.date.refresh_at(now);
+    }
+
+    /// Renders the `Date` header if a new second began, reading the wall clock each call.
     pub fn refresh_date(&mut self) {
         self.date.refresh();
     }

@@ -9,6 +9,9 @@ pub const DATE_LEN: usize = 29;
 pub struct DateCache {
     secs: u64,
     text: [u8; DATE_LEN],
+    /// `refresh_at` reads the wall clock again only from this (monotonic) moment on:
+    /// when the next wall-clock second begins.
+    next_check: Option<crate::time::Instant>,
 }
 
 impl Default for DateCache {
@@ -16,6 +19,7 @@ impl Default for DateCache {
         let mut d = DateCache {
             secs: u64::MAX,
             text: [b' '; DATE_LEN],
+            next_check: None,
         };
         d.refresh();
         d
@@ -29,6 +33,21 @@ impl DateCache {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         self.set(secs);
+    }
+
+    /// Like `refresh`, but reads the wall clock only when `now` (the worker's monotonic
+    /// time, read anyway) says a new second may have begun: one clock read a second
+    /// instead of one per loop.
+    pub fn refresh_at(&mut self, now: crate::time::Instant) {
+        if self.next_check.is_some_and(|t| now < t) {
+            return;
+        }
+        let d = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        self.set(d.as_secs());
+        let to_next = std::time::Duration::from_nanos(1_000_000_000 - u64::from(d.subsec_nanos()));
+        self.next_check = Some(now + to_next);
     }
 
     /// Renders `secs` since the Unix epoch (if not already).

@@ -97,9 +97,10 @@ impl Body {
     }
 }
 
-/// A response waiting to be written: its head inline, its body shared.
+/// A response waiting to be written: its head in the session's `heads` (at `head_at`),
+/// its body shared. Small, so queueing and dequeuing it moves a few words, not a head.
 struct Response {
-    head: [u8; HEAD_MAX],
+    head_at: usize,
     head_len: usize,
     written: usize,
     body: Body,
@@ -148,6 +149,8 @@ pub struct Session {
     inbuf: Vec<u8>,
     read: Read,
     out: VecDeque<Response>,
+    /// The heads of the responses in `out`, back to back (emptied when `out` is).
+    heads: Vec<u8>,
     /// A response with `close` is queued: read nothing more.
     closing: bool,
     /// We released the connection (FIN queued).
@@ -212,16 +215,16 @@ impl Status {
     }
 }
 
+/// Appends one response head to the session's `heads`, at most `HEAD_MAX` bytes.
 struct Writer<'a> {
-    buf: &'a mut [u8; HEAD_MAX],
-    at: usize,
+    buf: &'a mut Vec<u8>,
+    start: usize,
 }
 
 impl Writer<'_> {
     fn put(&mut self, b: &[u8]) {
-        let n = b.len().min(HEAD_MAX - self.at);
-        self.buf[self.at..self.at + n].copy_from_slice(&b[..n]);
-        self.at += n;
+        let n = b.len().min(HEAD_MAX - (self.buf.len() - self.start));
+        self.buf.extend_from_slice(&b[..n]);
     }
     fn num(&mut self, mut v: u64) {
         let mut digits = [0u8; 20];
@@ -260,6 +263,7 @@ impl Session {
             inbuf: Vec::new(),
             read: Read::Head,
             out: VecDeque::new(),
+            heads: Vec::new(),
             closing: false,
             closed: false,
             head_since: now,
@@ -428,10 +432,10 @@ impl Session {
             Some(r) => (r.content_type, Body::Shared(r.body)),
             None => ("text/plain; charset=utf-8", Body::Static(status.body())),
         };
-        let mut head = [0u8; HEAD_MAX];
+        let head_at = self.heads.len();
         let mut w = Writer {
-            buf: &mut head,
-            at: 0,
+            buf: &mut self.heads,
+            start: head_at,
         };
         w.put(b"HTTP/1.1 ");
         w.put(status.line());
@@ -452,14 +456,14 @@ impl Session {
             w.put(b"\r\nConnection: keep-alive");
         }
         w.put(b"\r\n\r\n");
-        let head_len = w.at;
+        let head_len = self.heads.len() - head_at;
         match status {
             Status::Ok => self.stats.responses_2xx += 1,
             Status::NotImplemented | Status::VersionNotSupported => self.stats.responses_5xx += 1,
             _ => self.stats.responses_4xx += 1,
         }
         self.out.push_back(Response {
-            head,
+            head_at,
             head_len,
             written: 0,
             body: if head_only { Body::None } else { body },
@@ -474,7 +478,7 @@ impl Session {
         while let Some(r) = self.out.front_mut() {
             while r.written < r.total() {
                 let chunk = if r.written < r.head_len {
-                    &r.head[r.written..r.head_len]
+                    &self.heads[r.head_at + r.written..r.head_at + r.head_len]
                 } else {
                     &r.body.bytes()[r.written - r.head_len..]
                 };
@@ -485,6 +489,9 @@ impl Session {
                 r.written += n;
             }
             self.out.pop_front();
+            if self.out.is_empty() {
+                self.heads.clear();
+            }
             self.active_at = now;
         }
     }
