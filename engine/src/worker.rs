@@ -34,6 +34,88 @@ pub struct WorkerConfig {
     pub publish_every: Duration,
     /// After the stop flag: how long in-flight responses may take to finish.
     pub grace: Duration,
+    /// Bench-only: send every received TCP/IPv4 frame straight back (addresses and ports
+    /// swapped, checksums unchanged), nothing else. The ceiling of the AF_XDP path.
+    pub reflect: bool,
+    /// Bench-only, with `reflect`: frames to send at start to get the bouncing going.
+    pub inject: Option<Inject>,
+}
+
+/// Frames a reflecting worker sends at start: TCP from (our address, port 9) to the
+/// other end's, which reflects them back.
+#[derive(Clone, Debug)]
+pub struct Inject {
+    pub count: usize,
+    pub src_mac: crate::wire::ethernet::MacAddr,
+    pub dst_mac: crate::wire::ethernet::MacAddr,
+    pub src: std::net::Ipv4Addr,
+    pub dst: std::net::Ipv4Addr,
+}
+
+/// The port reflect mode uses at both ends (discard).
+pub const REFLECT_PORT: u16 = 9;
+
+/// Swaps a TCP/IPv4 frame's Ethernet addresses, IPv4 addresses and TCP ports in place.
+/// The checksums stay valid (a swap does not change a ones'-complement sum). Returns false
+/// for anything else (VLAN tags, options are fine; other protocols are not).
+pub fn reflect_in_place(frame: &mut [u8]) -> bool {
+    if frame.len() < 14 + 20 + 20 || frame[12..14] != [0x08, 0x00] || frame[23] != 6 {
+        return false;
+    }
+    let ihl = usize::from(frame[14] & 0x0f) * 4;
+    if ihl < 20 || frame.len() < 14 + ihl + 20 {
+        return false;
+    }
+    for i in 0..6 {
+        frame.swap(i, 6 + i);
+    }
+    for i in 0..4 {
+        frame.swap(26 + i, 30 + i);
+    }
+    let t = 14 + ihl;
+    frame.swap(t, t + 2);
+    frame.swap(t + 1, t + 3);
+    true
+}
+
+impl Inject {
+    /// One 54-byte frame to bounce (an ACK with no payload), numbered `i`.
+    pub fn frame(&self, i: usize, buf: &mut [u8]) -> usize {
+        use crate::wire::{ethernet, ipv4, tcp};
+        let eth = ethernet::emit(
+            buf,
+            self.dst_mac,
+            self.src_mac,
+            None,
+            ethernet::EtherType::Ipv4,
+        );
+        let repr = tcp::TcpRepr {
+            src_port: REFLECT_PORT,
+            dst_port: REFLECT_PORT,
+            seq: crate::tcp::SeqNum(i as u32),
+            ack: crate::tcp::SeqNum(0),
+            flags: tcp::Flags::ACK,
+            window: 0,
+            urgent: 0,
+            options: Default::default(),
+        };
+        let seg = repr.emit(
+            &mut buf[eth + ipv4::MIN_HEADER_LEN..],
+            0,
+            self.src,
+            self.dst,
+        );
+        ipv4::Ipv4Repr {
+            src: self.src,
+            dst: self.dst,
+            protocol: ipv4::PROTO_TCP,
+            ttl: 64,
+            ident: i as u16,
+            payload_len: seg,
+        }
+        .emit(&mut buf[eth..]);
+        eth + ipv4::MIN_HEADER_LEN + seg
+    }
 }
 
 impl Default for WorkerConfig {
@@ -45,6 +127,8 @@ impl Default for WorkerConfig {
             idle_sleep: Duration::from_millis(50),
             publish_every: Duration::from_millis(100),
             grace: Duration::from_secs(5),
+            reflect: false,
+            inject: None,
         }
     }
 }
@@ -290,6 +374,17 @@ impl Worker {
             panic!("failpoint FASTPATH_FAILPOINT_WORKER_PANIC");
         }
         let clock = Clock::new();
+        if let Some(inj) = self.cfg.inject.clone() {
+            let mut tx = XskTx {
+                xsk: &mut self.xsk,
+                pcap: &self.pcap,
+                counters: &mut self.iface.counters,
+            };
+            for i in 0..inj.count {
+                tx.send(&mut |buf: &mut [u8]| inj.frame(i, buf));
+            }
+            self.xsk.flush_tx();
+        }
         let mut batch: Vec<Frame> = Vec::with_capacity(self.cfg.batch);
         let mut idle = 0u32;
         let mut last_publish = clock.now();
@@ -345,8 +440,11 @@ impl Worker {
                     {
                         sleep = Duration::ZERO;
                     }
-                    if !sleep.is_zero() {
-                        let ms = sleep.as_millis().max(1) as i32;
+                    // poll() sleeps in whole milliseconds: a deadline closer than that (a
+                    // load generator's next scheduled request) is met by spinning, not by
+                    // oversleeping it.
+                    if sleep >= Duration::from_millis(1) {
+                        let ms = sleep.as_millis() as i32;
                         match &self.handoff {
                             Some(h) => {
                                 let waker = h.wakers[h.me].clone();
@@ -574,6 +672,19 @@ impl Worker {
         let len = f.len();
         self.iface.counters.rx_frames += 1;
         self.iface.counters.rx_bytes += len as u64;
+        if self.cfg.reflect {
+            if reflect_in_place(self.xsk.data_mut(&mut f)) {
+                let mut tx = XskTx {
+                    xsk: &mut self.xsk,
+                    pcap: &self.pcap,
+                    counters: &mut self.iface.counters,
+                };
+                tx.push(f);
+            } else {
+                self.xsk.release(f);
+            }
+            return;
+        }
         capture(&self.pcap, self.xsk.data(&f));
         let action = self.iface.handle(self.xsk.buf_mut(&mut f), len);
         let action = match action {
@@ -733,5 +844,42 @@ impl Worker {
             connections_left: self.host.as_ref().map_or(0, |h| h.held().1),
             timers_left: self.host.as_ref().map_or(0, |h| h.timer_entries()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::tcp::TcpPacket;
+
+    #[test]
+    fn a_reflected_frame_keeps_valid_checksums() {
+        let a = std::net::Ipv4Addr::new(10, 0, 0, 1);
+        let b = std::net::Ipv4Addr::new(10, 0, 0, 2);
+        let inj = Inject {
+            count: 1,
+            src_mac: [2, 0, 0, 0, 0, 1],
+            dst_mac: [2, 0, 0, 0, 0, 2],
+            src: a,
+            dst: b,
+        };
+        let mut f = vec![0u8; 128];
+        let n = inj.frame(7, &mut f);
+        f.truncate(n);
+        assert!(TcpPacket::parse(&f[34..], a, b).is_ok());
+        assert!(reflect_in_place(&mut f));
+        assert_eq!(
+            (&f[0..6], &f[6..12]),
+            (&[2, 0, 0, 0, 0, 1][..], &[2, 0, 0, 0, 0, 2][..])
+        );
+        let ip = crate::wire::ipv4::Packet::new_checked(&f[14..]).expect("IPv4 checksum valid");
+        assert_eq!((ip.src(), ip.dst()), (b, a));
+        let seg = TcpPacket::parse(&f[34..], b, a).expect("TCP checksum valid");
+        assert_eq!(seg.repr.seq.0, 7);
+        // Not TCP/IPv4: left alone.
+        let mut arp = vec![0u8; 60];
+        arp[12] = 0x08;
+        arp[13] = 0x06;
+        assert!(!reflect_in_place(&mut arp));
     }
 }

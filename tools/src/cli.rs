@@ -36,6 +36,10 @@ pub enum Command {
     /// to a URL for S seconds; prints requests/s, throughput, latency percentiles and
     /// errors by kind.
     Load(Box<LoadArgs>),
+    /// Bench-only: send every TCP frame for the engine straight back, nothing else, and
+    /// report frames per second: the ceiling of the AF_XDP path on this machine. Run one
+    /// at each end of a link; one of them starts the bouncing with --inject.
+    Reflect(Box<ReflectArgs>),
 }
 
 /// An IPv4 address with its prefix length, as `10.0.0.2/24`.
@@ -241,6 +245,58 @@ pub struct ServeArgs {
     /// Listen on no port (`fastpath load` uses the engine as a client only).
     #[arg(skip)]
     pub no_listen: bool,
+
+    /// Bench-only reflect mode (`fastpath reflect`).
+    #[arg(skip)]
+    pub reflect: bool,
+
+    /// Frames to inject at start in reflect mode.
+    #[arg(skip)]
+    pub inject: Option<fastpath_engine::worker::Inject>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ReflectArgs {
+    /// Network interface to attach to.
+    #[arg(long, value_name = "IF")]
+    pub iface: String,
+
+    /// This end's address (owned: the kernel must not have it). Frames to its port 9 are
+    /// reflected.
+    #[arg(long, value_name = "ADDR/PREFIX")]
+    pub ip: Cidr,
+
+    /// Frames to send at start to the other end (which must be reflecting too).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub inject: usize,
+
+    /// With --inject: the other end's address.
+    #[arg(long = "to-ip", value_name = "ADDR", requires = "to_mac")]
+    pub to_ip: Option<Ipv4Addr>,
+
+    /// With --inject: the other end's MAC address (aa:bb:cc:dd:ee:ff).
+    #[arg(long = "to-mac", value_name = "MAC", requires = "to_ip")]
+    pub to_mac: Option<String>,
+
+    /// Seconds to run.
+    #[arg(long, short = 'd', value_name = "S", default_value_t = 5.0)]
+    pub duration: f64,
+
+    /// Which of the interface's queues to attach to.
+    #[arg(long, value_name = "LIST|all", default_value = "all")]
+    pub queues: Selection,
+
+    /// CPUs to pin the workers to, one per queue.
+    #[arg(long, value_name = "LIST")]
+    pub cores: Option<IdList>,
+
+    /// AF_XDP bind mode: auto, zerocopy or copy.
+    #[arg(long, value_name = "auto|zerocopy|copy", default_value = "auto")]
+    pub mode: fastpath_engine::afxdp::BindMode,
+
+    /// Spin instead of sleeping when idle.
+    #[arg(long = "busy-poll")]
+    pub busy_poll: bool,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -7,6 +7,7 @@ mod cli;
 mod demo;
 mod lists;
 mod load;
+mod reflect;
 mod serve;
 
 use std::process::ExitCode;
@@ -29,6 +30,7 @@ fn main() -> ExitCode {
         cli::Command::Serve(args) => serve::main(&args),
         cli::Command::Demo(args) => demo::main(&args),
         cli::Command::Load(args) => load::main(&args),
+        cli::Command::Reflect(args) => reflect::main(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -226,6 +226,7 @@ pub fn start_with(
     let wcfg = WorkerConfig {
         busy_poll: args.busy_poll,
         grace: secs("--grace", args.grace)?,
+        reflect: args.reflect,
         ..WorkerConfig::default()
     };
     let table = Arc::new(SocketTable::with_capacity(
@@ -261,13 +262,13 @@ pub fn start_with(
             table.clone(),
             secret,
         );
-        let mut worker = Worker::new(
-            xsk,
-            Iface::new(mac, vec![our]),
-            wcfg.clone(),
-            published.clone(),
-        )
-        .with_host(host, handoffs.next().expect("one handoff per worker"));
+        let mut wcfg = wcfg.clone();
+        if w == 0 {
+            // Only the first worker starts the bouncing.
+            wcfg.inject = args.inject.clone();
+        }
+        let mut worker = Worker::new(xsk, Iface::new(mac, vec![our]), wcfg, published.clone())
+            .with_host(host, handoffs.next().expect("one handoff per worker"));
         if let Some(p) = &pcap {
             worker = worker.with_pcap(p.clone());
         }

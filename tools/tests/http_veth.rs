@@ -79,6 +79,18 @@ elif mode == "raw":
     s.sendall(sys.argv[3].encode().decode("unicode_escape").encode("latin-1"))
     status, h, body, _ = read_response(s, b"")
     print(status, "|", h.get("connection"), "|", "closed" if closed_by_peer(s) else "open")
+elif mode == "garbage":
+    # A valid request, then binary garbage in the same write: the request is answered,
+    # the garbage gets a 400 and a close; nothing of it is echoed.
+    import random
+    rnd = random.Random(5)
+    junk = bytes(rnd.randrange(256) for _ in range(2048))
+    s = connect()
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + junk)
+    first, h1, body1, buf = read_response(s, b"")
+    second, h2, body2, _ = read_response(s, buf)
+    echoed = junk[:16] in body1 + body2
+    print(first, "|", second, "|", h2.get("connection"), "|", "closed" if closed_by_peer(s) else "open", "|", "echoed" if echoed else "not echoed")
 elif mode == "slowloris":
     s = connect()
     t = time.time()
@@ -400,6 +412,20 @@ fn hostile_requests_get_their_status_and_a_close() {
         ),
         ("GET / HTTP/2.0\\r\\nHost: x\\r\\n\\r\\n".into(), "505"),
         ("GET /../../etc/passwd HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n".into(), "400"),
+        // Header injection: a bare CR inside a value, a CRLF inside the target, and an
+        // obsolete line folding; none may be taken as a second header or request.
+        (
+            "GET / HTTP/1.1\\r\\nHost: x\\r\\nX-A: a\\rInjected: b\\r\\n\\r\\n".into(),
+            "400",
+        ),
+        (
+            "GET /a\\r\\nInjected: b HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n".into(),
+            "400",
+        ),
+        (
+            "GET / HTTP/1.1\\r\\nHost: x\\r\\nX-A: a\\r\\n Injected: b\\r\\n\\r\\n".into(),
+            "400",
+        ),
     ];
     for (req, status) in &cases {
         let got = py(&pair, &["raw", req]);
@@ -412,6 +438,12 @@ fn hostile_requests_get_their_status_and_a_close() {
         assert_eq!(parts.next(), Some("close"), "{req}: {got}");
         assert_eq!(parts.next(), Some("closed"), "{req}: {got}");
     }
+    // Binary garbage after a valid request: 200, then 400 and a close, nothing echoed.
+    let got = py(&pair, &["garbage"]);
+    let parts: Vec<&str> = got.trim().split(" | ").collect();
+    assert!(parts[0].starts_with("HTTP/1.1 200 "), "{got}");
+    assert!(parts[1].starts_with("HTTP/1.1 400 "), "{got}");
+    assert_eq!(&parts[2..], ["close", "closed", "not echoed"], "{got}");
     // Slowloris: one byte every half second never completes a head within 2 s.
     let got = py(&pair, &["slowloris"]);
     let mut parts = got.trim().split(" | ");

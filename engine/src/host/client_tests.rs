@@ -389,3 +389,45 @@ fn refused_when_nothing_listens() {
     );
     assert_eq!((e.held(), e.table.len(), e.nic_frames()), (0, 0, 0));
 }
+
+#[test]
+fn an_exhausted_port_range_fails_cleanly_and_ports_return_after_time_wait() {
+    let mut cfg = HostConfig {
+        local_ports: (50000, 50001),
+        ..HostConfig::default()
+    };
+    cfg.tcp.time_wait = Duration::from_secs(2);
+    let mut e = Engine::new(1, 64, cfg);
+    let dst = SocketAddrV4::new(US, 80);
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let now = e.now;
+        ids.push(e.hosts[0].connect(now, dst, &mut e.nic[0]).unwrap());
+    }
+    e.run(Duration::from_millis(50), Duration::from_millis(1));
+    // We close first: our ends go to TIME_WAIT and keep their 4-tuples.
+    for &id in &ids {
+        assert_eq!(e.hosts[0].client_state(id), Some(State::Established));
+        e.hosts[0].client_close(id, false);
+    }
+    e.hosts[0].flush(e.now, &mut e.nic[0]);
+    e.run(Duration::from_millis(500), Duration::from_millis(1));
+    for &id in &ids {
+        assert_eq!(e.hosts[0].client_state(id), Some(State::TimeWait));
+    }
+    let now = e.now;
+    assert_eq!(
+        e.hosts[0].connect(now, dst, &mut e.nic[0]),
+        Err(ConnectError::NoPorts),
+        "both ports are held by TIME_WAIT"
+    );
+    assert_eq!(e.held(), 2, "the failed connect left nothing behind");
+    e.run(Duration::from_secs(3), Duration::from_millis(10));
+    assert_eq!((e.held(), e.table.len()), (0, 0), "TIME_WAIT over");
+    let now = e.now;
+    let again = e.hosts[0]
+        .connect(now, dst, &mut e.nic[0])
+        .expect("ports came back");
+    e.run(Duration::from_millis(50), Duration::from_millis(1));
+    assert_eq!(e.hosts[0].client_state(again), Some(State::Established));
+}
