@@ -199,6 +199,11 @@ pub struct ServeArgs {
     #[arg(long = "time-wait", value_name = "S", default_value_t = 60.0)]
     pub time_wait: f64,
 
+    /// Retransmissions of unacknowledged data before a connection is given up (Linux
+    /// tcp_retries2: 15, about 15 minutes; 5 gives up after about 6 s on a LAN).
+    #[arg(long = "tcp-retries", value_name = "N", default_value_t = 15)]
+    pub tcp_retries: u32,
+
     /// Half-open connections per port before SYN cookies take over.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub backlog: usize,

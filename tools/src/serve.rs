@@ -331,6 +331,7 @@ fn host_config(args: &ServeArgs) -> anyhow::Result<HostConfig> {
     }
     let tcp = TcpConfig {
         time_wait: secs("--time-wait", args.time_wait)?,
+        data_retries: args.tcp_retries,
         ..TcpConfig::default()
     };
     let http = HttpConfig {
@@ -431,8 +432,9 @@ pub fn print_report(r: &Report) {
                     c.handoff_dropped
                 );
                 println!(
-                    "    tcp: retransmits {}, challenge ACKs {} (rate-limited {}), SYN cookies sent {} accepted {}, half-open peak {}",
+                    "    tcp: retransmits {}, given up {}, challenge ACKs {} (rate-limited {}), SYN cookies sent {} accepted {}, half-open peak {}",
                     c.tcp_retransmits,
+                    c.conns_timed_out,
                     c.tcp_challenge_acks,
                     c.tcp_challenge_suppressed,
                     c.syn_cookies_sent,

@@ -314,3 +314,188 @@ fn a_hundred_thousand_malformed_frames_interleaved_with_real_requests() {
     );
     println!("{out}");
 }
+
+/// The figures after `key` on every summary line that has it.
+fn each(out: &str, key: &str) -> Vec<u64> {
+    out.lines()
+        .filter_map(|l| l.split_once(key))
+        .filter_map(|(_, r)| r.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+        .collect()
+}
+
+/// Frames in use (neither free nor with the kernel) per queue at exit: 0 is the baseline.
+fn frames_in_use(summary: &str) -> Vec<u64> {
+    each(summary, " in-use ")
+}
+
+fn web_root(tag: &str, files: &[(&str, usize)]) -> (std::path::PathBuf, Cleanup) {
+    let dir = std::env::temp_dir().join(format!("fastpath-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, size) in files {
+        let body: Vec<u8> = (0..*size as u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(dir.join(name), body).unwrap();
+    }
+    (dir.clone(), Cleanup(dir))
+}
+
+#[test]
+fn a_vanished_peer_is_given_up_after_the_retry_limit_and_a_new_client_is_served() {
+    if !privileged::check(
+        "a_vanished_peer_is_given_up_after_the_retry_limit_and_a_new_client_is_served",
+    ) {
+        return;
+    }
+    let _serial = one_at_a_time();
+    let pair = VethPair::new("vanish");
+    let (dir, _cleanup) = web_root("vanish", &[("10m.bin", 10_000_000), ("index.html", 6)]);
+    let engine = serve(
+        &pair,
+        &["--root", dir.to_str().unwrap(), "--tcp-retries", "4"],
+    );
+    let target = pair.engine_addr().to_string();
+    // A slow download, then the peer's link goes down under it.
+    let mut download = pair.peer_ns().spawn(&[
+        "timeout",
+        "60",
+        "curl",
+        "-s",
+        "-o",
+        "/dev/null",
+        "--limit-rate",
+        "1M",
+        &format!("http://{target}/10m.bin"),
+    ]);
+    std::thread::sleep(Duration::from_millis(1500));
+    pair.peer_ns()
+        .run_ok(&["ip", "link", "set", pair.peer_if(), "down"]);
+    drop(download.stop(Duration::from_millis(100)));
+    // 4 retransmissions with backoff from a ~200 ms RTO: given up within ~7 s.
+    std::thread::sleep(Duration::from_secs(10));
+    pair.peer_ns()
+        .run_ok(&["ip", "link", "set", pair.peer_if(), "up"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let out = pair.peer_ns().exec(&[
+        "curl",
+        "-sS",
+        "--max-time",
+        "10",
+        "--retry",
+        "3",
+        &format!("http://{target}/index.html"),
+    ]);
+    let (ok, summary, err) = stop(engine, SIGTERM);
+    assert!(ok, "{summary}{err}");
+    println!("{summary}");
+    assert_eq!(out.stdout.len(), 6, "a new client is served: {out:?}");
+    assert!(
+        each(&summary, "given up ").iter().sum::<u64>() >= 1,
+        "the vanished peer's connection was given up: {summary}"
+    );
+    assert!(
+        each(&summary, "retransmits ").iter().sum::<u64>() >= 4,
+        "after retransmitting: {summary}"
+    );
+    assert!(
+        summary.contains("at exit: 0 connections held, 0 socket table entries"),
+        "{summary}"
+    );
+    assert!(frames_in_use(&summary).iter().all(|&n| n == 0), "{summary}");
+}
+
+#[test]
+fn twenty_percent_loss_completes_or_times_out_cleanly_and_everything_is_reclaimed() {
+    if !privileged::check(
+        "twenty_percent_loss_completes_or_times_out_cleanly_and_everything_is_reclaimed",
+    ) {
+        return;
+    }
+    let _serial = one_at_a_time();
+    let pair = VethPair::new("loss20");
+    let (dir, _cleanup) = web_root("loss20", &[("100k.bin", 100_000)]);
+    // The engine's stdout goes to a file, so its per-second stats line can be watched
+    // while it runs.
+    let log = dir.join("engine.out");
+    let cmd = format!(
+        "exec {} serve --iface {} --ip {}/24 --root {} --tcp-retries 5 --keepalive-timeout 5 --stats-interval 1 > {} 2>&1",
+        common::BIN,
+        pair.engine_if(),
+        pair.engine_addr(),
+        dir.display(),
+        log.display()
+    );
+    let mut engine = pair.engine_ns().spawn(&["sh", "-c", &cmd]);
+    assert!(
+        fastpath_testbed::proc::wait_until(
+            Duration::from_secs(20),
+            Duration::from_millis(50),
+            || { pair.xdp_attached() || !engine.alive() }
+        ) && engine.alive(),
+        "fastpath serve did not start: {:?}",
+        std::fs::read_to_string(&log)
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    lossy(&pair, 20);
+    let url = format!("http://{}/100k.bin", pair.engine_addr());
+    // Eight clients at once, each given 15 s: a body arrives whole, or the client gives up
+    // cleanly (curl's timeout); never a wrong body.
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            pair.peer_ns().spawn(&[
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "--max-time",
+                "15",
+                "-w",
+                "%{http_code} %{size_download}",
+                &url,
+            ])
+        })
+        .collect();
+    let mut complete = 0;
+    let mut timed_out = 0;
+    for mut c in clients {
+        let (status, out, _) = c.wait_exit(Duration::from_secs(30));
+        match status.and_then(|s| s.code()) {
+            Some(0) => {
+                assert_eq!(out.trim(), "200 100000", "a whole body");
+                complete += 1;
+            }
+            Some(28) => timed_out += 1,
+            other => panic!("curl ended with {other:?}: {out}"),
+        }
+    }
+    // The clients are gone (their close, under loss, may take many tries to arrive):
+    // within the retry limit and the idle timeout every connection is reclaimed. Watch
+    // the stats line until it says so, for at most 90 s.
+    let reclaimed = fastpath_testbed::proc::wait_until(
+        Duration::from_secs(90),
+        Duration::from_millis(500),
+        || {
+            std::fs::read_to_string(&log)
+                .ok()
+                .and_then(|t| {
+                    t.lines()
+                        .rev()
+                        .find(|l| l.contains(" conns open"))
+                        .map(|l| l.contains(" req/s, 0 conns open"))
+                })
+                .unwrap_or(false)
+        },
+    );
+    fastpath_testbed::proc::signal(engine.pid(), SIGTERM);
+    let (status, _, _) = engine.wait_exit(Duration::from_secs(15));
+    let summary = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(status.is_some_and(|s| s.success()), "{summary}");
+    assert!(
+        reclaimed,
+        "every connection reclaimed within 90 s: {summary}"
+    );
+    println!("{complete} complete, {timed_out} timed out\n{summary}");
+    assert_eq!(complete + timed_out, 8);
+    let left_other: u64 = each(&summary, "left in TIME_WAIT, ").iter().sum();
+    assert_eq!(left_other, 0, "nothing wedged: {summary}");
+    assert!(frames_in_use(&summary).iter().all(|&n| n == 0), "{summary}");
+    assert!(!summary.contains("MISMATCH"), "{summary}");
+}

@@ -149,6 +149,9 @@ pub struct HostStats {
     pub challenge_acks_suppressed: u64,
     /// Segments sent again (timeouts and fast retransmit).
     pub retransmits: u64,
+    /// Connections that ended because retransmissions (or keep-alive, or FIN_WAIT_2) ran
+    /// out of time.
+    pub timed_out: u64,
     /// Segments put into another worker's (or our own) loopback inbox.
     pub loopback_out: u64,
     /// Loopback segments received.
@@ -758,6 +761,9 @@ impl Host {
             Role::Client(_) if e.path == Path::Resolving => None,
             Role::Client(_) => e.conn.poll_at(),
         };
+        if closed && e.conn.close_reason() == Some(CloseReason::TimedOut) {
+            self.stats.timed_out += 1;
+        }
         if closed {
             if let Role::Client(c) = &e.role {
                 let how = match e.conn.close_reason() {

@@ -155,6 +155,10 @@ pub struct Conn {
     linger_at: Option<Instant>,
     last_send: Instant,
     probe_pending: bool,
+    /// The persist timer fired on a small open window that sender silly-window
+    /// avoidance was holding data back for: send the runt now (RFC 9293 3.8.6.2.1's
+    /// override timeout), so a lost window update cannot stall the connection.
+    sws_override: bool,
     /// Retransmit the segment at SND.UNA at once (fast retransmit, partial ACK).
     fast_rtx: bool,
     /// A one-off segment to send first (a reset).
@@ -227,6 +231,7 @@ impl Conn {
             linger_at: None,
             last_send: now,
             probe_pending: false,
+            sws_override: false,
             fast_rtx: false,
             pending_rst: None,
             cc: Controller::new(cfg.cc, mss),

@@ -253,8 +253,12 @@ impl Conn {
         }
         if pending > 0 && len < self.send_mss && len < pending {
             // Sender silly window avoidance (RFC 9293 3.8.6.2.1): a window-limited runt
-            // waits unless it is at least half the largest window the peer offered.
-            if len < self.max_snd_wnd / 2 {
+            // waits unless it is at least half the largest window the peer offered, or
+            // the override timeout (the persist timer) fired with nothing in flight.
+            if len < self.max_snd_wnd / 2 && !self.sws_override {
+                if self.in_flight() == 0 && self.persist_at.is_none() {
+                    self.persist_at = Some(now + self.rtt.rto());
+                }
                 return None;
             }
         }
@@ -262,6 +266,7 @@ impl Conn {
             // RFC 896: one small segment in flight at a time.
             return None;
         }
+        self.sws_override = false;
         let seq = self.snd_nxt;
         let retransmit = seq < self.snd_max;
         if retransmit {

@@ -58,6 +58,10 @@ impl Conn {
                 if self.persist_backoff > self.cfg.data_retries {
                     self.set_closed(CloseReason::TimedOut);
                 }
+            } else if self.snd_wnd > 0 && self.in_flight() == 0 {
+                // Data held back by sender SWS avoidance: send what the window takes.
+                self.persist_at = None;
+                self.sws_override = true;
             } else {
                 self.persist_at = None;
             }

@@ -340,6 +340,27 @@ fn zero_window_then_probe_then_update() {
 }
 
 #[test]
+fn a_small_window_runt_is_sent_when_the_override_timer_fires() {
+    // RFC 9293 3.8.6.2.1: sender SWS avoidance holds back a segment smaller than both the
+    // MSS and half the largest window offered, but only until an override timeout: with
+    // nothing in flight no ACK would ever come to release it (a lost window update, or a
+    // peer gone), so the persist timer sends what the window takes.
+    run(
+        &cfg(),
+        &format!(
+            "{HANDSHAKE}
+0.020 app send 2000
+0.020 > . seq 1 ack 1 len 1448 <TS * 110>
+0.020 > P. seq 1449 ack 1 len 552 <TS * 110>
+0.030 < . seq 1 ack 2001 win 4 <TS 120 *>
+0.040 app send 1000
+0.240 > . seq 2001 ack 1 len 512 <TS * 120>
+"
+        ),
+    );
+}
+
+#[test]
 fn active_close_through_time_wait() {
     // RFC 9293 3.6 figure 12: FIN_WAIT_1, FIN_WAIT_2, TIME_WAIT for 2MSL, CLOSED.
     let mut c = cfg();
