@@ -130,6 +130,14 @@ fn restart_under_load_leaves_nothing_attached_and_serves_again() {
     let _serial = one_at_a_time();
     let pair = VethPair::new("rst");
     let url = format!("http://{}/", pair.engine_addr());
+    // The kernel's own traffic on the same interface: an address of its own there, pinged
+    // from the peer all through the two runs and the gap between them.
+    let kernel_addr = pair.addr(5);
+    pair.add_engine_kernel_addr(kernel_addr);
+    let kernel_target = kernel_addr.to_string();
+    let mut ping =
+        pair.peer_ns()
+            .spawn(&["ping", "-c", "60", "-i", "0.2", "-W", "1", &kernel_target]);
     let engine = serve(&pair, &[]);
     let mut load = pair
         .peer_ns()
@@ -152,6 +160,11 @@ fn restart_under_load_leaves_nothing_attached_and_serves_again() {
     );
     let (ok, out, err) = stop(engine, SIGTERM);
     assert!(ok, "{out}{err}");
+    let (status, pout, perr) = ping.wait_exit(Duration::from_secs(20));
+    assert!(
+        status.is_some_and(|s| s.success()) && pout.contains("60 received"),
+        "the kernel's own traffic was unaffected throughout: {pout}{perr}"
+    );
 }
 
 #[test]
