@@ -454,6 +454,12 @@ impl Conn {
         self.recv_buf.advance_readable(more);
         advanced += more;
         self.rcv_nxt += advanced as u32;
+        // A peer may send past the edge we advertised (the segment only has to start
+        // inside the window); what fit in the buffer was kept, as Linux keeps it. The
+        // edge the peer was allowed cannot then be behind what it sent.
+        if self.rcv_nxt > self.rcv_adv {
+            self.rcv_adv = self.rcv_nxt;
+        }
         self.unacked_bytes += stored as u32;
 
         // Delayed ACK (RFC 1122 4.2.3.2, RFC 5681 4.2): every second full-sized segment at
