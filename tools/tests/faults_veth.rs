@@ -211,7 +211,12 @@ def ip(proto, payload, ihl=5, frag=0x4000, total=None, opts=b""):
     h = h[:10] + struct.pack("!H", csum(h)) + h[12:]
     return h + payload
 def tcp(flags=0x02, doff=5, opts=b"", payload=b"", dport=80):
-    h = struct.pack("!HHIIBBHHH", rnd.randrange(1024, 65536), dport, rnd.randrange(1 << 32), 0, doff << 4, flags, 65535, 0, 0) + opts
+    # Source ports below the peer kernel's ephemeral range (32768-60999), so a junk SYN
+    # never opens a half-open connection on a 4-tuple a real client (curl) picks next:
+    # with the peer's RST to our SYN-ACK lost in the flood, such a collision keeps the
+    # client waiting for the half-open's SYN-ACK retries (a minute), as it would with
+    # Linux as the server.
+    h = struct.pack("!HHIIBBHHH", rnd.randrange(1024, 32768), dport, rnd.randrange(1 << 32), 0, doff << 4, flags, 65535, 0, 0) + opts
     pseudo = socket.inet_aton(src_ip) + socket.inet_aton(dst_ip) + struct.pack("!BBH", 0, 6, len(h) + len(payload))
     c = csum(pseudo + h + payload)
     return h[:16] + struct.pack("!H", c) + h[18:] + payload
