@@ -225,6 +225,14 @@ fn capture(pcap: &Option<Arc<Mutex<PcapWriter>>>, frame: &[u8]) {
 }
 
 impl XskTx<'_> {
+    /// A free frame, reclaiming completed ones first if none is left.
+    fn alloc(&mut self) -> Option<Frame> {
+        self.xsk.alloc().or_else(|| {
+            self.xsk.complete();
+            self.xsk.alloc()
+        })
+    }
+
     fn push(&mut self, f: Frame) -> bool {
         let n = self.xsk.data(&f).len();
         capture(self.pcap, self.xsk.data(&f));
@@ -256,13 +264,7 @@ impl XskTx<'_> {
 
 impl Tx for XskTx<'_> {
     fn send(&mut self, build: &mut dyn FnMut(&mut [u8]) -> usize) -> bool {
-        let f = match self.xsk.alloc() {
-            Some(f) => Some(f),
-            None => {
-                self.xsk.complete();
-                self.xsk.alloc()
-            }
-        };
+        let f = self.alloc();
         let Some(mut f) = f else {
             self.counters.drop_tx_full += 1;
             return false;
@@ -273,13 +275,7 @@ impl Tx for XskTx<'_> {
     }
 
     fn send_range(&mut self, build: &mut crate::host::BuildRange<'_>) -> Option<bool> {
-        let f = match self.xsk.alloc() {
-            Some(f) => Some(f),
-            None => {
-                self.xsk.complete();
-                self.xsk.alloc()
-            }
-        };
+        let f = self.alloc();
         let Some(mut f) = f else {
             // No frame: the segment still leaves the connection (and is lost, counted),
             // so TCP's timers resend it; holding it back could leave nothing to wake for.

@@ -8,11 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use clap::Parser;
 use fastpath_engine::app::App;
 use fastpath_engine::load::{LoadApp, LoadConfig, LoadReport, Progress};
 
-use crate::cli::{Cli, Command, LoadArgs, ServeArgs};
+use crate::cli::{LoadArgs, ServeArgs};
 use crate::serve::{self, secs};
 
 /// `http://ADDR[:PORT]/PATH` -> (address, path, Host header).
@@ -216,12 +215,7 @@ pub fn main(args: &LoadArgs) -> anyhow::Result<()> {
     if args.busy_poll {
         argv.push("--busy-poll".into());
     }
-    let Command::Serve(mut serve_args) = Cli::try_parse_from(&argv)
-        .context("building the engine's options")?
-        .command
-    else {
-        unreachable!("parsed as serve");
-    };
+    let mut serve_args = serve::args_from(&argv)?;
     serve_args.no_listen = true;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

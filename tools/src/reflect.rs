@@ -9,10 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use clap::Parser;
 use fastpath_engine::worker::{Inject, REFLECT_PORT};
 
-use crate::cli::{Cli, Command, ReflectArgs};
+use crate::cli::ReflectArgs;
 use crate::serve::{self, secs};
 
 pub fn main(args: &ReflectArgs) -> anyhow::Result<()> {
@@ -44,12 +43,7 @@ pub fn main(args: &ReflectArgs) -> anyhow::Result<()> {
     if args.busy_poll {
         argv.push("--busy-poll".into());
     }
-    let Command::Serve(mut serve_args) = Cli::try_parse_from(&argv)
-        .context("building the engine's options")?
-        .command
-    else {
-        unreachable!("parsed as serve");
-    };
+    let mut serve_args = serve::args_from(&argv)?;
     serve_args.reflect = true;
     if args.inject > 0 {
         let (Some(to_ip), Some(to_mac)) = (args.to_ip, &args.to_mac) else {

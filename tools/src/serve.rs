@@ -97,6 +97,19 @@ impl Running {
     }
 }
 
+/// `serve`'s options from a command line written by another command (`load`, `reflect`),
+/// so every default is the one `serve` documents.
+pub fn args_from(argv: &[String]) -> anyhow::Result<Box<ServeArgs>> {
+    use clap::Parser;
+    match crate::cli::Cli::try_parse_from(argv)
+        .context("building the engine's options")?
+        .command
+    {
+        crate::cli::Command::Serve(a) => Ok(a),
+        _ => unreachable!("the command line names serve"),
+    }
+}
+
 /// Builds the application a worker runs beside the server, if any: given (worker, workers).
 pub type AppFactory<'a> = &'a mut dyn FnMut(usize, usize) -> Option<Box<dyn App>>;
 

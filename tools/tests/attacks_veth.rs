@@ -8,16 +8,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{mac_text, serve, stop};
+use common::{each, mac_text, one_at_a_time, serve, stop};
 use fastpath_testbed::{privileged, VethPair};
 
 const SIGTERM: i32 = 15;
-
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Resident memory of a process, in kB.
 fn rss_kb(pid: u32) -> u64 {
@@ -29,14 +23,6 @@ fn rss_kb(pid: u32) -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
-}
-
-/// The figures after `key` on every summary line that has it, e.g. "SYN cookies sent ".
-fn each(out: &str, key: &str) -> Vec<u64> {
-    out.lines()
-        .filter_map(|l| l.split_once(key))
-        .filter_map(|(_, r)| r.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
-        .collect()
 }
 
 /// Spoofed-source SYNs to the engine's port 80 from an AF_PACKET socket, as fast as

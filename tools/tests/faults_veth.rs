@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{serve, stop};
+use common::{each, one_at_a_time, serve, stop};
 use fastpath_testbed::{privileged, VethPair};
 
 const SIGTERM: i32 = 15;
@@ -19,14 +19,6 @@ impl Drop for Cleanup {
 }
 
 /// Drops a random `percent` of frames in each direction in the peer namespace.
-/// These tests each load both cores (floods, loss recovery, 100k requests): run them one
-/// at a time, or a shared 2-core machine turns their timeouts into coin flips.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 fn lossy(pair: &VethPair, percent: u32) {
     let rules = format!(
         "table inet fploss {{
@@ -331,14 +323,6 @@ fn a_hundred_thousand_malformed_frames_interleaved_with_real_requests() {
         "drops counted by reason: {out}"
     );
     println!("{out}");
-}
-
-/// The figures after `key` on every summary line that has it.
-fn each(out: &str, key: &str) -> Vec<u64> {
-    out.lines()
-        .filter_map(|l| l.split_once(key))
-        .filter_map(|(_, r)| r.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
-        .collect()
 }
 
 /// Frames in use (neither free nor with the kernel) per queue at exit: 0 is the baseline.

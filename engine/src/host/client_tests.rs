@@ -14,19 +14,6 @@ use crate::wire::arp::Op;
 const MAC: MacAddr = [2, 0, 0, 0, 0, 2];
 const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 
-#[derive(Default)]
-struct VecTx(Vec<Vec<u8>>);
-
-impl Tx for VecTx {
-    fn send(&mut self, build: &mut dyn FnMut(&mut [u8]) -> usize) -> bool {
-        let mut f = vec![0u8; 2048];
-        let n = build(&mut f);
-        f.truncate(n);
-        self.0.push(f);
-        true
-    }
-}
-
 /// Workers in memory: each a host, an optional app, a NIC (frames collected, never
 /// delivered) and a bounded loopback inbox.
 struct Engine {

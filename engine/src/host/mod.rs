@@ -220,6 +220,8 @@ struct ClientSide {
     /// A send did not take everything: raise `Writable` when room comes back.
     blocked: bool,
     peer_closed: bool,
+    /// Listed in `Host::dirty` (no linear search to avoid listing it twice).
+    dirty: bool,
 }
 
 /// Where a connection's segments go.
@@ -1036,8 +1038,15 @@ impl Host {
     }
 
     fn mark(&mut self, slot: usize) {
-        if !self.dirty.contains(&slot) {
-            self.dirty.push(slot);
+        if let Some(Entry {
+            role: Role::Client(c),
+            ..
+        }) = self.slab[slot].as_mut()
+        {
+            if !c.dirty {
+                c.dirty = true;
+                self.dirty.push(slot);
+            }
         }
     }
 
@@ -1106,6 +1115,13 @@ impl Host {
     /// Services the connections the application touched.
     fn flush(&mut self, now: Instant, tx: &mut dyn Tx) {
         while let Some(slot) = self.dirty.pop() {
+            if let Some(Entry {
+                role: Role::Client(c),
+                ..
+            }) = self.slab[slot].as_mut()
+            {
+                c.dirty = false;
+            }
             self.service(slot, now, tx);
         }
     }
@@ -1189,6 +1205,22 @@ fn send_segment(
         .emit(&mut buf[ip_at..]);
         tcp_at + seg_len
     })
+}
+
+/// Frames collected in memory (host tests).
+#[cfg(test)]
+#[derive(Default)]
+struct VecTx(Vec<Vec<u8>>);
+
+#[cfg(test)]
+impl Tx for VecTx {
+    fn send(&mut self, build: &mut dyn FnMut(&mut [u8]) -> usize) -> bool {
+        let mut f = vec![0u8; 2048];
+        let n = build(&mut f);
+        f.truncate(n);
+        self.0.push(f);
+        true
+    }
 }
 
 #[cfg(test)]

@@ -14,19 +14,6 @@ const CLIENT_MAC: MacAddr = [2, 0, 0, 0, 0, 1];
 const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 
-#[derive(Default)]
-struct VecTx(Vec<Vec<u8>>);
-
-impl Tx for VecTx {
-    fn send(&mut self, build: &mut dyn FnMut(&mut [u8]) -> usize) -> bool {
-        let mut f = vec![0u8; 2048];
-        let n = build(&mut f);
-        f.truncate(n);
-        self.0.push(f);
-        true
-    }
-}
-
 struct Net {
     now: Instant,
     hosts: Vec<Host>,

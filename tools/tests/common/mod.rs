@@ -69,3 +69,19 @@ pub fn queue_rx(summary: &str) -> Vec<(u32, u64)> {
         })
         .collect()
 }
+
+/// Heavy tests of one file (floods, loss recovery) take turns: side by side on a 2-core
+/// machine they time each other out.
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The figures right after `key` on every line of `out` that has it, e.g. a summary's
+/// "SYN cookies sent " per queue.
+pub fn each(out: &str, key: &str) -> Vec<u64> {
+    out.lines()
+        .filter_map(|l| l.split_once(key))
+        .filter_map(|(_, r)| r.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+        .collect()
+}
