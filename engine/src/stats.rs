@@ -112,6 +112,8 @@ counters! {
     tcp_challenge_suppressed,
     /// TCP segments sent again (timeouts and fast retransmit).
     tcp_retransmits,
+    /// Zero-window probes sent (the peer's window stayed closed).
+    tcp_window_probes,
     /// Connections given up: retransmissions, keep-alive or FIN_WAIT_2 ran out of time.
     conns_timed_out,
     /// Loopback segments put into a worker's in-memory inbox (never on the NIC).

@@ -353,6 +353,7 @@ impl Worker {
             c.tcp_challenge_acks = s.challenge_acks;
             c.tcp_challenge_suppressed = s.challenge_acks_suppressed;
             c.tcp_retransmits = s.retransmits;
+            c.tcp_window_probes = s.window_probes;
             c.conns_timed_out = s.timed_out;
             c.loopback_out = s.loopback_out;
             c.loopback_in = s.loopback_in;

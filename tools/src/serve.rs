@@ -445,8 +445,9 @@ pub fn print_report(r: &Report) {
                     c.handoff_dropped
                 );
                 println!(
-                    "    tcp: retransmits {}, given up {}, challenge ACKs {} (rate-limited {}), SYN cookies sent {} accepted {}, half-open peak {}",
+                    "    tcp: retransmits {}, window probes {}, given up {}, challenge ACKs {} (rate-limited {}), SYN cookies sent {} accepted {}, half-open peak {}",
                     c.tcp_retransmits,
+                    c.tcp_window_probes,
                     c.conns_timed_out,
                     c.tcp_challenge_acks,
                     c.tcp_challenge_suppressed,

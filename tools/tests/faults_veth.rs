@@ -393,10 +393,12 @@ fn a_vanished_peer_is_given_up_after_the_retry_limit_and_a_new_client_is_served(
         each(&summary, "given up ").iter().sum::<u64>() >= 1,
         "the vanished peer's connection was given up: {summary}"
     );
-    assert!(
-        each(&summary, "retransmits ").iter().sum::<u64>() >= 4,
-        "after retransmitting: {summary}"
-    );
+    // The peer vanished either with data in flight (retransmissions) or with its window
+    // closed by the rate-limited reader (window probes): 4 of one or the other before
+    // giving up.
+    let tries = each(&summary, "retransmits ").iter().sum::<u64>()
+        + each(&summary, "window probes ").iter().sum::<u64>();
+    assert!(tries >= 4, "after retransmitting or probing: {summary}");
     assert!(
         summary.contains("at exit: 0 connections held, 0 socket table entries"),
         "{summary}"

@@ -149,6 +149,8 @@ pub struct HostStats {
     pub challenge_acks_suppressed: u64,
     /// Segments sent again (timeouts and fast retransmit).
     pub retransmits: u64,
+    /// Zero-window probes sent.
+    pub window_probes: u64,
     /// Connections that ended because retransmissions (or keep-alive, or FIN_WAIT_2) ran
     /// out of time.
     pub timed_out: u64,
@@ -743,6 +745,7 @@ impl Host {
         self.stats.challenge_acks_suppressed +=
             now_c.challenge_acks_suppressed - was.challenge_acks_suppressed;
         self.stats.retransmits += now_c.retransmits - was.retransmits;
+        self.stats.window_probes += now_c.window_probes - was.window_probes;
         e.tcp_counted = now_c;
         if !e.in_time_wait && e.conn.state() == State::TimeWait {
             if self.time_wait >= self.cfg.max_time_wait {

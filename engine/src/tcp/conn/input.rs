@@ -273,6 +273,11 @@ impl Conn {
             return false;
         }
 
+        if seg.ack >= self.snd_una {
+            // Not an old ACK: the peer is there (Linux resets probes_out on any such ACK).
+            self.probes_out = 0;
+        }
+
         if self.sack_ok {
             let blocks = seg.options.sack_blocks();
             if !blocks.is_empty() {

@@ -71,6 +71,8 @@ pub struct ConnStats {
     pub retransmits: u64,
     pub rto_expiries: u64,
     pub fast_retransmits: u64,
+    /// Zero-window probes sent by the persist timer.
+    pub window_probes: u64,
     pub challenge_acks: u64,
     pub challenge_acks_suppressed: u64,
     pub paws_rejected: u64,
@@ -148,7 +150,13 @@ pub struct Conn {
     unacked_bytes: u32,
     quickacks: u32,
     persist_at: Option<Instant>,
+    /// Doublings of the persist interval; reset only when the window opens.
     persist_backoff: u32,
+    /// Window probes sent since the peer last acknowledged anything (Linux's
+    /// `icsk_probes_out`): a peer that answers keeps its window closed as long as it
+    /// likes (RFC 9293 3.8.6.1); one that stops answering is given up after
+    /// `data_retries` of them.
+    probes_out: u32,
     keepalive_at: Option<Instant>,
     keepalive_sent: u32,
     /// TIME_WAIT or FIN_WAIT_2 expiry.
@@ -226,6 +234,7 @@ impl Conn {
             quickacks: cfg.quickacks,
             persist_at: None,
             persist_backoff: 0,
+            probes_out: 0,
             keepalive_at: None,
             keepalive_sent: 0,
             linger_at: None,

@@ -55,9 +55,12 @@ impl Conn {
                 self.persist_backoff += 1;
                 let wait = (self.rtt.rto() * (1 << self.persist_backoff.min(10))).min(MAX_PERSIST);
                 self.persist_at = Some(now + wait);
-                if self.persist_backoff > self.cfg.data_retries {
+                self.probes_out += 1;
+                if self.probes_out > self.cfg.data_retries {
                     self.set_closed(CloseReason::TimedOut);
+                    return;
                 }
+                self.stats.window_probes += 1;
             } else if self.snd_wnd > 0 && self.in_flight() == 0 {
                 // Data held back by sender SWS avoidance: send what the window takes.
                 self.persist_at = None;

@@ -340,6 +340,39 @@ fn zero_window_then_probe_then_update() {
 }
 
 #[test]
+fn a_window_closed_by_a_live_peer_is_probed_for_ever_and_a_silent_one_is_given_up() {
+    // RFC 9293 3.8.6.1: the window may stay closed indefinitely while the peer answers
+    // the probes; Linux gives up only after tcp_retries2 probes in a row go unanswered.
+    // Here the limit is 2, and the peer answers 4 probes before it goes silent.
+    let mut c = cfg();
+    c.data_retries = 2;
+    run(
+        &c,
+        &format!(
+            "{HANDSHAKE}
+0.020 app send 1000
+0.020 > P. seq 1 ack 1 len 1000 <TS * 110>
+0.030 < . seq 1 ack 1001 win 0 <TS 120 *>
+0.040 app send 500
+0.240 > . seq 1000 ack 1 <TS * 120>
+0.250 < . seq 1 ack 1001 win 0 <TS 121 *>
+0.640 > . seq 1000 ack 1 <TS * 121>
+0.650 < . seq 1 ack 1001 win 0 <TS 122 *>
+1.440 > . seq 1000 ack 1 <TS * 122>
+1.450 < . seq 1 ack 1001 win 0 <TS 123 *>
+3.040 > . seq 1000 ack 1 <TS * 123>
+3.050 < . seq 1 ack 1001 win 0 <TS 124 *>
+3.050 state ESTABLISHED
+6.240 > . seq 1000 ack 1 <TS * 124>
+12.640 > . seq 1000 ack 1 <TS * 124>
+25.439 state ESTABLISHED
+25.440 closed TimedOut
+"
+        ),
+    );
+}
+
+#[test]
 fn a_small_window_runt_is_sent_when_the_override_timer_fires() {
     // RFC 9293 3.8.6.2.1: sender SWS avoidance holds back a segment smaller than both the
     // MSS and half the largest window offered, but only until an override timeout: with
