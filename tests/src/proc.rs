@@ -27,6 +27,16 @@ impl ChildGuard {
         self.child.as_ref().map(|c| c.id()).unwrap_or(0)
     }
 
+    /// Sends `sig` if the child has not exited (and been reaped): a reaped child's pid may
+    /// already belong to another process.
+    pub fn signal(&mut self, sig: libc::c_int) {
+        if let Some(child) = self.child.as_mut() {
+            if matches!(child.try_wait(), Ok(None)) {
+                signal(child.id(), sig);
+            }
+        }
+    }
+
     /// Still running?
     pub fn alive(&mut self) -> bool {
         matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
@@ -38,7 +48,11 @@ impl ChildGuard {
         let Some(mut child) = self.child.take() else {
             return (None, String::new(), String::new());
         };
-        signal(child.id(), libc::SIGTERM);
+        // Only a child not yet reaped may be signalled: once `try_wait` has reaped it,
+        // its pid may already belong to another process.
+        if matches!(child.try_wait(), Ok(None)) {
+            signal(child.id(), libc::SIGTERM);
+        }
         let deadline = Instant::now() + grace;
         let status = loop {
             match child.try_wait() {

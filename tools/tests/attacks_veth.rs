@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{each, mac_text, one_at_a_time, serve, stop};
+use common::{each, mac_text, one_at_a_time, py, serve, stop};
 use fastpath_testbed::{privileged, VethPair};
 
 const SIGTERM: i32 = 15;
@@ -28,7 +28,7 @@ fn rss_kb(pid: u32) -> u64 {
 /// Spoofed-source SYNs to the engine's port 80 from an AF_PACKET socket, as fast as
 /// Python goes, for `secs` seconds. Sources are random addresses in 198.18.0.0/15, so the
 /// SYN-ACKs go nowhere (the peer's kernel drops them) and every SYN leaves a half-open
-/// connection behind. Prints the number sent.
+/// connection behind. Prints the number sent (not counting those the link dropped).
 const SYN_FLOOD_PY: &str = r#"
 import socket, struct, random, sys, time
 ifname, dst_mac, dst_ip, secs = sys.argv[1], bytes.fromhex(sys.argv[2].replace(":", "")), sys.argv[3], float(sys.argv[4])
@@ -56,8 +56,7 @@ sent = 0
 end = time.time() + secs
 while time.time() < end:
     for f in frames[:512]:
-        s.send(f)
-    sent += 512
+        sent += send(s, f)
     frames = frames[512:] + frames[:512]
 print(sent)
 "#;
@@ -79,7 +78,7 @@ fn syn_flood_beside_new_connections_uses_cookies_and_stays_bounded() {
         "60",
         "python3",
         "-c",
-        SYN_FLOOD_PY,
+        &py(SYN_FLOOD_PY),
         pair.peer_if(),
         &mac,
         &target,
@@ -192,7 +191,7 @@ def seg(flags, seq, ack=0):
     tcp = tcp[:16] + struct.pack("!H", ck) + tcp[18:]
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1, 0x4000, 64, 6, 0, s_ip, d_ip)
     ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
-    sniff.send(dst_mac + src_mac + b"\x08\x00" + ip + tcp)
+    send_all(sniff, dst_mac + src_mac + b"\x08\x00" + ip + tcp)
 seg(0x04, our_seq + 1000)            # RST, in window, not exact
 seg(0x02, our_seq + 5000)            # SYN, in window
 seg(0x04, our_seq - 10000000)        # RST far out of window
@@ -219,7 +218,7 @@ fn blind_in_window_rst_and_syn_leave_a_live_connection_alone() {
         "30",
         "python3",
         "-c",
-        BLIND_PY,
+        &py(BLIND_PY),
         pair.peer_if(),
         &target,
         &mac,

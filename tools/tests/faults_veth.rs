@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{each, one_at_a_time, serve, stop};
+use common::{each, one_at_a_time, py, serve, stop};
 use fastpath_testbed::{privileged, VethPair};
 
 const SIGTERM: i32 = 15;
@@ -239,7 +239,7 @@ for i in range(count):
     else: f = eth(bytes(rnd.randrange(256) for _ in range(rnd.randrange(0, 200))), et=rnd.choice([0x0800, 0x86dd, 0x88cc]))
     if len(f) < 14:
         f = f + b"\0" * (14 - len(f))
-    s.send(f)
+    send_all(s, f)
 print("sent", count)
 "#;
 
@@ -267,7 +267,7 @@ fn a_hundred_thousand_malformed_frames_interleaved_with_real_requests() {
         "120",
         "python3",
         "-c",
-        FRAMES_PY,
+        &py(FRAMES_PY),
         pair.peer_if(),
         &mac,
         &peer,
@@ -488,7 +488,7 @@ fn twenty_percent_loss_completes_or_times_out_cleanly_and_everything_is_reclaime
                 .unwrap_or(false)
         },
     );
-    fastpath_testbed::proc::signal(engine.pid(), SIGTERM);
+    engine.signal(SIGTERM);
     let (status, _, _) = engine.wait_exit(Duration::from_secs(15));
     let summary = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(status.is_some_and(|s| s.success()), "{summary}");

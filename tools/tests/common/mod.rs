@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use fastpath_testbed::proc::{signal, wait_until};
+use fastpath_testbed::proc::wait_until;
 use fastpath_testbed::{ChildGuard, VethPair};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_fastpath");
@@ -39,7 +39,7 @@ pub fn serve(pair: &VethPair, extra: &[&str]) -> ChildGuard {
 
 /// Stops the engine with `sig` and returns (success, stdout, stderr).
 pub fn stop(mut child: ChildGuard, sig: i32) -> (bool, String, String) {
-    signal(child.pid(), sig);
+    child.signal(sig);
     let (status, out, err) = child.wait_exit(Duration::from_secs(10));
     (status.is_some_and(|s| s.success()), out, err)
 }
@@ -84,4 +84,31 @@ pub fn each(out: &str, key: &str) -> Vec<u64> {
         .filter_map(|l| l.split_once(key))
         .filter_map(|(_, r)| r.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
         .collect()
+}
+
+/// Python prelude for the raw-socket senders: `send(sock, frame)` returns False when the
+/// link dropped the frame. veth answers an AF_PACKET send with ENOBUFS when the receiving
+/// side's queue is full (the engine's core busy): a real flooder shrugs that off, and a
+/// test that must deliver every frame (`send_all`) waits a moment and tries again.
+pub const PY_SEND: &str = r#"
+import errno as _errno, time as _time
+def send(sock, frame):
+    try:
+        sock.send(frame)
+        return True
+    except OSError as e:
+        if e.errno != _errno.ENOBUFS:
+            raise
+        return False
+def send_all(sock, frame):
+    for _ in range(10000):
+        if send(sock, frame):
+            return
+        _time.sleep(0.0005)
+    raise SystemExit("link kept refusing a frame (ENOBUFS) for 5 s")
+"#;
+
+/// A Python script with the `PY_SEND` prelude, for `python3 -c`.
+pub fn py(script: &str) -> String {
+    format!("{PY_SEND}{script}")
 }
