@@ -94,6 +94,8 @@ counters! {
     http_header_timeouts,
     /// Idle keep-alive connections closed.
     http_idle_timeouts,
+    /// Connections reset because a response made no progress for the send timeout.
+    http_send_timeouts,
     /// Frames handed to the worker that owns their connection.
     handoff_out,
     /// Frames received from another worker for our connections.

@@ -347,6 +347,7 @@ impl Worker {
             c.http_5xx = s.http.responses_5xx;
             c.http_header_timeouts = s.http.header_timeouts;
             c.http_idle_timeouts = s.http.idle_timeouts;
+            c.http_send_timeouts = s.http.send_timeouts;
             c.syn_cookies_sent = s.syn_cookies_sent;
             c.syn_cookies_accepted = s.cookie_accepted;
             c.half_open_peak = s.half_open_peak;

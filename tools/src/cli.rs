@@ -187,6 +187,11 @@ pub struct ServeArgs {
     #[arg(long = "keepalive-timeout", value_name = "S", default_value_t = 75.0)]
     pub keepalive_timeout: f64,
 
+    /// Seconds a response may wait for the client to take any of it (its TCP window shut,
+    /// nothing read) before the connection is reset (nginx send_timeout).
+    #[arg(long = "send-timeout", value_name = "S", default_value_t = 60.0)]
+    pub send_timeout: f64,
+
     /// Largest request body accepted (413 beyond), in bytes; bodies are read and discarded.
     #[arg(long = "max-body", value_name = "N", default_value_t = 1 << 20)]
     pub max_body: u64,
@@ -199,8 +204,10 @@ pub struct ServeArgs {
     #[arg(long = "time-wait", value_name = "S", default_value_t = 60.0)]
     pub time_wait: f64,
 
-    /// Retransmissions of unacknowledged data before a connection is given up (Linux
-    /// tcp_retries2: 15, about 15 minutes; 5 gives up after about 6 s on a LAN).
+    /// Retransmissions of unacknowledged data, or zero-window probes in a row that get no
+    /// answer, before a connection is given up (Linux tcp_retries2: 15, about 15 minutes;
+    /// 5 gives up after about 6 s on a LAN). A peer that answers the probes may keep its
+    /// window closed as long as it likes.
     #[arg(long = "tcp-retries", value_name = "N", default_value_t = 15)]
     pub tcp_retries: u32,
 

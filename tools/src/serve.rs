@@ -350,6 +350,7 @@ fn host_config(args: &ServeArgs) -> anyhow::Result<HostConfig> {
     let http = HttpConfig {
         header_timeout: secs("--header-timeout", args.header_timeout)?,
         keepalive_timeout: secs("--keepalive-timeout", args.keepalive_timeout)?,
+        send_timeout: secs("--send-timeout", args.send_timeout)?,
         max_body: args.max_body,
         ..HttpConfig::default()
     };
@@ -454,6 +455,10 @@ pub fn print_report(r: &Report) {
                     c.syn_cookies_sent,
                     c.syn_cookies_accepted,
                     c.half_open_peak
+                );
+                println!(
+                    "    http timeouts: header {}, idle {}, send {}",
+                    c.http_header_timeouts, c.http_idle_timeouts, c.http_send_timeouts
                 );
                 if c.loopback_out + c.loopback_in + c.conns_opened > 0 {
                     println!(

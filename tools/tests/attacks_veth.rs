@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{each, mac_text, one_at_a_time, py, serve, stop};
+use common::{each, mac_text, one_at_a_time, py, serve, stop, web_root};
 use fastpath_testbed::{privileged, VethPair};
 
 const SIGTERM: i32 = 15;
@@ -202,6 +202,88 @@ c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 resp = c.recv(65536)
 print("alive" if resp.startswith(b"HTTP/1.1 200") else "dead: %r" % resp[:60])
 "#;
+
+/// Asks for a 10 MB file with a 4 KB receive buffer, reads nothing for `wait` seconds,
+/// then reads until the end: prints "reset N", "closed N" or "timeout N" (N bytes read).
+const NEVER_READS_PY: &str = r#"
+import socket, sys, time
+host, wait = sys.argv[1], float(sys.argv[2])
+c = socket.socket()
+c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+c.settimeout(20)
+c.connect((host, 80))
+c.sendall(b"GET /10m.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+time.sleep(wait)
+got = 0
+try:
+    while True:
+        d = c.recv(65536)
+        if not d:
+            print("closed", got)
+            break
+        got += len(d)
+except ConnectionResetError:
+    print("reset", got)
+except socket.timeout:
+    print("timeout", got)
+"#;
+
+#[test]
+fn a_client_that_never_reads_is_reset_after_the_send_timeout() {
+    // A live peer with its window shut answers every zero-window probe, so TCP alone
+    // would hold the connection and its response for ever (RFC 9293 3.8.6.1).
+    if !privileged::check("a_client_that_never_reads_is_reset_after_the_send_timeout") {
+        return;
+    }
+    let _serial = one_at_a_time();
+    let pair = VethPair::new("noread");
+    let (dir, _cleanup) = web_root("noread", &[("10m.bin", 10_000_000), ("index.html", 6)]);
+    let engine = serve(
+        &pair,
+        &["--root", dir.to_str().unwrap(), "--send-timeout", "2"],
+    );
+    let target = pair.engine_addr().to_string();
+    let out = pair.peer_ns().exec(&[
+        "timeout",
+        "60",
+        "python3",
+        "-c",
+        NEVER_READS_PY,
+        &target,
+        "6",
+    ]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    let index = pair.peer_ns().exec(&[
+        "curl",
+        "-sS",
+        "--max-time",
+        "10",
+        &format!("http://{target}/index.html"),
+    ]);
+    let (ok, summary, err) = stop(engine, SIGTERM);
+    assert!(ok, "{summary}{err}");
+    println!("{said}{summary}");
+    let got: u64 = said
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(u64::MAX);
+    assert!(
+        said.starts_with("reset ") && got < 10_000_000,
+        "the stalled response was reset: {said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        each(&summary, ", send ").iter().sum::<u64>(),
+        1,
+        "one send timeout counted: {summary}"
+    );
+    assert_eq!(index.stdout.len(), 6, "others are served: {index:?}");
+    assert!(
+        summary.contains("at exit: 0 connections held, 0 socket table entries"),
+        "{summary}"
+    );
+}
 
 #[test]
 fn blind_in_window_rst_and_syn_leave_a_live_connection_alone() {

@@ -6,17 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{each, one_at_a_time, py, serve, stop};
+use common::{each, one_at_a_time, py, serve, stop, web_root, Cleanup};
 use fastpath_testbed::{privileged, VethPair};
 
 const SIGTERM: i32 = 15;
-
-struct Cleanup(std::path::PathBuf);
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Drops a random `percent` of frames in each direction in the peer namespace.
 fn lossy(pair: &VethPair, percent: u32) {
@@ -328,16 +321,6 @@ fn a_hundred_thousand_malformed_frames_interleaved_with_real_requests() {
 /// Frames in use (neither free nor with the kernel) per queue at exit: 0 is the baseline.
 fn frames_in_use(summary: &str) -> Vec<u64> {
     each(summary, " in-use ")
-}
-
-fn web_root(tag: &str, files: &[(&str, usize)]) -> (std::path::PathBuf, Cleanup) {
-    let dir = std::env::temp_dir().join(format!("fastpath-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    for (name, size) in files {
-        let body: Vec<u8> = (0..*size as u32).map(|i| (i % 251) as u8).collect();
-        std::fs::write(dir.join(name), body).unwrap();
-    }
-    (dir.clone(), Cleanup(dir))
 }
 
 #[test]

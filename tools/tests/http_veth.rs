@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{serve, stop};
+use common::{serve, stop, Cleanup};
 use fastpath_testbed::{privileged, VethPair};
 
 const SIGTERM: i32 = 15;
@@ -312,13 +312,6 @@ fn a_ten_megabyte_file_from_root_arrives_intact() {
     assert!(missing.starts_with("HTTP/1.1 404 Not Found"), "{missing}");
     let (ok, out, err) = stop(engine, SIGTERM);
     assert!(ok, "{out}{err}");
-}
-
-struct Cleanup(std::path::PathBuf);
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 #[test]

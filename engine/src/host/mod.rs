@@ -652,6 +652,7 @@ impl Host {
                 h.responses_5xx += s.responses_5xx - c.responses_5xx;
                 h.header_timeouts += s.header_timeouts - c.header_timeouts;
                 h.idle_timeouts += s.idle_timeouts - c.idle_timeouts;
+                h.send_timeouts += s.send_timeouts - c.send_timeouts;
             }
             Role::Client(c) => {
                 let st = e.conn.state();

@@ -45,6 +45,11 @@ pub struct HttpConfig {
     /// After our close, how long unread input is drained before the connection is
     /// aborted (nginx lingering_timeout/lingering_time).
     pub linger_timeout: Duration,
+    /// Time a response may wait for the peer to take any of it (its window shut, nothing
+    /// read) before the connection is reset (nginx send_timeout: 60 s, with
+    /// reset_timedout_connection). TCP alone would probe a live peer's closed window for
+    /// ever, holding the response and the connection.
+    pub send_timeout: Duration,
     /// Responses queued per connection before reading stops (pipelining depth).
     pub max_pipeline: usize,
     /// `Server` header value.
@@ -60,6 +65,7 @@ impl Default for HttpConfig {
             header_timeout: Duration::from_secs(60),
             keepalive_timeout: Duration::from_secs(75),
             linger_timeout: Duration::from_secs(5),
+            send_timeout: Duration::from_secs(60),
             max_pipeline: 64,
             server: "fastpath",
         }
@@ -75,6 +81,8 @@ pub struct HttpStats {
     pub responses_5xx: u64,
     pub header_timeouts: u64,
     pub idle_timeouts: u64,
+    /// Connections reset because a response made no progress for `send_timeout`.
+    pub send_timeouts: u64,
 }
 
 const HEAD_MAX: usize = 384;
@@ -159,6 +167,8 @@ pub struct Session {
     head_since: Instant,
     /// Last progress (bytes in, or a response finished).
     active_at: Instant,
+    /// When the connection last took response bytes.
+    sent_at: Instant,
     /// When we released the connection (cleared once the linger deadline passed).
     closed_at: Option<Instant>,
     /// The peer kept sending after our close.
@@ -268,6 +278,7 @@ impl Session {
             closed: false,
             head_since: now,
             active_at: now,
+            sent_at: now,
             closed_at: None,
             lingering_input: false,
             deferred: None,
@@ -333,8 +344,9 @@ impl Session {
             return Some(at + cfg.linger_timeout);
         }
         if !self.out.is_empty() {
-            // Writing is paced by the peer's window; TCP's own timers bound a dead peer.
-            return None;
+            // Writing is paced by the peer's window and TCP's own timers bound a dead peer;
+            // a live one that takes nothing is bounded here.
+            return Some(self.sent_at.max(self.active_at) + cfg.send_timeout);
         }
         match self.read {
             Read::Head if !self.inbuf.is_empty() || !self.served => {
@@ -348,7 +360,8 @@ impl Session {
     }
 
     /// A deadline passed: 408 for a slow request head, a quiet close for an idle
-    /// keep-alive connection, an abort for a peer that does not finish after our close.
+    /// keep-alive connection, an abort for a response nobody takes or for a peer that does
+    /// not finish after our close.
     pub fn on_timeout(
         &mut self,
         now: Instant,
@@ -371,6 +384,15 @@ impl Session {
             } else {
                 Verdict::Continue
             };
+        }
+        if !self.out.is_empty() {
+            // A response nobody takes: reset, so neither it nor the connection is held.
+            self.stats.send_timeouts += 1;
+            self.out.clear();
+            self.heads.clear();
+            self.closed = true;
+            self.read = Read::Drain;
+            return Verdict::Abort;
         }
         if self.read == Read::Head && (!self.inbuf.is_empty() || !self.served) {
             self.stats.header_timeouts += 1;
@@ -486,6 +508,7 @@ impl Session {
                 if n == 0 {
                     return;
                 }
+                self.sent_at = now;
                 r.written += n;
             }
             self.out.pop_front();

@@ -17,6 +17,8 @@ struct Pair {
     date: [u8; DATE_LEN],
     received: Vec<u8>,
     scratch: Vec<u8>,
+    /// Whether the client application reads what arrives (off: its window fills and shuts).
+    client_reads: bool,
 }
 
 fn tuple(server: bool) -> FourTuple {
@@ -56,6 +58,7 @@ impl Pair {
             date: *b"Mon, 23 Nov 2026 10:00:00 GMT",
             received: Vec::new(),
             scratch,
+            client_reads: true,
         };
         p.settle();
         assert_eq!(p.server.state(), State::Established);
@@ -88,7 +91,7 @@ impl Pair {
                 self.client.on_segment(self.now, &r, &payload);
                 moved = true;
             }
-            loop {
+            while self.client_reads {
                 let n = self.client.recv(&mut self.scratch);
                 if n == 0 {
                     break;
@@ -409,6 +412,53 @@ fn a_large_body_streams_under_flow_control_with_bounded_memory() {
     assert!(got[at..] == body[..], "body corrupted");
     // The server never held more than its send buffer for this connection.
     assert!(p.server.memory() <= core::mem::size_of::<Conn>() + 2 * 64 * 1024);
+}
+
+#[test]
+fn a_response_nobody_takes_is_reset_after_the_send_timeout_and_a_slow_reader_is_not() {
+    let body: Arc<[u8]> = Arc::from(vec![7u8; 3_000_000]);
+    let site = || {
+        Site::Body(Resource {
+            content_type: "application/octet-stream",
+            body: body.clone(),
+        })
+    };
+    let tcp = TcpConfig {
+        send_buffer: 64 * 1024,
+        recv_buffer: 64 * 1024,
+        ..TcpConfig::default()
+    };
+    let cfg = HttpConfig {
+        send_timeout: Duration::from_secs(20),
+        ..HttpConfig::default()
+    };
+    // The client asks and never reads: its window shuts, it answers every probe.
+    let mut p = Pair::with_tcp(site(), cfg.clone(), tcp);
+    p.client_reads = false;
+    p.client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    p.run_for(Duration::from_secs(15));
+    assert_eq!(p.server.state(), State::Established);
+    assert_eq!(p.session.stats.send_timeouts, 0);
+    p.run_for(Duration::from_secs(10));
+    assert_eq!(p.session.stats.send_timeouts, 1);
+    assert_eq!(
+        p.server.close_reason(),
+        Some(crate::tcp::CloseReason::Aborted)
+    );
+    assert_eq!(p.session.deadline(&cfg), None, "nothing left to time");
+
+    // One that reads 16 KB every 10 s makes progress within every 20 s: kept.
+    let mut p = Pair::with_tcp(site(), cfg, tcp);
+    p.client_reads = false;
+    p.client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut got = 0;
+    for _ in 0..12 {
+        p.run_for(Duration::from_secs(10));
+        got += p.client.recv(&mut [0u8; 16 * 1024]);
+    }
+    assert_eq!(p.session.stats.send_timeouts, 0);
+    assert_eq!(p.server.state(), State::Established);
+    assert!(got >= 12 * 16 * 1024 - 16 * 1024, "read {got}");
 }
 
 #[test]

@@ -39,7 +39,8 @@ pub struct TcpConfig {
     pub max_rto: Duration,
     /// SYN (and SYN-ACK) retransmissions before giving up (Linux tcp_syn_retries: 6).
     pub syn_retries: u32,
-    /// Data retransmissions before giving up (Linux tcp_retries2: 15).
+    /// Data retransmissions, or unanswered zero-window probes in a row, before giving up
+    /// (Linux tcp_retries2: 15).
     pub data_retries: u32,
     /// TIME_WAIT length, 2 MSL (Linux: 60 s).
     pub time_wait: Duration,

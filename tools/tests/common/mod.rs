@@ -112,3 +112,22 @@ def send_all(sock, frame):
 pub fn py(script: &str) -> String {
     format!("{PY_SEND}{script}")
 }
+
+/// A directory removed on drop (panics included).
+pub struct Cleanup(pub std::path::PathBuf);
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A fresh web root for `--root` holding `files` (name, size) of patterned bytes.
+pub fn web_root(tag: &str, files: &[(&str, usize)]) -> (std::path::PathBuf, Cleanup) {
+    let dir = std::env::temp_dir().join(format!("fastpath-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, size) in files {
+        let body: Vec<u8> = (0..*size as u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(dir.join(name), body).unwrap();
+    }
+    (dir.clone(), Cleanup(dir))
+}

@@ -10,6 +10,10 @@ use crate::time::Instant;
 /// Longest gap between zero-window probes (Linux TCP_RTO_MAX).
 const MAX_PERSIST: Duration = Duration::from_secs(120);
 
+/// Zero-window probes a released connection sends, answered or not, once their interval
+/// has backed off to `MAX_PERSIST` (Linux `tcp_orphan_retries` for a live peer: 8).
+const ORPHAN_PROBES: u32 = 8;
+
 impl Conn {
     /// The next moment `on_timeout` has work, if any.
     pub fn poll_at(&self) -> Option<Instant> {
@@ -51,6 +55,18 @@ impl Conn {
         }
         if self.persist_at.is_some_and(|t| now >= t) {
             if self.snd_wnd == 0 && self.in_flight() == 0 {
+                // Linux tcp_probe_timer: nobody will read what a released connection still
+                // holds, so a peer that keeps its window shut (answering every probe) may
+                // not keep it for ever; it is given up once the probes have backed off to
+                // the ceiling and ORPHAN_PROBES have gone.
+                let backed_off = self.rtt.rto() * (1u32 << self.persist_backoff.min(10));
+                if self.orphaned
+                    && backed_off >= MAX_PERSIST
+                    && self.persist_backoff >= ORPHAN_PROBES
+                {
+                    self.set_closed(CloseReason::TimedOut);
+                    return;
+                }
                 self.probe_pending = true;
                 self.persist_backoff += 1;
                 let wait = (self.rtt.rto() * (1 << self.persist_backoff.min(10))).min(MAX_PERSIST);

@@ -373,6 +373,37 @@ fn a_window_closed_by_a_live_peer_is_probed_for_ever_and_a_silent_one_is_given_u
 }
 
 #[test]
+fn a_released_connection_behind_a_window_shut_for_ever_is_given_up() {
+    // Linux tcp_probe_timer for an orphaned socket: answered probes do not keep it alive
+    // once their interval has reached TCP_RTO_MAX (120 s) and 8 of them have gone. With a
+    // 200 ms RTO the interval passes 120 s at the 10th probe; the 11th expiry gives up.
+    let mut script = format!(
+        "{HANDSHAKE}
+0.020 app send 1000
+0.020 > P. seq 1 ack 1 len 1000 <TS * 110>
+0.030 < . seq 1 ack 1001 win 0 <TS 120 *>
+0.040 app send 500
+0.040 app release
+"
+    );
+    let mut at = 0.040;
+    let mut wait = 0.2;
+    for i in 0..10 {
+        at += wait;
+        wait = f64::min(wait * 2.0, 120.0);
+        script += &format!(
+            "{at:.3} > . seq 1000 ack 1 <TS * {}>\n{:.3} < . seq 1 ack 1001 win 0 <TS {} *>\n",
+            120 + i,
+            at + 0.01,
+            121 + i
+        );
+    }
+    script += &format!("{:.3} state FIN_WAIT_1\n", at + wait - 0.001);
+    script += &format!("{:.3} closed TimedOut\n", at + wait);
+    run(&cfg(), &script);
+}
+
+#[test]
 fn a_small_window_runt_is_sent_when_the_override_timer_fires() {
     // RFC 9293 3.8.6.2.1: sender SWS avoidance holds back a segment smaller than both the
     // MSS and half the largest window offered, but only until an override timeout: with
