@@ -59,9 +59,8 @@ impl Conn {
                 // holds, so a peer that keeps its window shut (answering every probe) may
                 // not keep it for ever; it is given up once the probes have backed off to
                 // the ceiling and ORPHAN_PROBES have gone.
-                let backed_off = self.rtt.rto() * (1u32 << self.persist_backoff.min(10));
                 if self.orphaned
-                    && backed_off >= MAX_PERSIST
+                    && self.persist_interval() >= MAX_PERSIST
                     && self.persist_backoff >= ORPHAN_PROBES
                 {
                     self.set_closed(CloseReason::TimedOut);
@@ -69,8 +68,7 @@ impl Conn {
                 }
                 self.probe_pending = true;
                 self.persist_backoff += 1;
-                let wait = (self.rtt.rto() * (1 << self.persist_backoff.min(10))).min(MAX_PERSIST);
-                self.persist_at = Some(now + wait);
+                self.persist_at = Some(now + self.persist_interval());
                 self.probes_out += 1;
                 if self.probes_out > self.cfg.data_retries {
                     self.set_closed(CloseReason::TimedOut);
@@ -96,6 +94,12 @@ impl Conn {
                 self.keepalive_at = Some(now + k.interval);
             }
         }
+    }
+
+    /// The gap before the next zero-window probe: the RTO doubled per probe sent, at most
+    /// `MAX_PERSIST`.
+    fn persist_interval(&self) -> Duration {
+        (self.rtt.rto() * (1u32 << self.persist_backoff.min(10))).min(MAX_PERSIST)
     }
 
     /// RFC 6298 (5.4)-(5.7): retransmit the earliest unacknowledged segment, back off.
