@@ -80,6 +80,8 @@ pub struct Outcome {
     pub segments: u64,
     pub retransmits: u64,
     pub dropped: u64,
+    /// Data segments a receiver got twice (spurious retransmissions or link duplicates).
+    pub duplicates: u64,
 }
 
 fn pattern(conn: usize, dir: u8, off: usize) -> u8 {
@@ -496,6 +498,7 @@ impl Sim {
         self.outcome.elapsed = self.now - Instant::ZERO;
         for s in self.clients.values().chain(self.servers.values()) {
             self.outcome.retransmits += s.conn.stats.retransmits;
+            self.outcome.duplicates += s.conn.stats.duplicate_segments;
             let done = s.done_at.unwrap_or(self.now) - Instant::ZERO;
             self.outcome.delivered = self.outcome.delivered.max(done);
         }

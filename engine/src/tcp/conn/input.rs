@@ -106,6 +106,9 @@ impl Conn {
 
         // Step 1: is the segment acceptable (the four cases)?
         if !self.acceptable(seg.seq, seg_len) {
+            if !payload.is_empty() && seg.seq + payload.len() as u32 <= self.rcv_nxt {
+                self.stats.duplicate_segments += 1;
+            }
             if !f.rst() {
                 self.oow_ack(now, seg, payload.len());
             }
@@ -435,6 +438,7 @@ impl Conn {
         // Trim what we already have (retransmissions overlapping RCV.NXT).
         let skip = (self.rcv_nxt - seq).max(0) as usize;
         if skip >= payload.len() {
+            self.stats.duplicate_segments += 1;
             self.ack_now = true;
             return;
         }

@@ -83,6 +83,9 @@ pub struct ConnStats {
     pub oow_acks_suppressed: u64,
     pub out_of_order: u64,
     pub ooo_dropped: u64,
+    /// Data segments that carried only bytes already received (the peer retransmitted
+    /// what had arrived): each is reported back with a D-SACK block (RFC 2883).
+    pub duplicate_segments: u64,
 }
 
 /// Timestamps state (RFC 7323 4, 5), when both sides sent the option.
