@@ -19,6 +19,9 @@ pub trait CongestionControl {
     /// RFC 5681 4.1: sending after an idle period longer than the RTO.
     fn on_idle_restart(&mut self);
     fn set_mss(&mut self, mss: u32);
+    /// The window is set from outside: by PRR during fast recovery (RFC 6937), to
+    /// ssthresh when recovery ends, or back to its old value when a loss proves spurious.
+    fn set_cwnd(&mut self, cwnd: u32);
 }
 
 /// Which algorithm a connection uses (`--cc`).
@@ -113,6 +116,9 @@ impl CongestionControl for NewReno {
     }
     fn set_mss(&mut self, mss: u32) {
         self.mss = mss.max(1);
+    }
+    fn set_cwnd(&mut self, cwnd: u32) {
+        self.cwnd = cwnd.max(self.mss);
     }
 }
 
@@ -237,6 +243,9 @@ impl CongestionControl for Cubic {
     fn set_mss(&mut self, mss: u32) {
         self.mss = mss.max(1);
     }
+    fn set_cwnd(&mut self, cwnd: u32) {
+        self.cwnd = cwnd.max(self.mss);
+    }
 }
 
 /// Enum dispatch over the algorithms: no box per connection.
@@ -293,6 +302,9 @@ impl CongestionControl for Controller {
     }
     fn set_mss(&mut self, mss: u32) {
         self.inner().set_mss(mss)
+    }
+    fn set_cwnd(&mut self, cwnd: u32) {
+        self.inner().set_cwnd(cwnd)
     }
 }
 

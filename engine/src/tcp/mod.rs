@@ -5,7 +5,9 @@
 //!
 //! RFCs a reader needs: 9293 (TCP), 7323 (window scale, timestamps, PAWS), 2018 (SACK),
 //! 6298 (RTO), 5681 and 6582 (congestion control, NewReno), 9438 (CUBIC), 5961 (blind
-//! RST/SYN), 4987 (SYN cookies), 6528 (ISNs), 1122 (delayed ACK, keep-alive).
+//! RST/SYN), 4987 (SYN cookies), 6528 (ISNs), 1122 (delayed ACK, keep-alive); for loss
+//! recovery 8985 (RACK-TLP), 6937 (PRR), 2883 (D-SACK), 3708, 3522, 4015 and 5682 (undo,
+//! Eifel, F-RTO), 6675 (SACK recovery).
 
 pub mod assembler;
 pub mod buffer;
@@ -15,8 +17,8 @@ mod conn;
 pub mod cookie;
 pub mod isn;
 pub mod listener;
+pub mod recovery;
 pub mod rtt;
-pub mod scoreboard;
 mod seq;
 pub mod siphash;
 

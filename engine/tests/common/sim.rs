@@ -499,6 +499,9 @@ impl Sim {
         for s in self.clients.values().chain(self.servers.values()) {
             self.outcome.retransmits += s.conn.stats.retransmits;
             self.outcome.duplicates += s.conn.stats.duplicate_segments;
+            if std::env::var_os("SIM_STATS").is_some() {
+                eprintln!("{:?}", s.conn.stats);
+            }
             let done = s.done_at.unwrap_or(self.now) - Instant::ZERO;
             self.outcome.delivered = self.outcome.delivered.max(done);
         }

@@ -1,10 +1,13 @@
 //! Arriving segments: RFC 9293 3.10.7, with RFC 7323 (PAWS, timestamps), RFC 5961 (blind
-//! reset and SYN defence), RFC 2018 (SACK) and RFC 5681/6582/6675 (loss recovery).
+//! reset and SYN defence), RFC 2018 (SACK) and RFC 2883 (D-SACK); what ACKs mean for loss
+//! recovery is in `recovery.rs`.
 
 use core::time::Duration;
 
+use super::recovery::{CaState, SackInfo};
 use super::{CloseReason, Conn, State};
 use crate::tcp::cc::CongestionControl;
+use crate::tcp::recovery::sent::EVER_RETRANS;
 use crate::tcp::SeqNum;
 use crate::time::Instant;
 use crate::wire::tcp::{Flags, TcpRepr};
@@ -13,6 +16,9 @@ use crate::wire::tcp::{Flags, TcpRepr};
 /// Linux `tcp_invalid_ratelimit`.
 const OOW_ACK_INTERVAL: Duration = Duration::from_millis(500);
 const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
+/// Linux TCP_PAWS_WINDOW: a timestamp one tick behind TS.Recent is still accepted, so a
+/// segment reordered within the same millisecond tick is not thrown away.
+const PAWS_WINDOW: i32 = 1;
 
 impl Conn {
     /// Handles one arriving segment addressed to this connection.
@@ -56,7 +62,7 @@ impl Conn {
         self.snd_wnd = seg.window as u32;
         self.max_snd_wnd = self.snd_wnd;
         if ack_ok {
-            self.process_ack_advance(now, seg);
+            self.process_ack_advance(now, seg, None);
             self.state = State::Established;
             self.ack_now = true;
         } else {
@@ -75,10 +81,17 @@ impl Conn {
         // RFC 7323 5.3 PAWS, before the sequence check.
         if let (Some(ts), Some((val, _))) = (self.ts, seg.options.timestamps) {
             if !f.rst()
-                && (val.wrapping_sub(ts.recent) as i32) < 0
+                && (ts.recent.wrapping_sub(val) as i32) > PAWS_WINDOW
                 && now - ts.recent_at < PAWS_IDLE
             {
                 self.stats.paws_rejected += 1;
+                if !payload.is_empty() && seg.seq < self.rcv_nxt {
+                    // An old copy of data we have (Linux tcp_send_dupack): D-SACK it, so
+                    // the sender learns its retransmission was not needed.
+                    self.stats.duplicate_segments += 1;
+                    let end = (seg.seq + payload.len() as u32).min(self.rcv_nxt);
+                    self.set_dsack(seg.seq, end);
+                }
                 self.oow_ack(now, seg, payload.len());
                 return;
             }
@@ -108,6 +121,7 @@ impl Conn {
         if !self.acceptable(seg.seq, seg_len) {
             if !payload.is_empty() && seg.seq + payload.len() as u32 <= self.rcv_nxt {
                 self.stats.duplicate_segments += 1;
+                self.set_dsack(seg.seq, seg.seq + payload.len() as u32);
             }
             if !f.rst() {
                 self.oow_ack(now, seg, payload.len());
@@ -281,16 +295,21 @@ impl Conn {
             self.probes_out = 0;
         }
 
-        if self.sack_ok {
+        let prior_una = self.snd_una;
+        let prior_fack = self.sent.fack();
+        let mut info = SackInfo::default();
+        if self.sack_ok && seg.ack >= self.snd_una {
             let blocks = seg.options.sack_blocks();
             if !blocks.is_empty() {
-                self.sacked.add(blocks, self.snd_una, self.snd_max);
+                info = self.on_sack_blocks(now, seg.ack, blocks, prior_fack);
             }
         }
 
         let old_wnd = self.snd_wnd;
+        let mut acked = 0;
+        let mut dupack = false;
         if seg.ack > self.snd_una {
-            self.process_ack_advance(now, seg);
+            acked = self.process_ack_advance(now, seg, prior_fack);
         } else if seg.ack == self.snd_una
             && payload_len == 0
             && !seg.flags.fin()
@@ -298,7 +317,11 @@ impl Conn {
             && ((seg.window as u32) << self.snd_wscale) == old_wnd
         {
             // RFC 5681 2: a duplicate ACK.
-            self.on_dupack(now);
+            dupack = true;
+            self.dupacks += 1;
+        }
+        if seg.ack >= prior_una && self.state.synchronized() {
+            self.on_ack_recovery(now, seg, prior_una, acked, info, dupack);
         }
 
         // Window update (RFC 9293 3.10.7.4 step 5, SND.WL1/WL2 rule).
@@ -333,8 +356,15 @@ impl Conn {
         true
     }
 
-    /// SND.UNA advances to `seg.ack`.
-    pub(super) fn process_ack_advance(&mut self, now: Instant, seg: &TcpRepr) {
+    /// SND.UNA advances to `seg.ack`. Returns the bytes this delivered that the peer had
+    /// not SACKed before.
+    /// `prior_fack` is the highest SACKed sequence before this ACK.
+    pub(super) fn process_ack_advance(
+        &mut self,
+        now: Instant,
+        seg: &TcpRepr,
+        prior_fack: Option<SeqNum>,
+    ) -> u32 {
         let acked = (seg.ack - self.snd_una) as u32;
         // What was in flight before this ACK, for the cwnd-limited test below.
         let flight = (self.snd_max - self.snd_una) as u32;
@@ -350,7 +380,16 @@ impl Conn {
         if self.snd_nxt < self.snd_una {
             self.snd_nxt = self.snd_una;
         }
-        self.sacked.advance(self.snd_una);
+        let rack = &mut self.rack;
+        let mut reordered = false;
+        let delivered = self.sent.ack(self.snd_una, |s| {
+            rack.advance(s, now);
+            // RFC 8985 6.2 step 3: a hole filled by its original, not a retransmission.
+            reordered |= prior_fack.is_some_and(|f| s.end <= f) && !s.has(EVER_RETRANS);
+        });
+        if reordered {
+            self.rack.on_reordering();
+        }
 
         // RTT: from the timestamp echo (RFC 7323 4.1), else from the timed segment (Karn).
         let mut sample = None;
@@ -369,36 +408,28 @@ impl Conn {
         }
         if let Some(r) = sample {
             self.rtt.on_sample(r);
+            self.rack.on_rtt_sample(r);
         }
         self.retries = 0;
         self.rtt.reset_backoff();
 
-        // Loss recovery (RFC 6582 3.2, RFC 6675 5).
-        match self.recovery {
-            Some(point) if seg.ack >= point => {
-                self.recovery = None;
-                self.dupacks = 0;
-            }
-            Some(_) => {
-                // Partial ACK: the next hole is lost too; retransmit from SND.UNA.
-                self.rtx_next = self.rtx_next.max(self.snd_una);
-                self.fast_rtx = true;
-            }
-            None => {
-                self.dupacks = 0;
-                // RFC 7661 / Linux `tcp_is_cwnd_limited`: grow the window only when it
-                // was what limited the sender; a receive-window or application-limited
-                // sender would otherwise inflate cwnd without bound and burst later.
-                let cwnd = self.cc.cwnd();
-                let cwnd_limited = self.cwnd_limited_until.is_some()
-                    || if cwnd < self.cc.ssthresh() {
-                        flight.saturating_mul(2) >= cwnd
-                    } else {
-                        flight + self.send_mss >= cwnd
-                    };
-                if self.state.synchronized() && cwnd_limited {
-                    self.cc.on_ack(now, data, sample);
-                }
+        if self.ca == CaState::Open {
+            self.dupacks = 0;
+        }
+        // During fast recovery PRR sets the window; outside it, cwnd grows (in timeout
+        // recovery by slow start, as Linux does) -- but only when it was what limited
+        // the sender (RFC 7661, Linux `tcp_is_cwnd_limited`): a receive-window or
+        // application-limited sender would otherwise inflate cwnd without bound.
+        if self.ca != CaState::Recovery && self.state.synchronized() {
+            let cwnd = self.cc.cwnd();
+            let cwnd_limited = self.cwnd_limited_until.is_some()
+                || if cwnd < self.cc.ssthresh() {
+                    flight.saturating_mul(2) >= cwnd
+                } else {
+                    flight + self.send_mss >= cwnd
+                };
+            if cwnd_limited {
+                self.cc.on_ack(now, data, sample);
             }
         }
 
@@ -412,25 +443,7 @@ impl Conn {
         } else {
             Some(now + self.rtt.rto())
         };
-    }
-
-    /// RFC 5681 3.2 / RFC 6675 5: the third duplicate ACK (or enough SACKed data above the
-    /// first hole) starts fast retransmit and recovery.
-    fn on_dupack(&mut self, now: Instant) {
-        self.dupacks += 1;
-        if self.recovery.is_some() {
-            return;
-        }
-        let lost =
-            self.dupacks >= 3 || (self.sack_ok && self.sacked.is_lost(self.snd_una, self.send_mss));
-        if lost {
-            self.stats.fast_retransmits += 1;
-            self.cc.on_congestion(now, self.flight_size());
-            self.recovery = Some(self.snd_max);
-            self.rtx_next = self.snd_una;
-            self.fast_rtx = true;
-            self.timed = None;
-        }
+        delivered
     }
 
     /// Step 7: data inside the window.
@@ -439,8 +452,13 @@ impl Conn {
         let skip = (self.rcv_nxt - seq).max(0) as usize;
         if skip >= payload.len() {
             self.stats.duplicate_segments += 1;
+            self.set_dsack(seq, seq + payload.len() as u32);
             self.ack_now = true;
             return;
+        }
+        if skip > 0 {
+            // RFC 2883 4.1.1: part of it was here already.
+            self.set_dsack(seq, self.rcv_nxt);
         }
         let data = &payload[skip..];
         let offset = (seq + skip as u32 - self.rcv_nxt) as usize;
@@ -449,6 +467,12 @@ impl Conn {
             // Out of order: keep it if the assembler can, ACK at once with SACK (RFC 5681
             // 4.2: an out-of-order segment SHOULD be ACKed immediately).
             self.stats.out_of_order += 1;
+            if stored > 0 && self.asm.contains(offset, stored) {
+                // RFC 2883 4.1.2: a duplicate of data held out of order.
+                self.stats.duplicate_segments += 1;
+                let start = self.rcv_nxt + offset as u32;
+                self.set_dsack(start, start + stored as u32);
+            }
             if stored == 0 || self.asm.add(offset, stored).is_err() {
                 self.stats.ooo_dropped += 1;
             }
@@ -478,6 +502,14 @@ impl Conn {
             self.ack_now = true;
         } else if self.ack_at.is_none() {
             self.ack_at = Some(now + self.cfg.delayed_ack);
+        }
+    }
+
+    /// RFC 2883: the next ACK reports `[l, r)` as received twice, first among its SACK
+    /// blocks (when the peer takes SACK).
+    fn set_dsack(&mut self, l: SeqNum, r: SeqNum) {
+        if self.sack_ok {
+            self.dsack = Some((l, r));
         }
     }
 

@@ -6,17 +6,21 @@
 
 mod input;
 mod output;
+mod recovery;
 mod timers;
 
 use core::time::Duration;
 use std::net::SocketAddrV4;
 
+use self::recovery::{CaState, Frto, Undo};
 use super::assembler::Assembler;
 use super::buffer::{RecvBuffer, SendBuffer};
 use super::cc::{CongestionControl, Controller};
 use super::config::TcpConfig;
+use super::recovery::prr::Prr;
+use super::recovery::rack::Rack;
+use super::recovery::sent::SentQueue;
 use super::rtt::RttEstimator;
-use super::scoreboard::Scoreboard;
 use super::SeqNum;
 use crate::time::Instant;
 use crate::wire::tcp::TcpRepr;
@@ -86,6 +90,17 @@ pub struct ConnStats {
     /// Data segments that carried only bytes already received (the peer retransmitted
     /// what had arrived): each is reported back with a D-SACK block (RFC 2883).
     pub duplicate_segments: u64,
+    /// D-SACK blocks the peer sent: each says one of our segments arrived twice.
+    pub dsacks_received: u64,
+    /// Our retransmissions that a D-SACK proved unneeded (segments).
+    pub spurious_retransmits: u64,
+    /// Congestion responses undone because the loss proved spurious (RFC 3708 / Eifel
+    /// RFC 3522, 4015 / F-RTO RFC 5682).
+    pub undos: u64,
+    /// Tail loss probes sent (RFC 8985 7).
+    pub tail_loss_probes: u64,
+    /// Segments RACK declared lost (RFC 8985 6).
+    pub rack_lost: u64,
 }
 
 /// Timestamps state (RFC 7323 4, 5), when both sides sent the option.
@@ -170,18 +185,36 @@ pub struct Conn {
     /// avoidance was holding data back for: send the runt now (RFC 9293 3.8.6.2.1's
     /// override timeout), so a lost window update cannot stall the connection.
     sws_override: bool,
-    /// Retransmit the segment at SND.UNA at once (fast retransmit, partial ACK).
-    fast_rtx: bool,
     /// A one-off segment to send first (a reset).
     pending_rst: Option<TcpRepr>,
 
     cc: Controller,
+    /// Duplicate ACKs in a row (RFC 5681 2), for connections without SACK.
     dupacks: u32,
-    /// Recovery point (RFC 6582, RFC 6675): SND.MAX when recovery began.
-    recovery: Option<SeqNum>,
-    /// Next sequence to retransmit during recovery.
-    rtx_next: SeqNum,
-    sacked: Scoreboard,
+    /// Where loss recovery stands (Linux `icsk_ca_state`).
+    ca: CaState,
+    /// SND.MAX when fast or timeout recovery began: it ends once this is acknowledged
+    /// (RFC 6582 "recover", RFC 6675 RecoveryPoint).
+    high_seq: SeqNum,
+    /// Every segment in flight, with what the peer SACKed and what is lost.
+    sent: SentQueue,
+    rack: Rack,
+    /// RACK's reordering timer (RFC 8985 6.3).
+    reo_at: Option<Instant>,
+    /// Tail loss probe timer (RFC 8985 7.2), and a probe due now.
+    tlp_at: Option<Instant>,
+    tlp_pending: bool,
+    /// SND.MAX after the outstanding probe (TLP.end_seq), and whether it was a
+    /// retransmission (RFC 8985 7.4).
+    tlp_high: Option<SeqNum>,
+    tlp_retrans: bool,
+    prr: Prr,
+    /// What a spurious loss would give back (Linux `undo_marker` and friends).
+    undo: Option<Undo>,
+    /// F-RTO (RFC 5682) after a timeout, for a peer without timestamps.
+    frto: Frto,
+    /// A D-SACK block to report in the next ACK (RFC 2883 4): a duplicate arrived.
+    dsack: Option<(SeqNum, SeqNum)>,
 
     challenge_window: Instant,
     challenges: u32,
@@ -244,13 +277,22 @@ impl Conn {
             last_send: now,
             probe_pending: false,
             sws_override: false,
-            fast_rtx: false,
             pending_rst: None,
             cc: Controller::new(cfg.cc, mss),
             dupacks: 0,
-            recovery: None,
-            rtx_next: iss,
-            sacked: Scoreboard::new(),
+            ca: CaState::Open,
+            high_seq: iss,
+            sent: SentQueue::new(),
+            rack: Rack::new(),
+            reo_at: None,
+            tlp_at: None,
+            tlp_pending: false,
+            tlp_high: None,
+            tlp_retrans: false,
+            prr: Prr::default(),
+            undo: None,
+            frto: Frto::Off,
+            dsack: None,
             challenge_window: now,
             challenges: 0,
             last_oow_ack: None,
@@ -515,7 +557,15 @@ impl Conn {
         }
         self.send_mss = mss;
         self.cc.set_mss(mss);
-        self.snd_nxt = self.snd_una;
+        // Linux tcp_simple_retransmit: what is out was too large and is resent in the new
+        // size, with no congestion response and nothing to undo.
+        self.sent.mark_all_lost();
+        if self.ca != CaState::Loss {
+            self.ca = CaState::Loss;
+            self.high_seq = self.snd_max;
+            self.undo = None;
+            self.frto = Frto::Off;
+        }
         self.timed = None;
         self.stats.pmtu_updates += 1;
         true
@@ -524,7 +574,11 @@ impl Conn {
     /// Memory this connection holds: the struct plus its buffers' heap (each allocated at
     /// its first write, then kept), for the documentation and the engine's accounting.
     pub fn memory(&self) -> usize {
-        core::mem::size_of::<Conn>() + self.send_buf.allocated() + self.recv_buf.allocated()
+        core::mem::size_of::<Conn>()
+            + self.send_buf.allocated()
+            + self.recv_buf.allocated()
+            + self.sent.allocated()
+            + self.asm.allocated()
     }
 
     /// Payload bytes per segment we send.
@@ -547,6 +601,11 @@ impl Conn {
     fn set_closed(&mut self, why: CloseReason) {
         self.send_buf.shrink();
         self.recv_buf.shrink();
+        self.sent.shrink();
+        self.asm = Assembler::new();
+        self.reo_at = None;
+        self.tlp_at = None;
+        self.tlp_pending = false;
         self.state = State::Closed;
         self.close_reason.get_or_insert(why);
         self.rtx_at = None;
@@ -567,7 +626,7 @@ impl Conn {
     /// (RFC 6675 "pipe", without its retransmission term). Counting SACKed bytes would
     /// set ssthresh from data that has already left the network.
     fn flight_size(&self) -> u32 {
-        self.in_flight().saturating_sub(self.sacked.sacked_bytes())
+        self.in_flight().saturating_sub(self.sent.sacked_bytes())
     }
 
     /// The first sequence number of data (after our SYN).
@@ -613,6 +672,17 @@ impl Conn {
         }
         if self.state == State::Closed && (self.rtx_at.is_some() || self.linger_at.is_some()) {
             return Err("timers armed on a closed connection".into());
+        }
+        self.sent.check()?;
+        if self.state.synchronized() && self.state != State::Closed {
+            let una = self.snd_una.max(self.data_start());
+            if !self.sent.is_empty() && self.sent.total_bytes() != (self.snd_max - una) as u32 {
+                return Err(format!(
+                    "sent queue holds {} bytes, {} outstanding",
+                    self.sent.total_bytes(),
+                    self.snd_max - una
+                ));
+            }
         }
         Ok(())
     }

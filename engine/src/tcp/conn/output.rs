@@ -1,6 +1,7 @@
 //! What leaves and when: the handshake's SYNs, segmentation by MSS under the peer's window
 //! and the congestion window, retransmissions, FIN, probes and the ACK policy.
 
+use super::recovery::{CaState, Frto};
 use super::{Conn, State};
 use crate::tcp::cc::CongestionControl;
 use crate::tcp::SeqNum;
@@ -115,25 +116,16 @@ impl Conn {
     }
 
     /// Bytes that may still enter the network, as (room under cwnd, room under the peer's
-    /// window): each minus what is there (RFC 5681 2, RFC 6675 "pipe": SACKed bytes have
-    /// left the network).
+    /// window): cwnd minus the pipe (RFC 6675: SACKed and lost bytes have left the
+    /// network), and the peer's window past SND.NXT.
     fn window_rooms(&self) -> (u32, u32) {
-        // After a timeout everything past SND.NXT is presumed lost (go-back-N): the pipe is
-        // what was sent since.
-        let mut pipe = (self.snd_nxt - self.snd_una).max(0) as u32;
-        if self.sack_ok {
-            pipe = pipe.saturating_sub(self.sacked.sacked_bytes());
-        } else if self.recovery.is_some() {
-            // RFC 6582: each duplicate ACK means a segment has left the network.
-            pipe = pipe.saturating_sub(self.dupacks * self.send_mss);
+        let pipe = self.pipe();
+        let mut cwnd_room = self.cc.cwnd().saturating_sub(pipe);
+        if self.ca != CaState::Open && cwnd_room > 0 {
+            // In recovery, as Linux counts in segments: any room sends a whole one.
+            cwnd_room = cwnd_room.max(self.send_mss);
         }
-        let cwnd_room = self.cc.cwnd().saturating_sub(pipe);
-        let mut wnd_room = (self.snd_una + self.snd_wnd - self.snd_nxt).max(0) as u32;
-        if self.snd_nxt == self.snd_una && self.snd_max > self.snd_una {
-            // Retransmitting the head after a timeout: sent even if the peer shrank its
-            // window below it, where it doubles as a window probe (as Linux does).
-            wnd_room = wnd_room.max(self.send_mss);
-        }
+        let wnd_room = (self.snd_una + self.snd_wnd - self.snd_nxt).max(0) as u32;
         (cwnd_room, wnd_room)
     }
 
@@ -154,9 +146,16 @@ impl Conn {
             if let Some(seg) = self.out_retransmit(now, payload_out) {
                 return Some(seg);
             }
-            if let Some(seg) = self.out_data(now, payload_out) {
+            if std::mem::take(&mut self.tlp_pending) {
+                if let Some(seg) = self.out_probe(now, payload_out) {
+                    return Some(seg);
+                }
+            }
+            if let Some(seg) = self.out_data(now, payload_out, false) {
                 return Some(seg);
             }
+        } else {
+            self.tlp_pending = false;
         }
         if self.probe_pending {
             // Zero-window and keep-alive probes, Linux style: an ACK one below SND.UNA,
@@ -172,61 +171,89 @@ impl Conn {
         None
     }
 
-    /// Fast retransmit and recovery: the segment at SND.UNA (RFC 5681 3.2, RFC 6582), then
-    /// with SACK the holes below the highest SACKed byte (RFC 6675 NextSeg rule 1).
+    /// The first segment marked lost (by RACK, three duplicate ACKs or a timeout), under
+    /// cwnd: RFC 6675 NextSeg rule 1, RFC 8985 6.2. Retransmissions are not limited by the
+    /// peer's window: it was open when they were first sent (and after a timeout the head
+    /// doubles as a window probe, as in Linux).
     fn out_retransmit(&mut self, now: Instant, out: &mut [u8]) -> Option<(TcpRepr, usize)> {
-        self.recovery?;
-        let seq = if self.fast_rtx {
-            self.fast_rtx = false;
-            self.snd_una
-        } else if self.sack_ok {
-            let highest = self.sacked.highest()?;
-            let mut s = self.rtx_next.max(self.snd_una);
-            while let Some(end) = self.sacked.sacked_until(s) {
-                s = end;
-            }
-            if s >= highest || self.usable_window_recovery() < self.send_mss.min(1) {
-                return None;
-            }
-            if self.usable_window_recovery() == 0 {
-                return None;
-            }
-            s
-        } else {
-            return None;
-        };
-        let data_end = self.data_end();
-        let limit = self
-            .sacked
-            .next_sacked_after(seq)
-            .unwrap_or(data_end)
-            .min(data_end);
-        let len = ((limit - seq).max(0) as u32)
-            .min(self.send_mss)
-            .min(out.len() as u32);
-        if len == 0 && self.fin_seq() != Some(seq) {
+        if self.frto == Frto::NewData {
+            // F-RTO step 2b: new data probes whether the timeout was spurious.
             return None;
         }
-        self.rtx_next = seq + len;
-        self.stats.retransmits += 1;
-        self.timed = None;
+        let i = self.sent.first_lost()?;
+        let (cwnd_room, _) = self.window_rooms();
+        if cwnd_room == 0 && self.sent.pipe() > 0 {
+            return None;
+        }
+        let (seq, len) = self.retransmit_piece(i, false, out.len() as u32);
+        self.sent_retransmission(now, i, seq, len);
         Some(self.data_segment(now, seq, len as usize, out, true))
     }
 
-    /// Room for hole retransmissions in SACK recovery: cwnd minus pipe.
-    fn usable_window_recovery(&self) -> u32 {
-        let pipe = self.in_flight().saturating_sub(self.sacked.sacked_bytes());
-        self.cc.cwnd().saturating_sub(pipe)
+    /// The part of entry `i` one segment resends: (sequence, payload bytes). From its
+    /// start, or (`tail`) its last segment's worth.
+    fn retransmit_piece(&mut self, mut i: usize, tail: bool, room: u32) -> (SeqNum, u32) {
+        let s = self.sent.get(i);
+        let fin = self.fin_seq().is_some_and(|f| f + 1 == s.end);
+        let data = s.seq_len() - fin as u32;
+        let max = self.send_mss.min(room).max(1);
+        if tail && data > max {
+            self.sent.split(i, s.end - fin as u32 - max);
+            i += 1;
+        }
+        let s = self.sent.get(i);
+        let data = s.seq_len() - fin as u32;
+        (s.start, data.min(max).min(room))
     }
 
-    /// New data (or go-back-N after a timeout) at SND.NXT, and the FIN after it.
-    fn out_data(&mut self, now: Instant, out: &mut [u8]) -> Option<(TcpRepr, usize)> {
-        // Skip what the peer already SACKed (after a timeout pulled SND.NXT back).
-        if self.sack_ok {
-            while let Some(end) = self.sacked.sacked_until(self.snd_nxt) {
-                self.snd_nxt = end;
-            }
+    /// Bookkeeping for a retransmission of `len` payload bytes at `seq` from entry `i`.
+    fn sent_retransmission(&mut self, now: Instant, i: usize, seq: SeqNum, len: u32) {
+        let with_fin = self.fin_seq() == Some(seq + len);
+        self.sent.retransmitted(i, len + with_fin as u32, now);
+        self.stats.retransmits += 1;
+        self.timed = None;
+        if self.ca != CaState::Open {
+            self.note_retransmission(now);
         }
+        if self.ca == CaState::Recovery {
+            self.prr.on_send(len + with_fin as u32);
+        }
+    }
+
+    /// A tail loss probe (RFC 8985 7.3): new data if the peer's window takes it, whatever
+    /// cwnd says; else the last segment sent, again.
+    fn out_probe(&mut self, now: Instant, out: &mut [u8]) -> Option<(TcpRepr, usize)> {
+        if self.ca != CaState::Open || self.sent.is_empty() {
+            return None;
+        }
+        let seg = match self.out_data(now, out, true) {
+            Some(seg) => {
+                self.tlp_retrans = false;
+                seg
+            }
+            None => {
+                let i = self.sent.last_unsacked()?;
+                let (seq, len) = self.retransmit_piece(i, true, out.len() as u32);
+                let i = if self.sent.get(i).start == seq {
+                    i
+                } else {
+                    i + 1
+                };
+                self.sent_retransmission(now, i, seq, len);
+                self.tlp_retrans = true;
+                self.data_segment(now, seq, len as usize, out, true)
+            }
+        };
+        self.tlp_high = Some(self.snd_max);
+        self.stats.tail_loss_probes += 1;
+        self.rtx_at = Some(now + self.rtt.rto());
+        self.tlp_at = None;
+        Some(seg)
+    }
+
+    /// New data at SND.NXT, and the FIN after it. A tail loss probe (`probe`) is not held
+    /// back by cwnd.
+    fn out_data(&mut self, now: Instant, out: &mut [u8], probe: bool) -> Option<(TcpRepr, usize)> {
         let data_end = self.data_end();
         let pending = (data_end - self.snd_nxt).max(0) as u32;
         let fin_due = self.fin_seq().is_some_and(|f| self.snd_nxt <= f);
@@ -238,7 +265,11 @@ impl Conn {
             self.cc.on_idle_restart();
         }
         let (cwnd_room, wnd_room) = self.window_rooms();
-        let usable = cwnd_room.min(wnd_room);
+        let usable = if probe {
+            wnd_room
+        } else {
+            cwnd_room.min(wnd_room)
+        };
         if pending > usable && cwnd_room <= wnd_room {
             // cwnd is what holds data back: let ACKs for this window grow it.
             self.cwnd_limited_until = Some(self.snd_max);
@@ -268,12 +299,14 @@ impl Conn {
         }
         self.sws_override = false;
         let seq = self.snd_nxt;
-        let retransmit = seq < self.snd_max;
-        if retransmit {
-            self.stats.retransmits += 1;
-            self.timed = None;
+        let seg = self.data_segment(now, seq, len as usize, out, false);
+        if self.ca == CaState::Recovery {
+            self.prr.on_send((self.snd_max - seq) as u32);
         }
-        Some(self.data_segment(now, seq, len as usize, out, retransmit))
+        if !probe {
+            self.arm_tlp(now);
+        }
+        Some(seg)
     }
 
     /// Builds a data (or FIN) segment of `len` bytes at `seq` and does its bookkeeping.
@@ -299,6 +332,7 @@ impl Conn {
             self.snd_nxt = end;
         }
         if end > self.snd_max {
+            self.sent.push(self.snd_max, end, now);
             self.snd_max = end;
             if !retransmit && self.ts.is_none() && self.timed.is_none() {
                 self.timed = Some((end, now));
@@ -317,7 +351,7 @@ impl Conn {
         if let Some(ts) = self.ts {
             r.options.timestamps = Some((self.ts_val(now), ts.recent));
         }
-        if self.sack_ok && !self.asm.is_empty() {
+        if self.sack_ok && (self.dsack.is_some() || !self.asm.is_empty()) {
             // RFC 2018 3: three blocks fit beside the timestamps option, four without.
             let max = if self.ts.is_some() {
                 3
@@ -325,7 +359,14 @@ impl Conn {
                 MAX_SACK_BLOCKS
             };
             let mut blocks = [SackBlock::default(); MAX_SACK_BLOCKS];
-            let n = self.asm.sack_blocks(self.rcv_nxt, &mut blocks[..max]);
+            let mut n = 0;
+            // RFC 2883 4: a D-SACK block comes first, once; then the SACK blocks, most
+            // recent first (RFC 2018 4).
+            if let Some((l, r)) = self.dsack.take() {
+                blocks[0] = SackBlock { left: l, right: r };
+                n = 1;
+            }
+            n += self.asm.sack_blocks(self.rcv_nxt, &mut blocks[n..max]);
             r.options.sack[..n].copy_from_slice(&blocks[..n]);
             r.options.sack_len = n as u8;
         }

@@ -1,10 +1,10 @@
-//! Deadlines: retransmission (RFC 6298), delayed ACK (RFC 1122 4.2.3.2), persist (RFC 9293
+//! Deadlines: retransmission (RFC 6298), tail loss probe and RACK reordering (RFC 8985),
+//! delayed ACK (RFC 1122 4.2.3.2), persist (RFC 9293
 //! 3.8.6.1), keep-alive (RFC 1122 4.2.3.6), TIME_WAIT and FIN_WAIT_2.
 
 use core::time::Duration;
 
 use super::{CloseReason, Conn, State};
-use crate::tcp::cc::CongestionControl;
 use crate::time::Instant;
 
 /// Longest gap between zero-window probes (Linux TCP_RTO_MAX).
@@ -17,11 +17,13 @@ const ORPHAN_PROBES: u32 = 8;
 impl Conn {
     /// The next moment `on_timeout` has work, if any.
     pub fn poll_at(&self) -> Option<Instant> {
-        if self.ack_now || self.probe_pending || self.pending_rst.is_some() || self.fast_rtx {
+        if self.ack_now || self.probe_pending || self.pending_rst.is_some() || self.tlp_pending {
             return Some(Instant::ZERO);
         }
         [
             self.rtx_at,
+            self.tlp_at,
+            self.reo_at,
             self.ack_at,
             self.persist_at,
             self.keepalive_at,
@@ -43,11 +45,21 @@ impl Conn {
             }
             return;
         }
+        // The probe timer before the retransmission timer: a probe due with the RTO
+        // takes its place (RFC 8985 7.2, as Linux's single timer does).
+        if self.tlp_at.is_some_and(|t| now >= t) {
+            self.tlp_at = None;
+            self.on_tlp_timeout(now);
+        }
         if self.rtx_at.is_some_and(|t| now >= t) {
             self.on_rto(now);
             if self.state == State::Closed {
                 return;
             }
+        }
+        if self.reo_at.is_some_and(|t| now >= t) {
+            self.reo_at = None;
+            self.on_reo_timeout(now);
         }
         if self.ack_at.is_some_and(|t| now >= t) {
             self.ack_at = None;
@@ -117,19 +129,11 @@ impl Conn {
         self.stats.rto_expiries += 1;
         self.rtt.backoff();
         if self.state.synchronized() {
-            if self.retries == 1 {
-                self.cc.on_rto(now, self.flight_size());
-            } else {
-                // RFC 5681 3.1 (equation 4 note): a segment retransmitted by the timer
-                // more than once keeps ssthresh; only the window collapses again.
-                self.cc.on_repeated_rto();
-            }
+            self.enter_loss(now);
+        } else {
+            // The SYN (or SYN-ACK) again.
+            self.snd_nxt = self.snd_una;
         }
-        // Go back N from SND.UNA; SACK information is kept (RFC 6675 5.1 allows either).
-        self.snd_nxt = self.snd_una;
-        self.recovery = None;
-        self.fast_rtx = false;
-        self.dupacks = 0;
         self.timed = None;
         self.rtx_at = Some(now + self.rtt.rto());
     }

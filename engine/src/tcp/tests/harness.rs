@@ -366,7 +366,12 @@ impl Harness {
                     .map(|i| pattern((spec.seq.unwrap_or(0) as u64).wrapping_sub(1) + i as u64))
                     .collect();
                 match self.conn.as_mut() {
-                    Some(c) => c.on_segment(now, &seg, &payload),
+                    Some(c) => {
+                        c.on_segment(now, &seg, &payload);
+                        if std::env::var_os("TCP_DEBUG").is_some() {
+                            eprintln!("{:?} after '{}': {}", now, l.text, c.debug_recovery());
+                        }
+                    }
                     None => {
                         assert!(
                             seg.flags.syn() && !seg.flags.ack(),

@@ -53,7 +53,8 @@ fn passive_open_without_options() {
 fn icmp_fragmentation_needed_lowers_the_segment_size() {
     // RFC 1191 and RFC 5927 4.1: a "fragmentation needed" that names outstanding data
     // lowers the MSS (1000 - 40 - 12 for timestamps) and the data goes again in the
-    // smaller size; one naming a sequence number we never sent is ignored.
+    // smaller size, each segment cut in two as Linux's tcp_fragment does (no congestion
+    // response); one naming a sequence number we never sent is ignored.
     let c = run(
         &cfg(),
         &format!(
@@ -65,13 +66,16 @@ fn icmp_fragmentation_needed_lowers_the_segment_size() {
 0.030 > none
 0.040 icmp mtu 1000 seq 1
 0.040 > . seq 1 ack 1 len 948 <TS * 110>
-0.040 > . seq 949 ack 1 len 948 <TS * 110>
-0.040 > . seq 1897 ack 1 len 948 <TS * 110>
-0.040 > P. seq 2845 ack 1 len 52 <TS * 110>
+0.040 > . seq 949 ack 1 len 500 <TS * 110>
+0.040 > . seq 1449 ack 1 len 948 <TS * 110>
+0.040 > P. seq 2397 ack 1 len 500 <TS * 110>
+0.050 < . seq 1 ack 2897 win 1000 <TS 120 *>
+0.300 > none
 "
         ),
     );
     assert_eq!(c.send_mss(), 948);
+    assert_eq!(c.cwnd(), 10 * 1448, "a smaller path MTU is no congestion");
 }
 
 #[test]
@@ -207,7 +211,10 @@ fn out_of_order_data_is_sacked_and_reassembled() {
 #[test]
 fn first_data_segment_lost_then_rto() {
     // RFC 6298 (5.4)-(5.6): retransmit the earliest segment at the RTO, double it. The
-    // RTT sample from the handshake (10 ms) puts RTO at its 200 ms floor (2.4).
+    // RTT sample from the handshake (10 ms) puts RTO at its 200 ms floor (2.4). A lone
+    // segment's tail loss probe (2 SRTT + 200 ms, RFC 8985 7.2) is due no earlier than
+    // the RTO, so the probe takes the RTO's place and the RTO restarts after it, as on
+    // Linux: probe at 220 ms, timeouts at 420 ms and (doubled) 820 ms.
     run(
         &cfg(),
         &format!(
@@ -215,9 +222,10 @@ fn first_data_segment_lost_then_rto() {
 0.020 app send 1000
 0.020 > P. seq 1 ack 1 len 1000 <TS * 110>
 0.220 > P. seq 1 ack 1 len 1000 <TS * 110>
-0.620 > P. seq 1 ack 1 len 1000 <TS * 110>
-0.700 < . seq 1 ack 1001 win 1000 <TS 200 *>
-1.700 > none
+0.420 > P. seq 1 ack 1 len 1000 <TS * 110>
+0.820 > P. seq 1 ack 1 len 1000 <TS * 110>
+0.900 < . seq 1 ack 1001 win 1000 <TS 200 *>
+1.900 > none
 "
         ),
     );
@@ -706,9 +714,10 @@ fn data_retries_run_out() {
 0.020 app send 10
 0.020 > P. seq 1 ack 1 len 10 <TS * 110>
 0.220 > P. seq 1 ack 1 len 10 <TS * 110>
-0.620 > P. seq 1 ack 1 len 10 <TS * 110>
-1.420 > none
-1.420 closed TimedOut
+0.420 > P. seq 1 ack 1 len 10 <TS * 110>
+0.820 > P. seq 1 ack 1 len 10 <TS * 110>
+1.620 > none
+1.620 closed TimedOut
 "
         ),
     );
