@@ -590,6 +590,10 @@ impl Conn {
         self.cc.cwnd()
     }
 
+    pub fn ssthresh(&self) -> u32 {
+        self.cc.ssthresh()
+    }
+
     pub fn rtt_rto(&self) -> Duration {
         self.rtt.rto()
     }

@@ -7,7 +7,7 @@ use super::harness::run;
 use crate::tcp::{Keepalive, TcpConfig};
 
 /// Linux-like defaults but a small receive buffer (window scale 2) for readable windows.
-fn cfg() -> TcpConfig {
+pub(super) fn cfg() -> TcpConfig {
     TcpConfig {
         recv_buffer: 200_000,
         send_buffer: 200_000,
@@ -16,7 +16,7 @@ fn cfg() -> TcpConfig {
 }
 
 /// The handshake most Linux peers do, then the peer's ACK (window 1000 << 7).
-const HANDSHAKE: &str = "
+pub(super) const HANDSHAKE: &str = "
 0.000 < S seq 0 win 64240 <mss 1460,sackOK,TS 100 0,nop,wscale 7>
 0.000 > S. seq 0 ack 1 win 65535 <mss 1460,sackOK,TS * 100,wscale 2>
 0.010 < . seq 1 ack 1 win 1000 <TS 110 *>
