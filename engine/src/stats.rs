@@ -116,6 +116,16 @@ counters! {
     tcp_retransmits,
     /// Zero-window probes sent (the peer's window stayed closed).
     tcp_window_probes,
+    /// Retransmission timeouts (RFC 6298).
+    tcp_rto_expiries,
+    /// Tail loss probes sent (RFC 8985 7).
+    tcp_tail_loss_probes,
+    /// Retransmissions the peer's D-SACKs proved unneeded (RFC 2883).
+    tcp_spurious_retransmits,
+    /// Congestion responses undone because the loss proved spurious.
+    tcp_undos,
+    /// Data segments received twice, each answered with a D-SACK.
+    tcp_duplicates_received,
     /// Connections given up: retransmissions, keep-alive or FIN_WAIT_2 ran out of time.
     conns_timed_out,
     /// Loopback segments put into a worker's in-memory inbox (never on the NIC).

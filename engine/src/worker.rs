@@ -355,6 +355,11 @@ impl Worker {
             c.tcp_challenge_suppressed = s.challenge_acks_suppressed;
             c.tcp_retransmits = s.retransmits;
             c.tcp_window_probes = s.window_probes;
+            c.tcp_rto_expiries = s.rto_expiries;
+            c.tcp_tail_loss_probes = s.tail_loss_probes;
+            c.tcp_spurious_retransmits = s.spurious_retransmits;
+            c.tcp_undos = s.undos;
+            c.tcp_duplicates_received = s.duplicates_received;
             c.conns_timed_out = s.timed_out;
             c.loopback_out = s.loopback_out;
             c.loopback_in = s.loopback_in;

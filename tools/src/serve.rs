@@ -457,6 +457,14 @@ pub fn print_report(r: &Report) {
                     c.half_open_peak
                 );
                 println!(
+                    "    tcp recovery: timeouts {}, tail loss probes {}, spurious retransmits {} (D-SACK), undone {}, duplicates received {}",
+                    c.tcp_rto_expiries,
+                    c.tcp_tail_loss_probes,
+                    c.tcp_spurious_retransmits,
+                    c.tcp_undos,
+                    c.tcp_duplicates_received
+                );
+                println!(
                     "    http timeouts: header {}, idle {}, send {}",
                     c.http_header_timeouts, c.http_idle_timeouts, c.http_send_timeouts
                 );

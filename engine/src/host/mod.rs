@@ -151,6 +151,13 @@ pub struct HostStats {
     pub retransmits: u64,
     /// Zero-window probes sent.
     pub window_probes: u64,
+    /// Retransmission timeouts, tail loss probes, D-SACK-proved spurious
+    /// retransmissions, undone congestion responses, duplicate data received.
+    pub rto_expiries: u64,
+    pub tail_loss_probes: u64,
+    pub spurious_retransmits: u64,
+    pub undos: u64,
+    pub duplicates_received: u64,
     /// Connections that ended because retransmissions (or keep-alive, or FIN_WAIT_2) ran
     /// out of time.
     pub timed_out: u64,
@@ -747,6 +754,11 @@ impl Host {
             now_c.challenge_acks_suppressed - was.challenge_acks_suppressed;
         self.stats.retransmits += now_c.retransmits - was.retransmits;
         self.stats.window_probes += now_c.window_probes - was.window_probes;
+        self.stats.rto_expiries += now_c.rto_expiries - was.rto_expiries;
+        self.stats.tail_loss_probes += now_c.tail_loss_probes - was.tail_loss_probes;
+        self.stats.spurious_retransmits += now_c.spurious_retransmits - was.spurious_retransmits;
+        self.stats.undos += now_c.undos - was.undos;
+        self.stats.duplicates_received += now_c.duplicate_segments - was.duplicate_segments;
         e.tcp_counted = now_c;
         if !e.in_time_wait && e.conn.state() == State::TimeWait {
             if self.time_wait >= self.cfg.max_time_wait {
