@@ -382,18 +382,30 @@ impl Conn {
         }
         let rack = &mut self.rack;
         let mut reordered = false;
+        let (mut first_sent, mut retrans_acked) = (None, false);
         let delivered = self.sent.ack(self.snd_una, |s| {
             rack.advance(s, now);
             // RFC 8985 6.2 step 3: a hole filled by its original, not a retransmission.
             reordered |= prior_fack.is_some_and(|f| s.end <= f) && !s.has(EVER_RETRANS);
+            if s.has(EVER_RETRANS) {
+                retrans_acked = true;
+            } else if first_sent.is_none() {
+                first_sent = Some(s.sent_at);
+            }
         });
         if reordered {
             self.rack.on_reordering();
         }
 
-        // RTT: from the timestamp echo (RFC 7323 4.1), else from the timed segment (Karn).
+        // RTT: from the send time of the oldest segment this ACK delivers, in
+        // microseconds, unless it delivers a retransmission (Karn; Linux
+        // tcp_clean_rtx_queue); else from the timestamp echo (RFC 7323 4.1, milliseconds:
+        // a LAN's RTT would read as 0 or 1 ms), else from the timed segment.
         let mut sample = None;
-        if let (Some(_), Some((_, ecr))) = (self.ts, seg.options.timestamps) {
+        if let (Some(at), false) = (first_sent, retrans_acked) {
+            sample = Some(now - at);
+            self.timed = None;
+        } else if let (Some(_), Some((_, ecr))) = (self.ts, seg.options.timestamps) {
             if ecr != 0 {
                 let ms = self.ts_val(now).wrapping_sub(ecr);
                 if (ms as i32) >= 0 {
