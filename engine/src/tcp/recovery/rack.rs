@@ -15,9 +15,10 @@ const REO_WND_PERSIST: u32 = 16;
 
 #[derive(Clone, Debug, Default)]
 pub struct Rack {
-    /// RACK.xmit_ts and RACK.end_seq: the most recently sent segment known delivered.
+    /// RACK.xmit_ts, and the send order that stands in for RACK.end_seq as the
+    /// tiebreak (see `Seg::order`): the most recently sent segment known delivered.
     xmit_ts: Option<Instant>,
-    end_seq: SeqNum,
+    order: u32,
     /// RACK.rtt: the RTT that segment measured.
     rtt: Duration,
     min_rtt: Option<Duration>,
@@ -28,9 +29,10 @@ pub struct Rack {
     dsack_round: Option<SeqNum>,
 }
 
-/// RFC 8985 "RACK_sent_after".
-fn sent_after(t1: Instant, s1: SeqNum, t2: Instant, s2: SeqNum) -> bool {
-    t1 > t2 || (t1 == t2 && s1 > s2)
+/// RFC 8985 "RACK_sent_after", with the send order as the tiebreak: two segments sent
+/// at one clock reading went in the order they were sent, whatever their sequence.
+fn sent_after(t1: Instant, o1: u32, t2: Instant, o2: u32) -> bool {
+    t1 > t2 || (t1 == t2 && (o1.wrapping_sub(o2) as i32) > 0)
 }
 
 impl Rack {
@@ -66,10 +68,10 @@ impl Rack {
         }
         self.rtt = rtt;
         match self.xmit_ts {
-            Some(t) if !sent_after(seg.sent_at, seg.end, t, self.end_seq) => {}
+            Some(t) if !sent_after(seg.sent_at, seg.order, t, self.order) => {}
             _ => {
                 self.xmit_ts = Some(seg.sent_at);
-                self.end_seq = seg.end;
+                self.order = seg.order;
             }
         }
     }
@@ -132,10 +134,9 @@ impl Rack {
             if s.flags & (SACKED | LOST) != 0 {
                 continue;
             }
-            if !sent_after(xmit_ts, self.end_seq, s.sent_at, s.end) {
-                // Sent at or after the newest delivered segment: in sequence order a
-                // later entry can still be older (a retransmission), so keep looking
-                // only while entries were sent before it.
+            if !sent_after(xmit_ts, self.order, s.sent_at, s.order) {
+                // Sent at or after the newest delivered segment; a later entry in
+                // sequence order can still have been sent earlier, so keep looking.
                 continue;
             }
             let deadline = s.sent_at + self.rtt + reo_wnd;

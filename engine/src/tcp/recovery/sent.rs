@@ -26,6 +26,11 @@ pub struct Seg {
     pub end: SeqNum,
     /// Its latest (re)transmission.
     pub sent_at: Instant,
+    /// When in the connection's transmissions it last left: orders segments sent at one
+    /// `now` (a worker sends a whole batch at one clock reading), where RFC 8985's
+    /// sequence tiebreak would put a retransmission before the new data sent just before
+    /// it and declare it lost as soon as that data is SACKed.
+    pub order: u32,
     pub flags: u8,
 }
 
@@ -48,6 +53,8 @@ pub struct SentQueue {
     lost: u32,
     /// Highest SACKed sequence number ("forward-most", RFC 8985 RACK.fack).
     fack: Option<SeqNum>,
+    /// The next transmission's `order`.
+    next_order: u32,
 }
 
 impl SentQueue {
@@ -101,7 +108,10 @@ impl SentQueue {
 
     /// Gives the memory back (the connection is closing).
     pub fn shrink(&mut self) {
-        *self = SentQueue::default();
+        *self = SentQueue {
+            next_order: self.next_order,
+            ..SentQueue::default()
+        };
     }
 
     /// A new segment left: `[start, end)` directly after the last one.
@@ -111,8 +121,10 @@ impl SentQueue {
             start,
             end,
             sent_at: now,
+            order: self.next_order,
             flags: 0,
         });
+        self.next_order = self.next_order.wrapping_add(1);
         self.total += (end - start) as u32;
     }
 
@@ -254,6 +266,8 @@ impl SentQueue {
         let e = &mut self.segs[i];
         e.flags = (e.flags & !LOST) | EVER_RETRANS;
         e.sent_at = now;
+        e.order = self.next_order;
+        self.next_order = self.next_order.wrapping_add(1);
     }
 
     /// The last entry not SACKed (what a tail loss probe resends).

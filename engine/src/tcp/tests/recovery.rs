@@ -284,3 +284,36 @@ fn frto_undoes_a_spurious_timeout_without_timestamps() {
     assert_eq!(c.stats.undos, 1);
     assert_eq!(c.ssthresh(), u32::MAX);
 }
+
+#[test]
+fn a_retransmission_is_ordered_after_new_data_sent_before_it_at_the_same_instant() {
+    // A worker sends a whole batch at one clock reading. Here one instant (30 ms) sees
+    // an ACK that lets two new segments out, then SACKs that make the second and third
+    // segments lost, so their retransmissions leave after them. When the new segments are SACKed
+    // (they were ahead of the retransmission on the wire), RACK must not take the
+    // retransmission for lost: RFC 8985's sequence tiebreak would (their end is higher),
+    // and resend it at once; the send order says it left after them.
+    let c = run(
+        &cfg(),
+        &format!(
+            "{HANDSHAKE}
+0.020 app send {}
+{}0.030 < . seq 1 ack 1449 win 1000 <TS 120 *>
+0.030 > . seq 14481 ack 1 len 1448 <TS * 120>
+0.030 > P. seq 15929 ack 1 len 1448 <TS * 120>
+0.030 < . seq 1 ack 1449 win 1000 <TS 120 *,sack 4345:8689>
+0.030 > . seq 1449 ack 1 len 1448 <TS * 120>
+0.030 > . seq 2897 ack 1 len 1448 <TS * 120>
+0.031 < . seq 1 ack 1449 win 1000 <TS 121 *,sack 4345:17377>
+0.031 > none
+0.032 < . seq 1 ack 17377 win 1000 <TS 122 *>
+0.500 > none
+",
+            12 * MSS,
+            (0..10)
+                .map(|k| format!("0.020 > . seq {} ack 1 len 1448 <TS * 110>\n", 1 + k * MSS))
+                .collect::<String>()
+        ),
+    );
+    assert_eq!(c.stats.retransmits, 2, "each lost segment resent once");
+}
