@@ -229,6 +229,7 @@ fn tcp_frame(payload: usize) -> Vec<u8> {
         window: 1000,
         urgent: 0,
         options: Default::default(),
+        ecn: 0,
     };
     let at = eth + 20;
     let hl = repr.header_len();
@@ -241,6 +242,7 @@ fn tcp_frame(payload: usize) -> Vec<u8> {
         ttl: 64,
         ident: 1,
         payload_len: seg,
+        ecn: 0,
     }
     .emit(&mut f[eth..]);
     f.truncate(at + seg);

@@ -114,6 +114,8 @@ pub fn tcp_conn(data: &[u8]) {
         nagle: cfg_bits & 8 != 0,
         recv_buffer: if cfg_bits & 16 != 0 { 4096 } else { 65536 },
         send_buffer: if cfg_bits & 32 != 0 { 4096 } else { 65536 },
+        // Ask for ECN on the engine's own SYN whenever it opens the connection.
+        ecn: crate::tcp::Ecn::On,
         ..TcpConfig::default()
     };
     let local = SocketAddrV4::new(OUR_IP, 80);
@@ -157,11 +159,15 @@ pub fn tcp_conn(data: &[u8]) {
                     timestamps: ts,
                     ..TcpOptions::default()
                 };
-                if opt_bits & 16 != 0 {
-                    let l = peer_ack + (input.u16().unwrap_or(0) as i16 as i32 as u32);
-                    let r = l + input.u16().unwrap_or(0) as u32;
-                    options.sack[0] = SackBlock { left: l, right: r };
-                    options.sack_len = 1;
+                // Up to two SACK blocks near what we sent: below the ACK or inside the
+                // second, the first is a D-SACK.
+                for (bit, i) in [(16, 0), (32, 1)] {
+                    if opt_bits & bit != 0 && options.sack_len as usize == i {
+                        let l = peer_ack + (input.u16().unwrap_or(0) as i16 as i32 as u32);
+                        let r = l + input.u16().unwrap_or(0) as u32;
+                        options.sack[i] = SackBlock { left: l, right: r };
+                        options.sack_len += 1;
+                    }
                 }
                 let seg = TcpRepr {
                     src_port: remote.port(),
@@ -172,6 +178,8 @@ pub fn tcp_conn(data: &[u8]) {
                     window,
                     urgent: 0,
                     options,
+                    // The IP ECN field: CE marks, ECT, Not-ECT in any state.
+                    ecn: opt_bits >> 6,
                 };
                 let len = (len as usize) % 3000;
                 let body = &payload[..len];

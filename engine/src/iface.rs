@@ -156,13 +156,15 @@ impl Iface {
     }
 
     fn ipv4(&mut self, buf: &mut [u8], len: usize, eth_len: usize, src_mac: MacAddr) -> Action {
-        let (src, dst, proto, hl, total) = match ipv4::Packet::new_checked(&buf[eth_len..len]) {
+        let (src, dst, proto, hl, total, ecn) = match ipv4::Packet::new_checked(&buf[eth_len..len])
+        {
             Ok(p) => (
                 p.src(),
                 p.dst(),
                 p.protocol(),
                 p.header_len(),
                 p.total_len(),
+                p.ecn(),
             ),
             Err(e) => return self.malformed(e),
         };
@@ -179,7 +181,7 @@ impl Iface {
         let l4 = eth_len + hl..eth_len + total;
         match proto {
             ipv4::PROTO_ICMP => self.icmp(buf, l4, eth_len, src_mac, src, ours),
-            ipv4::PROTO_TCP => self.tcp(buf, l4, eth_len, src_mac, src, dst),
+            ipv4::PROTO_TCP => self.tcp(buf, l4, eth_len, src_mac, (src, dst, ecn)),
             _ => {
                 self.counters.drop_unsupported += 1;
                 Action::Drop
@@ -238,6 +240,7 @@ impl Iface {
             ttl: DEFAULT_TTL,
             ident: 0,
             payload_len: msg_len,
+            ecn: 0,
         }
         .emit(&mut buf[ip_at..]);
         self.reply_eth(buf, src_mac);
@@ -251,13 +254,16 @@ impl Iface {
         l4: core::ops::Range<usize>,
         eth_len: usize,
         src_mac: MacAddr,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        (src, dst, ecn): (Ipv4Addr, Ipv4Addr, u8),
     ) -> Action {
         let (repr, payload) = match TcpPacket::parse(&buf[l4.clone()], src, dst) {
             Ok(p) => {
                 let end = l4.end;
-                (p.repr, (end - p.payload.len(), end))
+                // The IP header's ECN field travels with the segment (RFC 3168 5).
+                (
+                    crate::wire::tcp::TcpRepr { ecn, ..p.repr },
+                    (end - p.payload.len(), end),
+                )
             }
             Err(e) => return self.malformed(e),
         };
@@ -292,6 +298,7 @@ impl Iface {
             ttl: DEFAULT_TTL,
             ident: 0,
             payload_len: seg_len,
+            ecn: 0,
         }
         .emit(&mut buf[ip_at..]);
         self.reply_eth(buf, t.meta.src_mac);

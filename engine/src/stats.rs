@@ -126,6 +126,10 @@ counters! {
     tcp_undos,
     /// Data segments received twice, each answered with a D-SACK.
     tcp_duplicates_received,
+    /// Data segments that arrived marked CE (RFC 3168).
+    tcp_ce_received,
+    /// Window reductions for the peer's ECN echo (at most one per window).
+    tcp_ecn_reductions,
     /// Connections given up: retransmissions, keep-alive or FIN_WAIT_2 ran out of time.
     conns_timed_out,
     /// Loopback segments put into a worker's in-memory inbox (never on the NIC).

@@ -98,6 +98,7 @@ impl Inject {
             window: 0,
             urgent: 0,
             options: Default::default(),
+            ecn: 0,
         };
         let seg = repr.emit(
             &mut buf[eth + ipv4::MIN_HEADER_LEN..],
@@ -112,6 +113,7 @@ impl Inject {
             ttl: 64,
             ident: i as u16,
             payload_len: seg,
+            ecn: 0,
         }
         .emit(&mut buf[eth..]);
         eth + ipv4::MIN_HEADER_LEN + seg
@@ -360,6 +362,8 @@ impl Worker {
             c.tcp_spurious_retransmits = s.spurious_retransmits;
             c.tcp_undos = s.undos;
             c.tcp_duplicates_received = s.duplicates_received;
+            c.tcp_ce_received = s.ce_received;
+            c.tcp_ecn_reductions = s.ecn_reductions;
             c.conns_timed_out = s.timed_out;
             c.loopback_out = s.loopback_out;
             c.loopback_in = s.loopback_in;

@@ -211,6 +211,12 @@ pub struct ServeArgs {
     #[arg(long = "tcp-retries", value_name = "N", default_value_t = 15)]
     pub tcp_retries: u32,
 
+    /// Explicit Congestion Notification (RFC 3168), as Linux's tcp_ecn: `server`
+    /// accepts it when a peer's SYN asks (Linux's default), `on` also asks for it on
+    /// connections the engine opens, `off` never uses it.
+    #[arg(long, value_name = "MODE", default_value = "server")]
+    pub ecn: fastpath_engine::tcp::Ecn,
+
     /// Half-open connections per port before SYN cookies take over.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub backlog: usize,

@@ -345,6 +345,7 @@ fn host_config(args: &ServeArgs) -> anyhow::Result<HostConfig> {
     let tcp = TcpConfig {
         time_wait: secs("--time-wait", args.time_wait)?,
         data_retries: args.tcp_retries,
+        ecn: args.ecn,
         ..TcpConfig::default()
     };
     let http = HttpConfig {
@@ -457,12 +458,14 @@ pub fn print_report(r: &Report) {
                     c.half_open_peak
                 );
                 println!(
-                    "    tcp recovery: timeouts {}, tail loss probes {}, spurious retransmits {} (D-SACK), undone {}, duplicates received {}",
+                    "    tcp recovery: timeouts {}, tail loss probes {}, spurious retransmits {} (D-SACK), undone {}, duplicates received {}; ECN: CE received {}, reductions {}",
                     c.tcp_rto_expiries,
                     c.tcp_tail_loss_probes,
                     c.tcp_spurious_retransmits,
                     c.tcp_undos,
-                    c.tcp_duplicates_received
+                    c.tcp_duplicates_received,
+                    c.tcp_ce_received,
+                    c.tcp_ecn_reductions
                 );
                 println!(
                     "    http timeouts: header {}, idle {}, send {}",

@@ -158,6 +158,9 @@ pub struct HostStats {
     pub spurious_retransmits: u64,
     pub undos: u64,
     pub duplicates_received: u64,
+    /// CE-marked data received; window reductions for ECE (RFC 3168).
+    pub ce_received: u64,
+    pub ecn_reductions: u64,
     /// Connections that ended because retransmissions (or keep-alive, or FIN_WAIT_2) ran
     /// out of time.
     pub timed_out: u64,
@@ -706,6 +709,7 @@ impl Host {
                             ttl: crate::iface::DEFAULT_TTL,
                             ident,
                             payload_len: seg_len,
+                            ecn: r.ecn,
                         }
                         .emit(&mut buf[ip_at..]);
                         let tag = if vlan.is_some() {
@@ -759,6 +763,8 @@ impl Host {
         self.stats.spurious_retransmits += now_c.spurious_retransmits - was.spurious_retransmits;
         self.stats.undos += now_c.undos - was.undos;
         self.stats.duplicates_received += now_c.duplicate_segments - was.duplicate_segments;
+        self.stats.ce_received += now_c.ce_received - was.ce_received;
+        self.stats.ecn_reductions += now_c.ecn_reductions - was.ecn_reductions;
         e.tcp_counted = now_c;
         if !e.in_time_wait && e.conn.state() == State::TimeWait {
             if self.time_wait >= self.cfg.max_time_wait {
@@ -1217,6 +1223,7 @@ fn send_segment(
             ttl: crate::iface::DEFAULT_TTL,
             ident,
             payload_len: seg_len,
+            ecn: r.ecn,
         }
         .emit(&mut buf[ip_at..]);
         tcp_at + seg_len

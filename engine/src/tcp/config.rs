@@ -15,6 +15,32 @@ pub struct Keepalive {
     pub probes: u32,
 }
 
+/// Explicit Congestion Notification (RFC 3168), as Linux's `tcp_ecn` (`--ecn`).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum Ecn {
+    /// Never: SYNs asking for it are answered without it.
+    Off,
+    /// Ask for it on connections the engine opens, and accept it when asked.
+    On,
+    /// Accept it when a peer asks, never ask (Linux's default, tcp_ecn=2).
+    #[default]
+    Server,
+}
+
+impl core::str::FromStr for Ecn {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Ecn, String> {
+        match s {
+            "off" => Ok(Ecn::Off),
+            "on" => Ok(Ecn::On),
+            "server" => Ok(Ecn::Server),
+            _ => Err(format!(
+                "'{s}' is not an ECN mode: use off, on (ask and accept) or server (accept only)"
+            )),
+        }
+    }
+}
+
 #[derive(Copy, Clone, Debug)]
 pub struct TcpConfig {
     /// The MSS we announce: MTU minus 40 (1460 on Ethernet).
@@ -51,6 +77,8 @@ pub struct TcpConfig {
     pub keepalive: Option<Keepalive>,
     /// Challenge ACKs per second (RFC 5961 7; Linux tcp_challenge_ack_limit: 1000).
     pub challenge_ack_limit: u32,
+    /// ECN negotiation (RFC 3168): Linux's default, accept when asked.
+    pub ecn: Ecn,
 }
 
 impl Default for TcpConfig {
@@ -75,6 +103,7 @@ impl Default for TcpConfig {
             fin_wait2_timeout: Duration::from_secs(60),
             keepalive: None,
             challenge_ack_limit: 1000,
+            ecn: Ecn::Server,
         }
     }
 }

@@ -119,6 +119,7 @@ impl Listener {
             window: (self.cfg.recv_buffer.min(u16::MAX as usize)) as u16,
             urgent: 0,
             options: opts,
+            ecn: 0,
         }
     }
 

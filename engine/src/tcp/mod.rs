@@ -7,7 +7,7 @@
 //! 6298 (RTO), 5681 and 6582 (congestion control, NewReno), 9438 (CUBIC), 5961 (blind
 //! RST/SYN), 4987 (SYN cookies), 6528 (ISNs), 1122 (delayed ACK, keep-alive); for loss
 //! recovery 8985 (RACK-TLP), 6937 (PRR), 2883 (D-SACK), 3708, 3522, 4015 and 5682 (undo,
-//! Eifel, F-RTO), 6675 (SACK recovery).
+//! Eifel, F-RTO), 6675 (SACK recovery); 3168 (ECN).
 
 pub mod assembler;
 pub mod buffer;
@@ -22,7 +22,7 @@ pub mod rtt;
 mod seq;
 pub mod siphash;
 
-pub use config::{Keepalive, TcpConfig};
+pub use config::{Ecn, Keepalive, TcpConfig};
 pub use conn::{CloseReason, Conn, ConnStats, FourTuple, State};
 pub use listener::{Listener, ListenerStats, SynVerdict};
 pub use seq::SeqNum;

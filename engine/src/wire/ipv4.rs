@@ -7,6 +7,8 @@ use super::{be16, WireError};
 
 mod field {
     pub const VER_IHL: usize = 0;
+    /// DSCP (6 bits) and ECN (2 bits).
+    pub const TOS: usize = 1;
     pub const TOTAL_LEN: usize = 2;
     pub const IDENT: usize = 4;
     pub const FLAGS_FRAG: usize = 6;
@@ -101,6 +103,11 @@ impl<T: AsRef<[u8]>> Packet<T> {
         be16(self.b(), field::IDENT)
     }
 
+    /// The ECN field (RFC 3168 5): `ECN_NOT_ECT`, `ECN_ECT1`, `ECN_ECT0` or `ECN_CE`.
+    pub fn ecn(&self) -> u8 {
+        self.b()[field::TOS] & 0x3
+    }
+
     pub fn dont_frag(&self) -> bool {
         be16(self.b(), field::FLAGS_FRAG) & FLAG_DF != 0
     }
@@ -119,14 +126,22 @@ pub struct Ipv4Repr {
     pub ttl: u8,
     pub ident: u16,
     pub payload_len: usize,
+    /// The ECN field (RFC 3168 5); the DSCP is always 0.
+    pub ecn: u8,
 }
+
+/// RFC 3168 5: the ECN field's codepoints.
+pub const ECN_NOT_ECT: u8 = 0b00;
+pub const ECN_ECT1: u8 = 0b01;
+pub const ECN_ECT0: u8 = 0b10;
+pub const ECN_CE: u8 = 0b11;
 
 impl Ipv4Repr {
     /// Writes a 20-byte header with DF set and its checksum at the start of `b`.
     pub fn emit(&self, b: &mut [u8]) {
         let total = (MIN_HEADER_LEN + self.payload_len) as u16;
         b[field::VER_IHL] = 0x45;
-        b[1] = 0; // DSCP/ECN
+        b[field::TOS] = self.ecn & 0x3; // DSCP 0, ECN
         b[field::TOTAL_LEN..field::TOTAL_LEN + 2].copy_from_slice(&total.to_be_bytes());
         b[field::IDENT..field::IDENT + 2].copy_from_slice(&self.ident.to_be_bytes());
         b[field::FLAGS_FRAG..field::FLAGS_FRAG + 2].copy_from_slice(&FLAG_DF.to_be_bytes());
@@ -153,6 +168,7 @@ mod tests {
             ttl: 64,
             ident: 7,
             payload_len: 8,
+            ecn: 0,
         }
         .emit(&mut b);
         b

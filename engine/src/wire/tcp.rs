@@ -156,6 +156,10 @@ pub struct TcpRepr {
     pub window: u16,
     pub urgent: u16,
     pub options: TcpOptions,
+    /// The IP header's ECN field this segment travels with (RFC 3168 5, `ipv4::ECN_*`):
+    /// filled from the IP header on receive, written into it on send. Not a TCP header
+    /// field: parsing leaves it 0 (Not-ECT).
+    pub ecn: u8,
 }
 
 impl TcpRepr {
@@ -331,6 +335,7 @@ impl<'a> TcpPacket<'a> {
                 window: be16(b, field::WINDOW),
                 urgent: be16(b, field::URGENT),
                 options,
+                ecn: 0,
             },
             payload: &b[hl..],
         })

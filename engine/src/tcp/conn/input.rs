@@ -55,6 +55,8 @@ impl Conn {
         self.irs = seg.seq;
         self.rcv_nxt = seg.seq + 1;
         self.negotiate(seg, now);
+        // RFC 3168 6.1.1: an ECN-setup SYN-ACK has ECE without CWR.
+        self.ecn_ok = self.ecn_asked && f.contains(Flags::ECE) && !f.contains(Flags::CWR);
         self.rcv_adv = self.rcv_nxt;
         self.snd_wl1 = seg.seq;
         self.snd_wl2 = seg.ack;
@@ -148,6 +150,18 @@ impl Conn {
             }
             self.challenge_ack(now);
             return;
+        }
+
+        if self.ecn_ok {
+            // RFC 3168 6.1.3: CWR ends the echo; a CE mark (re)starts it, at once.
+            if f.contains(Flags::CWR) {
+                self.ece_pending = false;
+            }
+            if seg.ecn == crate::wire::ipv4::ECN_CE && seg_len > 0 {
+                self.stats.ce_received += 1;
+                self.ece_pending = true;
+                self.ack_now = true;
+            }
         }
 
         // FIN_WAIT_2 times out after a silence, not while the peer is still sending to
@@ -322,6 +336,9 @@ impl Conn {
         }
         if seg.ack >= prior_una && self.state.synchronized() {
             self.on_ack_recovery(now, seg, prior_una, acked, info, dupack);
+            if self.ecn_ok && seg.flags.contains(Flags::ECE) {
+                self.on_ece(now);
+            }
         }
 
         // Window update (RFC 9293 3.10.7.4 step 5, SND.WL1/WL2 rule).

@@ -101,6 +101,10 @@ pub struct ConnStats {
     pub tail_loss_probes: u64,
     /// Segments RACK declared lost (RFC 8985 6).
     pub rack_lost: u64,
+    /// Data segments that arrived marked CE (RFC 3168).
+    pub ce_received: u64,
+    /// Window reductions made for the peer's ECE (at most one per window).
+    pub ecn_reductions: u64,
 }
 
 /// Timestamps state (RFC 7323 4, 5), when both sides sent the option.
@@ -215,6 +219,16 @@ pub struct Conn {
     frto: Frto,
     /// A D-SACK block to report in the next ACK (RFC 2883 4): a duplicate arrived.
     dsack: Option<(SeqNum, SeqNum)>,
+    /// ECN (RFC 3168) was agreed in the handshake.
+    ecn_ok: bool,
+    /// We sent an ECN-setup SYN (RFC 3168 6.1.1).
+    ecn_asked: bool,
+    /// A CE mark arrived: ACKs carry ECE until the peer's CWR (RFC 3168 6.1.3).
+    ece_pending: bool,
+    /// The window was reduced: the next new data segment carries CWR (RFC 3168 6.1.2).
+    cwr_pending: bool,
+    /// ECE is not reacted to again until SND.UNA passes this (once per window).
+    ecn_hold_until: Option<SeqNum>,
 
     challenge_window: Instant,
     challenges: u32,
@@ -293,6 +307,11 @@ impl Conn {
             undo: None,
             frto: Frto::Off,
             dsack: None,
+            ecn_ok: false,
+            ecn_asked: false,
+            ece_pending: false,
+            cwr_pending: false,
+            ecn_hold_until: None,
             challenge_window: now,
             challenges: 0,
             last_oow_ack: None,
@@ -319,6 +338,11 @@ impl Conn {
         c.rcv_nxt = syn.seq + 1;
         c.rcv_adv = c.rcv_nxt;
         c.negotiate(syn, now);
+        // RFC 3168 6.1.1: an ECN-setup SYN has ECE and CWR; we answer with ECE alone.
+        c.ecn_ok = cfg.ecn != crate::tcp::Ecn::Off
+            && syn
+                .flags
+                .contains(crate::wire::tcp::Flags::ECE | crate::wire::tcp::Flags::CWR);
         c.snd_wnd = syn.window as u32; // RFC 7323 2.2: a SYN's window is never scaled.
         c.max_snd_wnd = c.snd_wnd;
         c.snd_wl1 = syn.seq;
@@ -592,6 +616,11 @@ impl Conn {
 
     pub fn ssthresh(&self) -> u32 {
         self.cc.ssthresh()
+    }
+
+    /// ECN was agreed with the peer (RFC 3168).
+    pub fn ecn(&self) -> bool {
+        self.ecn_ok
     }
 
     pub fn rtt_rto(&self) -> Duration {

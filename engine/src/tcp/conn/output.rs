@@ -86,6 +86,9 @@ impl Conn {
         };
         if synack {
             r.flags |= Flags::ACK;
+            if self.ecn_ok {
+                r.flags |= Flags::ECE;
+            }
             r.ack = self.rcv_nxt;
             o.window_scale = self.ws_ok.then_some(self.rcv_wscale);
             o.sack_permitted = self.sack_ok;
@@ -94,6 +97,11 @@ impl Conn {
             o.window_scale = self.cfg.window_scaling.then(|| self.cfg.window_shift());
             o.sack_permitted = self.cfg.sack;
             o.timestamps = self.cfg.timestamps.then(|| (self.ts_val(now), 0));
+            if self.cfg.ecn == crate::tcp::Ecn::On {
+                // RFC 3168 6.1.1: an ECN-setup SYN.
+                r.flags |= Flags::ECE | Flags::CWR;
+                self.ecn_asked = true;
+            }
         }
         r.options = o;
         // RFC 7323 2.2: the window in a SYN is never scaled.
@@ -328,6 +336,15 @@ impl Conn {
             flags |= Flags::FIN;
         }
         let end = seq + n as u32 + flags.fin() as u32;
+        let mut ecn = crate::wire::ipv4::ECN_NOT_ECT;
+        if self.ecn_ok && n > 0 && !retransmit {
+            // RFC 3168 6.1.2, 6.1.5: new data is ECN-capable (retransmissions are not),
+            // and the first after a window reduction says so with CWR.
+            ecn = crate::wire::ipv4::ECN_ECT0;
+            if std::mem::take(&mut self.cwr_pending) {
+                flags |= Flags::CWR;
+            }
+        }
         if self.snd_nxt == seq {
             self.snd_nxt = end;
         }
@@ -340,7 +357,9 @@ impl Conn {
         }
         self.rtx_at.get_or_insert(now + self.rtt.rto());
         self.last_send = now;
-        (self.finish_segment(now, seq, flags, n), n)
+        let mut r = self.finish_segment(now, seq, flags, n);
+        r.ecn = ecn;
+        (r, n)
     }
 
     /// Fills in ACK, window and options; clears the pending-ACK state.
@@ -348,6 +367,10 @@ impl Conn {
         let mut r = self.base_repr(seq, flags | Flags::ACK);
         r.ack = self.rcv_nxt;
         r.window = self.window_field();
+        if self.ece_pending {
+            // RFC 3168 6.1.3: every ACK echoes the congestion until the peer's CWR.
+            r.flags |= Flags::ECE;
+        }
         if let Some(ts) = self.ts {
             r.options.timestamps = Some((self.ts_val(now), ts.recent));
         }

@@ -258,6 +258,32 @@ impl Conn {
         self.timed = None;
         self.tlp_at = None;
         self.tlp_high = None;
+        self.ecn_window_reduced();
+    }
+
+    /// The peer echoed a CE mark (RFC 3168 6.1.2): reduce the window as for a loss
+    /// (CUBIC's or NewReno's response), at most once per window of data, and say so with
+    /// CWR on the next new segment. A window already reduced for a loss counts.
+    pub(super) fn on_ece(&mut self, now: Instant) {
+        if self.ca != CaState::Open || self.ecn_hold_until.is_some_and(|p| self.snd_una < p) {
+            return;
+        }
+        self.cc.on_congestion(now, self.flight_size());
+        let ssthresh = self.cc.ssthresh();
+        self.cc.set_cwnd(ssthresh);
+        self.stats.ecn_reductions += 1;
+        self.ecn_hold_until = Some(self.snd_max);
+        self.cwr_pending = true;
+        // What the congestion response changed is not a spurious loss to undo.
+        self.undo = None;
+    }
+
+    /// A loss response reduced the window: for ECN it is this window's reduction too.
+    fn ecn_window_reduced(&mut self) {
+        if self.ecn_ok {
+            self.ecn_hold_until = Some(self.snd_max);
+            self.cwr_pending = true;
+        }
     }
 
     /// RFC 6298 (5.4)-(5.6) with RFC 6675 5.1 and RFC 8985 6.3: after a timeout
@@ -282,6 +308,7 @@ impl Conn {
         self.sent.mark_all_lost();
         self.ca = CaState::Loss;
         self.high_seq = self.snd_max;
+        self.ecn_window_reduced();
         self.dupacks = 0;
         self.timed = None;
         self.reo_at = None;

@@ -40,6 +40,8 @@ struct SegSpec {
     len: usize,
     /// None: options not checked (outbound) / none sent (inbound).
     opts: Option<Vec<OptSpec>>,
+    /// IP ECN field: sent with (inbound) / checked (outbound) when given.
+    ecn: Option<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -117,11 +119,26 @@ fn parse_seg(words: &[&str], rest: Option<&str>) -> SegSpec {
             'R' => Flags::RST,
             'P' => Flags::PSH,
             '.' => Flags::ACK,
+            'E' => Flags::ECE,
+            'W' => Flags::CWR,
             _ => panic!("bad flag '{c}'"),
         };
     }
     let mut i = 1;
     while i < words.len() {
+        // The IP header's ECN field: inbound it is sent with, outbound it is checked
+        // (only where the line names one).
+        let ecn = match words[i] {
+            "notect" => Some(crate::wire::ipv4::ECN_NOT_ECT),
+            "ect0" => Some(crate::wire::ipv4::ECN_ECT0),
+            "ce" => Some(crate::wire::ipv4::ECN_CE),
+            _ => None,
+        };
+        if ecn.is_some() {
+            s.ecn = ecn;
+            i += 1;
+            continue;
+        }
         let v = words[i + 1];
         match words[i] {
             "seq" => s.seq = Some(v.parse().unwrap()),
@@ -468,6 +485,7 @@ impl Harness {
             window: spec.win.unwrap_or(65535),
             urgent: 0,
             options: o,
+            ecn: spec.ecn.unwrap_or(crate::wire::ipv4::ECN_NOT_ECT),
         }
     }
 
@@ -501,6 +519,11 @@ impl Harness {
         if let Some(w) = spec.win {
             if seg.window != w {
                 fail(format!("window {}, expected {w}", seg.window));
+            }
+        }
+        if let Some(e) = spec.ecn {
+            if seg.ecn != e {
+                fail(format!("IP ECN field {}, expected {e}", seg.ecn));
             }
         }
         if payload.len() != spec.len {

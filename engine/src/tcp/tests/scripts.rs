@@ -837,6 +837,7 @@ fn idle_restart_limits_cwnd_to_the_initial_window() {
             timestamps: Some((ts, 0)),
             ..TcpOptions::default()
         },
+        ecn: 0,
     };
     assert_eq!(c.send(&[1u8; 150_000]), 150_000);
     let mss = c.send_mss();
