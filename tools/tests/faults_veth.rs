@@ -486,3 +486,82 @@ fn twenty_percent_loss_completes_or_times_out_cleanly_and_everything_is_reclaime
     assert!(frames_in_use(&summary).iter().all(|&n| n == 0), "{summary}");
     assert!(!summary.contains("MISMATCH"), "{summary}");
 }
+
+/// The last "ECN: CE received N, reductions M" figures of a summary.
+fn ecn_counts(summary: &str) -> (u64, u64) {
+    let line = summary
+        .lines()
+        .rfind(|l| l.contains("ECN: CE received"))
+        .unwrap_or_else(|| panic!("no ECN figures in the summary:\n{summary}"));
+    let num = |key: &str| -> u64 {
+        let at = line.find(key).unwrap() + key.len();
+        line[at..]
+            .trim_start()
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    (num("CE received"), num("reductions"))
+}
+
+#[test]
+fn ecn_with_a_linux_client_ce_is_echoed_and_the_engine_slows_down() {
+    // RFC 3168 end to end with a real kernel peer. A router on the path (nftables in the
+    // peer namespace) marks ECT(0) packets CE both ways. A client that does not ask for
+    // ECN (Linux's default tcp_ecn=2) sends and gets Not-ECT packets, so nothing is
+    // marked; one that asks (tcp_ecn=1) gets the engine's ECE answer and ECT(0) data:
+    // the marks on its requests reach the engine (which echoes them), and those on the
+    // engine's data reach the client, whose ECE makes the engine reduce its window.
+    // Every body arrives intact both times.
+    if !privileged::check("ecn_with_a_linux_client_ce_is_echoed_and_the_engine_slows_down") {
+        return;
+    }
+    let _serial = one_at_a_time();
+    let pair = VethPair::new("ecn");
+    let (dir, _cleanup) = web_root("ecn", &[("1m.bin", 1_000_000)]);
+    // Marks on the way in (the engine's data: 3%) and on the way out (the client's
+    // requests: half of them), so both ends see CE.
+    pair.peer_ns().run_ok(&[
+        "nft",
+        "table inet fpecn { \
+         chain pre { type filter hook prerouting priority -300; \
+           ip ecn ect0 numgen random mod 100 < 3 ip ecn set ce; }; \
+         chain post { type filter hook postrouting priority 300; \
+           ip ecn ect0 numgen random mod 100 < 50 ip ecn set ce; }; }",
+    ]);
+    let url = format!("http://{}/1m.bin", pair.engine_addr());
+    let want = std::fs::read(dir.join("1m.bin")).unwrap();
+    for (asks, marks_expected) in [("2", false), ("1", true)] {
+        pair.peer_ns()
+            .run_ok(&["sysctl", "-qw", &format!("net.ipv4.tcp_ecn={asks}")]);
+        let engine = serve(&pair, &["--root", dir.to_str().unwrap()]);
+        for _ in 0..5 {
+            let out = pair
+                .peer_ns()
+                .exec(&["curl", "-s", "--max-time", "60", &url]);
+            assert!(out.status.success(), "curl failed with tcp_ecn={asks}");
+            assert!(
+                out.stdout == want,
+                "a body arrived corrupted (tcp_ecn={asks})"
+            );
+        }
+        let (ok, sout, serr) = stop(engine, SIGTERM);
+        assert!(ok, "{sout}{serr}");
+        let (ce, reductions) = ecn_counts(&sout);
+        println!("tcp_ecn={asks}: CE received {ce}, reductions {reductions}");
+        if marks_expected {
+            assert!(
+                ce > 0 && reductions > 0,
+                "tcp_ecn=1: CE received {ce}, reductions {reductions}\n{sout}"
+            );
+        } else {
+            assert_eq!(
+                (ce, reductions),
+                (0, 0),
+                "tcp_ecn=2: nothing was ECN-capable\n{sout}"
+            );
+        }
+    }
+}
