@@ -5,8 +5,9 @@
 //!
 //!     cargo run -p fastpath-engine --example client
 //!
-//! On a real interface the same `App` runs inside a worker (`Worker::with_app`), next to
-//! the AF_XDP socket, and `Net::connect` to any other address leaves through the NIC.
+//! On a real interface the same `App` runs inside each worker (`EngineConfig::apps`, see
+//! `serve_hello.rs` for starting the engine), next to the AF_XDP socket, and
+//! `Net::connect` to any other address leaves through the NIC.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;

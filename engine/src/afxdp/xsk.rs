@@ -53,9 +53,11 @@ impl fmt::Display for BindMode {
 }
 
 /// The mode the kernel granted, read back with XDP_OPTIONS (never assumed).
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum GrantedMode {
+    #[serde(rename = "zero-copy")]
     ZeroCopy,
+    #[serde(rename = "copy")]
     Copy,
 }
 
@@ -141,7 +143,7 @@ impl Frame {
 }
 
 /// Where the UMEM's frames are. `free + kernel_rx + in_use + kernel_tx == total`, always.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct FrameAccounting {
     /// On the free list, ready for the fill ring or for transmit.
     pub free: u32,
