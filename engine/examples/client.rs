@@ -16,6 +16,7 @@ use fastpath_engine::app::{App, ConnId, Event, Net};
 use fastpath_engine::host::{Host, HostConfig, Tx};
 use fastpath_engine::http::{Handler, Resource, Site};
 use fastpath_engine::table::SocketTable;
+use fastpath_engine::tcp::Secrets;
 use fastpath_engine::time::{Clock, Instant};
 
 /// The server side: answers `/square?N` with N squared, 404 otherwise.
@@ -97,7 +98,7 @@ fn main() {
         &[SocketAddrV4::new(us, 80)],
         Arc::new(Site::Handler(Arc::new(Squares))),
         Arc::new(SocketTable::new()),
-        [42; 32],
+        Secrets::from_master([42; 32]),
     );
     let mut app = Client::default();
     let mut nic = NoNic(0);

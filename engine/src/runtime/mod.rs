@@ -36,6 +36,7 @@ use crate::iface::{Iface, OurAddr};
 use crate::pcap::PcapWriter;
 use crate::stats::{Counters, Published};
 use crate::table::SocketTable;
+use crate::tcp::Secrets;
 use crate::worker::{Handoff, Inject, StopSignal, Worker, WorkerConfig, WorkerSummary};
 
 pub use caps::missing_capabilities;
@@ -366,7 +367,7 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
             err,
         })?
         .into_iter();
-    let secret = random_secret()?;
+    let secrets = random_secrets()?;
     let stop = StopSignal::new();
     let mut running = Running {
         workers: Vec::new(),
@@ -395,7 +396,7 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
             &listen,
             site.clone(),
             table.clone(),
-            secret,
+            secrets.clone(),
         );
         let mut wcfg = wcfg.clone();
         if w == 0 {
@@ -468,17 +469,18 @@ fn cores(cfg: &EngineConfig, queues: &[u32]) -> Result<Vec<Option<usize>>, Start
     }
 }
 
-/// The key for ISNs and SYN cookies (RFC 6528, RFC 4987): fresh at every start.
-fn random_secret() -> Result<[u8; 32], StartError> {
+/// The keys for ISNs, SYN cookies and the ephemeral port start (RFC 6528, RFC 4987),
+/// from a master fresh at every start.
+fn random_secrets() -> Result<Secrets, StartError> {
     use std::io::Read;
-    let mut key = [0u8; 32];
+    let mut master = [0u8; 32];
     std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut key))
+        .and_then(|mut f| f.read_exact(&mut master))
         .map_err(|err| StartError::Os {
-            what: "reading /dev/urandom for the TCP secret",
+            what: "reading /dev/urandom for the TCP secrets",
             err,
         })?;
-    Ok(key)
+    Ok(Secrets::from_master(master))
 }
 
 #[cfg(test)]

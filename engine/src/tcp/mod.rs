@@ -17,12 +17,14 @@ pub mod isn;
 pub mod listener;
 pub mod rtt;
 pub mod scoreboard;
+pub mod secrets;
 mod seq;
 pub mod siphash;
 
 pub use config::{Keepalive, TcpConfig};
 pub use conn::{CloseReason, Conn, ConnStats, FourTuple, State};
 pub use listener::{Listener, ListenerStats, SynVerdict};
+pub use secrets::Secrets;
 pub use seq::SeqNum;
 
 #[cfg(test)]
