@@ -213,10 +213,7 @@ pub fn main(args: &LoadArgs) -> anyhow::Result<()> {
     // The engine side: `serve`'s defaults, listening on nothing.
     let mut config = EngineConfig::new(&args.iface, args.ip);
     config.queues = serve::queues(&args.queues);
-    config.cores = args
-        .cores
-        .as_ref()
-        .map(|l| l.ids().iter().map(|&c| c as usize).collect());
+    config.cores = serve::cores(&args.cores);
     config.gateway = args.gateway;
     config.local_ports = (args.local_ports.lo, args.local_ports.hi);
     config.afxdp.mode = args.mode;

@@ -31,10 +31,7 @@ pub fn main(args: &ReflectArgs) -> anyhow::Result<()> {
     };
     let mut config = EngineConfig::new(&args.iface, args.ip);
     config.queues = serve::queues(&args.queues);
-    config.cores = args
-        .cores
-        .as_ref()
-        .map(|l| l.ids().iter().map(|&c| c as usize).collect());
+    config.cores = serve::cores(&args.cores);
     config.afxdp.mode = args.mode;
     config.afxdp.busy_poll = args.busy_poll;
     config.service = Service::Reflect(inject);

@@ -15,16 +15,13 @@ use fastpath_engine::stats::Counters;
 use fastpath_engine::tcp::TcpConfig;
 
 use crate::cli::ServeArgs;
-use crate::lists::Selection;
+use crate::lists::{IdList, Selection};
 
 /// The engine `serve`'s flags describe.
 pub fn engine_config(args: &ServeArgs) -> anyhow::Result<EngineConfig> {
     let mut c = EngineConfig::new(&args.iface, args.ip);
     c.queues = queues(&args.queues);
-    c.cores = args
-        .cores
-        .as_ref()
-        .map(|l| l.ids().iter().map(|&c| c as usize).collect());
+    c.cores = cores(&args.cores);
     c.gateway = args.gateway;
     c.ports = args.ports.clone();
     c.local_ports = (args.local_ports.lo, args.local_ports.hi);
@@ -58,6 +55,13 @@ pub fn engine_config(args: &ServeArgs) -> anyhow::Result<EngineConfig> {
     Ok(c)
 }
 
+/// `--cores`: one CPU per queue, in the order of the queues.
+pub fn cores(list: &Option<IdList>) -> Option<Vec<usize>> {
+    list.as_ref()
+        .map(|l| l.ids().iter().map(|&c| c as usize).collect())
+}
+
+/// `--queues`.
 pub fn queues(s: &Selection) -> Queues {
     match s {
         Selection::All => Queues::All,
