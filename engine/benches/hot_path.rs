@@ -101,7 +101,7 @@ impl Pair {
                 listen,
                 Arc::new(Site::hello()),
                 Arc::new(SocketTable::new()),
-                [w as u8 + 3; 32],
+                fastpath_engine::tcp::Secrets::from_master([w as u8 + 3; 32]),
             )
         };
         let our = |addr| {

@@ -5,8 +5,9 @@
 //!
 //!     cargo run -p fastpath-engine --example client
 //!
-//! On a real interface the same `App` runs inside a worker (`Worker::with_app`), next to
-//! the AF_XDP socket, and `Net::connect` to any other address leaves through the NIC.
+//! On a real interface the same `App` runs inside each worker (`EngineConfig::apps`, see
+//! `serve_hello.rs` for starting the engine), next to the AF_XDP socket, and
+//! `Net::connect` to any other address leaves through the NIC.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use fastpath_engine::app::{App, ConnId, Event, Net};
 use fastpath_engine::host::{Host, HostConfig, Tx};
 use fastpath_engine::http::{Handler, Resource, Site};
 use fastpath_engine::table::SocketTable;
+use fastpath_engine::tcp::Secrets;
 use fastpath_engine::time::{Clock, Instant};
 
 /// The server side: answers `/square?N` with N squared, 404 otherwise.
@@ -96,7 +98,7 @@ fn main() {
         &[SocketAddrV4::new(us, 80)],
         Arc::new(Site::Handler(Arc::new(Squares))),
         Arc::new(SocketTable::new()),
-        [42; 32],
+        Secrets::from_master([42; 32]),
     );
     let mut app = Client::default();
     let mut nic = NoNic(0);

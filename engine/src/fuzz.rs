@@ -121,7 +121,12 @@ pub fn tcp_conn(data: &[u8]) {
     let local = SocketAddrV4::new(OUR_IP, 80);
     let remote = SocketAddrV4::new(PEER_IP, 40000);
     let tuple = FourTuple { local, remote };
-    let mut listener = Listener::new(local, cfg, (cfg_bits >> 6) as usize, [9; 32]);
+    let mut listener = Listener::new(
+        local,
+        cfg,
+        (cfg_bits >> 6) as usize,
+        &crate::tcp::Secrets::from_master([9; 32]),
+    );
     let mut now = Instant::ZERO;
     let mut conn: Option<Conn> = if cfg_bits & 64 != 0 && cfg_bits & 128 != 0 {
         Some(Conn::connect(&cfg, tuple, SeqNum(1000), now))

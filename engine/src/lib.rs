@@ -19,5 +19,7 @@ pub mod pcap; // --pcap: what the engine receives and sends, since tcpdump canno
 #[doc(hidden)]
 pub mod fuzz; // entry points for fuzz/ and the corpus replay test
 pub mod worker; // the run-to-completion loop: one AF_XDP socket, one core
+#[cfg(feature = "runtime")]
+pub mod runtime; // EngineConfig -> Engine::start -> Running (stats, stop) -> Report (data)
 #[allow(unsafe_code)]
 pub mod afxdp; // the only module allowed `unsafe`: UMEM, the four rings, socket bind, wakeups

@@ -82,6 +82,40 @@ impl Default for LoadReport {
     }
 }
 
+/// As data: the counts, latency percentiles in milliseconds (none when no request
+/// completed), and the rates `render` prints.
+impl serde::Serialize for LoadReport {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        #[derive(serde::Serialize)]
+        struct LatencyMs {
+            p50: f64,
+            p90: f64,
+            p99: f64,
+            p999: f64,
+            max: f64,
+        }
+        let latency = (!self.latency.is_empty()).then(|| LatencyMs {
+            p50: self.latency_ms(50.0),
+            p90: self.latency_ms(90.0),
+            p99: self.latency_ms(99.0),
+            p999: self.latency_ms(99.9),
+            max: self.latency.max() as f64 / 1e6,
+        });
+        let mut r = s.serialize_struct("LoadReport", 10)?;
+        r.serialize_field("instances", &self.instances)?;
+        r.serialize_field("requests", &self.requests)?;
+        r.serialize_field("seconds", &self.elapsed.as_secs_f64())?;
+        r.serialize_field("requests_per_sec", &self.requests_per_sec())?;
+        r.serialize_field("bytes", &self.bytes)?;
+        r.serialize_field("non_2xx", &self.non_2xx)?;
+        r.serialize_field("connects", &self.connects)?;
+        r.serialize_field("errors", &self.errors)?;
+        r.serialize_field("latency_ms", &latency)?;
+        r.end()
+    }
+}
+
 impl LoadReport {
     pub fn merge(&mut self, o: &LoadReport) {
         self.instances += o.instances;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 macro_rules! counters {
     ($(#[$doc:meta] $name:ident),* $(,)?) => {
         /// What one worker counted. Every field is monotonic.
-        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
         pub struct Counters {
             $(#[$doc] pub $name: u64,)*
         }
@@ -142,6 +142,20 @@ counters! {
     conns_opened,
     /// Connects that failed: the next hop never answered ARP.
     conns_unreachable,
+}
+
+/// Named counts, in their order, as one object (`{"name": count, ...}`): for
+/// `#[serde(serialize_with)]` on a list of pairs.
+pub fn serialize_pairs<S: serde::Serializer>(
+    pairs: &[(&'static str, u64)],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(pairs.len()))?;
+    for (k, n) in pairs {
+        m.serialize_entry(k, n)?;
+    }
+    m.end()
 }
 
 /// A snapshot slot a worker publishes into and a reporter reads from, one per worker.

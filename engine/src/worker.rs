@@ -6,7 +6,7 @@
 //! engine's own addresses (never on the NIC), and a counters snapshot published now and
 //! then. An application (`App`) may run in the loop too: the engine as a client.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,8 +32,6 @@ pub struct WorkerConfig {
     pub idle_sleep: Duration,
     /// How often the counters snapshot is published.
     pub publish_every: Duration,
-    /// After the stop flag: how long in-flight responses may take to finish.
-    pub grace: Duration,
     /// Bench-only: send every received TCP/IPv4 frame straight back (addresses and ports
     /// swapped, checksums unchanged), nothing else. The ceiling of the AF_XDP path.
     pub reflect: bool,
@@ -128,17 +126,49 @@ impl Default for WorkerConfig {
             idle_spins: 256,
             idle_sleep: Duration::from_millis(50),
             publish_every: Duration::from_millis(100),
-            grace: Duration::from_secs(5),
             reflect: false,
             inject: None,
         }
     }
 }
 
+/// Tells workers to stop, and how long in-flight responses may then take to finish.
+/// Shared by the runtime and every worker; read once per loop iteration.
+#[derive(Debug, Default)]
+pub struct StopSignal {
+    requested: AtomicBool,
+    grace_micros: AtomicU64,
+}
+
+impl StopSignal {
+    pub fn new() -> Arc<StopSignal> {
+        Arc::new(StopSignal::default())
+    }
+
+    /// Asks every worker to stop accepting and to finish within `grace`.
+    pub fn request(&self, grace: Duration) {
+        let micros = u64::try_from(grace.as_micros()).unwrap_or(u64::MAX);
+        self.grace_micros.store(micros, Ordering::Relaxed);
+        // Release: a worker that sees the request sees its grace.
+        self.requested.store(true, Ordering::Release);
+    }
+
+    pub fn requested(&self) -> bool {
+        self.requested.load(Ordering::Acquire)
+    }
+
+    /// The grace of the request.
+    pub fn grace(&self) -> Duration {
+        Duration::from_micros(self.grace_micros.load(Ordering::Relaxed))
+    }
+}
+
 /// What a worker reports when it stops.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct WorkerSummary {
     pub counters: Counters,
+    /// Malformed frames by reason, every reason listed.
+    #[serde(serialize_with = "crate::stats::serialize_pairs")]
     pub malformed: Vec<(&'static str, u64)>,
     pub frames: FrameAccounting,
     /// Connections still held when the worker stopped: in TIME_WAIT, and in other states.
@@ -374,9 +404,9 @@ impl Worker {
         self.published.store(&self.iface.counters);
     }
 
-    /// Runs until `stop` is set, then stops accepting and lets in-flight responses finish
-    /// for up to the grace period. Returns what it counted.
-    pub fn run(mut self, stop: &AtomicBool) -> WorkerSummary {
+    /// Runs until `stop` is requested, then stops accepting and lets in-flight responses
+    /// finish for up to the request's grace. Returns what it counted.
+    pub fn run(mut self, stop: &StopSignal) -> WorkerSummary {
         // Failpoint for the test that a panicking worker still ends in a detach.
         if std::env::var_os("FASTPATH_FAILPOINT_WORKER_PANIC").is_some() {
             panic!("failpoint FASTPATH_FAILPOINT_WORKER_PANIC");
@@ -397,17 +427,19 @@ impl Worker {
         let mut idle = 0u32;
         let mut last_publish = clock.now();
         let mut stopping: Option<Instant> = None;
+        let mut grace = Duration::ZERO;
         loop {
             let now = clock.now();
-            if stopping.is_none() && stop.load(Ordering::Relaxed) {
+            if stopping.is_none() && stop.requested() {
                 stopping = Some(now);
+                grace = stop.grace();
                 match &mut self.host {
                     Some(h) => h.stop_accepting(),
                     None => break,
                 }
             }
             if let (Some(since), Some(h)) = (stopping, &self.host) {
-                if h.busy_connections() == 0 || now - since >= self.cfg.grace {
+                if h.busy_connections() == 0 || now - since >= grace {
                     break;
                 }
             }

@@ -181,3 +181,46 @@ fn frames_flow_both_ways_and_every_frame_is_accounted_for() {
     assert!(!pair.xdp_attached(), "program left attached");
     let _ = peer_mac;
 }
+
+/// A frame belongs to the socket whose UMEM made it: every other socket refuses it before
+/// touching a byte or a count, so safe code cannot reach outside a UMEM.
+#[test]
+fn a_frame_from_another_socket_is_refused() {
+    if !privileged::check("a_frame_from_another_socket_is_refused") {
+        return;
+    }
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    let refused = |f: &mut dyn FnMut()| catch_unwind(AssertUnwindSafe(f)).is_err();
+    let pair = VethPair::new("xo");
+    pair.engine_ns().enter_thread(|| {
+        // A's UMEM is four times B's: most of A's frame addresses lie past B's end.
+        let mut big = cfg(&pair, 0, BindMode::Copy);
+        big.frame_count = 1024;
+        let mut a = Xsk::open(&big).expect("queue 0");
+        let mut b = Xsk::open(&cfg(&pair, 1, BindMode::Copy)).expect("queue 1");
+        let mut f = a.alloc().expect("a free frame");
+        a.buf_mut(&mut f)[..4].copy_from_slice(b"mine");
+        a.set_len(&mut f, 4);
+        let (before_a, before_b) = (a.accounting(), b.accounting());
+
+        assert!(refused(&mut || {
+            let _ = b.data(&f);
+        }));
+        assert!(refused(&mut || {
+            let _ = b.buf_mut(&mut f);
+        }));
+        assert!(refused(&mut || b.set_len(&mut f, 1)));
+        assert_eq!(a.data(&f), b"mine", "untouched, and still good in A");
+        let mut once = Some(f);
+        assert!(refused(&mut || {
+            let _ = b.transmit(once.take().expect("one try"));
+        }));
+        let mut once = a.alloc();
+        assert!(refused(&mut || b.release(once.take().expect("a frame"))));
+        // B never counted them and its free list gained no foreign address; A still counts
+        // both in use (they went down with the refused calls).
+        assert_eq!(b.accounting(), before_b);
+        assert_eq!(a.accounting().in_use, before_a.in_use + 1);
+        assert!(a.accounting().balanced() && b.accounting().balanced());
+    });
+}

@@ -9,20 +9,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use fastpath_engine::http::Site;
+use fastpath_engine::runtime::{missing_capabilities, Cidr, EngineConfig, Report, Service};
 use fastpath_testbed::{netns, VethPair};
 
-use clap::Parser;
-
-use crate::cli::{Cli, Command, DemoArgs, DemoClient};
+use crate::cli::{DemoArgs, DemoClient};
 use crate::serve;
 
 pub fn main(args: &DemoArgs) -> anyhow::Result<()> {
-    crate::caps::check()?;
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
+    // Before building anything: the namespaces need the same rights as the engine.
+    let missing = missing_capabilities();
+    if !missing.is_empty() {
+        return Err(serve::start_error(
+            fastpath_engine::runtime::StartError::MissingCapabilities(missing),
+        ));
     }
+    let stop = serve::stop_on_signals()?;
     let pair = VethPair::new("demo");
     println!(
         "demo: namespaces {} (engine, {}) and {} (peer, {} = {}), joined by a veth pair",
@@ -33,41 +35,26 @@ pub fn main(args: &DemoArgs) -> anyhow::Result<()> {
         pair.peer_addr()
     );
     let engine_addr = pair.engine_addr();
-    // The same defaults a user gets from `fastpath serve`, through the same parser.
-    let cli = Cli::try_parse_from([
-        "fastpath",
-        "serve",
-        "--iface",
-        pair.engine_if(),
-        "--ip",
-        &format!("{engine_addr}/24"),
-        "--stats-interval",
-        "0",
-        "--body",
-        "Hello from fastpath\n",
-    ])
-    .context("building the demo's serve arguments")?;
-    let Command::Serve(serve_args) = cli.command else {
-        unreachable!("parsed a serve command")
-    };
-    let mut serve_args = *serve_args;
-    serve_args.mode = args.mode;
+    // `fastpath serve`'s defaults (the engine's), with the demo's body.
+    let mut config = EngineConfig::new(pair.engine_if(), Cidr::new(engine_addr, 24));
+    config.service = Service::Http(Arc::new(Site::body("Hello from fastpath\n")));
+    config.afxdp.mode = args.mode;
 
     let ns_path = format!("/var/run/netns/{}", pair.engine_ns().name());
     let engine_stop = Arc::new(AtomicBool::new(false));
     let (ready_tx, ready_rx) = mpsc::channel();
-    let report = std::thread::scope(|s| -> anyhow::Result<serve::Report> {
+    let report = std::thread::scope(|s| -> anyhow::Result<Report> {
         let engine = s.spawn({
             let engine_stop = engine_stop.clone();
             move || {
                 netns::enter(&ns_path);
-                match serve::start(&serve_args, engine_stop.clone()) {
+                match serve::start(config) {
                     Ok(running) => {
                         let _ = ready_tx.send(Ok(()));
                         while !engine_stop.load(Ordering::SeqCst) {
                             std::thread::sleep(Duration::from_millis(20));
                         }
-                        Ok(running.stop())
+                        Ok(running.stop(Duration::from_secs(5)))
                     }
                     Err(e) => {
                         let _ = ready_tx.send(Err(format!("{e:#}")));
@@ -89,7 +76,7 @@ pub fn main(args: &DemoArgs) -> anyhow::Result<()> {
         outcome?;
         report
     })?;
-    serve::print_report(&report);
+    print!("{}", report.summary());
     let attached = pair.xdp_attached();
     drop(pair);
     anyhow::ensure!(!attached, "the XDP program was left attached");

@@ -36,23 +36,6 @@ impl IdList {
     }
 }
 
-/// Written back as it parses: `0,2,3`.
-impl fmt::Display for IdList {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = self.0.iter().map(u32::to_string).collect();
-        f.write_str(&parts.join(","))
-    }
-}
-
-impl fmt::Display for Selection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Selection::All => f.write_str("all"),
-            Selection::Only(l) => l.fmt(f),
-        }
-    }
-}
-
 impl FromStr for IdList {
     type Err = ListError;
 
@@ -110,25 +93,6 @@ impl FromStr for Selection {
     }
 }
 
-impl Selection {
-    /// Resolve against the `available` count (queues of an interface, CPUs of the machine).
-    /// `what` names the thing for the error message.
-    pub fn resolve(&self, available: u32, what: &str) -> Result<Vec<u32>, ListError> {
-        match self {
-            Selection::All => Ok((0..available).collect()),
-            Selection::Only(list) => {
-                if let Some(bad) = list.ids().iter().find(|&&id| id >= available) {
-                    return Err(ListError(format!(
-                        "{what} {bad} does not exist: there are {available} (0-{})",
-                        available.saturating_sub(1)
-                    )));
-                }
-                Ok(list.ids().to_vec())
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,14 +115,5 @@ mod tests {
             .contains("not a number"));
         assert!("1,,2".parse::<IdList>().unwrap_err().0.contains("empty"));
         assert!("0-99999".parse::<IdList>().is_err());
-    }
-
-    #[test]
-    fn resolve_checks_range() {
-        let s: Selection = "0-1".parse().unwrap();
-        assert_eq!(s.resolve(2, "queue").unwrap(), vec![0, 1]);
-        let e = s.resolve(1, "queue").unwrap_err();
-        assert!(e.0.contains("queue 1 does not exist: there are 1"), "{e}");
-        assert_eq!(Selection::All.resolve(3, "cpu").unwrap(), vec![0, 1, 2]);
     }
 }

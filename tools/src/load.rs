@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use fastpath_engine::app::App;
 use fastpath_engine::load::{LoadApp, LoadConfig, LoadReport, Progress};
+use fastpath_engine::runtime::{AppFactory, EngineConfig, Report, Service, XdpConfig};
 
 use crate::cli::{LoadArgs, ServeArgs};
 use crate::serve::{self, secs};
@@ -43,6 +44,7 @@ pub fn parse_url(url: &str) -> anyhow::Result<(SocketAddrV4, String, String)> {
 }
 
 /// What every worker's share of the load is built from.
+#[derive(Clone)]
 struct Plan {
     cfg: LoadConfig,
     rate: Option<f64>,
@@ -53,11 +55,11 @@ struct Plan {
 impl Plan {
     /// Worker `w` of `n`: its share of the connections and of the rate.
     fn app(&self, w: usize, n: usize) -> Option<Box<dyn App>> {
-        let total = self.cfg.connections;
-        let share = total / n + usize::from(w < total % n);
+        let share = self.share(w, n);
         if share == 0 {
             return None;
         }
+        let total = self.cfg.connections;
         let cfg = LoadConfig {
             connections: share,
             rate: self.rate.map(|r| r * share as f64 / total as f64),
@@ -69,22 +71,40 @@ impl Plan {
             self.out.clone(),
         )))
     }
+
+    fn share(&self, w: usize, n: usize) -> usize {
+        let total = self.cfg.connections;
+        total / n + usize::from(w < total % n)
+    }
+
+    /// Load instances among `n` workers (those with a share).
+    fn instances(&self, n: usize) -> usize {
+        (0..n).filter(|&w| self.share(w, n) > 0).count()
+    }
 }
 
-/// Runs the load in an engine started by `start`, with a progress line each second;
-/// returns the merged report. Stops the engine and prints its summary.
+/// The engine's report and the load's, for `--report-json`.
+#[derive(serde::Serialize)]
+struct Reports<'a> {
+    engine: &'a Report,
+    load: &'a LoadReport,
+}
+
+/// Runs the load in an engine started from `config` (with the load in its workers), with
+/// a progress line each second; returns the merged report. Stops the engine and prints
+/// its summary.
 fn run(
-    args: &ServeArgs,
+    mut config: EngineConfig,
     stop: Arc<AtomicBool>,
     plan: Plan,
     duration: Duration,
+    grace: Duration,
+    report_json: Option<&std::path::Path>,
 ) -> anyhow::Result<LoadReport> {
-    let mut instances = 0usize;
-    let running = serve::start_with(args, stop.clone(), &mut |w, n| {
-        let app = plan.app(w, n);
-        instances += usize::from(app.is_some());
-        app
-    })?;
+    let apps = plan.clone();
+    config.apps = Some(AppFactory::new(move |w, n| apps.app(w, n)));
+    let running = serve::start(config)?;
+    let instances = plan.instances(running.queues().len());
     let started = Instant::now();
     let mut last = (Instant::now(), 0u64);
     let limit = duration + Duration::from_secs(15);
@@ -117,12 +137,21 @@ fn run(
     }
     // Let the closing handshakes finish before the workers stop.
     std::thread::sleep(Duration::from_millis(200));
-    let report = running.stop();
-    serve::print_report(&report);
-    if report.queues.iter().any(|(_, r)| r.is_err()) {
+    let report = running.stop(grace);
+    print!("{}", report.summary());
+    let r = plan.out.lock().map(|r| r.clone()).unwrap_or_default();
+    if let Some(path) = report_json {
+        serve::write_json(
+            path,
+            &Reports {
+                engine: &report,
+                load: &r,
+            },
+        )?;
+    }
+    if report.failed() {
         bail!("a worker failed (see above); the XDP program was detached");
     }
-    let r = plan.out.lock().map(|r| r.clone()).unwrap_or_default();
     if (r.instances as usize) < instances {
         bail!("the load did not finish: stopped early");
     }
@@ -181,46 +210,21 @@ pub fn main(args: &LoadArgs) -> anyhow::Result<()> {
             args.iface
         );
     }
-    // The engine side is `serve`'s, listening on nothing.
-    let mut argv: Vec<String> = [
-        "fastpath",
-        "serve",
-        "--iface",
-        &args.iface,
-        "--ip",
-        &args.ip.to_string(),
-        "--stats-interval",
-        "0",
-        "--mode",
-        &args.mode.to_string(),
-        "--xdp-mode",
-        &args.xdp_mode.to_string(),
-        "--local-ports",
-        &format!("{}-{}", args.local_ports.lo, args.local_ports.hi),
-        "--queues",
-        &args.queues.to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    if let Some(g) = args.gateway {
-        argv.extend(["--gateway".into(), g.to_string()]);
-    }
-    if let Some(c) = &args.cores {
-        argv.extend(["--cores".into(), c.to_string()]);
-    }
-    if args.force {
-        argv.push("--force".into());
-    }
-    if args.busy_poll {
-        argv.push("--busy-poll".into());
-    }
-    let mut serve_args = serve::args_from(&argv)?;
-    serve_args.no_listen = true;
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
-    }
+    // The engine side: `serve`'s defaults, listening on nothing.
+    let mut config = EngineConfig::new(&args.iface, args.ip);
+    config.queues = serve::queues(&args.queues);
+    config.cores = serve::cores(&args.cores);
+    config.gateway = args.gateway;
+    config.local_ports = (args.local_ports.lo, args.local_ports.hi);
+    config.afxdp.mode = args.mode;
+    config.afxdp.busy_poll = args.busy_poll;
+    config.tcp.ecn = args.ecn;
+    config.xdp = XdpConfig {
+        mode: args.xdp_mode,
+        force: args.force,
+    };
+    config.service = Service::None;
+    let stop = serve::stop_on_signals()?;
     tracing::info!(
         "loading {} with {} connection(s) for {:.1} s from {} on {}",
         args.url,
@@ -245,7 +249,16 @@ pub fn main(args: &LoadArgs) -> anyhow::Result<()> {
         progress: Arc::new(Progress::default()),
         out: Arc::new(Mutex::new(LoadReport::default())),
     };
-    let report = run(&serve_args, stop, plan, duration)?;
+    // `serve`'s default grace for the closing handshakes.
+    let grace = Duration::from_secs(5);
+    let report = run(
+        config,
+        stop,
+        plan,
+        duration,
+        grace,
+        args.report_json.as_deref(),
+    )?;
     finish(&report)
 }
 
@@ -286,7 +299,16 @@ pub fn self_load(args: &ServeArgs, stop: Arc<AtomicBool>) -> anyhow::Result<()> 
         progress: Arc::new(Progress::default()),
         out: Arc::new(Mutex::new(LoadReport::default())),
     };
-    let report = run(args, stop, plan, duration)?;
+    let config = serve::engine_config(args)?;
+    let grace = secs("--grace", args.grace)?;
+    let report = run(
+        config,
+        stop,
+        plan,
+        duration,
+        grace,
+        args.report_json.as_deref(),
+    )?;
     finish(&report)
 }
 

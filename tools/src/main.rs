@@ -2,7 +2,6 @@
 //! working on a veth pair it builds and removes itself, `load` drives HTTP load through the
 //! engine.
 
-mod caps;
 mod cli;
 mod demo;
 mod lists;

@@ -71,10 +71,29 @@ fn load_against_fastpath_serve_over_veth() {
     let pair = VethPair::new("ld-fp");
     let engine = serve(&pair, &[]);
     let url = format!("http://{}/", pair.engine_addr());
-    let (ok, out, err) = load_from_peer(&pair, &url, &["-c", "16", "-d", "3"]);
+    let json = std::env::temp_dir().join(format!("fastpath-ld-{}.json", std::process::id()));
+    let json_arg = json.to_string_lossy().into_owned();
+    let (ok, out, err) = load_from_peer(
+        &pair,
+        &url,
+        &["-c", "16", "-d", "3", "--report-json", &json_arg],
+    );
     assert!(ok, "{out}{err}");
     println!("{out}");
     let requests = number(&out, " requests in ");
+    // --report-json: the load's figures and the engine's, as data.
+    let text = std::fs::read_to_string(&json).expect("the JSON report was written");
+    let _ = std::fs::remove_file(&json);
+    let report: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    assert_eq!(report["load"]["requests"], requests, "{text}");
+    assert!(
+        report["load"]["latency_ms"]["p99"].as_f64() > Some(0.0),
+        "{text}"
+    );
+    assert!(
+        report["engine"]["total"]["conns_opened"].as_u64() >= Some(16),
+        "{text}"
+    );
     assert!(requests > 1000, "{out}");
     assert!(out.contains("errors: none"), "{out}");
     assert!(out.contains("responses outside 2xx: 0"), "{out}");

@@ -16,7 +16,9 @@ fn owned_address_answers_arp_and_ping() {
         return;
     }
     let pair = VethPair::new("own");
-    let engine = serve(&pair, &[]);
+    let json = std::env::temp_dir().join(format!("fastpath-own-{}.json", std::process::id()));
+    let json_arg = json.to_string_lossy().into_owned();
+    let engine = serve(&pair, &["--report-json", &json_arg]);
     let target = pair.engine_addr().to_string();
 
     // 20 pings, 20 replies: the kernel's ICMP code verifies every reply's checksum.
@@ -63,6 +65,21 @@ fn owned_address_answers_arp_and_ping() {
     assert!(
         !pair.xdp_attached(),
         "XDP program left attached after SIGINT"
+    );
+
+    // --report-json: the same report, as data.
+    let text = std::fs::read_to_string(&json).expect("the JSON report was written");
+    let _ = std::fs::remove_file(&json);
+    let report: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    assert_eq!(report["total"]["icmp_echo_replies"], 20, "{text}");
+    assert_eq!(report["addrs"][0]["owned"], true, "{text}");
+    assert_eq!(report["at_exit"]["table_entries"], 0, "{text}");
+    let queues = report["queues"].as_array().expect("queues");
+    assert!(
+        queues
+            .iter()
+            .all(|q| q["afxdp_mode"] == "copy" && q["worker"]["frames"]["in_use"] == 0),
+        "{text}"
     );
 }
 

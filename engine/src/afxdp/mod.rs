@@ -3,7 +3,8 @@
 //! An [`Xsk`] owns one AF_XDP socket bound to one (interface, queue), its UMEM (the frame
 //! memory shared with the kernel) and the four rings: fill and RX for receiving,
 //! TX and completion for sending. Frames are owned [`Frame`] handles; every frame is in
-//! exactly one place at any time and [`Xsk::accounting`] counts them.
+//! exactly one place at any time and [`Xsk::accounting`] counts them. A frame carries the
+//! id of the UMEM that made it, and every other socket refuses it (`umem.rs`).
 
 mod error;
 mod ethtool;
@@ -11,6 +12,7 @@ mod mmap;
 mod netdev;
 mod ring;
 mod sys;
+mod umem;
 mod waker;
 mod xsk;
 

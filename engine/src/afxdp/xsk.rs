@@ -15,6 +15,8 @@ use super::mmap::Mmap;
 use super::netdev::ifindex;
 use super::ring::{Consumer, Producer, RingLayout};
 use super::sys::*;
+pub use super::umem::Frame;
+use super::umem::Umem;
 
 /// `--mode`: how to bind.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
@@ -53,9 +55,11 @@ impl fmt::Display for BindMode {
 }
 
 /// The mode the kernel granted, read back with XDP_OPTIONS (never assumed).
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum GrantedMode {
+    #[serde(rename = "zero-copy")]
     ZeroCopy,
+    #[serde(rename = "copy")]
     Copy,
 }
 
@@ -123,25 +127,8 @@ impl XskConfig {
     }
 }
 
-/// A frame of the UMEM, owned by whoever holds this handle. Not `Clone`/`Copy`: a frame is
-/// in exactly one place.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Frame {
-    addr: u64,
-    len: u32,
-}
-
-impl Frame {
-    pub fn len(&self) -> usize {
-        self.len as usize
-    }
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-}
-
 /// Where the UMEM's frames are. `free + kernel_rx + in_use + kernel_tx == total`, always.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct FrameAccounting {
     /// On the free list, ready for the fill ring or for transmit.
     pub free: u32,
@@ -185,8 +172,7 @@ pub struct Xsk {
     // Field order is drop order: rings unmap before the socket closes, the UMEM last.
     rings: Rings,
     fd: OwnedFd,
-    umem: Mmap,
-    frame_size: u32,
+    umem: Umem,
     free: Vec<u64>,
     kernel_rx: u32,
     in_use: u32,
@@ -249,7 +235,7 @@ fn ring_layout(map: &Mmap, off: &xdp_ring_offset, size: u32) -> RingLayout {
 }
 
 /// Creates a socket, registers `umem` and maps the rings. Not yet bound.
-fn socket_with_rings(umem: &Mmap, cfg: &XskConfig) -> Result<(OwnedFd, Rings), XskError> {
+fn socket_with_rings(umem: &Umem, cfg: &XskConfig) -> Result<(OwnedFd, Rings), XskError> {
     // SAFETY: plain socket creation; the fd is owned immediately below.
     let raw = unsafe { libc::socket(AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
     if raw < 0 {
@@ -375,15 +361,8 @@ impl Xsk {
         }
         let driver = ethtool::driver_name(&cfg.ifname).unwrap_or_else(|_| "unknown".into());
 
-        let len = cfg.frame_size as usize * cfg.frame_count as usize;
-        let huge_ok = cfg.hugepages && len.is_multiple_of(2 << 20);
-        let (umem, hugepages) = match huge_ok.then(|| Mmap::anonymous(len, true)) {
-            Some(Ok(m)) => (m, true),
-            _ => (
-                Mmap::anonymous(len, false).map_err(os("allocating the UMEM"))?,
-                false,
-            ),
-        };
+        let (umem, hugepages) = Umem::new(cfg.frame_size, cfg.frame_count, cfg.hugepages)
+            .map_err(os("allocating the UMEM"))?;
 
         let bind_err = |err: io::Error, driver: &str| match err.raw_os_error() {
             Some(libc::EBUSY) => XskError::QueueBusy {
@@ -478,7 +457,6 @@ impl Xsk {
             rings,
             fd,
             umem,
-            frame_size,
             free,
             kernel_rx: 0,
             in_use: 0,
@@ -525,10 +503,6 @@ impl Xsk {
         self.fd.as_raw_fd()
     }
 
-    fn base(&self, addr: u64) -> u64 {
-        addr & !(self.frame_size as u64 - 1)
-    }
-
     /// Moves free frames to the fill ring, always keeping a quarter of the UMEM on the free
     /// list for transmit. Returns how many were given to the kernel.
     pub fn refill(&mut self) -> usize {
@@ -568,20 +542,15 @@ impl Xsk {
         if self.busy_poll || self.rings.fill.needs_wakeup() {
             self.kick_rx();
         }
-        let frame_size = self.frame_size as u64;
-        let umem_len = self.umem.len() as u64;
+        let umem = &self.umem;
         let mut bad = 0u32;
         let n = self.rings.rx.pop_batch(max as u32, |d| {
-            let base = d.addr & !(frame_size - 1);
-            if d.addr + d.len as u64 <= base + frame_size && base + frame_size <= umem_len {
-                out.push(Frame {
-                    addr: d.addr,
-                    len: d.len,
-                });
+            if umem.within(d.addr, d.len as u64) {
+                out.push(umem.frame(d.addr, d.len));
             } else {
                 // Never seen from a correct kernel; keep the frame, drop the packet.
                 bad += 1;
-                out.push(Frame { addr: base, len: 0 });
+                out.push(umem.frame(umem.base(d.addr), 0));
             }
         });
         self.kernel_rx -= n;
@@ -594,58 +563,45 @@ impl Xsk {
     pub fn alloc(&mut self) -> Option<Frame> {
         let addr = self.free.pop()?;
         self.in_use += 1;
-        Some(Frame { addr, len: 0 })
+        Some(self.umem.frame(addr, 0))
     }
 
     /// The bytes of a frame.
+    ///
+    /// # Panics
+    /// If `f` was made by another socket (every frame method of `Xsk` refuses those).
     pub fn data(&self, f: &Frame) -> &[u8] {
-        let start = f.addr as usize;
-        // SAFETY: Frame handles are only created by this Xsk with addr + len inside one
-        // chunk of the UMEM (checked in `recv`, by construction in `alloc`/`set_len`);
-        // the frame is not in the kernel's hands while its handle exists.
-        unsafe { core::slice::from_raw_parts(self.umem.as_ptr().add(start), f.len as usize) }
+        self.umem.bytes(f)
     }
 
     /// The whole writable room of a frame, from its start to the end of its chunk. Write a
     /// packet here, then `set_len`.
     pub fn buf_mut(&mut self, f: &mut Frame) -> &mut [u8] {
-        let start = f.addr as usize;
-        let room = (self.base(f.addr) + self.frame_size as u64 - f.addr) as usize;
-        // SAFETY: as in `data`; `&mut self` and `&mut Frame` make this the only live
-        // reference to these bytes, and the room stays inside the frame's chunk.
-        unsafe { core::slice::from_raw_parts_mut(self.umem.as_ptr().add(start), room) }
+        self.umem.room_mut(f)
     }
 
     /// The frame's current bytes, writable.
     pub fn data_mut(&mut self, f: &mut Frame) -> &mut [u8] {
-        let len = f.len as usize;
+        let len = f.len();
         &mut self.buf_mut(f)[..len]
     }
 
     /// Sets a frame's length, clamped to its room.
     pub fn set_len(&mut self, f: &mut Frame, len: usize) {
-        let room = (self.base(f.addr) + self.frame_size as u64 - f.addr) as usize;
-        debug_assert!(len <= room, "frame length {len} over its room {room}");
-        f.len = len.min(room) as u32;
+        self.umem.set_len(f, len);
     }
 
     /// Makes a frame `len` bytes starting `start` bytes into its room (a frame built back
     /// to front). The descriptor then points inside the chunk, which the kernel accepts
     /// as long as the frame does not cross the chunk's end (it cannot, by the clamp).
     pub fn set_range(&mut self, f: &mut Frame, start: usize, len: usize) {
-        let room = (self.base(f.addr) + self.frame_size as u64 - f.addr) as usize;
-        debug_assert!(
-            start + len <= room,
-            "frame {start}+{len} over its room {room}"
-        );
-        let start = start.min(room);
-        f.addr += start as u64;
-        f.len = len.min(room - start) as u32;
+        self.umem.set_range(f, start, len);
     }
 
     /// Puts a frame on the TX ring (a received frame may be sent back as is). Call
     /// `flush_tx` after a batch. Gives the frame back when the ring is full.
     pub fn transmit(&mut self, f: Frame) -> Result<(), Frame> {
+        self.umem.check(&f);
         let desc = xdp_desc {
             addr: f.addr,
             len: f.len,
@@ -680,19 +636,19 @@ impl Xsk {
 
     /// Returns sent frames from the completion ring to the free list.
     pub fn complete(&mut self) -> usize {
-        let frame_size = self.frame_size as u64;
-        let free = &mut self.free;
+        let (umem, free) = (&self.umem, &mut self.free);
         let n = self
             .rings
             .comp
-            .pop_batch(u32::MAX, |addr| free.push(addr & !(frame_size - 1)));
+            .pop_batch(u32::MAX, |addr| free.push(umem.base(addr)));
         self.kernel_tx -= n;
         n as usize
     }
 
     /// Returns a frame the caller is done with to the free list.
     pub fn release(&mut self, f: Frame) {
-        let base = self.base(f.addr);
+        self.umem.check(&f);
+        let base = self.umem.base(f.addr);
         self.free.push(base);
         self.in_use -= 1;
     }
@@ -756,7 +712,7 @@ impl Xsk {
     }
 
     fn total(&self) -> u32 {
-        (self.umem.len() / self.frame_size as usize) as u32
+        self.umem.total()
     }
 
     pub fn accounting(&self) -> FrameAccounting {

@@ -44,7 +44,7 @@ impl Engine {
                     &[SocketAddrV4::new(US, 80)],
                     Arc::new(Site::body("hello\n")),
                     table.clone(),
-                    [7; 32],
+                    Secrets::from_master([7; 32]),
                 )
             })
             .collect();

@@ -22,7 +22,7 @@ use crate::http::{DateCache, HttpConfig, HttpStats, Session, Site, Verdict};
 use crate::neighbor::{Arp, ArpConfig, ArpEvent, Resolve};
 use crate::table::{Owner, SocketTable};
 use crate::tcp::isn::IsnGenerator;
-use crate::tcp::{CloseReason, Conn, FourTuple, Listener, State, SynVerdict, TcpConfig};
+use crate::tcp::{CloseReason, Conn, FourTuple, Listener, Secrets, State, SynVerdict, TcpConfig};
 use crate::time::Instant;
 use crate::timer::TimerWheel;
 use crate::wire::arp::{self, ArpRepr};
@@ -272,7 +272,8 @@ pub struct Host {
     ident: u16,
     scratch: Vec<u8>,
     stats: HostStats,
-    secret: [u8; 32],
+    secrets: Secrets,
+    /// ISNs of the connections the application opens (a key of their own).
     isn: IsnGenerator,
     arp: Arp<ConnId>,
     events: VecDeque<(ConnId, Event)>,
@@ -292,11 +293,11 @@ impl Host {
         listen: &[SocketAddrV4],
         site: Arc<Site>,
         table: Arc<SocketTable>,
-        secret: [u8; 32],
+        secrets: Secrets,
     ) -> Host {
         let listeners = listen
             .iter()
-            .map(|&a| Listener::new(a, cfg.tcp, cfg.backlog, secret))
+            .map(|&a| Listener::new(a, cfg.tcp, cfg.backlog, &secrets))
             .collect();
         let mut cfg = cfg;
         if cfg.addrs.is_empty() {
@@ -307,8 +308,6 @@ impl Host {
         // Held per destination are connection ids, not frames: one per connect.
         arp_cfg.pending_per_dest = 65_536;
         arp_cfg.pending_total = 65_536;
-        let mut isn_key = [0u8; 16];
-        isn_key.copy_from_slice(&secret[16..]);
         Host {
             worker,
             mac,
@@ -327,18 +326,19 @@ impl Host {
             ident: 0,
             scratch: vec![0; 65536],
             stats: HostStats::default(),
-            secret,
-            isn: IsnGenerator::new(isn_key),
+            isn: IsnGenerator::new(secrets.client_isn()),
             arp: Arp::new(arp_cfg),
             events: VecDeque::new(),
             dirty: Vec::new(),
             loopback_out: Vec::new(),
             spare: Vec::new(),
-            // A different start at every run (the secret is fresh): a port used by the
+            // A different start at every run (the secrets are fresh): a port used by the
             // previous run may still be in TIME_WAIT at the peer, which would cost the
             // first SYN a retransmission.
-            port_cursor: u32::from_le_bytes([secret[0], secret[1], secret[2], secret[3]])
+            port_cursor: secrets
+                .port_start()
                 .wrapping_add(u32::from(worker).wrapping_mul(7919)),
+            secrets,
             cfg,
         }
     }
@@ -457,7 +457,7 @@ impl Host {
                 local,
                 self.cfg.tcp,
                 self.cfg.backlog,
-                self.secret,
+                &self.secrets,
             ));
             return Some(self.listeners.len() - 1);
         }

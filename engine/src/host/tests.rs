@@ -45,7 +45,7 @@ impl Net {
                     &[SocketAddrV4::new(SERVER, 80)],
                     Arc::new(Site::body("hello\n")),
                     table.clone(),
-                    [w as u8 + 1; 32],
+                    Secrets::from_master([w as u8 + 1; 32]),
                 );
                 h.set_date(1_795_392_000);
                 h

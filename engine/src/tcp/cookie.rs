@@ -5,6 +5,7 @@
 
 use super::conn::FourTuple;
 use super::isn::tuple_bytes;
+use super::secrets::CookieKey;
 use super::siphash::siphash24;
 use super::SeqNum;
 use crate::time::Instant;
@@ -41,8 +42,9 @@ impl core::fmt::Debug for CookieJar {
 }
 
 impl CookieJar {
-    pub fn new(key: [u8; 16]) -> CookieJar {
-        CookieJar { key }
+    /// `key` comes from `Secrets` (random at every start, used for nothing else).
+    pub fn new(key: CookieKey) -> CookieJar {
+        CookieJar { key: key.0 }
     }
 
     fn hash(&self, tuple: &FourTuple, salt: u32) -> u32 {
@@ -137,6 +139,10 @@ mod tests {
     use core::time::Duration;
     use std::net::{Ipv4Addr, SocketAddrV4};
 
+    fn jar(seed: u8) -> CookieJar {
+        CookieJar::new(crate::tcp::Secrets::from_master([seed; 32]).syn_cookie())
+    }
+
     fn t(port: u16) -> FourTuple {
         FourTuple {
             local: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80),
@@ -146,7 +152,7 @@ mod tests {
 
     #[test]
     fn round_trip_with_options_intact() {
-        let j = CookieJar::new([3; 16]);
+        let j = jar(3);
         let now = Instant::from_secs(1000);
         let client = SeqNum(0xdead_beef);
         let isn = j.encode(&t(5), client, 1460, now);
@@ -179,7 +185,7 @@ mod tests {
 
     #[test]
     fn forged_mangled_and_expired_cookies_fail() {
-        let j = CookieJar::new([3; 16]);
+        let j = jar(3);
         let now = Instant::from_secs(1000);
         let client = SeqNum(42);
         let isn = j.encode(&t(5), client, 1460, now);
@@ -201,7 +207,7 @@ mod tests {
             "tampered low bits"
         );
         assert!(
-            CookieJar::new([4; 16])
+            jar(4)
                 .decode(&t(5), isn + 1, client + 1, None, now)
                 .is_none(),
             "other key"

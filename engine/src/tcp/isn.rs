@@ -2,6 +2,7 @@
 //! remoteport, secretkey), M a 4-microsecond timer, F SipHash-2-4.
 
 use super::conn::FourTuple;
+use super::secrets::IsnKey;
 use super::siphash::siphash24;
 use super::SeqNum;
 use crate::time::Instant;
@@ -28,9 +29,9 @@ pub(crate) fn tuple_bytes(t: &FourTuple) -> [u8; 12] {
 }
 
 impl IsnGenerator {
-    /// `key` must be random (from the OS) and secret.
-    pub fn new(key: [u8; 16]) -> IsnGenerator {
-        IsnGenerator { key }
+    /// `key` comes from `Secrets` (random at every start, one per use).
+    pub fn new(key: IsnKey) -> IsnGenerator {
+        IsnGenerator { key: key.0 }
     }
 
     pub fn isn(&self, tuple: &FourTuple, now: Instant) -> SeqNum {
@@ -53,14 +54,12 @@ mod tests {
 
     #[test]
     fn keyed_per_tuple_and_advancing_with_time() {
-        let g = IsnGenerator::new([7; 16]);
+        let key = |seed| crate::tcp::Secrets::from_master([seed; 32]).listener_isn();
+        let g = IsnGenerator::new(key(7));
         let now = Instant::from_secs(5);
         assert_eq!(g.isn(&t(1), now), g.isn(&t(1), now));
         assert_ne!(g.isn(&t(1), now), g.isn(&t(2), now));
-        assert_ne!(
-            IsnGenerator::new([8; 16]).isn(&t(1), now),
-            g.isn(&t(1), now)
-        );
+        assert_ne!(IsnGenerator::new(key(8)).isn(&t(1), now), g.isn(&t(1), now));
         let later = g.isn(&t(1), now + core::time::Duration::from_millis(4));
         assert_eq!(later - g.isn(&t(1), now), 1000, "M advances every 4 us");
     }

@@ -6,6 +6,7 @@ use std::net::SocketAddrV4;
 
 use super::cookie::CookieJar;
 use super::isn::IsnGenerator;
+use super::secrets::Secrets;
 use super::{Conn, FourTuple, TcpConfig};
 use crate::time::Instant;
 use crate::wire::tcp::{Flags, TcpOptions, TcpRepr};
@@ -44,16 +45,15 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// `secret` keys ISNs and cookies: take it from the OS's random source.
-    pub fn new(local: SocketAddrV4, cfg: TcpConfig, backlog: usize, secret: [u8; 32]) -> Listener {
-        let (a, b) = secret.split_at(16);
+    /// `secrets` key the listener's ISNs and its SYN cookies (each its own key).
+    pub fn new(local: SocketAddrV4, cfg: TcpConfig, backlog: usize, secrets: &Secrets) -> Listener {
         Listener {
             local,
             cfg,
             backlog,
             half_open: 0,
-            isn: IsnGenerator::new(a.try_into().unwrap_or_default()),
-            cookies: CookieJar::new(b.try_into().unwrap_or_default()),
+            isn: IsnGenerator::new(secrets.listener_isn()),
+            cookies: CookieJar::new(secrets.syn_cookie()),
             stats: ListenerStats::default(),
         }
     }
@@ -193,7 +193,7 @@ mod tests {
             SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80),
             TcpConfig::default(),
             4,
-            [1; 32],
+            &Secrets::from_master([1; 32]),
         );
         let remote = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 4000);
         for extra in [Flags::RST, Flags::FIN, Flags::ACK] {
@@ -225,7 +225,12 @@ mod tests {
     fn backlog_then_syn_cookies_round_trip_with_options_intact() {
         // RFC 4987 3.6: past the backlog, SYNs get cookies; the ACK recreates the
         // connection with MSS, window scale, SACK and timestamps intact.
-        let mut l = Listener::new(LOCAL, TcpConfig::default(), 1, [9; 32]);
+        let mut l = Listener::new(
+            LOCAL,
+            TcpConfig::default(),
+            1,
+            &Secrets::from_master([9; 32]),
+        );
         let now = Instant::from_secs(100);
         assert!(matches!(
             l.on_syn(now, peer(1000), &syn(1000, 5, 1)),
@@ -287,7 +292,7 @@ mod tests {
         // Linux (RFC 6191 with timestamps): a SYN with a newer TSval, or without
         // timestamps a higher sequence number, may reopen a TIME_WAIT 4-tuple.
         let cfg = TcpConfig::default();
-        let mut l = Listener::new(LOCAL, cfg, 8, [1; 32]);
+        let mut l = Listener::new(LOCAL, cfg, 8, &Secrets::from_master([1; 32]));
         let now = Instant::ZERO;
         let SynVerdict::Accept(mut c) = l.on_syn(now, peer(3000), &syn(3000, 100, 1000)) else {
             panic!()

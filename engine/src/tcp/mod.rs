@@ -19,12 +19,14 @@ pub mod isn;
 pub mod listener;
 pub mod recovery;
 pub mod rtt;
+pub mod secrets;
 mod seq;
 pub mod siphash;
 
 pub use config::{Ecn, Keepalive, TcpConfig};
 pub use conn::{CloseReason, Conn, ConnStats, FourTuple, State};
 pub use listener::{Listener, ListenerStats, SynVerdict};
+pub use secrets::Secrets;
 pub use seq::SeqNum;
 
 #[cfg(test)]

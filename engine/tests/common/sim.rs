@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
-use fastpath_engine::tcp::{Conn, FourTuple, Listener, SeqNum, State, SynVerdict, TcpConfig};
+use fastpath_engine::tcp::{
+    Conn, FourTuple, Listener, Secrets, SeqNum, State, SynVerdict, TcpConfig,
+};
 use fastpath_engine::time::Instant;
 use fastpath_engine::timer::TimerWheel;
 use fastpath_engine::wire::tcp::{TcpPacket, TcpRepr};
@@ -211,7 +213,7 @@ impl Sim {
                 SocketAddrV4::new(SERVER_IP, SERVER_PORT),
                 cfg,
                 1024,
-                [seed as u8; 32],
+                &Secrets::from_master([seed as u8; 32]),
             ),
             clients: HashMap::new(),
             servers: HashMap::new(),
@@ -229,7 +231,7 @@ impl Sim {
             SocketAddrV4::new(SERVER_IP, SERVER_PORT),
             self.cfg,
             backlog,
-            [7; 32],
+            &Secrets::from_master([7; 32]),
         );
     }
 

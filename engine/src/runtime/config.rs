@@ -1,0 +1,247 @@
+//! What an engine is started with: one value, built by a program or by the command line,
+//! never parsed from one.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use crate::afxdp::BindMode;
+use crate::app::App;
+use crate::http::{Handler, HttpConfig, Site};
+use crate::tcp::TcpConfig;
+use crate::wire::ethernet::MacAddr;
+
+pub use fastpath_xdp::XdpMode;
+
+/// An IPv4 address with its prefix length, as `10.0.0.2/24`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Cidr {
+    pub addr: Ipv4Addr,
+    pub prefix: u8,
+}
+
+impl Cidr {
+    pub fn new(addr: Ipv4Addr, prefix: u8) -> Cidr {
+        Cidr { addr, prefix }
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Cidr, String> {
+        let (a, p) = s.split_once('/').ok_or_else(|| {
+            format!("'{s}' has no prefix length: write ADDR/PREFIX, e.g. 10.0.0.2/24")
+        })?;
+        let addr: Ipv4Addr = a
+            .parse()
+            .map_err(|_| format!("'{a}' is not an IPv4 address"))?;
+        let prefix: u8 = p
+            .parse()
+            .ok()
+            .filter(|p| *p <= 32)
+            .ok_or_else(|| format!("'{p}' is not a prefix length (0-32)"))?;
+        if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() {
+            return Err(format!("{addr} cannot be an interface address"));
+        }
+        Ok(Cidr { addr, prefix })
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// Which of the interface's receive queues to attach to; one worker each.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Queues {
+    /// Every queue the interface has.
+    #[default]
+    All,
+    /// These queues, in this order (the order `EngineConfig::cores` follows).
+    Only(Vec<u32>),
+}
+
+/// How the AF_XDP sockets are opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AfXdpConfig {
+    /// Zero-copy, copy, or zero-copy falling back to copy.
+    pub mode: BindMode,
+    /// Frames per queue (the UMEM is `frames` x 4 KiB): a power of two, 64 or more.
+    pub frames: u32,
+    /// Spin with socket busy polling instead of sleeping when idle (one full core each).
+    pub busy_poll: bool,
+}
+
+/// How the steering program is attached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct XdpConfig {
+    /// Native (driver) mode, generic (skb) mode, or native falling back to generic.
+    pub mode: XdpMode,
+    /// Replace an XDP program already attached to the interface (refused otherwise).
+    pub force: bool,
+}
+
+/// What the workers serve.
+#[derive(Clone, Debug)]
+pub enum Service {
+    /// The HTTP/1.1 responder on `EngineConfig::ports`, answering from the site: one body,
+    /// a directory in memory, or the program's own [`Handler`].
+    Http(Arc<Site>),
+    /// No listener: the engine is a client only (its application opens connections).
+    None,
+    /// Bench-only: every TCP frame for our address and port [`crate::worker::REFLECT_PORT`]
+    /// goes straight back, nothing else runs. The ceiling of the AF_XDP path.
+    Reflect(Option<InjectTo>),
+}
+
+impl Service {
+    /// The HTTP responder answering with `handler`.
+    pub fn handler(handler: impl Handler + 'static) -> Service {
+        Service::Http(Arc::new(Site::Handler(Arc::new(handler))))
+    }
+}
+
+/// Reflect mode: frames to send at start to the other end (which reflects too).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InjectTo {
+    pub count: usize,
+    pub addr: Ipv4Addr,
+    pub mac: MacAddr,
+}
+
+type MakeApp = dyn Fn(usize, usize) -> Option<Box<dyn App>> + Send + Sync;
+
+/// Builds the application each worker runs beside the service (the engine as a client),
+/// given (worker index, worker count); `None` for a worker that runs none.
+#[derive(Clone)]
+pub struct AppFactory(Arc<MakeApp>);
+
+impl AppFactory {
+    pub fn new(
+        make: impl Fn(usize, usize) -> Option<Box<dyn App>> + Send + Sync + 'static,
+    ) -> AppFactory {
+        AppFactory(Arc::new(make))
+    }
+
+    pub(crate) fn make(&self, worker: usize, workers: usize) -> Option<Box<dyn App>> {
+        (self.0)(worker, workers)
+    }
+}
+
+impl fmt::Debug for AppFactory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AppFactory(..)")
+    }
+}
+
+/// Everything `Engine::start` needs. `EngineConfig::new` gives the defaults `fastpath
+/// serve` documents; change fields from there.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// The interface to attach to, in the calling thread's network namespace.
+    pub iface: String,
+    pub queues: Queues,
+    /// The CPU of each queue's worker, in the order of the queues (default: the queue's
+    /// number modulo the CPU count).
+    pub cores: Option<Vec<usize>>,
+    /// The engine's addresses. One the kernel lacks on the interface is owned (the engine
+    /// answers ARP and ICMP echo for it); one the kernel has is shared (the kernel keeps
+    /// ARP, ICMP and other ports; the engine takes its TCP ports).
+    pub addrs: Vec<Cidr>,
+    /// Next hop for destinations outside the addresses' prefixes.
+    pub gateway: Option<Ipv4Addr>,
+    /// TCP ports the HTTP responder listens on, on every address.
+    pub ports: Vec<u16>,
+    /// Local ports (inclusive) for connections the engine opens; steered to the engine.
+    pub local_ports: (u16, u16),
+    pub afxdp: AfXdpConfig,
+    pub xdp: XdpConfig,
+    pub tcp: TcpConfig,
+    pub http: HttpConfig,
+    /// Connections each worker holds at most, TIME_WAIT not counted; SYNs beyond get a RST.
+    pub max_conns: usize,
+    /// TIME_WAIT entries each worker keeps at most; beyond, a closing connection skips
+    /// TIME_WAIT (counted), as Linux does.
+    pub max_time_wait: usize,
+    /// Half-open connections per port before SYN cookies.
+    pub backlog: usize,
+    /// Segments each worker's loopback inbox holds (traffic between our own addresses).
+    pub loopback_inbox: usize,
+    /// Write every frame received and sent to this pcap file.
+    pub pcap: Option<PathBuf>,
+    pub service: Service,
+    /// An application in each worker, beside the service.
+    pub apps: Option<AppFactory>,
+}
+
+impl EngineConfig {
+    /// The engine on `iface` with one address, serving the default hello over HTTP on
+    /// port 80 from every queue.
+    pub fn new(iface: &str, addr: Cidr) -> EngineConfig {
+        EngineConfig {
+            iface: iface.to_string(),
+            queues: Queues::All,
+            cores: None,
+            addrs: vec![addr],
+            gateway: None,
+            ports: vec![80],
+            local_ports: (61000, 64999),
+            afxdp: AfXdpConfig {
+                mode: BindMode::Auto,
+                frames: 4096,
+                busy_poll: false,
+            },
+            xdp: XdpConfig {
+                mode: XdpMode::Auto,
+                force: false,
+            },
+            tcp: TcpConfig::default(),
+            http: HttpConfig::default(),
+            max_conns: 16_384,
+            max_time_wait: 262_144,
+            backlog: 1024,
+            loopback_inbox: 4096,
+            pcap: None,
+            service: Service::Http(Arc::new(Site::hello())),
+            apps: None,
+        }
+    }
+
+    /// The ports the responder listens on (none unless it serves HTTP).
+    pub(crate) fn listen_ports(&self) -> &[u16] {
+        match self.service {
+            Service::Http(_) => &self.ports,
+            Service::None | Service::Reflect(_) => &[],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidrs_parse_and_print_back() {
+        let c: Cidr = "10.1.2.3/24".parse().unwrap();
+        assert_eq!((c.addr, c.prefix), (Ipv4Addr::new(10, 1, 2, 3), 24));
+        assert_eq!(c.to_string(), "10.1.2.3/24");
+        assert!("10.1.2.3"
+            .parse::<Cidr>()
+            .unwrap_err()
+            .contains("no prefix"));
+        assert!("10.1.2.3/33".parse::<Cidr>().is_err());
+        assert!("224.0.0.1/4".parse::<Cidr>().is_err());
+    }
+
+    #[test]
+    fn only_http_listens() {
+        let mut c = EngineConfig::new("x", "10.0.0.2/24".parse().unwrap());
+        assert_eq!(c.listen_ports(), &[80]);
+        c.service = Service::None;
+        assert!(c.listen_ports().is_empty());
+    }
+}

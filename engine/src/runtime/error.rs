@@ -1,0 +1,110 @@
+//! Why an engine did not start, in the engine's words (a command line maps them to its
+//! flags). Nothing is left attached or bound after any of them.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use crate::afxdp::XskError;
+use fastpath_xdp::XdpError;
+
+#[derive(Debug)]
+pub enum StartError {
+    /// The process lacks capabilities AF_XDP and XDP need (named).
+    MissingCapabilities(Vec<&'static str>),
+    /// No interface of that name in this network namespace.
+    NoInterface(String),
+    /// A queue the configuration names does not exist on the interface.
+    NoSuchQueue {
+        iface: String,
+        queue: u32,
+        queues: u32,
+    },
+    /// The configuration names no queue.
+    NoQueues,
+    /// The configuration gives no address.
+    NoAddress,
+    /// Fewer cores than queues were given.
+    TooFewCores { cores: usize, queues: usize },
+    /// A core that is not on this machine.
+    NoSuchCpu { cpu: usize, cpus: usize },
+    /// `max_conns` is 0: no connection could be held.
+    NoConnections,
+    /// The local port range is empty or starts at 0.
+    BadLocalPorts { lo: u16, hi: u16 },
+    /// Reading something about the interface failed.
+    Interface {
+        iface: String,
+        what: &'static str,
+        err: io::Error,
+    },
+    /// Loading, attaching or filling the steering program failed.
+    Xdp(XdpError),
+    /// Opening the AF_XDP socket of one queue failed.
+    Socket {
+        iface: String,
+        queue: u32,
+        err: XskError,
+    },
+    /// The pcap file could not be created.
+    Pcap { path: PathBuf, err: io::Error },
+    /// The operating system refused something else (threads, eventfds, randomness).
+    Os { what: &'static str, err: io::Error },
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::MissingCapabilities(caps) => write!(
+                f,
+                "missing {}: run as root, or grant the capabilities to the program",
+                caps.join(", ")
+            ),
+            StartError::NoInterface(name) => {
+                write!(f, "no interface '{name}' here (see `ip link`)")
+            }
+            StartError::NoSuchQueue {
+                iface,
+                queue,
+                queues,
+            } => write!(
+                f,
+                "{iface} queue {queue} does not exist: there are {queues} (0-{})",
+                queues.saturating_sub(1)
+            ),
+            StartError::NoQueues => f.write_str("no queue to attach to"),
+            StartError::NoAddress => f.write_str("the engine was given no address"),
+            StartError::TooFewCores { cores, queues } => write!(
+                f,
+                "{cores} core(s) for {queues} queue(s): give one core per queue"
+            ),
+            StartError::NoSuchCpu { cpu, cpus } => {
+                write!(f, "CPU {cpu} does not exist (this machine has {cpus})")
+            }
+            StartError::NoConnections => f.write_str(
+                "a connection limit of 0: the engine could hold no connection; give 1 or more",
+            ),
+            StartError::BadLocalPorts { lo, hi } => {
+                write!(f, "local ports {lo}-{hi}: need 1 <= first <= last")
+            }
+            StartError::Interface { iface, what, err } => {
+                write!(f, "reading {what} of {iface}: {err}")
+            }
+            StartError::Xdp(e) => e.fmt(f),
+            StartError::Socket { iface, queue, err } => {
+                write!(f, "queue {queue} of {iface}: {err}")
+            }
+            StartError::Pcap { path, err } => write!(f, "creating {}: {err}", path.display()),
+            StartError::Os { what, err } => write!(f, "{what}: {err}"),
+        }
+    }
+}
+
+/// Each message carries its cause's text, so no `source()` (it would print twice).
+impl std::error::Error for StartError {}
+
+impl From<XdpError> for StartError {
+    fn from(e: XdpError) -> StartError {
+        StartError::Xdp(e)
+    }
+}
