@@ -129,8 +129,7 @@ impl<T: Copy> Producer<T> {
         self.layout.flags().load(Ordering::Relaxed) & XDP_RING_NEED_WAKEUP != 0
     }
 
-    /// Entries written and not yet consumed, as far as the last refresh knows.
-    #[cfg(test)]
+    /// Entries written and not yet consumed (refreshes the consumer cursor).
     pub(crate) fn outstanding(&mut self) -> u32 {
         self.layout.size - self.free(self.layout.size)
     }

@@ -617,7 +617,15 @@ impl Xsk {
 
     /// Wakes the kernel to send what is on the TX ring, only if it asked for it.
     pub fn flush_tx(&mut self) {
-        if self.kernel_tx > 0 && (self.rings.tx.needs_wakeup() || self.busy_poll) {
+        if self.kernel_tx == 0 || !(self.rings.tx.needs_wakeup() || self.busy_poll) {
+            return;
+        }
+        // Copy mode sends at most 32 descriptors per kick (the kernel's TX_BATCH_SIZE)
+        // and answers EAGAIN while more wait; nothing sends the rest until the next kick.
+        // Kick until the ring is drained: a worker that went to sleep with frames left on
+        // the ring would hold them until its next timer (a lost tail, then an RTO).
+        let kicks = self.rings.tx.outstanding() / 32 + 2;
+        for _ in 0..kicks {
             // SAFETY: a zero-length sendto only kicks the kernel's TX processing.
             let rc = unsafe {
                 libc::sendto(
@@ -629,8 +637,24 @@ impl Xsk {
                     0,
                 )
             };
-            // EAGAIN/EBUSY/ENOBUFS: the kernel is busy, frames stay queued for the next kick.
-            let _ = rc;
+            if rc >= 0 {
+                if self.rings.tx.outstanding() == 0 {
+                    break;
+                }
+                continue;
+            }
+            match io::Error::last_os_error().raw_os_error() {
+                // More wait (EAGAIN), or the device was busy for a moment (EBUSY).
+                Some(libc::EAGAIN) | Some(libc::EBUSY) => {}
+                // The completion ring is full: reclaim, then go on.
+                Some(libc::ENOBUFS) => {
+                    self.complete();
+                }
+                _ => break,
+            }
+            if self.rings.tx.outstanding() == 0 {
+                break;
+            }
         }
     }
 
