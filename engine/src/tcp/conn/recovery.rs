@@ -493,6 +493,6 @@ impl Conn {
 impl Conn {
     #[allow(dead_code)]
     pub(crate) fn debug_recovery(&self) -> String {
-        format!("ca {:?} cwnd {} ssthresh {} pipe {} lost {} sacked {} total {} reo {:?} tlp {:?} rtx {:?} q {:?}", self.ca, self.cc.cwnd(), self.cc.ssthresh(), self.pipe(), self.sent.lost_bytes(), self.sent.sacked_bytes(), self.sent.total_bytes(), self.reo_at, self.tlp_at, self.rtx_at, self.sent.iter().map(|s| (s.start.0.wrapping_sub(0xffff_f000), s.end.0.wrapping_sub(0xffff_f000), s.flags)).collect::<Vec<_>>())
+        format!("ca {:?} tlp_high {:?} tlp_retrans {} una {} cwnd {} ssthresh {} pipe {} lost {} sacked {} total {} reo {:?} tlp {:?} rtx {:?} q {:?}", self.ca, self.tlp_high.map(|h| h.0), self.tlp_retrans, self.snd_una.0, self.cc.cwnd(), self.cc.ssthresh(), self.pipe(), self.sent.lost_bytes(), self.sent.sacked_bytes(), self.sent.total_bytes(), self.reo_at, self.tlp_at, self.rtx_at, self.sent.iter().map(|s| (s.start.0.wrapping_sub(0xffff_f000), s.end.0.wrapping_sub(0xffff_f000), s.flags)).collect::<Vec<_>>())
     }
 }
