@@ -52,6 +52,18 @@ impl State {
     pub fn synchronized(self) -> bool {
         !matches!(self, State::SynSent | State::SynReceived | State::Closed)
     }
+
+    /// States in which data (or our FIN) may still be sent or resent.
+    pub fn may_send(self) -> bool {
+        matches!(
+            self,
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
+        )
+    }
 }
 
 /// Why a connection reached CLOSED.

@@ -142,14 +142,7 @@ impl Conn {
         now: Instant,
         payload_out: &mut [u8],
     ) -> Option<(TcpRepr, usize)> {
-        let sending = matches!(
-            self.state,
-            State::Established
-                | State::CloseWait
-                | State::FinWait1
-                | State::Closing
-                | State::LastAck
-        );
+        let sending = self.state.may_send();
         if sending {
             if let Some(seg) = self.out_retransmit(now, payload_out) {
                 return Some(seg);

@@ -7,7 +7,7 @@
 
 use core::time::Duration;
 
-use super::{Conn, State};
+use super::Conn;
 use crate::tcp::cc::{CongestionControl, Controller};
 use crate::tcp::recovery::prr::Prr;
 use crate::tcp::recovery::sent::EVER_RETRANS;
@@ -451,14 +451,7 @@ impl Conn {
     /// unacknowledged data in the open state.
     pub(super) fn arm_tlp(&mut self, now: Instant) {
         self.tlp_at = None;
-        let sending = matches!(
-            self.state,
-            State::Established
-                | State::CloseWait
-                | State::FinWait1
-                | State::Closing
-                | State::LastAck
-        );
+        let sending = self.state.may_send();
         if !self.sack_ok
             || !sending
             || self.ca != CaState::Open
