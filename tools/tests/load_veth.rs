@@ -159,6 +159,8 @@ fn load_against_a_kernel_http_server() {
     // The engine on its own end, its address owned (the kernel there has none).
     let ip = format!("{}/24", pair.engine_addr());
     let url = format!("http://{bind}:8000/hello.txt");
+    let json = JsonFile::new("ld-kn");
+    let json_arg = json.arg();
     let out = pair.engine_ns().exec(&[
         "timeout",
         "60",
@@ -174,6 +176,8 @@ fn load_against_a_kernel_http_server() {
         "4",
         "-d",
         "3",
+        "--report-json",
+        &json_arg,
     ]);
     let (so, se) = (
         String::from_utf8_lossy(&out.stdout),
@@ -183,9 +187,10 @@ fn load_against_a_kernel_http_server() {
     std::fs::remove_dir_all(&dir).ok();
     assert!(out.status.success(), "{so}{se}");
     println!("{so}");
-    let requests = number(&so, " requests in ");
-    assert!(requests >= 20, "{so}");
-    assert!(so.contains("responses outside 2xx: 0"), "{so}");
+    let report = json.read();
+    let requests = report["load"]["requests"].as_u64().unwrap_or(0);
+    assert!(requests >= 20, "{report:#}");
+    assert_eq!(report["load"]["non_2xx"], 0, "{report:#}");
     // The server logged (at least) every request the client counted, each a 200 for the file.
     let served = log
         .lines()
@@ -196,7 +201,10 @@ fn load_against_a_kernel_http_server() {
         "server logged {served}, client counted {requests}"
     );
     // HTTP/1.0 answers close the connection: one connection per request.
-    assert!(number(&so, " connections opened") >= requests);
+    assert!(
+        report["load"]["connects"].as_u64() >= Some(requests),
+        "{report:#}"
+    );
 }
 
 #[test]
