@@ -1,25 +1,76 @@
-//! Child processes that die with their guard, and bounded waiting.
+//! Child processes that die with their guard, their output read as it comes, and bounded
+//! waiting.
 
 use std::io::Read;
 use std::process::{Child, Command};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// One of a child's piped streams, read by a thread of its own into a shared buffer: a
+/// test can watch for a line while the child runs (a readiness line, a stats line), and a
+/// chatty child never blocks on a full pipe.
+#[derive(Debug)]
+struct Captured {
+    bytes: Arc<Mutex<Vec<u8>>>,
+    /// Closed (disconnected) when the reader has seen the end of the stream.
+    done: Receiver<()>,
+}
+
+impl Captured {
+    fn start(mut stream: impl Read + Send + 'static) -> Captured {
+        let bytes = Arc::new(Mutex::new(Vec::new()));
+        let (tx, done) = mpsc::channel::<()>();
+        let sink = bytes.clone();
+        std::thread::spawn(move || {
+            let _tx = tx;
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = stream.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend_from_slice(&buf[..n]);
+            }
+        });
+        Captured { bytes, done }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+
+    /// Everything the stream carried, once it ended; or what came within `limit` (a
+    /// grandchild may still hold the pipe open).
+    fn finish(&self, limit: Duration) -> String {
+        let _ = self.done.recv_timeout(limit);
+        self.text()
+    }
+}
 
 /// A background process, stopped (SIGTERM, then SIGKILL after a grace) and reaped on drop.
 #[derive(Debug)]
 pub struct ChildGuard {
     child: Option<Child>,
     what: String,
+    out: Option<Captured>,
+    err: Option<Captured>,
 }
 
 impl ChildGuard {
     pub fn spawn(mut cmd: Command) -> ChildGuard {
         let what = format!("{cmd:?}");
-        let child = cmd
+        let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("starting {what}: {e}"));
+        let out = child.stdout.take().map(Captured::start);
+        let err = child.stderr.take().map(Captured::start);
         ChildGuard {
             child: Some(child),
             what,
+            out,
+            err,
         }
     }
 
@@ -40,6 +91,33 @@ impl ChildGuard {
     /// Still running?
     pub fn alive(&mut self) -> bool {
         matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// What the child has written to its (piped) stdout so far.
+    pub fn stdout_so_far(&self) -> String {
+        self.out.as_ref().map(Captured::text).unwrap_or_default()
+    }
+
+    /// What the child has written to its (piped) stderr so far.
+    pub fn stderr_so_far(&self) -> String {
+        self.err.as_ref().map(Captured::text).unwrap_or_default()
+    }
+
+    /// Waits up to `limit` for `cond(stdout so far, stderr so far)` to hold, e.g. for a
+    /// readiness line. Returns false if the child exits first (after a last look at its
+    /// output) or the limit passes.
+    pub fn wait_for_output(
+        &mut self,
+        limit: Duration,
+        mut cond: impl FnMut(&str, &str) -> bool,
+    ) -> bool {
+        let mut held = false;
+        wait_until(limit, Duration::from_millis(20), || {
+            let alive = self.alive();
+            held = cond(&self.stdout_so_far(), &self.stderr_so_far());
+            held || !alive
+        });
+        held
     }
 
     /// Sends SIGTERM and waits up to `grace` for exit, then SIGKILLs. Returns the exit
@@ -66,15 +144,12 @@ impl ChildGuard {
                 }
             }
         };
-        let mut out = String::new();
-        let mut err = String::new();
-        if let Some(mut s) = child.stdout.take() {
-            let _ = s.read_to_string(&mut out);
-        }
-        if let Some(mut s) = child.stderr.take() {
-            let _ = s.read_to_string(&mut err);
-        }
-        (status, out, err)
+        let finish = |c: &Option<Captured>| {
+            c.as_ref()
+                .map(|c| c.finish(Duration::from_secs(2)))
+                .unwrap_or_default()
+        };
+        (status, finish(&self.out), finish(&self.err))
     }
 
     /// Waits up to `limit` for the process to exit by itself; kills it if it does not.

@@ -6,7 +6,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{each, one_at_a_time, py, serve, stop, web_root, Cleanup};
+use common::{
+    assert_nothing_held, conns_open_after, frames_balanced_and_free, one_at_a_time, peer_conns,
+    peer_script, serve, stop, stop_report, total, web_root, worker_field, Cleanup,
+};
+use fastpath_testbed::proc::wait_until;
 use fastpath_testbed::{privileged, VethPair};
 
 const SIGTERM: i32 = 15;
@@ -21,43 +25,6 @@ fn lossy(pair: &VethPair, percent: u32) {
     );
     pair.peer_ns().run_ok(&["nft", &rules]);
 }
-
-/// Python: `n` keep-alive connections, `per` GETs each of `path`; prints how many bodies
-/// had the expected sha256.
-const FETCH_PY: &str = r#"
-import socket, sys, hashlib, threading
-host, path, conns, per, want = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-good = [0] * conns
-def run(i):
-    try:
-        fetch(i)
-    except Exception as e:
-        print("connection %d: %r after %d good bodies" % (i, e, good[i]), file=sys.stderr)
-def fetch(i):
-    s = socket.create_connection((host, 80), timeout=60)
-    buf = b""
-    for _ in range(per):
-        s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
-        while b"\r\n\r\n" not in buf:
-            d = s.recv(1 << 20)
-            if not d: raise EOFError
-            buf += d
-        head, buf = buf.split(b"\r\n\r\n", 1)
-        n = int([l.split(b": ")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0])
-        while len(buf) < n:
-            d = s.recv(1 << 20)
-            if not d: raise EOFError
-            buf += d
-        body, buf = buf[:n], buf[n:]
-        if hashlib.sha256(body).hexdigest() == want:
-            good[i] += 1
-        else:
-            print("connection %d: a body of %d bytes with another sha256" % (i, len(body)), file=sys.stderr)
-ts = [threading.Thread(target=run, args=(i,)) for i in range(conns)]
-[t.start() for t in ts]
-[t.join() for t in ts]
-print(sum(good))
-"#;
 
 #[test]
 fn five_percent_loss_each_way_every_body_arrives_intact() {
@@ -87,8 +54,9 @@ fn five_percent_loss_each_way_every_body_arrives_intact() {
     let engine = serve(&pair, &["--root", dir.to_str().unwrap()]);
     lossy(&pair, 5);
     let target = pair.engine_addr().to_string();
+    let fetch = peer_script("fetch_sha256.py");
     let out = pair.peer_ns().exec(&[
-        "timeout", "300", "python3", "-c", FETCH_PY, &target, "/1m.bin", "8", "25", &want,
+        "timeout", "300", "python3", &fetch, &target, "/1m.bin", "8", "25", &want,
     ]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -127,8 +95,12 @@ fn restart_under_load_leaves_nothing_attached_and_serves_again() {
     let mut load = pair
         .peer_ns()
         .spawn(&["timeout", "10", "wrk", "-t1", "-c16", "-d4s", &url]);
-    std::thread::sleep(Duration::from_secs(1));
+    // Under load: all of wrk's connections are up (the peer's kernel says so).
+    let loaded = wait_until(Duration::from_secs(10), Duration::from_millis(20), || {
+        peer_conns(&pair, "established") >= 16
+    });
     let (ok, out, err) = stop(engine, SIGTERM);
+    assert!(loaded, "wrk never had its 16 connections: {out}{err}");
     assert!(ok, "{out}{err}");
     assert!(
         !pair.xdp_attached(),
@@ -168,73 +140,10 @@ fn a_hundred_thousand_requests_down_one_connection() {
     assert!(text.contains("Complete requests:      100000"), "{text}");
     assert!(text.contains("Failed requests:        0"), "{text}");
     assert!(text.contains("Keep-Alive requests:    100000"), "{text}");
-    let (ok, out, err) = stop(engine, SIGTERM);
+    let (ok, out, err, report) = stop_report(engine, SIGTERM);
     assert!(ok, "{out}{err}");
-    assert!(
-        out.contains("total:") && out.contains("requests 100000"),
-        "{out}"
-    );
+    assert_eq!(total(&report, "http_requests"), 100000, "{report:#}");
 }
-
-/// Python: sends `count` malformed or mutated Ethernet frames to the engine's MAC from an
-/// AF_PACKET socket, deterministic (seeded).
-const FRAMES_PY: &str = r#"
-import socket, struct, random, sys
-ifname, dst_mac, src_ip, dst_ip, count = sys.argv[1], bytes.fromhex(sys.argv[2].replace(":", "")), sys.argv[3], sys.argv[4], int(sys.argv[5])
-rnd = random.Random(7)
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind((ifname, 0))
-src_mac = s.getsockname()[4][:6]
-def csum(b):
-    if len(b) % 2: b += b"\0"
-    t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while t >> 16: t = (t & 0xffff) + (t >> 16)
-    return ~t & 0xffff
-def ip(proto, payload, ihl=5, frag=0x4000, total=None, opts=b""):
-    tl = total if total is not None else 20 + len(opts) + len(payload)
-    h = struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, 0, tl & 0xffff, rnd.randrange(65536), frag, 64, proto, 0, socket.inet_aton(src_ip), socket.inet_aton(dst_ip)) + opts
-    h = h[:10] + struct.pack("!H", csum(h)) + h[12:]
-    return h + payload
-def tcp(flags=0x02, doff=5, opts=b"", payload=b"", dport=80):
-    # Source ports below the peer kernel's ephemeral range (32768-60999), so a junk SYN
-    # never opens a half-open connection on a 4-tuple a real client (curl) picks next:
-    # with the peer's RST to our SYN-ACK lost in the flood, such a collision keeps the
-    # client waiting for the half-open's SYN-ACK retries (a minute), as it would with
-    # Linux as the server.
-    h = struct.pack("!HHIIBBHHH", rnd.randrange(1024, 32768), dport, rnd.randrange(1 << 32), 0, doff << 4, flags, 65535, 0, 0) + opts
-    pseudo = socket.inet_aton(src_ip) + socket.inet_aton(dst_ip) + struct.pack("!BBH", 0, 6, len(h) + len(payload))
-    c = csum(pseudo + h + payload)
-    return h[:16] + struct.pack("!H", c) + h[18:] + payload
-def eth(payload, et=0x0800, vlans=0):
-    f = dst_mac + src_mac
-    for _ in range(vlans):
-        f += struct.pack("!HH", 0x8100, rnd.randrange(4096))
-    return f + struct.pack("!H", et) + payload
-kinds = []
-good_syn = eth(ip(6, tcp(opts=b"\x02\x04\x05\xb4")))
-for i in range(count):
-    k = i % 12
-    if k == 0:   f = good_syn[:rnd.randrange(0, len(good_syn))]          # truncated anywhere
-    elif k == 1: f = eth(ip(6, tcp(), ihl=rnd.choice([0, 1, 4, 15])))  # bad IHL
-    elif k == 2: f = eth(ip(6, tcp(), total=rnd.choice([0, 19, 21, 9000])))  # bad total length
-    elif k == 3:                                                          # bad IP checksum
-        b = bytearray(eth(ip(6, tcp()))); b[24] ^= 0xff; f = bytes(b)
-    elif k == 4:                                                          # bad TCP checksum
-        b = bytearray(eth(ip(6, tcp()))); b[50] ^= 0xff; f = bytes(b)
-    elif k == 5: f = eth(ip(6, tcp(doff=rnd.choice([0, 1, 4, 15]))))     # bad data offset
-    elif k == 6: f = eth(ip(6, tcp(), frag=rnd.choice([0x2000, 0x0001, 0x2010])))  # fragments
-    elif k == 7: f = eth(ip(6, tcp(), ihl=6, opts=b"\x01\x01\x01\x00"))  # IPv4 options
-    elif k == 8:                                                          # bogus TCP options
-        o = bytes(rnd.randrange(256) for _ in range(rnd.choice([4, 8, 20, 40])))
-        f = eth(ip(6, tcp(doff=5 + len(o) // 4, opts=o)))
-    elif k == 9: f = eth(bytes(rnd.randrange(256) for _ in range(rnd.randrange(8, 40))), et=0x0806)  # ARP garbage
-    elif k == 10: f = eth(ip(6, tcp()), vlans=rnd.choice([1, 2, 3]))      # VLAN stacks
-    else: f = eth(bytes(rnd.randrange(256) for _ in range(rnd.randrange(0, 200))), et=rnd.choice([0x0800, 0x86dd, 0x88cc]))
-    if len(f) < 14:
-        f = f + b"\0" * (14 - len(f))
-    send_all(s, f)
-print("sent", count)
-"#;
 
 #[test]
 fn a_hundred_thousand_malformed_frames_interleaved_with_real_requests() {
@@ -259,8 +168,7 @@ fn a_hundred_thousand_malformed_frames_interleaved_with_real_requests() {
         "timeout",
         "120",
         "python3",
-        "-c",
-        &py(FRAMES_PY),
+        &peer_script("malformed_frames.py"),
         pair.peer_if(),
         &mac,
         &peer,
@@ -295,7 +203,7 @@ fn a_hundred_thousand_malformed_frames_interleaved_with_real_requests() {
     }
     let (status, fout, ferr) = flood.wait_exit(Duration::from_secs(130));
     assert!(status.is_some_and(|s| s.success()), "{fout}{ferr}");
-    let (ok, out, err) = stop(engine, SIGTERM);
+    let (ok, out, err, report) = stop_report(engine, SIGTERM);
     let mut trace = String::new();
     for (port, _) in &failures {
         let t = std::process::Command::new("tcpdump")
@@ -311,16 +219,15 @@ fn a_hundred_thousand_malformed_frames_interleaved_with_real_requests() {
         "every real request answered: {failures:?}\nengine:\n{out}{err}\nframes of the failed ports:\n{trace}"
     );
     assert!(ok, "{out}{err}");
-    assert!(
-        out.contains("malformed by reason"),
-        "drops counted by reason: {out}"
-    );
+    let by_reason: u64 = report["queues"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|q| q["worker"]["malformed"].as_object())
+        .flat_map(|m| m.values().filter_map(|n| n.as_u64()))
+        .sum();
+    assert!(by_reason > 0, "drops counted by reason: {report:#}");
     println!("{out}");
-}
-
-/// Frames in use (neither free nor with the kernel) per queue at exit: 0 is the baseline.
-fn frames_in_use(summary: &str) -> Vec<u64> {
-    each(summary, " in-use ")
 }
 
 #[test]
@@ -338,27 +245,43 @@ fn a_vanished_peer_is_given_up_after_the_retry_limit_and_a_new_client_is_served(
         &["--root", dir.to_str().unwrap(), "--tcp-retries", "4"],
     );
     let target = pair.engine_addr().to_string();
-    // A slow download, then the peer's link goes down under it.
+    // A slow download, then the peer's link goes down under it once half a megabyte
+    // has arrived.
+    let partial = dir.join("partial.bin");
+    let partial_s = partial.to_string_lossy().into_owned();
     let mut download = pair.peer_ns().spawn(&[
         "timeout",
         "60",
         "curl",
         "-s",
         "-o",
-        "/dev/null",
+        &partial_s,
         "--limit-rate",
         "1M",
         &format!("http://{target}/10m.bin"),
     ]);
-    std::thread::sleep(Duration::from_millis(1500));
+    let under_way = wait_until(Duration::from_secs(20), Duration::from_millis(20), || {
+        std::fs::metadata(&partial).is_ok_and(|m| m.len() >= 512 * 1024)
+    });
+    assert!(under_way, "the download never got going");
+    let before_down = engine.stdout_so_far().len();
     pair.peer_ns()
         .run_ok(&["ip", "link", "set", pair.peer_if(), "down"]);
     drop(download.stop(Duration::from_millis(100)));
-    // 4 retransmissions with backoff from a ~200 ms RTO: given up within ~7 s.
-    std::thread::sleep(Duration::from_secs(10));
+    // 4 retransmissions with backoff from a ~200 ms RTO: given up within ~7 s. Wait for
+    // the stats line that says the connection is gone.
+    let given_up = wait_until(Duration::from_secs(30), Duration::from_millis(100), || {
+        conns_open_after(&engine.stdout_so_far(), before_down) == Some(0)
+    });
+    assert!(given_up, "still holding the vanished peer's connection");
     pair.peer_ns()
         .run_ok(&["ip", "link", "set", pair.peer_if(), "up"]);
-    std::thread::sleep(Duration::from_millis(500));
+    let up = wait_until(Duration::from_secs(10), Duration::from_millis(20), || {
+        pair.peer_ns()
+            .run_ok(&["ip", "-o", "link", "show", "dev", pair.peer_if()])
+            .contains("state UP")
+    });
+    assert!(up, "the peer's link did not come back up");
     let out = pair.peer_ns().exec(&[
         "curl",
         "-sS",
@@ -368,25 +291,20 @@ fn a_vanished_peer_is_given_up_after_the_retry_limit_and_a_new_client_is_served(
         "3",
         &format!("http://{target}/index.html"),
     ]);
-    let (ok, summary, err) = stop(engine, SIGTERM);
+    let (ok, summary, err, report) = stop_report(engine, SIGTERM);
     assert!(ok, "{summary}{err}");
     println!("{summary}");
     assert_eq!(out.stdout.len(), 6, "a new client is served: {out:?}");
     assert!(
-        each(&summary, "given up ").iter().sum::<u64>() >= 1,
-        "the vanished peer's connection was given up: {summary}"
+        total(&report, "conns_timed_out") >= 1,
+        "the vanished peer's connection was given up: {report:#}"
     );
     // The peer vanished either with data in flight (retransmissions) or with its window
     // closed by the rate-limited reader (window probes): 4 of one or the other before
     // giving up.
-    let tries = each(&summary, "retransmits ").iter().sum::<u64>()
-        + each(&summary, "window probes ").iter().sum::<u64>();
-    assert!(tries >= 4, "after retransmitting or probing: {summary}");
-    assert!(
-        summary.contains("at exit: 0 connections held, 0 socket table entries"),
-        "{summary}"
-    );
-    assert!(frames_in_use(&summary).iter().all(|&n| n == 0), "{summary}");
+    let tries = total(&report, "tcp_retransmits") + total(&report, "tcp_window_probes");
+    assert!(tries >= 4, "after retransmitting or probing: {report:#}");
+    assert_nothing_held(&report);
 }
 
 #[test]
@@ -399,28 +317,18 @@ fn twenty_percent_loss_completes_or_times_out_cleanly_and_everything_is_reclaime
     let _serial = one_at_a_time();
     let pair = VethPair::new("loss20");
     let (dir, _cleanup) = web_root("loss20", &[("100k.bin", 100_000)]);
-    // The engine's stdout goes to a file, so its per-second stats line can be watched
-    // while it runs.
-    let log = dir.join("engine.out");
-    let cmd = format!(
-        "exec {} serve --iface {} --ip {}/24 --root {} --tcp-retries 5 --keepalive-timeout 5 --stats-interval 1 > {} 2>&1",
-        common::BIN,
-        pair.engine_if(),
-        pair.engine_addr(),
-        dir.display(),
-        log.display()
+    // The engine's per-second stats line is watched while it runs.
+    let engine = serve(
+        &pair,
+        &[
+            "--root",
+            dir.to_str().unwrap(),
+            "--tcp-retries",
+            "5",
+            "--keepalive-timeout",
+            "5",
+        ],
     );
-    let mut engine = pair.engine_ns().spawn(&["sh", "-c", &cmd]);
-    assert!(
-        fastpath_testbed::proc::wait_until(
-            Duration::from_secs(20),
-            Duration::from_millis(50),
-            || { pair.xdp_attached() || !engine.alive() }
-        ) && engine.alive(),
-        "fastpath serve did not start: {:?}",
-        std::fs::read_to_string(&log)
-    );
-    std::thread::sleep(Duration::from_millis(300));
     lossy(&pair, 20);
     let url = format!("http://{}/100k.bin", pair.engine_addr());
     // Eight clients at once, each given 15 s: a body arrives whole, or the client gives up
@@ -455,55 +363,27 @@ fn twenty_percent_loss_completes_or_times_out_cleanly_and_everything_is_reclaime
     }
     // The clients are gone (their close, under loss, may take many tries to arrive):
     // within the retry limit and the idle timeout every connection is reclaimed. Watch
-    // the stats line until it says so, for at most 90 s.
-    let reclaimed = fastpath_testbed::proc::wait_until(
-        Duration::from_secs(90),
-        Duration::from_millis(500),
-        || {
-            std::fs::read_to_string(&log)
-                .ok()
-                .and_then(|t| {
-                    t.lines()
-                        .rev()
-                        .find(|l| l.contains(" conns open"))
-                        .map(|l| l.contains(" req/s, 0 conns open"))
-                })
-                .unwrap_or(false)
-        },
-    );
-    engine.signal(SIGTERM);
-    let (status, _, _) = engine.wait_exit(Duration::from_secs(15));
-    let summary = std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(status.is_some_and(|s| s.success()), "{summary}");
+    // the stats lines printed from now on until one says so, for at most 90 s.
+    let clients_gone = engine.stdout_so_far().len();
+    let reclaimed = wait_until(Duration::from_secs(90), Duration::from_millis(100), || {
+        conns_open_after(&engine.stdout_so_far(), clients_gone) == Some(0)
+    });
+    let (ok, out, err, report) = stop_report(engine, SIGTERM);
+    let summary = format!("{out}{err}");
+    assert!(ok, "{summary}");
     assert!(
         reclaimed,
         "every connection reclaimed within 90 s: {summary}"
     );
     println!("{complete} complete, {timed_out} timed out\n{summary}");
     assert_eq!(complete + timed_out, 8);
-    let left_other: u64 = each(&summary, "left in TIME_WAIT, ").iter().sum();
-    assert_eq!(left_other, 0, "nothing wedged: {summary}");
-    assert!(frames_in_use(&summary).iter().all(|&n| n == 0), "{summary}");
-    assert!(!summary.contains("MISMATCH"), "{summary}");
-}
-
-/// The last "ECN: CE received N, reductions M" figures of a summary.
-fn ecn_counts(summary: &str) -> (u64, u64) {
-    let line = summary
-        .lines()
-        .rfind(|l| l.contains("ECN: CE received"))
-        .unwrap_or_else(|| panic!("no ECN figures in the summary:\n{summary}"));
-    let num = |key: &str| -> u64 {
-        let at = line.find(key).unwrap() + key.len();
-        line[at..]
-            .trim_start()
-            .split(|c: char| !c.is_ascii_digit())
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
-    (num("CE received"), num("reductions"))
+    let left_other: u64 = worker_field(&report, "connections_left").iter().sum();
+    assert_eq!(left_other, 0, "nothing wedged: {report:#}");
+    assert!(frames_balanced_and_free(&report), "{report:#}");
+    assert_eq!(
+        report["at_exit"]["table_entries"], report["at_exit"]["connections"],
+        "the socket table matches the connections held: {report:#}"
+    );
 }
 
 #[test]
@@ -547,9 +427,12 @@ fn ecn_with_a_linux_client_ce_is_echoed_and_the_engine_slows_down() {
                 "a body arrived corrupted (tcp_ecn={asks})"
             );
         }
-        let (ok, sout, serr) = stop(engine, SIGTERM);
+        let (ok, sout, serr, report) = stop_report(engine, SIGTERM);
         assert!(ok, "{sout}{serr}");
-        let (ce, reductions) = ecn_counts(&sout);
+        let (ce, reductions) = (
+            total(&report, "tcp_ce_received"),
+            total(&report, "tcp_ecn_reductions"),
+        );
         println!("tcp_ecn={asks}: CE received {ce}, reductions {reductions}");
         if marks_expected {
             assert!(

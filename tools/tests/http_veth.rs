@@ -6,110 +6,20 @@ mod common;
 
 use std::time::Duration;
 
-use common::{serve, stop, Cleanup};
+use common::{
+    peer_conns, peer_script, per_queue, serve, stop, stop_report, total, worker_field, Cleanup,
+};
+use fastpath_testbed::proc::wait_until;
 use fastpath_testbed::{privileged, VethPair};
 
 const SIGTERM: i32 = 15;
 
-/// A raw-socket HTTP peer for what curl/wrk/ab cannot do; run with `python3 -c`.
-const CLIENT_PY: &str = r#"
-import socket, sys, time, resource
-host = sys.argv[1]
-mode = sys.argv[2]
-
-def connect():
-    s = socket.create_connection((host, 80), timeout=10)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return s
-
-def read_response(s, buf):
-    # one response: head, then Content-Length bytes; returns (status, headers, body, rest)
-    while b"\r\n\r\n" not in buf:
-        d = s.recv(65536)
-        if not d:
-            raise EOFError("closed before a response")
-        buf += d
-    head, rest = buf.split(b"\r\n\r\n", 1)
-    lines = head.decode().split("\r\n")
-    headers = {}
-    for l in lines[1:]:
-        k, v = l.split(": ", 1)
-        headers[k.lower()] = v
-    n = int(headers.get("content-length", "0"))
-    while len(rest) < n:
-        d = s.recv(65536)
-        if not d:
-            raise EOFError("closed mid-body")
-        rest += d
-    return lines[0], headers, rest[:n], rest[n:]
-
-def closed_by_peer(s):
-    s.settimeout(5)
-    try:
-        while True:
-            d = s.recv(65536)
-            if not d:
-                return True
-    except (ConnectionResetError, socket.timeout):
-        return False
-
-if mode == "idle":
-    n = int(sys.argv[3])
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, n + 100), hard))
-    socks = [connect() for _ in range(n)]
-    time.sleep(1)
-    ok = 0
-    for s in socks:
-        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-    for s in socks:
-        status, h, body, _ = read_response(s, b"")
-        if status == "HTTP/1.1 200 OK":
-            ok += 1
-    print("ok", ok)
-elif mode == "pipeline":
-    s = connect()
-    s.sendall(b"".join(b"GET /%d.txt HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(16)))
-    buf = b""
-    for i in range(16):
-        status, h, body, buf = read_response(s, buf)
-        print(status, body.decode().strip())
-elif mode == "raw":
-    s = connect()
-    s.sendall(sys.argv[3].encode().decode("unicode_escape").encode("latin-1"))
-    status, h, body, _ = read_response(s, b"")
-    print(status, "|", h.get("connection"), "|", "closed" if closed_by_peer(s) else "open")
-elif mode == "garbage":
-    # A valid request, then binary garbage in the same write: the request is answered,
-    # the garbage gets a 400 and a close; nothing of it is echoed.
-    import random
-    rnd = random.Random(5)
-    junk = bytes(rnd.randrange(256) for _ in range(2048))
-    s = connect()
-    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + junk)
-    first, h1, body1, buf = read_response(s, b"")
-    second, h2, body2, _ = read_response(s, buf)
-    echoed = junk[:16] in body1 + body2
-    print(first, "|", second, "|", h2.get("connection"), "|", "closed" if closed_by_peer(s) else "open", "|", "echoed" if echoed else "not echoed")
-elif mode == "slowloris":
-    s = connect()
-    t = time.time()
-    try:
-        for b in b"GET / HTTP/1.1\r\nHost: x\r\n":
-            s.sendall(bytes([b]))
-            time.sleep(0.5)
-    except (BrokenPipeError, ConnectionResetError):
-        pass
-    try:
-        status, h, body, _ = read_response(s, b"")
-    except (EOFError, ConnectionResetError):
-        status = "closed"
-    print(status, "|", "closed" if closed_by_peer(s) else "open", "|", round(time.time() - t))
-"#;
-
+/// Runs `peers/http_client.py` (a raw-socket HTTP peer for what curl, wrk and ab cannot
+/// do) against the engine with `args`.
 fn py(pair: &VethPair, args: &[&str]) -> String {
     let target = pair.engine_addr().to_string();
-    let mut argv = vec!["timeout", "60", "python3", "-c", CLIENT_PY, &target];
+    let script = peer_script("http_client.py");
+    let mut argv = vec!["timeout", "60", "python3", &script, &target];
     argv.extend_from_slice(args);
     let out = pair.peer_ns().exec(&argv);
     assert!(
@@ -131,36 +41,6 @@ fn curl(pair: &VethPair, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Per-queue (accepted, left in states other than TIME_WAIT, requests) from the summary
-/// line "connections N accepted, ..., M left in other states, ...; requests R (...".
-fn queue_connections(summary: &str) -> Vec<(u64, u64, u64)> {
-    fn before(l: &str, key: &str) -> Option<u64> {
-        let head = &l[..l.find(key)?];
-        head.rsplit([' ', ','])
-            .find(|w| !w.is_empty())?
-            .parse()
-            .ok()
-    }
-    fn after(l: &str, key: &str) -> Option<u64> {
-        l[l.find(key)? + key.len()..]
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()
-    }
-    summary
-        .lines()
-        .filter_map(|l| {
-            let l = l.trim().strip_prefix("connections ")?;
-            Some((
-                l.split_whitespace().next()?.parse().ok()?,
-                before(l, " left in other states")?,
-                after(l, "requests ")?,
-            ))
-        })
-        .collect()
 }
 
 #[test]
@@ -191,9 +71,9 @@ fn curl_get_head_and_http_1_0() {
         old.contains("Connection: close\r\n") && old.ends_with("veth says hi\n"),
         "{old}"
     );
-    let (ok, out, err) = stop(engine, SIGTERM);
+    let (ok, out, err, report) = stop_report(engine, SIGTERM);
     assert!(ok, "{out}{err}");
-    assert!(out.contains("requests 3"), "{out}");
+    assert_eq!(total(&report, "http_requests"), 3, "{report:#}");
 }
 
 #[test]
@@ -242,19 +122,25 @@ fn ab_one_connection_per_request_leaves_only_time_wait() {
     );
     assert!(text.contains("Complete requests:      5000"), "{text}");
     assert!(text.contains("Failed requests:        0"), "{text}");
-    // Let the last handshakes settle, then look at what the table holds.
-    std::thread::sleep(Duration::from_millis(500));
-    let (ok, out, err) = stop(engine, SIGTERM);
+    // Wait until the peer's kernel holds nothing but TIME_WAIT towards the engine: every
+    // close it took part in is over (a connection the engine closes last, still waiting
+    // for its final ACK, is finished within the stop's grace). Then look at the table.
+    let settled = wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        peer_conns(&pair, "connected exclude time-wait") == 0
+    });
+    assert!(settled, "the peer still has connections open to the engine");
+    let (ok, out, err, report) = stop_report(engine, SIGTERM);
     assert!(ok, "{out}{err}");
-    let queues = queue_connections(&out);
-    assert_eq!(queues.len(), 2, "{out}");
+    assert_eq!(per_queue(&report, "conns_accepted").len(), 2, "{report:#}");
     // ab may open a few connections beyond -n that it closes unused.
-    let accepted: u64 = queues.iter().map(|q| q.0).sum();
-    let requests: u64 = queues.iter().map(|q| q.2).sum();
-    assert!(accepted >= 5000 && requests == 5000, "{out}");
+    let accepted = total(&report, "conns_accepted");
+    let requests = total(&report, "http_requests");
+    assert!(accepted >= 5000 && requests == 5000, "{report:#}");
     assert!(
-        queues.iter().all(|q| q.1 == 0),
-        "nothing but TIME_WAIT left: {out}"
+        worker_field(&report, "connections_left")
+            .iter()
+            .all(|&n| n == 0),
+        "nothing but TIME_WAIT left: {report:#}"
     );
 }
 
@@ -267,10 +153,9 @@ fn a_thousand_idle_keepalive_connections_then_a_request_on_each() {
     let engine = serve(&pair, &[]);
     let got = py(&pair, &["idle", "1000"]);
     assert_eq!(got.trim(), "ok 1000");
-    let (ok, out, err) = stop(engine, SIGTERM);
+    let (ok, out, err, report) = stop_report(engine, SIGTERM);
     assert!(ok, "{out}{err}");
-    let accepted: u64 = queue_connections(&out).iter().map(|q| q.0).sum();
-    assert_eq!(accepted, 1000, "{out}");
+    assert_eq!(total(&report, "conns_accepted"), 1000, "{report:#}");
 }
 
 #[test]
@@ -351,20 +236,21 @@ fn two_queues_two_workers_each_connection_stays_with_one() {
     ]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(text.contains("Failed requests:        0"), "{text}");
-    let (ok, out, err) = stop(engine, SIGTERM);
+    let (ok, out, err, report) = stop_report(engine, SIGTERM);
     assert!(ok, "{out}{err}");
-    let queues = queue_connections(&out);
-    assert_eq!(queues.len(), 2, "{out}");
+    let accepted = per_queue(&report, "conns_accepted");
+    assert_eq!(accepted.len(), 2, "{report:#}");
     assert!(
-        queues.iter().all(|q| q.0 > 0),
-        "both workers accepted: {out}"
+        accepted.iter().all(|&n| n > 0),
+        "both workers accepted: {report:#}"
     );
     assert!(
-        queues.iter().all(|q| q.2 > 0),
-        "both workers answered: {out}"
+        per_queue(&report, "http_requests").iter().all(|&n| n > 0),
+        "both workers answered: {report:#}"
     );
     // Symmetric steering: no segment had to cross to another worker.
-    assert!(out.contains("handoffs out 0 in 0 dropped 0"), "{out}");
+    let handoffs = ["handoff_out", "handoff_in", "handoff_dropped"].map(|k| total(&report, k));
+    assert_eq!(handoffs, [0, 0, 0], "{report:#}");
 }
 
 #[test]
@@ -512,7 +398,8 @@ fn sigterm_lets_an_in_flight_response_finish() {
     let engine = serve(&pair, &["--root", dir.to_str().unwrap(), "--grace", "10"]);
     let fetched = dir.join("fetched.bin");
     let url = format!("http://{}/big.bin", pair.engine_addr());
-    // About 2.5 s at 4 MB/s: the signal arrives while the body is streaming.
+    // About 2.5 s at 4 MB/s: the signal arrives once the body is streaming (curl has
+    // written some of it) and well before it ends.
     let mut download = pair.peer_ns().spawn(&[
         "curl",
         "-sS",
@@ -524,8 +411,11 @@ fn sigterm_lets_an_in_flight_response_finish() {
         fetched.to_str().unwrap(),
         &url,
     ]);
-    std::thread::sleep(Duration::from_millis(700));
+    let streaming = wait_until(Duration::from_secs(10), Duration::from_millis(20), || {
+        std::fs::metadata(&fetched).is_ok_and(|m| m.len() > 0)
+    });
     let (ok, out, err) = stop(engine, SIGTERM);
+    assert!(streaming, "the body never started: {out}{err}");
     assert!(ok, "{out}{err}");
     let (status, _, curl_err) = download.wait_exit(Duration::from_secs(30));
     assert!(status.is_some_and(|s| s.success()), "curl: {curl_err}");

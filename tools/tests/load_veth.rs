@@ -7,8 +7,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{serve, stop, BIN};
+use common::{per_queue, serve, stop_report, total, BIN};
 use fastpath_testbed::{privileged, VethPair};
+use serde_json::{json, Value};
 
 const SIGTERM: i32 = 15;
 
@@ -23,19 +24,25 @@ fn number(out: &str, what: &str) -> u64 {
         .unwrap_or_else(|| panic!("no number before '{what}' in:\n{out}"))
 }
 
-/// The count after `key` in the summary's loopback line ("loopback segments out N ..."),
-/// summed over queues.
-fn summed(out: &str, key: &str) -> u64 {
-    out.lines()
-        .filter_map(|l| l.split_once(key))
-        .filter_map(|(_, rest)| {
-            rest.split_whitespace()
-                .next()?
-                .trim_end_matches([',', ';'])
-                .parse::<u64>()
-                .ok()
-        })
-        .sum()
+/// A file for `--report-json`, removed on drop.
+struct JsonFile(std::path::PathBuf);
+impl JsonFile {
+    fn new(tag: &str) -> JsonFile {
+        JsonFile(std::env::temp_dir().join(format!("fastpath-{tag}-{}.json", std::process::id())))
+    }
+    fn arg(&self) -> String {
+        self.0.to_string_lossy().into_owned()
+    }
+    /// The report the run wrote.
+    fn read(&self) -> Value {
+        let text = std::fs::read_to_string(&self.0).expect("the JSON report was written");
+        serde_json::from_str(&text).expect("valid JSON")
+    }
+}
+impl Drop for JsonFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// `fastpath load` in the peer namespace, attached to the peer's end with its own
@@ -71,8 +78,8 @@ fn load_against_fastpath_serve_over_veth() {
     let pair = VethPair::new("ld-fp");
     let engine = serve(&pair, &[]);
     let url = format!("http://{}/", pair.engine_addr());
-    let json = std::env::temp_dir().join(format!("fastpath-ld-{}.json", std::process::id()));
-    let json_arg = json.to_string_lossy().into_owned();
+    let json = JsonFile::new("ld");
+    let json_arg = json.arg();
     let (ok, out, err) = load_from_peer(
         &pair,
         &url,
@@ -80,38 +87,27 @@ fn load_against_fastpath_serve_over_veth() {
     );
     assert!(ok, "{out}{err}");
     println!("{out}");
-    let requests = number(&out, " requests in ");
     // --report-json: the load's figures and the engine's, as data.
-    let text = std::fs::read_to_string(&json).expect("the JSON report was written");
-    let _ = std::fs::remove_file(&json);
-    let report: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
-    assert_eq!(report["load"]["requests"], requests, "{text}");
+    let report = json.read();
+    let requests = report["load"]["requests"].as_u64().unwrap_or(0);
+    assert_eq!(number(&out, " requests in "), requests, "{out}");
     assert!(
         report["load"]["latency_ms"]["p99"].as_f64() > Some(0.0),
-        "{text}"
+        "{report:#}"
     );
-    assert!(
-        report["engine"]["total"]["conns_opened"].as_u64() >= Some(16),
-        "{text}"
-    );
-    assert!(requests > 1000, "{out}");
-    assert!(out.contains("errors: none"), "{out}");
-    assert!(out.contains("responses outside 2xx: 0"), "{out}");
+    assert!(total(&report["engine"], "conns_opened") >= 16, "{report:#}");
+    assert!(requests > 1000, "{report:#}");
+    assert_eq!(report["load"]["errors"], json!({}), "{report:#}");
+    assert_eq!(report["load"]["non_2xx"], 0, "{report:#}");
     assert!(
         out.contains("latency ms: p50"),
         "percentiles printed: {out}"
     );
-    let (ok, sout, serr) = stop(engine, SIGTERM);
+    let (ok, sout, serr, served) = stop_report(engine, SIGTERM);
     assert!(ok, "{sout}{serr}");
     // The server answered every request the client counted (and perhaps the few still in
     // flight when the run ended).
-    let answered: u64 = sout
-        .lines()
-        .filter_map(|l| {
-            l.split_once("(2xx ")
-                .and_then(|(_, r)| r.split(',').next()?.parse::<u64>().ok())
-        })
-        .sum();
+    let answered = total(&served, "http_2xx");
     assert!(
         answered >= requests && answered <= requests + 16,
         "server {answered}, client {requests}"
@@ -163,6 +159,8 @@ fn load_against_a_kernel_http_server() {
     // The engine on its own end, its address owned (the kernel there has none).
     let ip = format!("{}/24", pair.engine_addr());
     let url = format!("http://{bind}:8000/hello.txt");
+    let json = JsonFile::new("ld-kn");
+    let json_arg = json.arg();
     let out = pair.engine_ns().exec(&[
         "timeout",
         "60",
@@ -178,6 +176,8 @@ fn load_against_a_kernel_http_server() {
         "4",
         "-d",
         "3",
+        "--report-json",
+        &json_arg,
     ]);
     let (so, se) = (
         String::from_utf8_lossy(&out.stdout),
@@ -187,9 +187,10 @@ fn load_against_a_kernel_http_server() {
     std::fs::remove_dir_all(&dir).ok();
     assert!(out.status.success(), "{so}{se}");
     println!("{so}");
-    let requests = number(&so, " requests in ");
-    assert!(requests >= 20, "{so}");
-    assert!(so.contains("responses outside 2xx: 0"), "{so}");
+    let report = json.read();
+    let requests = report["load"]["requests"].as_u64().unwrap_or(0);
+    assert!(requests >= 20, "{report:#}");
+    assert_eq!(report["load"]["non_2xx"], 0, "{report:#}");
     // The server logged (at least) every request the client counted, each a 200 for the file.
     let served = log
         .lines()
@@ -200,7 +201,10 @@ fn load_against_a_kernel_http_server() {
         "server logged {served}, client counted {requests}"
     );
     // HTTP/1.0 answers close the connection: one connection per request.
-    assert!(number(&so, " connections opened") >= requests);
+    assert!(
+        report["load"]["connects"].as_u64() >= Some(requests),
+        "{report:#}"
+    );
 }
 
 #[test]
@@ -211,6 +215,8 @@ fn self_load_runs_in_memory_and_leaves_the_nic_alone() {
     let pair = VethPair::new("ld-self");
     let before = pair.link_packets(true);
     let ip = format!("{}/24", pair.engine_addr());
+    let json = JsonFile::new("ld-self");
+    let json_arg = json.arg();
     let t = Instant::now();
     let out = pair.engine_ns().exec(&[
         "timeout",
@@ -228,6 +234,8 @@ fn self_load_runs_in_memory_and_leaves_the_nic_alone() {
         "3",
         "--load-connections",
         "32",
+        "--report-json",
+        &json_arg,
     ]);
     let after = pair.link_packets(true);
     let (so, se) = (
@@ -237,37 +245,25 @@ fn self_load_runs_in_memory_and_leaves_the_nic_alone() {
     assert!(out.status.success(), "{so}{se}");
     println!("{so}");
     assert!(t.elapsed() < Duration::from_secs(30));
-    let requests = number(&so, " requests in ");
-    assert!(requests > 5000, "thousands of requests: {so}");
-    assert!(so.contains("errors: none"), "{so}");
+    let report = json.read();
+    let engine = &report["engine"];
+    let requests = report["load"]["requests"].as_u64().unwrap_or(0);
+    assert!(requests > 5000, "thousands of requests: {report:#}");
+    assert_eq!(report["load"]["errors"], json!({}), "{report:#}");
     // The engine's own frame counters and the kernel's counters of the interface: what
     // moved is background noise (IPv6 router solicitations and the like), not the load.
-    assert!(so.contains("total: rx"), "{so}");
-    let frames = |what: &str| -> u64 {
-        so.lines()
-            .find_map(|l| l.trim().strip_prefix("total: rx ").map(|r| r.to_string()))
-            .and_then(|r| {
-                let r = if what == "rx" {
-                    r
-                } else {
-                    r.split(" tx ").nth(1)?.to_string()
-                };
-                r.split_whitespace().next()?.parse().ok()
-            })
-            .unwrap()
-    };
-    assert!(frames("rx") < 20 && frames("tx") < 20, "{so}");
+    assert!(
+        total(engine, "rx_frames") < 20 && total(engine, "tx_frames") < 20,
+        "{report:#}"
+    );
     let moved = (after.0 - before.0, after.1 - before.1);
     assert!(
         moved.0 < 50 && moved.1 < 50,
         "the interface counted {moved:?} packets"
     );
-    assert!(summed(&so, "loopback segments out ") > 2 * requests, "{so}");
-    assert_eq!(
-        summed(&so, "loopback segments out "),
-        summed(&so, " in "),
-        "{so}"
-    );
+    let (out, into) = (total(engine, "loopback_out"), total(engine, "loopback_in"));
+    assert!(out > 2 * requests, "{report:#}");
+    assert_eq!(out, into, "{report:#}");
 }
 
 #[test]
@@ -277,6 +273,8 @@ fn self_load_to_127_0_0_1_across_two_workers_with_a_tiny_inbox() {
     }
     let pair = VethPair::new("ld-tiny");
     let ip = format!("{}/24", pair.engine_addr());
+    let json = JsonFile::new("ld-tiny");
+    let json_arg = json.arg();
     let out = pair.engine_ns().exec(&[
         "timeout",
         "60",
@@ -299,6 +297,8 @@ fn self_load_to_127_0_0_1_across_two_workers_with_a_tiny_inbox() {
         "127.0.0.1",
         "--loopback-inbox",
         "4",
+        "--report-json",
+        &json_arg,
     ]);
     let (so, se) = (
         String::from_utf8_lossy(&out.stdout),
@@ -306,47 +306,33 @@ fn self_load_to_127_0_0_1_across_two_workers_with_a_tiny_inbox() {
     );
     assert!(out.status.success(), "{so}{se}");
     println!("{so}");
-    let requests = number(&so, " requests in ");
-    assert!(requests > 500, "{so}");
+    let report = json.read();
+    let engine = &report["engine"];
+    let requests = report["load"]["requests"].as_u64().unwrap_or(0);
+    assert!(requests > 500, "{report:#}");
     // Every request sent was answered: no timeout, reset or early close. (A SYN dropped
     // at the full inbox waits for its retransmission, 1 s then 3 s later; a connection
     // still waiting when the run ends is reported as not connected, which is not a loss.)
-    let errors = so.lines().find(|l| l.starts_with("errors: ")).unwrap_or("");
-    let kinds: Vec<&str> = errors
-        .trim_start_matches("errors: ")
-        .split(", ")
-        .filter(|k| *k != "none" && !k.starts_with("not connected after 1 s"))
+    let kinds: Vec<&String> = report["load"]["errors"]
+        .as_object()
+        .expect("errors by kind")
+        .keys()
+        .filter(|k| !k.starts_with("not connected after 1 s"))
         .collect();
-    assert!(kinds.is_empty(), "every request completed: {so}");
+    assert!(kinds.is_empty(), "every request completed: {report:#}");
     assert!(
-        summed(&so, " dropped ") > 0,
-        "the tiny inbox overflowed: {so}"
+        total(engine, "loopback_dropped") + total(engine, "handoff_dropped") > 0,
+        "the tiny inbox overflowed: {report:#}"
     );
     // Both workers accepted connections (SYNs spread over workers by flow hash).
-    let accepted: Vec<u64> = so
-        .lines()
-        .filter_map(|l| {
-            l.trim()
-                .strip_prefix("connections ")?
-                .split(' ')
-                .next()?
-                .parse()
-                .ok()
-        })
-        .collect();
+    let accepted = per_queue(engine, "conns_accepted");
     assert!(
         accepted.len() == 2 && accepted.iter().all(|&a| a > 0),
-        "{so}"
+        "{report:#}"
     );
     // Nothing lost or duplicated: the servers answered what the clients counted, plus at
     // most the one request per connection in flight at the end.
-    let answered: u64 = so
-        .lines()
-        .filter_map(|l| {
-            l.split_once("(2xx ")
-                .and_then(|(_, r)| r.split(',').next()?.parse::<u64>().ok())
-        })
-        .sum();
+    let answered = total(engine, "http_2xx");
     assert!(
         answered >= requests && answered <= requests + 32,
         "server {answered}, client {requests}"
@@ -360,17 +346,24 @@ fn a_next_hop_that_never_answers_arp_fails_clearly() {
     }
     let pair = VethPair::new("ld-arp");
     let url = format!("http://{}/", pair.addr(99));
+    let json = JsonFile::new("ld-arp");
+    let json_arg = json.arg();
     let t = Instant::now();
-    let (ok, out, err) = load_from_peer(&pair, &url, &["-c", "2", "-d", "5"]);
+    let (ok, out, err) = load_from_peer(
+        &pair,
+        &url,
+        &["-c", "2", "-d", "5", "--report-json", &json_arg],
+    );
     assert!(!ok, "no request can complete: {out}{err}");
     assert!(t.elapsed() < Duration::from_secs(20));
+    let report = json.read();
     assert!(
-        out.contains("next hop unreachable (no ARP answer)"),
-        "{out}{err}"
+        report["load"]["errors"]["next hop unreachable (no ARP answer)"].as_u64() > Some(0),
+        "{report:#}"
     );
     assert!(err.contains("no request completed"), "{err}");
     // Three requests per worker per attempt, then it gave up: no endless ARP.
-    assert!(summed(&out, "arp requests ") <= 24, "{out}");
+    assert!(total(&report["engine"], "arp_requests") <= 24, "{report:#}");
     let link = pair
         .peer_ns()
         .run_ok(&["ip", "-d", "link", "show", "dev", pair.peer_if()]);

@@ -8,7 +8,7 @@ use fastpath_testbed::{privileged, VethPair};
 
 mod common;
 
-use common::{mac_text, queue_rx, serve, stop, BIN};
+use common::{frames_balanced_and_free, mac_text, per_queue, serve, stop, stop_report, total, BIN};
 
 #[test]
 fn owned_address_answers_arp_and_ping() {
@@ -16,9 +16,7 @@ fn owned_address_answers_arp_and_ping() {
         return;
     }
     let pair = VethPair::new("own");
-    let json = std::env::temp_dir().join(format!("fastpath-own-{}.json", std::process::id()));
-    let json_arg = json.to_string_lossy().into_owned();
-    let engine = serve(&pair, &["--report-json", &json_arg]);
+    let engine = serve(&pair, &[]);
     let target = pair.engine_addr().to_string();
 
     // 20 pings, 20 replies: the kernel's ICMP code verifies every reply's checksum.
@@ -54,10 +52,12 @@ fn owned_address_answers_arp_and_ping() {
     );
 
     // SIGINT: clean exit, program detached, frames balanced.
-    let (ok, out, err) = stop(engine, SIGINT);
+    let (ok, out, err, report) = stop_report(engine, SIGINT);
     assert!(ok, "exit status; stdout {out}\nstderr {err}");
-    assert!(out.contains("echo replies 20,"), "{out}");
-    assert!(!out.contains("UNBALANCED"), "{out}");
+    assert!(
+        frames_balanced_and_free(&report),
+        "frames balanced: {report:#}"
+    );
     assert!(
         err.contains("copy mode") && err.contains("veth refused zero-copy"),
         "mode is reported: {err}"
@@ -67,19 +67,14 @@ fn owned_address_answers_arp_and_ping() {
         "XDP program left attached after SIGINT"
     );
 
-    // --report-json: the same report, as data.
-    let text = std::fs::read_to_string(&json).expect("the JSON report was written");
-    let _ = std::fs::remove_file(&json);
-    let report: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
-    assert_eq!(report["total"]["icmp_echo_replies"], 20, "{text}");
-    assert_eq!(report["addrs"][0]["owned"], true, "{text}");
-    assert_eq!(report["at_exit"]["table_entries"], 0, "{text}");
+    // The report (--report-json), as data.
+    assert_eq!(total(&report, "icmp_echo_replies"), 20, "{report:#}");
+    assert_eq!(report["addrs"][0]["owned"], true, "{report:#}");
+    assert_eq!(report["at_exit"]["table_entries"], 0, "{report:#}");
     let queues = report["queues"].as_array().expect("queues");
     assert!(
-        queues
-            .iter()
-            .all(|q| q["afxdp_mode"] == "copy" && q["worker"]["frames"]["in_use"] == 0),
-        "{text}"
+        queues.iter().all(|q| q["afxdp_mode"] == "copy"),
+        "{report:#}"
     );
 }
 
@@ -147,14 +142,19 @@ fn shared_address_leaves_the_kernel_its_ports() {
         "Hello from fastpath\n"
     );
 
-    let (ok, out, err) = stop(engine, SIGTERM);
+    let (ok, out, err, report) = stop_report(engine, SIGTERM);
     assert!(ok, "stdout {out}\nstderr {err}");
     assert!(err.contains("shared with the kernel"), "{err}");
     // The engine saw port 80 only: no ARP, no ping, no reset; one connection, one request.
-    assert!(
-        out.contains("arp replies 0, echo replies 0, resets 0; connections 1, requests 1"),
-        "{out}"
-    );
+    let seen = [
+        "arp_replies",
+        "icmp_echo_replies",
+        "tcp_rst_sent",
+        "conns_accepted",
+        "http_requests",
+    ]
+    .map(|k| total(&report, k));
+    assert_eq!(seen, [0, 0, 0, 1, 1], "{report:#}");
     assert!(!pair.xdp_attached());
 }
 
@@ -172,15 +172,18 @@ fn flows_spread_over_both_queues() {
         format!("for i in $(seq 64); do (exec 3<>/dev/tcp/{target}/80) 2>/dev/null; done; true");
     pair.peer_ns()
         .run_ok(&["timeout", "20", "bash", "-c", &script]);
-    let (ok, out, err) = stop(engine, SIGTERM);
+    let (ok, out, err, report) = stop_report(engine, SIGTERM);
     assert!(ok, "stdout {out}\nstderr {err}");
-    let rx = queue_rx(&out);
-    assert_eq!(rx.len(), 2, "two workers: {out}");
+    let rx = per_queue(&report, "rx_frames");
+    assert_eq!(rx.len(), 2, "two workers: {report:#}");
     assert!(
-        rx.iter().all(|&(_, n)| n > 0),
-        "both queues carried flows: {rx:?}\n{out}"
+        rx.iter().all(|&n| n > 0),
+        "both queues carried flows: {rx:?}\n{report:#}"
     );
-    assert!(!out.contains("UNBALANCED"), "{out}");
+    assert!(
+        frames_balanced_and_free(&report),
+        "frames balanced: {report:#}"
+    );
 }
 
 #[test]
