@@ -12,10 +12,11 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
-use crate::afxdp::{Frame, FrameAccounting, Waker, Xsk};
+use crate::afxdp::{FrameAccounting, Waker, Xsk};
 use crate::app::App;
 use crate::host::{Disposition, Host, LoopSegment, Tx};
 use crate::iface::{Action, Iface};
+use crate::io::Device;
 use crate::pcap::PcapWriter;
 use crate::stats::{Counters, Published};
 use crate::time::{Clock, Instant};
@@ -225,10 +226,12 @@ impl Handoff {
 /// counted; TCP retransmits).
 const HANDOFF_BACKLOG: usize = 65_536;
 
-pub struct Worker {
+/// One worker over its device `D`: an AF_XDP socket in production, an in-memory link in
+/// tests (`crate::io`). Generic, so each device gets its own compiled loop.
+pub struct Worker<D: Device = Xsk> {
     /// Frames for other workers whose queues were full: retried every loop, in order.
     handoff_backlog: std::collections::VecDeque<(u16, Vec<u8>)>,
-    xsk: Xsk,
+    dev: D,
     iface: Iface,
     host: Option<Host>,
     handoff: Option<Handoff>,
@@ -239,11 +242,13 @@ pub struct Worker {
     app: Option<Box<dyn App>>,
     /// Loopback segments being moved to inboxes (kept for its allocation).
     loop_out: Vec<LoopSegment>,
+    /// Received frames of one batch (kept for its allocation).
+    batch: Vec<D::Frame>,
 }
 
-/// Transmit through the AF_XDP socket, capturing to pcap.
-struct XskTx<'a> {
-    xsk: &'a mut Xsk,
+/// Transmit through the device, capturing to pcap.
+struct DevTx<'a, D: Device> {
+    dev: &'a mut D,
     pcap: &'a Option<Arc<Mutex<PcapWriter>>>,
     counters: &'a mut Counters,
 }
@@ -256,19 +261,19 @@ fn capture(pcap: &Option<Arc<Mutex<PcapWriter>>>, frame: &[u8]) {
     }
 }
 
-impl XskTx<'_> {
+impl<D: Device> DevTx<'_, D> {
     /// A free frame, reclaiming completed ones first if none is left.
-    fn alloc(&mut self) -> Option<Frame> {
-        self.xsk.alloc().or_else(|| {
-            self.xsk.complete();
-            self.xsk.alloc()
+    fn alloc(&mut self) -> Option<D::Frame> {
+        self.dev.alloc().or_else(|| {
+            self.dev.complete();
+            self.dev.alloc()
         })
     }
 
-    fn push(&mut self, f: Frame) -> bool {
-        let n = self.xsk.data(&f).len();
-        capture(self.pcap, self.xsk.data(&f));
-        let f = match self.xsk.transmit(f) {
+    fn push(&mut self, f: D::Frame) -> bool {
+        let n = self.dev.data(&f).len();
+        capture(self.pcap, self.dev.data(&f));
+        let f = match self.dev.transmit(f) {
             Ok(()) => {
                 self.counters.tx_frames += 1;
                 self.counters.tx_bytes += n as u64;
@@ -277,9 +282,9 @@ impl XskTx<'_> {
             Err(f) => f,
         };
         // The TX ring is full: let the kernel take what it has, reclaim, retry once.
-        self.xsk.flush_tx();
-        self.xsk.complete();
-        match self.xsk.transmit(f) {
+        self.dev.flush_tx();
+        self.dev.complete();
+        match self.dev.transmit(f) {
             Ok(()) => {
                 self.counters.tx_frames += 1;
                 self.counters.tx_bytes += n as u64;
@@ -287,22 +292,22 @@ impl XskTx<'_> {
             }
             Err(f) => {
                 self.counters.drop_tx_full += 1;
-                self.xsk.release(f);
+                self.dev.release(f);
                 false
             }
         }
     }
 }
 
-impl Tx for XskTx<'_> {
+impl<D: Device> Tx for DevTx<'_, D> {
     fn send(&mut self, build: &mut dyn FnMut(&mut [u8]) -> usize) -> bool {
         let f = self.alloc();
         let Some(mut f) = f else {
             self.counters.drop_tx_full += 1;
             return false;
         };
-        let n = build(self.xsk.buf_mut(&mut f));
-        self.xsk.set_len(&mut f, n);
+        let n = build(self.dev.buf_mut(&mut f));
+        self.dev.set_len(&mut f, n);
         self.push(f)
     }
 
@@ -316,51 +321,52 @@ impl Tx for XskTx<'_> {
             self.counters.drop_tx_full += 1;
             return Some(false);
         };
-        match build(self.xsk.buf_mut(&mut f)) {
+        match build(self.dev.buf_mut(&mut f)) {
             None => {
-                self.xsk.release(f);
+                self.dev.release(f);
                 None
             }
             Some((start, end)) => {
-                self.xsk.set_range(&mut f, start, end - start);
+                self.dev.set_range(&mut f, start, end - start);
                 Some(self.push(f))
             }
         }
     }
 }
 
-impl Worker {
-    pub fn new(xsk: Xsk, iface: Iface, cfg: WorkerConfig, published: Arc<Published>) -> Worker {
+impl<D: Device> Worker<D> {
+    pub fn new(dev: D, iface: Iface, cfg: WorkerConfig, published: Arc<Published>) -> Worker<D> {
         Worker {
             handoff_backlog: std::collections::VecDeque::new(),
-            xsk,
+            dev,
             iface,
             host: None,
             handoff: None,
-            cfg,
             published,
             pcap: None,
             payload: Vec::with_capacity(65536),
             app: None,
             loop_out: Vec::new(),
+            batch: Vec::with_capacity(cfg.batch),
+            cfg,
         }
     }
 
     /// Run `app` in this worker's loop (the engine as a client; see `crate::app`).
-    pub fn with_app(mut self, app: Box<dyn App>) -> Worker {
+    pub fn with_app(mut self, app: Box<dyn App>) -> Worker<D> {
         self.app = Some(app);
         self
     }
 
     /// Serve TCP (and HTTP) through `host`; without one, every segment gets a RST.
-    pub fn with_host(mut self, host: Host, handoff: Handoff) -> Worker {
+    pub fn with_host(mut self, host: Host, handoff: Handoff) -> Worker<D> {
         self.host = Some(host);
         self.handoff = Some(handoff);
         self
     }
 
     /// Record every frame received and sent to a shared pcap writer.
-    pub fn with_pcap(mut self, pcap: Arc<Mutex<PcapWriter>>) -> Worker {
+    pub fn with_pcap(mut self, pcap: Arc<Mutex<PcapWriter>>) -> Worker<D> {
         self.pcap = Some(pcap);
         self
     }
@@ -413,17 +419,16 @@ impl Worker {
         }
         let clock = Clock::new();
         if let Some(inj) = self.cfg.inject.clone() {
-            let mut tx = XskTx {
-                xsk: &mut self.xsk,
+            let mut tx = DevTx {
+                dev: &mut self.dev,
                 pcap: &self.pcap,
                 counters: &mut self.iface.counters,
             };
             for i in 0..inj.count {
                 tx.send(&mut |buf: &mut [u8]| inj.frame(i, buf));
             }
-            self.xsk.flush_tx();
+            self.dev.flush_tx();
         }
-        let mut batch: Vec<Frame> = Vec::with_capacity(self.cfg.batch);
         let mut idle = 0u32;
         let mut last_publish = clock.now();
         let mut stopping: Option<Instant> = None;
@@ -443,63 +448,15 @@ impl Worker {
                     break;
                 }
             }
-            if let Some(h) = &mut self.host {
-                h.refresh_date_at(now);
-            }
-            self.xsk.complete();
-            batch.clear();
-            let mut worked = false;
-            if self.xsk.recv(&mut batch, self.cfg.batch) > 0 {
-                worked = true;
-                for f in batch.drain(..) {
-                    self.frame(f, now);
-                }
-            }
-            worked |= self.retry_handoffs();
-            worked |= self.handoffs(now);
-            worked |= self.loopback_in(now);
-            self.timers(now);
-            worked |= self.run_app(now);
-            self.loopback_send();
-            self.xsk.flush_tx();
-            if worked {
+            if self.poll(now) {
                 idle = 0;
             } else {
                 idle = idle.saturating_add(1);
                 if !self.cfg.busy_poll && idle > self.cfg.idle_spins {
-                    let mut sleep = self.cfg.idle_sleep;
-                    let deadlines = [
-                        self.host.as_ref().and_then(|h| h.next_deadline()),
-                        self.app.as_ref().and_then(|a| a.poll_at()),
-                    ];
-                    for at in deadlines.into_iter().flatten() {
-                        sleep = sleep.min(at.saturating_since(now));
-                    }
-                    if !self.handoff_backlog.is_empty()
-                        || self.host.as_ref().is_some_and(|h| h.has_events())
-                    {
-                        sleep = Duration::ZERO;
-                    }
-                    // poll() sleeps in whole milliseconds: a deadline closer than that (a
-                    // load generator's next scheduled request) is met by spinning, not by
-                    // oversleeping it.
-                    if sleep >= Duration::from_millis(1) {
-                        let ms = sleep.as_millis() as i32;
-                        match &self.handoff {
-                            Some(h) => {
-                                let waker = h.wakers[h.me].clone();
-                                let (inbox, loop_inbox) = (&h.inbox, &h.loop_inbox);
-                                let ready = || !inbox.is_empty() || !loop_inbox.is_empty();
-                                let _ = self.xsk.wait_with(&waker, &ready, ms);
-                            }
-                            None => {
-                                let _ = self.xsk.wait(ms);
-                            }
-                        }
-                    }
+                    self.sleep(now);
                 }
             }
-            self.xsk.refill();
+            self.dev.refill();
             if now - last_publish >= self.cfg.publish_every {
                 self.publish();
                 last_publish = now;
@@ -508,9 +465,89 @@ impl Worker {
         self.finish()
     }
 
+    /// One turn of the loop at `now`: completions, a batch of received frames, handoffs,
+    /// loopback, timers, the app, then transmit. Returns whether anything was done. `run`
+    /// calls it with the clock's time; a test may call it with its own.
+    pub fn poll(&mut self, now: Instant) -> bool {
+        if let Some(h) = &mut self.host {
+            h.refresh_date_at(now);
+        }
+        self.dev.complete();
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.clear();
+        let mut worked = false;
+        if self.dev.recv(&mut batch, self.cfg.batch) > 0 {
+            worked = true;
+            for f in batch.drain(..) {
+                self.frame(f, now);
+            }
+        }
+        self.batch = batch;
+        worked |= self.retry_handoffs();
+        worked |= self.handoffs(now);
+        worked |= self.loopback_in(now);
+        self.timers(now);
+        worked |= self.run_app(now);
+        self.loopback_send();
+        self.dev.flush_tx();
+        worked
+    }
+
+    /// The earliest deadline of the host's timers and the app, if any.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let host = self.host.as_ref().and_then(|h| h.next_deadline());
+        let app = self.app.as_ref().and_then(|a| a.poll_at());
+        match (host, app) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Sleeps in the device until a frame arrives, something is queued for this worker,
+    /// or the next deadline (at most `idle_sleep`).
+    fn sleep(&mut self, now: Instant) {
+        let mut sleep = self.cfg.idle_sleep;
+        if let Some(at) = self.next_deadline() {
+            sleep = sleep.min(at.saturating_since(now));
+        }
+        if !self.handoff_backlog.is_empty() || self.host.as_ref().is_some_and(|h| h.has_events()) {
+            sleep = Duration::ZERO;
+        }
+        // poll() sleeps in whole milliseconds: a deadline closer than that (a load
+        // generator's next scheduled request) is met by spinning, not by oversleeping it.
+        if sleep >= Duration::from_millis(1) {
+            let ms = sleep.as_millis() as i32;
+            match &self.handoff {
+                Some(h) => {
+                    let waker = h.wakers[h.me].clone();
+                    let (inbox, loop_inbox) = (&h.inbox, &h.loop_inbox);
+                    let ready = || !inbox.is_empty() || !loop_inbox.is_empty();
+                    let _ = self.dev.wait(Some((&waker, &ready)), ms);
+                }
+                None => {
+                    let _ = self.dev.wait(None, ms);
+                }
+            }
+        }
+    }
+
+    /// The device (tests look at its frames and link).
+    pub fn device(&self) -> &D {
+        &self.dev
+    }
+
+    pub fn device_mut(&mut self) -> &mut D {
+        &mut self.dev
+    }
+
+    /// The TCP host, if serving.
+    pub fn host(&self) -> Option<&Host> {
+        self.host.as_ref()
+    }
+
     fn timers(&mut self, now: Instant) {
         let Worker {
-            xsk,
+            dev,
             iface,
             host,
             pcap,
@@ -518,8 +555,8 @@ impl Worker {
         } = self;
         if let Some(h) = host {
             if h.next_deadline().is_some_and(|t| t <= now) {
-                let mut tx = XskTx {
-                    xsk,
+                let mut tx = DevTx {
+                    dev,
                     pcap,
                     counters: &mut iface.counters,
                 };
@@ -574,15 +611,15 @@ impl Worker {
 
     fn neighbor(&mut self, now: Instant, arp: &crate::wire::arp::ArpRepr) {
         let Worker {
-            xsk,
+            dev,
             iface,
             host,
             pcap,
             ..
         } = self;
         if let Some(h) = host {
-            let mut tx = XskTx {
-                xsk,
+            let mut tx = DevTx {
+                dev,
                 pcap,
                 counters: &mut iface.counters,
             };
@@ -593,7 +630,7 @@ impl Worker {
     /// Loopback segments other workers (or this one) sent to our connections.
     fn loopback_in(&mut self, now: Instant) -> bool {
         let Worker {
-            xsk,
+            dev,
             iface,
             host,
             pcap,
@@ -608,8 +645,8 @@ impl Worker {
             return false;
         }
         let mut any = false;
-        let mut tx = XskTx {
-            xsk,
+        let mut tx = DevTx {
+            dev,
             pcap,
             counters: &mut iface.counters,
         };
@@ -655,7 +692,7 @@ impl Worker {
 
     fn run_app(&mut self, now: Instant) -> bool {
         let Worker {
-            xsk,
+            dev,
             iface,
             host,
             pcap,
@@ -666,8 +703,8 @@ impl Worker {
             return false;
         };
         let had = h.has_events();
-        let mut tx = XskTx {
-            xsk,
+        let mut tx = DevTx {
+            dev,
             pcap,
             counters: &mut iface.counters,
         };
@@ -676,8 +713,8 @@ impl Worker {
     }
 
     fn send_copy(&mut self, frame: &[u8]) {
-        let mut tx = XskTx {
-            xsk: &mut self.xsk,
+        let mut tx = DevTx {
+            dev: &mut self.dev,
             pcap: &self.pcap,
             counters: &mut self.iface.counters,
         };
@@ -690,7 +727,7 @@ impl Worker {
     /// A TCP segment whose payload is in `self.payload`.
     fn segment(&mut self, now: Instant, t: &crate::iface::TcpIn) -> Disposition {
         let Worker {
-            xsk,
+            dev,
             iface,
             host,
             pcap,
@@ -700,41 +737,41 @@ impl Worker {
         let Some(h) = host else {
             return Disposition::Reset;
         };
-        let mut tx = XskTx {
-            xsk,
+        let mut tx = DevTx {
+            dev,
             pcap,
             counters: &mut iface.counters,
         };
         h.on_segment(now, &t.meta, &t.repr, payload, &mut tx)
     }
 
-    fn frame(&mut self, mut f: Frame, now: Instant) {
-        let len = f.len();
+    fn frame(&mut self, mut f: D::Frame, now: Instant) {
+        let len = D::len(&f);
         self.iface.counters.rx_frames += 1;
         self.iface.counters.rx_bytes += len as u64;
         if self.cfg.reflect {
-            if reflect_in_place(self.xsk.data_mut(&mut f)) {
-                let mut tx = XskTx {
-                    xsk: &mut self.xsk,
+            if reflect_in_place(self.dev.data_mut(&mut f)) {
+                let mut tx = DevTx {
+                    dev: &mut self.dev,
                     pcap: &self.pcap,
                     counters: &mut self.iface.counters,
                 };
                 tx.push(f);
             } else {
-                self.xsk.release(f);
+                self.dev.release(f);
             }
             return;
         }
-        capture(&self.pcap, self.xsk.data(&f));
-        let action = self.iface.handle(self.xsk.buf_mut(&mut f), len);
+        capture(&self.pcap, self.dev.data(&f));
+        let action = self.iface.handle(self.dev.buf_mut(&mut f), len);
         let action = match action {
             Action::Tcp(t) => {
                 self.payload.clear();
                 self.payload
-                    .extend_from_slice(&self.xsk.data(&f)[t.payload.0..t.payload.1]);
+                    .extend_from_slice(&self.dev.data(&f)[t.payload.0..t.payload.1]);
                 match self.segment(now, &t) {
                     Disposition::Done | Disposition::Dropped => Action::Drop,
-                    Disposition::Reset => self.iface.reset(self.xsk.buf_mut(&mut f), &t),
+                    Disposition::Reset => self.iface.reset(self.dev.buf_mut(&mut f), &t),
                     Disposition::Forward(w) => {
                         self.forward(w, &f);
                         Action::Drop
@@ -745,7 +782,7 @@ impl Worker {
                 self.neighbor(now, &arp);
                 // Every worker resolves next hops for its own connections: tell the others.
                 if let Some(h) = &self.handoff {
-                    let bytes = self.xsk.data(&f).to_vec();
+                    let bytes = self.dev.data(&f).to_vec();
                     for w in 0..h.peers.len() {
                         if w != h.me && h.peers[w].try_send(bytes.clone()).is_ok() {
                             h.wakers[w].wake();
@@ -756,15 +793,15 @@ impl Worker {
             }
             Action::PathMtu { tuple, seq, mtu } => {
                 let Worker {
-                    xsk,
+                    dev,
                     iface,
                     host,
                     pcap,
                     ..
                 } = self;
                 if let Some(h) = host {
-                    let mut tx = XskTx {
-                        xsk,
+                    let mut tx = DevTx {
+                        dev,
                         pcap,
                         counters: &mut iface.counters,
                     };
@@ -776,20 +813,20 @@ impl Worker {
         };
         match action {
             Action::Transmit(n) => {
-                self.xsk.set_len(&mut f, n);
-                let mut tx = XskTx {
-                    xsk: &mut self.xsk,
+                self.dev.set_len(&mut f, n);
+                let mut tx = DevTx {
+                    dev: &mut self.dev,
                     pcap: &self.pcap,
                     counters: &mut self.iface.counters,
                 };
                 tx.push(f);
             }
-            _ => self.xsk.release(f),
+            _ => self.dev.release(f),
         }
     }
 
-    fn forward(&mut self, to: u16, f: &Frame) {
-        let bytes = self.xsk.data(f).to_vec();
+    fn forward(&mut self, to: u16, f: &D::Frame) {
+        let bytes = self.dev.data(f).to_vec();
         if !self.handoff_backlog.is_empty() {
             // Keep the order: behind what is already waiting.
             self.backlog_handoff(to, bytes);
@@ -857,12 +894,13 @@ impl Worker {
         any
     }
 
-    fn finish(mut self) -> WorkerSummary {
+    /// Settles the frames in flight and reports what the worker counted.
+    pub fn finish(mut self) -> WorkerSummary {
         // Let frames in flight complete, briefly, so the accounting is settled.
         for _ in 0..100 {
-            self.xsk.flush_tx();
-            self.xsk.complete();
-            if self.xsk.accounting().kernel_tx == 0 {
+            self.dev.flush_tx();
+            self.dev.complete();
+            if self.dev.accounting().kernel_tx == 0 {
                 break;
             }
             std::thread::sleep(Duration::from_millis(1));
@@ -879,7 +917,7 @@ impl Worker {
                 .iter()
                 .map(|e| (e.as_str(), self.iface.malformed[e.index()]))
                 .collect(),
-            frames: self.xsk.accounting(),
+            frames: self.dev.accounting(),
             time_wait_left: self.host.as_ref().map_or(0, |h| h.held().0),
             connections_left: self.host.as_ref().map_or(0, |h| h.held().1),
             timers_left: self.host.as_ref().map_or(0, |h| h.timer_entries()),
