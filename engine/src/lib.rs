@@ -20,6 +20,7 @@ pub mod pcap; // --pcap: what the engine receives and sends, since tcpdump canno
 #[doc(hidden)]
 pub mod fuzz; // entry points for fuzz/ and the corpus replay test
 pub mod worker; // the run-to-completion loop: one AF_XDP socket, one core
+pub mod testing; // whole engines over in-memory links in virtual time (tests, examples)
 #[cfg(feature = "runtime")]
 pub mod runtime; // EngineConfig -> Engine::start -> Running (stats, stop) -> Report (data)
 #[allow(unsafe_code)]

@@ -540,6 +540,12 @@ impl<D: Device> Worker<D> {
         &mut self.dev
     }
 
+    /// What the worker counted so far, the host's counts included.
+    pub fn counters(&mut self) -> Counters {
+        self.publish();
+        self.iface.counters
+    }
+
     /// The TCP host, if serving.
     pub fn host(&self) -> Option<&Host> {
         self.host.as_ref()
@@ -961,3 +967,6 @@ mod tests {
         assert!(!reflect_in_place(&mut arp));
     }
 }
+
+#[cfg(test)]
+mod loop_tests;
