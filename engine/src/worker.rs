@@ -1,18 +1,17 @@
-//! The run-to-completion loop of one worker: one AF_XDP socket, one core. Each batch goes
-//! RX -> parse -> socket lookup -> TCP -> HTTP -> TX before the next is read, then the
-//! timers that fell due. Shared with other workers: the socket table (read on every
-//! segment, written when a connection starts or ends), the stop flag, handoff queues for
-//! segments that reached the wrong worker, loopback inboxes for segments between the
-//! engine's own addresses (never on the NIC), and a counters snapshot published now and
-//! then. An application (`App`) may run in the loop too: the engine as a client.
+//! The run-to-completion loop of one worker: one device (an AF_XDP socket, or an in-memory
+//! link in tests; `crate::io`), one core. Each batch goes RX -> parse -> socket lookup ->
+//! TCP -> HTTP -> TX before the next is read, then the timers that fell due. Shared with
+//! other workers: the socket table (read on every segment, written when a connection
+//! starts or ends), the stop flag, handoff queues for segments that reached the wrong
+//! worker, loopback inboxes for segments between the engine's own addresses (never on the
+//! NIC), and a counters snapshot published now and then (`handoff.rs`). An application
+//! (`App`) may run in the loop too: the engine as a client. Transmit is `tx.rs`; the
+//! bench-only reflect mode is `reflect.rs`.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
-
-use crate::afxdp::{FrameAccounting, Waker, Xsk};
+use crate::afxdp::{FrameAccounting, Xsk};
 use crate::app::App;
 use crate::host::{Disposition, Host, LoopSegment, Tx};
 use crate::iface::{Action, Iface};
@@ -20,6 +19,14 @@ use crate::io::Device;
 use crate::pcap::PcapWriter;
 use crate::stats::{Counters, Published};
 use crate::time::{Clock, Instant};
+
+mod handoff;
+mod reflect;
+mod tx;
+
+pub use handoff::{Handoff, StopSignal};
+pub use reflect::{reflect_in_place, Inject, REFLECT_PORT};
+use tx::{capture, DevTx};
 
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
@@ -40,85 +47,6 @@ pub struct WorkerConfig {
     pub inject: Option<Inject>,
 }
 
-/// Frames a reflecting worker sends at start: TCP from (our address, port 9) to the
-/// other end's, which reflects them back.
-#[derive(Clone, Debug)]
-pub struct Inject {
-    pub count: usize,
-    pub src_mac: crate::wire::ethernet::MacAddr,
-    pub dst_mac: crate::wire::ethernet::MacAddr,
-    pub src: std::net::Ipv4Addr,
-    pub dst: std::net::Ipv4Addr,
-}
-
-/// The port reflect mode uses at both ends (discard).
-pub const REFLECT_PORT: u16 = 9;
-
-/// Swaps a TCP/IPv4 frame's Ethernet addresses, IPv4 addresses and TCP ports in place.
-/// The checksums stay valid (a swap does not change a ones'-complement sum). Returns false
-/// for anything else (VLAN tags, options are fine; other protocols are not).
-pub fn reflect_in_place(frame: &mut [u8]) -> bool {
-    if frame.len() < 14 + 20 + 20 || frame[12..14] != [0x08, 0x00] || frame[23] != 6 {
-        return false;
-    }
-    let ihl = usize::from(frame[14] & 0x0f) * 4;
-    if ihl < 20 || frame.len() < 14 + ihl + 20 {
-        return false;
-    }
-    for i in 0..6 {
-        frame.swap(i, 6 + i);
-    }
-    for i in 0..4 {
-        frame.swap(26 + i, 30 + i);
-    }
-    let t = 14 + ihl;
-    frame.swap(t, t + 2);
-    frame.swap(t + 1, t + 3);
-    true
-}
-
-impl Inject {
-    /// One 54-byte frame to bounce (an ACK with no payload), numbered `i`.
-    pub fn frame(&self, i: usize, buf: &mut [u8]) -> usize {
-        use crate::wire::{ethernet, ipv4, tcp};
-        let eth = ethernet::emit(
-            buf,
-            self.dst_mac,
-            self.src_mac,
-            None,
-            ethernet::EtherType::Ipv4,
-        );
-        let repr = tcp::TcpRepr {
-            src_port: REFLECT_PORT,
-            dst_port: REFLECT_PORT,
-            seq: crate::tcp::SeqNum(i as u32),
-            ack: crate::tcp::SeqNum(0),
-            flags: tcp::Flags::ACK,
-            window: 0,
-            urgent: 0,
-            options: Default::default(),
-            ecn: 0,
-        };
-        let seg = repr.emit(
-            &mut buf[eth + ipv4::MIN_HEADER_LEN..],
-            0,
-            self.src,
-            self.dst,
-        );
-        ipv4::Ipv4Repr {
-            src: self.src,
-            dst: self.dst,
-            protocol: ipv4::PROTO_TCP,
-            ttl: 64,
-            ident: i as u16,
-            payload_len: seg,
-            ecn: 0,
-        }
-        .emit(&mut buf[eth..]);
-        eth + ipv4::MIN_HEADER_LEN + seg
-    }
-}
-
 impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
@@ -130,37 +58,6 @@ impl Default for WorkerConfig {
             reflect: false,
             inject: None,
         }
-    }
-}
-
-/// Tells workers to stop, and how long in-flight responses may then take to finish.
-/// Shared by the runtime and every worker; read once per loop iteration.
-#[derive(Debug, Default)]
-pub struct StopSignal {
-    requested: AtomicBool,
-    grace_micros: AtomicU64,
-}
-
-impl StopSignal {
-    pub fn new() -> Arc<StopSignal> {
-        Arc::new(StopSignal::default())
-    }
-
-    /// Asks every worker to stop accepting and to finish within `grace`.
-    pub fn request(&self, grace: Duration) {
-        let micros = u64::try_from(grace.as_micros()).unwrap_or(u64::MAX);
-        self.grace_micros.store(micros, Ordering::Relaxed);
-        // Release: a worker that sees the request sees its grace.
-        self.requested.store(true, Ordering::Release);
-    }
-
-    pub fn requested(&self) -> bool {
-        self.requested.load(Ordering::Acquire)
-    }
-
-    /// The grace of the request.
-    pub fn grace(&self) -> Duration {
-        Duration::from_micros(self.grace_micros.load(Ordering::Relaxed))
     }
 }
 
@@ -178,53 +75,6 @@ pub struct WorkerSummary {
     /// Deadlines left in the worker's timer wheel (one per connection held, at most).
     pub timers_left: usize,
 }
-
-/// Queues between workers: frames for a connection another worker owns, and loopback
-/// segments (the in-memory path between the engine's own addresses).
-pub struct Handoff {
-    pub inbox: Receiver<Vec<u8>>,
-    pub peers: Vec<Sender<Vec<u8>>>,
-    /// Loopback segments for this worker's connections and listeners.
-    pub loop_inbox: Receiver<LoopSegment>,
-    pub loop_peers: Vec<Sender<LoopSegment>>,
-    /// Every worker's waker (a sleeping worker is woken when something is queued for it).
-    pub wakers: Vec<Arc<Waker>>,
-    /// This worker's index.
-    pub me: usize,
-}
-
-impl Handoff {
-    /// One bounded handoff queue (`depth`) and one bounded loopback inbox (`loop_depth`)
-    /// per worker; each worker gets its own and every sender.
-    pub fn mesh(workers: usize, depth: usize, loop_depth: usize) -> std::io::Result<Vec<Handoff>> {
-        let (txs, rxs): (Vec<_>, Vec<_>) = (0..workers)
-            .map(|_| crossbeam_channel::bounded(depth))
-            .unzip();
-        let (ltxs, lrxs): (Vec<_>, Vec<_>) = (0..workers)
-            .map(|_| crossbeam_channel::bounded(loop_depth.max(1)))
-            .unzip();
-        let wakers = (0..workers)
-            .map(|_| Waker::new().map(Arc::new))
-            .collect::<std::io::Result<Vec<_>>>()?;
-        Ok(rxs
-            .into_iter()
-            .zip(lrxs)
-            .enumerate()
-            .map(|(me, (inbox, loop_inbox))| Handoff {
-                inbox,
-                peers: txs.clone(),
-                loop_inbox,
-                loop_peers: ltxs.clone(),
-                wakers: wakers.clone(),
-                me,
-            })
-            .collect())
-    }
-}
-
-/// Handoffs waiting for room in a full peer queue, at most this many (then dropped and
-/// counted; TCP retransmits).
-const HANDOFF_BACKLOG: usize = 65_536;
 
 /// One worker over its device `D`: an AF_XDP socket in production, an in-memory link in
 /// tests (`crate::io`). Generic, so each device gets its own compiled loop.
@@ -244,94 +94,6 @@ pub struct Worker<D: Device = Xsk> {
     loop_out: Vec<LoopSegment>,
     /// Received frames of one batch (kept for its allocation).
     batch: Vec<D::Frame>,
-}
-
-/// Transmit through the device, capturing to pcap.
-struct DevTx<'a, D: Device> {
-    dev: &'a mut D,
-    pcap: &'a Option<Arc<Mutex<PcapWriter>>>,
-    counters: &'a mut Counters,
-}
-
-fn capture(pcap: &Option<Arc<Mutex<PcapWriter>>>, frame: &[u8]) {
-    if let Some(p) = pcap {
-        if let Ok(mut w) = p.lock() {
-            let _ = w.write(frame);
-        }
-    }
-}
-
-impl<D: Device> DevTx<'_, D> {
-    /// A free frame, reclaiming completed ones first if none is left.
-    fn alloc(&mut self) -> Option<D::Frame> {
-        self.dev.alloc().or_else(|| {
-            self.dev.complete();
-            self.dev.alloc()
-        })
-    }
-
-    fn push(&mut self, f: D::Frame) -> bool {
-        let n = self.dev.data(&f).len();
-        capture(self.pcap, self.dev.data(&f));
-        let f = match self.dev.transmit(f) {
-            Ok(()) => {
-                self.counters.tx_frames += 1;
-                self.counters.tx_bytes += n as u64;
-                return true;
-            }
-            Err(f) => f,
-        };
-        // The TX ring is full: let the kernel take what it has, reclaim, retry once.
-        self.dev.flush_tx();
-        self.dev.complete();
-        match self.dev.transmit(f) {
-            Ok(()) => {
-                self.counters.tx_frames += 1;
-                self.counters.tx_bytes += n as u64;
-                true
-            }
-            Err(f) => {
-                self.counters.drop_tx_full += 1;
-                self.dev.release(f);
-                false
-            }
-        }
-    }
-}
-
-impl<D: Device> Tx for DevTx<'_, D> {
-    fn send(&mut self, build: &mut dyn FnMut(&mut [u8]) -> usize) -> bool {
-        let f = self.alloc();
-        let Some(mut f) = f else {
-            self.counters.drop_tx_full += 1;
-            return false;
-        };
-        let n = build(self.dev.buf_mut(&mut f));
-        self.dev.set_len(&mut f, n);
-        self.push(f)
-    }
-
-    fn send_range(&mut self, build: &mut crate::host::BuildRange<'_>) -> Option<bool> {
-        let f = self.alloc();
-        let Some(mut f) = f else {
-            // No frame: the segment still leaves the connection (and is lost, counted),
-            // so TCP's timers resend it; holding it back could leave nothing to wake for.
-            let mut aside = [0u8; crate::host::FRAME_ROOM];
-            build(&mut aside)?;
-            self.counters.drop_tx_full += 1;
-            return Some(false);
-        };
-        match build(self.dev.buf_mut(&mut f)) {
-            None => {
-                self.dev.release(f);
-                None
-            }
-            Some((start, end)) => {
-                self.dev.set_range(&mut f, start, end - start);
-                Some(self.push(f))
-            }
-        }
-    }
 }
 
 impl<D: Device> Worker<D> {
@@ -571,50 +333,6 @@ impl<D: Device> Worker<D> {
         }
     }
 
-    /// Frames other workers received for our connections.
-    fn handoffs(&mut self, now: Instant) -> bool {
-        let Some(h) = &self.handoff else {
-            return false;
-        };
-        if h.inbox.is_empty() {
-            // The common case, checked without the channel's receive path.
-            return false;
-        }
-        let inbox = h.inbox.clone();
-        let mut any = false;
-        for _ in 0..self.cfg.batch {
-            let Ok(mut bytes) = inbox.try_recv() else {
-                break;
-            };
-            any = true;
-            self.iface.counters.handoff_in += 1;
-            let len = bytes.len();
-            bytes.resize(len.max(2048), 0);
-            match self.iface.handle(&mut bytes, len) {
-                Action::Tcp(t) => {
-                    self.payload.clear();
-                    self.payload
-                        .extend_from_slice(&bytes[t.payload.0..t.payload.1]);
-                    match self.segment(now, &t) {
-                        Disposition::Reset => {
-                            if let Action::Transmit(n) = self.iface.reset(&mut bytes, &t) {
-                                self.send_copy(&bytes[..n]);
-                            }
-                        }
-                        // The owner changed again: do not bounce it around.
-                        Disposition::Forward(_) => self.iface.counters.handoff_dropped += 1,
-                        Disposition::Done | Disposition::Dropped => {}
-                    }
-                }
-                Action::Transmit(n) => self.send_copy(&bytes[..n]),
-                // Shared by the worker that received it: learn, do not pass it on again.
-                Action::Neighbor(arp) => self.neighbor(now, &arp),
-                Action::PathMtu { .. } | Action::Drop => {}
-            }
-        }
-        any
-    }
-
     fn neighbor(&mut self, now: Instant, arp: &crate::wire::arp::ArpRepr) {
         let Worker {
             dev,
@@ -831,75 +549,6 @@ impl<D: Device> Worker<D> {
         }
     }
 
-    fn forward(&mut self, to: u16, f: &D::Frame) {
-        let bytes = self.dev.data(f).to_vec();
-        if !self.handoff_backlog.is_empty() {
-            // Keep the order: behind what is already waiting.
-            self.backlog_handoff(to, bytes);
-            return;
-        }
-        self.try_handoff(to, bytes);
-    }
-
-    /// Sends to the owner's queue; a full queue keeps the frame in the backlog.
-    fn try_handoff(&mut self, to: u16, bytes: Vec<u8>) -> bool {
-        let Some(peer) = self.handoff.as_ref().and_then(|h| h.peers.get(to as usize)) else {
-            self.iface.counters.handoff_dropped += 1;
-            return true;
-        };
-        match peer.try_send(bytes) {
-            Ok(()) => {
-                self.iface.counters.handoff_out += 1;
-                if let Some(h) = &self.handoff {
-                    h.wakers[to as usize].wake();
-                }
-                true
-            }
-            Err(TrySendError::Full(bytes)) => {
-                self.backlog_handoff(to, bytes);
-                false
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                // The owner has stopped: nothing will read it.
-                self.iface.counters.handoff_dropped += 1;
-                true
-            }
-        }
-    }
-
-    fn backlog_handoff(&mut self, to: u16, bytes: Vec<u8>) {
-        if self.handoff_backlog.len() >= HANDOFF_BACKLOG {
-            self.iface.counters.handoff_dropped += 1;
-        } else {
-            self.handoff_backlog.push_back((to, bytes));
-        }
-    }
-
-    /// Retries handoffs that found a full queue. Returns whether any went.
-    fn retry_handoffs(&mut self) -> bool {
-        let mut any = false;
-        while let Some((to, bytes)) = self.handoff_backlog.pop_front() {
-            let Some(peer) = self.handoff.as_ref().and_then(|h| h.peers.get(to as usize)) else {
-                continue;
-            };
-            match peer.try_send(bytes) {
-                Ok(()) => {
-                    self.iface.counters.handoff_out += 1;
-                    if let Some(h) = &self.handoff {
-                        h.wakers[to as usize].wake();
-                    }
-                    any = true;
-                }
-                Err(TrySendError::Full(bytes)) => {
-                    self.handoff_backlog.push_front((to, bytes));
-                    break;
-                }
-                Err(TrySendError::Disconnected(_)) => self.iface.counters.handoff_dropped += 1,
-            }
-        }
-        any
-    }
-
     /// Settles the frames in flight and reports what the worker counted.
     pub fn finish(mut self) -> WorkerSummary {
         // Let frames in flight complete, briefly, so the accounting is settled.
@@ -928,43 +577,6 @@ impl<D: Device> Worker<D> {
             connections_left: self.host.as_ref().map_or(0, |h| h.held().1),
             timers_left: self.host.as_ref().map_or(0, |h| h.timer_entries()),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::wire::tcp::TcpPacket;
-
-    #[test]
-    fn a_reflected_frame_keeps_valid_checksums() {
-        let a = std::net::Ipv4Addr::new(10, 0, 0, 1);
-        let b = std::net::Ipv4Addr::new(10, 0, 0, 2);
-        let inj = Inject {
-            count: 1,
-            src_mac: [2, 0, 0, 0, 0, 1],
-            dst_mac: [2, 0, 0, 0, 0, 2],
-            src: a,
-            dst: b,
-        };
-        let mut f = vec![0u8; 128];
-        let n = inj.frame(7, &mut f);
-        f.truncate(n);
-        assert!(TcpPacket::parse(&f[34..], a, b).is_ok());
-        assert!(reflect_in_place(&mut f));
-        assert_eq!(
-            (&f[0..6], &f[6..12]),
-            (&[2, 0, 0, 0, 0, 1][..], &[2, 0, 0, 0, 0, 2][..])
-        );
-        let ip = crate::wire::ipv4::Packet::new_checked(&f[14..]).expect("IPv4 checksum valid");
-        assert_eq!((ip.src(), ip.dst()), (b, a));
-        let seg = TcpPacket::parse(&f[34..], b, a).expect("TCP checksum valid");
-        assert_eq!(seg.repr.seq.0, 7);
-        // Not TCP/IPv4: left alone.
-        let mut arp = vec![0u8; 60];
-        arp[12] = 0x08;
-        arp[13] = 0x06;
-        assert!(!reflect_in_place(&mut arp));
     }
 }
 
