@@ -79,6 +79,9 @@ pub struct Sim {
     /// While set, frames arriving for worker `.0` are sent on through `.1` (the far end of
     /// another worker's link) instead: a NIC whose steering changed under a connection.
     pub divert: Option<(usize, MemDevice)>,
+    /// Time one turn of every worker takes when there was work (so that a busy engine,
+    /// a load generator's, still sees time pass).
+    pub busy_step: Duration,
 }
 
 impl Default for Sim {
@@ -95,6 +98,7 @@ impl Sim {
             engine_of: Vec::new(),
             tables: Vec::new(),
             divert: None,
+            busy_step: Duration::from_micros(50),
         }
     }
 
@@ -184,6 +188,10 @@ impl Sim {
                 return true;
             }
             if self.step() {
+                if self.now >= until {
+                    return done(self);
+                }
+                self.now = (self.now + self.busy_step).min(until);
                 continue;
             }
             let next = self.workers.iter().filter_map(|w| w.next_deadline()).min();

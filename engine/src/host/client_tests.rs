@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use super::*;
 use crate::app::{App, Closed, ConnId, ConnectError, Event, Net};
+use crate::io::memory::MemDevice;
 use crate::load::{LoadApp, LoadConfig, LoadReport, Progress};
+use crate::testing::{link, EngineSpec, LinkConfig, Sim};
 use crate::wire::arp::Op;
 
 const MAC: MacAddr = [2, 0, 0, 0, 0, 2];
@@ -126,38 +128,62 @@ fn load(
     (app, out)
 }
 
+/// `workers` real workers of one engine, each running a load generator against `target`
+/// (one of the engine's own addresses: every segment takes the loopback inboxes, of
+/// `inbox_depth` each), in virtual time (`crate::testing`).
 fn self_load(
     workers: u16,
     inbox_depth: usize,
     target: SocketAddrV4,
     close: bool,
-) -> (Engine, LoadReport) {
-    let cfg = HostConfig::default();
-    let mut e = Engine::new(workers, inbox_depth, cfg);
+) -> (Sim, LoadReport) {
+    let mut spec = EngineSpec::server(US, MAC);
+    spec.loop_depth = inbox_depth;
+    let devices: Vec<MemDevice> = (0..workers)
+        .map(|_| link(LinkConfig::default()).0)
+        .collect();
+    let mut apps: Vec<Option<Box<dyn App>>> = Vec::new();
     let mut outs = Vec::new();
-    for w in 0..workers as usize {
+    for _ in 0..workers {
         let (app, out) = load(target, 8, close);
-        e.apps[w] = Some(Box::new(app));
+        apps.push(Some(Box::new(app)));
         outs.push(out);
     }
-    e.run(Duration::from_secs(3), Duration::from_micros(200));
-    // Let the last FINs, retransmissions and TIME_WAITs (60 s) finish.
-    e.run(Duration::from_secs(70), Duration::from_millis(10));
+    let mut sim = Sim::new();
+    sim.add_engine(spec, devices, apps);
+    sim.run_for(Duration::from_secs(3));
+    // Let the last FINs, retransmissions (backed off, after drops at a tiny inbox) and
+    // TIME_WAITs (60 s) finish.
+    sim.run_for(Duration::from_secs(200));
     let mut total = LoadReport::default();
     for o in outs {
         total.merge(&o.lock().unwrap());
     }
-    (e, total)
+    sim.assert_frames_settled();
+    (sim, total)
+}
+
+/// What the engine's workers counted, summed.
+fn counted(sim: &mut Sim) -> crate::stats::Counters {
+    let mut sum = crate::stats::Counters::default();
+    for w in &mut sim.workers {
+        sum.add(&w.counters());
+    }
+    sum
+}
+
+fn host(sim: &Sim, w: usize) -> &Host {
+    sim.workers[w].host().expect("a host")
 }
 
 #[test]
 fn self_load_within_one_worker_never_touches_the_nic() {
-    let (e, r) = self_load(1, 4096, SocketAddrV4::new(US, 80), false);
+    let (mut e, r) = self_load(1, 4096, SocketAddrV4::new(US, 80), false);
     assert!(r.requests > 1000, "{}", r.render());
     assert_eq!(r.error_count(), 0, "{}", r.render());
     assert_eq!(r.non_2xx, 0);
-    assert_eq!(e.nic_frames(), 0, "no frame for the NIC");
-    let s = e.hosts[0].stats();
+    assert_eq!(counted(&mut e).tx_frames, 0, "no frame for the NIC");
+    let s = host(&e, 0).stats();
     // The client stops counting at the end of the run; a pipelined request or two per
     // connection may have been answered after that.
     assert!(
@@ -168,7 +194,7 @@ fn self_load_within_one_worker_never_touches_the_nic() {
     );
     assert!(s.loopback_out > 0 && s.loopback_out == s.loopback_in);
     assert_eq!(
-        (e.held(), e.table.len()),
+        (e.connections(), e.tables[0].len()),
         (0, 0),
         "every connection reclaimed"
     );
@@ -176,42 +202,42 @@ fn self_load_within_one_worker_never_touches_the_nic() {
 
 #[test]
 fn self_load_across_two_workers() {
-    let (e, r) = self_load(2, 4096, SocketAddrV4::new(US, 80), false);
+    let (mut e, r) = self_load(2, 4096, SocketAddrV4::new(US, 80), false);
     assert!(r.requests > 1000, "{}", r.render());
     assert_eq!(r.error_count(), 0, "{}", r.render());
-    assert_eq!(e.nic_frames(), 0);
+    assert_eq!(counted(&mut e).tx_frames, 0);
     // Some client connections were served by the other worker.
-    let served: Vec<u64> = e.hosts.iter().map(|h| h.stats().accepted).collect();
+    let served: Vec<u64> = (0..2).map(|w| host(&e, w).stats().accepted).collect();
     assert!(
         served.iter().all(|&a| a > 0),
         "both workers accepted: {served:?}"
     );
-    let answered: u64 = e.hosts.iter().map(|h| h.stats().http.responses_2xx).sum();
+    let answered: u64 = (0..2).map(|w| host(&e, w).stats().http.responses_2xx).sum();
     assert!(
         answered >= r.requests,
         "nothing counted twice: {answered} >= {}",
         r.requests
     );
-    assert_eq!((e.held(), e.table.len()), (0, 0));
+    assert_eq!((e.connections(), e.tables[0].len()), (0, 0));
 }
 
 #[test]
 fn connection_per_request_to_127_0_0_1() {
-    let (e, r) = self_load(2, 4096, SocketAddrV4::new(Ipv4Addr::LOCALHOST, 80), true);
+    let (mut e, r) = self_load(2, 4096, SocketAddrV4::new(Ipv4Addr::LOCALHOST, 80), true);
     assert!(r.requests > 500, "{}", r.render());
     assert_eq!(r.error_count(), 0, "{}", r.render());
     assert!(r.connects >= r.requests, "one connection per request");
     // 60 s of TIME_WAIT on the server side and 4,000 local ports: ports came back while
     // their server end was still in TIME_WAIT, and the new SYN took it over.
     assert!(r.connects > 4000, "{} connects", r.connects);
-    assert_eq!(e.nic_frames(), 0);
-    assert_eq!((e.held(), e.table.len()), (0, 0));
+    assert_eq!(counted(&mut e).tx_frames, 0);
+    assert_eq!((e.connections(), e.tables[0].len()), (0, 0));
 }
 
 #[test]
 fn a_tiny_inbox_drops_like_a_link_and_tcp_recovers() {
-    let (e, r) = self_load(2, 3, SocketAddrV4::new(US, 80), false);
-    assert!(e.inbox_dropped > 0, "the inbox filled up");
+    let (mut e, r) = self_load(2, 3, SocketAddrV4::new(US, 80), false);
+    assert!(counted(&mut e).loopback_dropped > 0, "the inbox filled up");
     assert!(r.requests > 50, "{}", r.render());
     // Every request sent was answered. A SYN dropped at the full inbox waits for its
     // retransmission (1 s, then 3 s): a connection still waiting at the end is reported
@@ -223,11 +249,11 @@ fn a_tiny_inbox_drops_like_a_link_and_tcp_recovers() {
         .map(|(_, v)| v)
         .sum();
     assert_eq!(lost, 0, "{}", r.render());
-    let answered: u64 = e.hosts.iter().map(|h| h.stats().http.responses_2xx).sum();
+    let answered: u64 = (0..2).map(|w| host(&e, w).stats().http.responses_2xx).sum();
     // Every response the client counted was sent once by a server; nothing duplicated
     // (at most the two pipelined requests per connection in flight at the end).
     assert!(answered >= r.requests && answered <= r.requests + 32);
-    assert_eq!((e.held(), e.table.len()), (0, 0));
+    assert_eq!((e.connections(), e.tables[0].len()), (0, 0));
 }
 
 /// An app that opens one connection and records what happens to it.
