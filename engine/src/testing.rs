@@ -172,7 +172,11 @@ impl Sim {
             worked |= w.poll(self.now);
             w.device_mut().refill();
         }
-        worked || self.workers.iter().any(|w| w.device().pending() > 0)
+        worked
+            || self
+                .workers
+                .iter()
+                .any(|w| w.device().pending() > 0 || w.has_queued())
     }
 
     /// Steps until nothing moves, then jumps to the next deadline, until `d` has passed.

@@ -313,6 +313,21 @@ impl<D: Device> Worker<D> {
         self.host.as_ref()
     }
 
+    /// Is anything queued for this worker in memory (handoffs, loopback segments, or its
+    /// own handoffs waiting for room)?
+    pub fn has_queued(&self) -> bool {
+        !self.handoff_backlog.is_empty()
+            || self
+                .handoff
+                .as_ref()
+                .is_some_and(|h| !h.inbox.is_empty() || !h.loop_inbox.is_empty())
+    }
+
+    /// The TCP host, to call into between turns of the loop (tests).
+    pub fn host_mut(&mut self) -> Option<&mut Host> {
+        self.host.as_mut()
+    }
+
     fn timers(&mut self, now: Instant) {
         let Worker {
             dev,

@@ -16,94 +16,6 @@ use crate::wire::arp::Op;
 const MAC: MacAddr = [2, 0, 0, 0, 0, 2];
 const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 
-/// Workers in memory: each a host, an optional app, a NIC (frames collected, never
-/// delivered) and a bounded loopback inbox.
-struct Engine {
-    now: Instant,
-    hosts: Vec<Host>,
-    apps: Vec<Option<Box<dyn App>>>,
-    nic: Vec<VecTx>,
-    inbox: Vec<std::collections::VecDeque<LoopSegment>>,
-    inbox_depth: usize,
-    inbox_dropped: u64,
-    table: Arc<SocketTable>,
-}
-
-impl Engine {
-    fn new(workers: u16, inbox_depth: usize, cfg: HostConfig) -> Engine {
-        let table = Arc::new(SocketTable::new());
-        let cfg = HostConfig {
-            workers,
-            addrs: vec![(US, 24)],
-            ..cfg
-        };
-        let hosts = (0..workers)
-            .map(|w| {
-                Host::new(
-                    w,
-                    MAC,
-                    cfg.clone(),
-                    &[SocketAddrV4::new(US, 80)],
-                    Arc::new(Site::body("hello\n")),
-                    table.clone(),
-                    Secrets::from_master([7; 32]),
-                )
-            })
-            .collect();
-        Engine {
-            now: Instant::from_secs(10),
-            hosts,
-            apps: (0..workers).map(|_| None).collect(),
-            nic: (0..workers).map(|_| VecTx::default()).collect(),
-            inbox: (0..workers).map(|_| Default::default()).collect(),
-            inbox_depth,
-            inbox_dropped: 0,
-            table,
-        }
-    }
-
-    /// One loop iteration of every worker, then time moves by `step`.
-    fn step(&mut self, step: Duration) {
-        for w in 0..self.hosts.len() {
-            let h = &mut self.hosts[w];
-            let tx = &mut self.nic[w];
-            while let Some(seg) = self.inbox[w].pop_front() {
-                h.on_loopback(self.now, seg, tx);
-            }
-            if h.next_deadline().is_some_and(|t| t <= self.now) {
-                h.poll_timers(self.now, tx);
-            }
-            if let Some(app) = self.apps[w].as_mut() {
-                h.run_app(self.now, app.as_mut(), tx);
-            }
-            for seg in std::mem::take(h.loopback_out()) {
-                let q = &mut self.inbox[seg.to as usize];
-                if q.len() >= self.inbox_depth {
-                    self.inbox_dropped += 1;
-                } else {
-                    q.push_back(seg);
-                }
-            }
-        }
-        self.now += step;
-    }
-
-    fn run(&mut self, d: Duration, step: Duration) {
-        let until = self.now + d;
-        while self.now < until {
-            self.step(step);
-        }
-    }
-
-    fn nic_frames(&self) -> usize {
-        self.nic.iter().map(|t| t.0.len()).sum()
-    }
-
-    fn held(&self) -> usize {
-        self.hosts.iter().map(|h| h.connections()).sum()
-    }
-}
-
 fn load(
     target: SocketAddrV4,
     connections: usize,
@@ -274,29 +186,53 @@ impl App for Probe {
     }
 }
 
-fn probe(e: &mut Engine, target: SocketAddrV4) -> Arc<Mutex<Vec<Event>>> {
+/// What happened to a probe's connection.
+type Events = Arc<Mutex<Vec<Event>>>;
+
+fn probe(target: SocketAddrV4) -> (Option<Box<dyn App>>, Events) {
     let events = Arc::new(Mutex::new(Vec::new()));
-    e.apps[0] = Some(Box::new(Probe {
+    let app = Probe {
         target,
         id: None,
         events: events.clone(),
-    }));
-    events
+    };
+    (Some(Box::new(app)), events)
+}
+
+/// One engine of `workers` real workers serving on `US`:80 with `apps`; the far end of
+/// worker 0's link is returned: what the engine puts on the NIC arrives there.
+fn engine(workers: u16, cfg: HostConfig, apps: Vec<Option<Box<dyn App>>>) -> (Sim, MemDevice) {
+    let mut spec = EngineSpec::server(US, MAC);
+    spec.host = cfg;
+    let (dev, far) = link(LinkConfig::default());
+    let mut devices = vec![dev];
+    devices.extend((1..workers).map(|_| link(LinkConfig::default()).0));
+    let mut sim = Sim::new();
+    sim.add_engine(spec, devices, apps);
+    (sim, far)
+}
+
+fn drain(far: &mut MemDevice) -> Vec<Vec<u8>> {
+    std::iter::from_fn(|| far.take()).collect()
+}
+
+fn host_mut(sim: &mut Sim, w: usize) -> &mut Host {
+    sim.workers[w].host_mut().expect("a host")
 }
 
 #[test]
 fn a_next_hop_nobody_answers_fails_cleanly_after_the_arp_retries() {
-    let mut e = Engine::new(1, 64, HostConfig::default());
-    let events = probe(&mut e, SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 77), 80));
-    e.run(Duration::from_millis(2500), Duration::from_millis(10));
+    let (app, events) = probe(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 77), 80));
+    let (mut e, mut far) = engine(1, HostConfig::default(), vec![app]);
+    e.run_for(Duration::from_millis(2500));
     // Requests so far, broadcast, for the unanswered address; no TCP segment.
-    let frames = &e.nic[0].0;
+    let mut frames = drain(&mut far);
     assert!(
         !frames.is_empty() && frames.len() <= 3,
         "{} frames",
         frames.len()
     );
-    for f in frames {
+    for f in &frames {
         assert_eq!(&f[0..6], &[0xff; 6]);
         assert_eq!(u16::from_be_bytes([f[12], f[13]]), 0x0806);
         let a = ArpRepr::parse(&f[14..]).unwrap();
@@ -306,28 +242,38 @@ fn a_next_hop_nobody_answers_fails_cleanly_after_the_arp_retries() {
         );
     }
     assert!(events.lock().unwrap().is_empty(), "still resolving");
-    e.run(Duration::from_secs(2), Duration::from_millis(10));
+    e.run_for(Duration::from_secs(2));
     assert_eq!(
         *events.lock().unwrap(),
         vec![Event::Closed(Closed::Unreachable(Ipv4Addr::new(
             10, 0, 0, 77
         )))]
     );
-    assert_eq!(e.nic[0].0.len(), 3, "three requests, then it gave up");
-    assert_eq!((e.held(), e.table.len()), (0, 0), "no leaked state");
-    assert_eq!(e.hosts[0].stats().unreachable, 1);
-    assert_eq!(e.hosts[0].next_deadline(), None, "nothing left to wake for");
+    frames.extend(drain(&mut far));
+    assert_eq!(frames.len(), 3, "three requests, then it gave up");
+    assert_eq!(
+        (e.connections(), e.tables[0].len()),
+        (0, 0),
+        "no leaked state"
+    );
+    assert_eq!(host(&e, 0).stats().unreachable, 1);
+    assert_eq!(
+        host(&e, 0).next_deadline(),
+        None,
+        "nothing left to wake for"
+    );
+    e.assert_frames_settled();
 }
 
 #[test]
 fn an_arp_answer_releases_the_syn_to_the_resolved_mac() {
-    let mut e = Engine::new(1, 64, HostConfig::default());
     let peer = Ipv4Addr::new(10, 0, 0, 9);
     let peer_mac = [2, 0, 0, 0, 0, 9];
-    let events = probe(&mut e, SocketAddrV4::new(peer, 8080));
-    e.step(Duration::from_millis(1));
-    assert_eq!(e.nic[0].0.len(), 1, "one ARP request");
-    e.nic[0].0.clear();
+    let (app, events) = probe(SocketAddrV4::new(peer, 8080));
+    let (mut e, mut far) = engine(1, HostConfig::default(), vec![app]);
+    e.step();
+    assert_eq!(drain(&mut far).len(), 1, "one ARP request");
+    // The peer answers on the link.
     let reply = ArpRepr {
         op: Op::Reply,
         sender_mac: peer_mac,
@@ -335,9 +281,12 @@ fn an_arp_answer_releases_the_syn_to_the_resolved_mac() {
         target_mac: MAC,
         target_ip: US,
     };
-    let now = e.now;
-    e.hosts[0].on_arp(now, &reply, &mut e.nic[0]);
-    let frames = std::mem::take(&mut e.nic[0].0);
+    let mut f = [0u8; 60];
+    let at = ethernet::emit(&mut f, MAC, peer_mac, None, EtherType::Arp);
+    reply.emit(&mut f[at..]);
+    far.inject(&f);
+    e.step();
+    let frames = drain(&mut far);
     assert_eq!(frames.len(), 1, "the SYN left");
     let f = &frames[0];
     assert_eq!(&f[0..6], &peer_mac);
@@ -356,11 +305,12 @@ fn an_arp_answer_releases_the_syn_to_the_resolved_mac() {
 
 #[test]
 fn connect_errors_say_why() {
-    let mut e = Engine::new(1, 64, HostConfig::default());
+    let (mut e, _far) = engine(1, HostConfig::default(), vec![]);
     let now = e.now;
+    let mut nic = VecTx::default();
     let far = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 80);
     assert_eq!(
-        e.hosts[0].connect(now, far, &mut e.nic[0]),
+        host_mut(&mut e, 0).connect(now, far, &mut nic),
         Err(ConnectError::NoRoute(*far.ip()))
     );
     // With a gateway the same destination resolves the gateway instead.
@@ -368,9 +318,9 @@ fn connect_errors_say_why() {
         gateway: Some(Ipv4Addr::new(10, 0, 0, 1)),
         ..HostConfig::default()
     };
-    let mut e = Engine::new(1, 64, cfg);
-    assert!(e.hosts[0].connect(now, far, &mut e.nic[0]).is_ok());
-    let a = ArpRepr::parse(&e.nic[0].0[0][14..]).unwrap();
+    let (mut e, _far) = engine(1, cfg, vec![]);
+    assert!(host_mut(&mut e, 0).connect(now, far, &mut nic).is_ok());
+    let a = ArpRepr::parse(&nic.0[0][14..]).unwrap();
     assert_eq!(
         a.target_ip,
         Ipv4Addr::new(10, 0, 0, 1),
@@ -381,26 +331,27 @@ fn connect_errors_say_why() {
         local_ports: (50000, 50001),
         ..HostConfig::default()
     };
-    let mut e = Engine::new(1, 64, cfg);
+    let (mut e, _far) = engine(1, cfg, vec![]);
     let dst = SocketAddrV4::new(US, 80);
-    assert!(e.hosts[0].connect(now, dst, &mut e.nic[0]).is_ok());
-    assert!(e.hosts[0].connect(now, dst, &mut e.nic[0]).is_ok());
-    assert_eq!(
-        e.hosts[0].connect(now, dst, &mut e.nic[0]),
-        Err(ConnectError::NoPorts)
-    );
+    let h = host_mut(&mut e, 0);
+    assert!(h.connect(now, dst, &mut nic).is_ok());
+    assert!(h.connect(now, dst, &mut nic).is_ok());
+    assert_eq!(h.connect(now, dst, &mut nic), Err(ConnectError::NoPorts));
 }
 
 #[test]
 fn refused_when_nothing_listens() {
-    let mut e = Engine::new(2, 64, HostConfig::default());
-    let events = probe(&mut e, SocketAddrV4::new(US, 81));
-    e.run(Duration::from_millis(20), Duration::from_millis(1));
+    let (app, events) = probe(SocketAddrV4::new(US, 81));
+    let (mut e, mut far) = engine(2, HostConfig::default(), vec![app]);
+    e.run_for(Duration::from_millis(20));
     assert_eq!(
         *events.lock().unwrap(),
         vec![Event::Closed(Closed::Refused)]
     );
-    assert_eq!((e.held(), e.table.len(), e.nic_frames()), (0, 0, 0));
+    assert_eq!(
+        (e.connections(), e.tables[0].len(), drain(&mut far).len()),
+        (0, 0, 0)
+    );
 }
 
 #[test]
@@ -410,37 +361,45 @@ fn an_exhausted_port_range_fails_cleanly_and_ports_return_after_time_wait() {
         ..HostConfig::default()
     };
     cfg.tcp.time_wait = Duration::from_secs(2);
-    let mut e = Engine::new(1, 64, cfg);
+    let (mut e, _far) = engine(1, cfg, vec![]);
     let dst = SocketAddrV4::new(US, 80);
+    let mut nic = VecTx::default();
     let mut ids = Vec::new();
     for _ in 0..2 {
         let now = e.now;
-        ids.push(e.hosts[0].connect(now, dst, &mut e.nic[0]).unwrap());
+        ids.push(host_mut(&mut e, 0).connect(now, dst, &mut nic).unwrap());
     }
-    e.run(Duration::from_millis(50), Duration::from_millis(1));
+    e.run_for(Duration::from_millis(50));
     // We close first: our ends go to TIME_WAIT and keep their 4-tuples.
+    let now = e.now;
+    let h = host_mut(&mut e, 0);
     for &id in &ids {
-        assert_eq!(e.hosts[0].client_state(id), Some(State::Established));
-        e.hosts[0].client_close(id, false);
+        assert_eq!(h.client_state(id), Some(State::Established));
+        h.client_close(id, false);
     }
-    e.hosts[0].flush(e.now, &mut e.nic[0]);
-    e.run(Duration::from_millis(500), Duration::from_millis(1));
+    h.flush(now, &mut nic);
+    e.run_for(Duration::from_millis(500));
     for &id in &ids {
-        assert_eq!(e.hosts[0].client_state(id), Some(State::TimeWait));
+        assert_eq!(host(&e, 0).client_state(id), Some(State::TimeWait));
     }
     let now = e.now;
     assert_eq!(
-        e.hosts[0].connect(now, dst, &mut e.nic[0]),
+        host_mut(&mut e, 0).connect(now, dst, &mut nic),
         Err(ConnectError::NoPorts),
         "both ports are held by TIME_WAIT"
     );
-    assert_eq!(e.held(), 2, "the failed connect left nothing behind");
-    e.run(Duration::from_secs(3), Duration::from_millis(10));
-    assert_eq!((e.held(), e.table.len()), (0, 0), "TIME_WAIT over");
+    assert_eq!(e.connections(), 2, "the failed connect left nothing behind");
+    e.run_for(Duration::from_secs(3));
+    assert_eq!(
+        (e.connections(), e.tables[0].len()),
+        (0, 0),
+        "TIME_WAIT over"
+    );
     let now = e.now;
-    let again = e.hosts[0]
-        .connect(now, dst, &mut e.nic[0])
+    let again = host_mut(&mut e, 0)
+        .connect(now, dst, &mut nic)
         .expect("ports came back");
-    e.run(Duration::from_millis(50), Duration::from_millis(1));
-    assert_eq!(e.hosts[0].client_state(again), Some(State::Established));
+    e.run_for(Duration::from_millis(50));
+    assert_eq!(host(&e, 0).client_state(again), Some(State::Established));
+    assert!(nic.0.is_empty(), "nothing for the NIC");
 }
