@@ -1,7 +1,7 @@
 //! The engine's application API without a NIC: a server with a handler of its own, and a
 //! client application that connects to 127.0.0.1, sends two requests and prints the
-//! answers. The loopback fast path carries every segment in memory, so this runs
-//! anywhere, unprivileged:
+//! answers. It runs in a real worker loop (`testing::Sim`, virtual time); the loopback
+//! fast path carries every segment in memory, so this runs anywhere, unprivileged:
 //!
 //!     cargo run -p fastpath-engine --example client
 //!
@@ -10,14 +10,14 @@
 //! `Net::connect` to any other address leaves through the NIC.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use fastpath_engine::app::{App, ConnId, Event, Net};
-use fastpath_engine::host::{Host, HostConfig, Tx};
 use fastpath_engine::http::{Handler, Resource, Site};
-use fastpath_engine::table::SocketTable;
-use fastpath_engine::tcp::Secrets;
-use fastpath_engine::time::{Clock, Instant};
+use fastpath_engine::testing::{link, EngineSpec, LinkConfig, Sim};
+use fastpath_engine::time::Instant;
 
 /// The server side: answers `/square?N` with N squared, 404 otherwise.
 struct Squares;
@@ -37,7 +37,7 @@ impl Handler for Squares {
 struct Client {
     conn: Option<ConnId>,
     received: Vec<u8>,
-    done: bool,
+    done: Arc<AtomicBool>,
 }
 
 impl App for Client {
@@ -68,58 +68,36 @@ impl App for Client {
                     String::from_utf8_lossy(&self.received)
                 );
                 println!("connection closed: {}", how.as_str());
-                self.done = true;
+                self.done.store(true, Ordering::Relaxed);
             }
             Event::Writable => {}
         }
     }
 }
 
-/// Collects frames for the NIC: there are none in this example.
-struct NoNic(usize);
-
-impl Tx for NoNic {
-    fn send(&mut self, _build: &mut dyn FnMut(&mut [u8]) -> usize) -> bool {
-        self.0 += 1;
-        false
-    }
-}
-
 fn main() {
     let us = Ipv4Addr::new(10, 0, 0, 2);
-    let cfg = HostConfig {
-        addrs: vec![(us, 24)],
-        ..HostConfig::default()
+    let mut server = EngineSpec::server(us, [2, 0, 0, 0, 0, 2]);
+    server.site = Arc::new(Site::Handler(Arc::new(Squares)));
+    let done = Arc::new(AtomicBool::new(false));
+    let app = Client {
+        done: done.clone(),
+        ..Client::default()
     };
-    let mut host = Host::new(
-        0,
-        [2, 0, 0, 0, 0, 2],
-        cfg,
-        &[SocketAddrV4::new(us, 80)],
-        Arc::new(Site::Handler(Arc::new(Squares))),
-        Arc::new(SocketTable::new()),
-        Secrets::from_master([42; 32]),
+    // One engine of one worker (the real worker loop), its device one end of an
+    // in-memory link nobody listens on: every segment here takes the loopback path.
+    let (device, _unused_end) = link(LinkConfig::default());
+    let mut sim = Sim::new();
+    let w = sim.add_engine(server, vec![device], vec![Some(Box::new(app))])[0];
+    let until = sim.now + Duration::from_secs(5);
+    assert!(
+        sim.run_until(until, |_| done.load(Ordering::Relaxed)),
+        "the exchange finished"
     );
-    let mut app = Client::default();
-    let mut nic = NoNic(0);
-    let clock = Clock::new();
-    // What a worker's loop does, minus the NIC: the app, then the in-memory inbox.
-    for _ in 0..10_000 {
-        let now = clock.now();
-        host.refresh_date();
-        host.run_app(now, &mut app, &mut nic);
-        for seg in std::mem::take(host.loopback_out()) {
-            host.on_loopback(now, seg, &mut nic);
-        }
-        if host.next_deadline().is_some_and(|t| t <= now) {
-            host.poll_timers(now, &mut nic);
-        }
-        if app.done {
-            break;
-        }
-    }
-    assert!(app.done, "the exchange finished");
-    println!("frames for the NIC: {}", nic.0);
+    println!(
+        "frames for the NIC: {}",
+        sim.workers[w].counters().tx_frames
+    );
 }
 
 #[cfg(test)]

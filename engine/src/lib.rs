@@ -15,10 +15,12 @@ pub mod load; // an HTTP load generator that runs inside a worker (`fastpath loa
 pub mod app; // what runs inside a worker: a client API (connect, send, recv, close, events)
 pub mod host; // a worker's TCP host: listeners, its connections, their HTTP sessions, a timer wheel
 pub mod iface; // below TCP: our addresses, ARP and ICMP echo answers, RSTs, drops by reason
+pub mod io; // the device seam: one queue's frame I/O (AF_XDP, or an in-memory link for tests)
 pub mod pcap; // --pcap: what the engine receives and sends, since tcpdump cannot see it
 #[doc(hidden)]
 pub mod fuzz; // entry points for fuzz/ and the corpus replay test
 pub mod worker; // the run-to-completion loop: one AF_XDP socket, one core
+pub mod testing; // whole engines over in-memory links in virtual time (tests, examples)
 #[cfg(feature = "runtime")]
 pub mod runtime; // EngineConfig -> Engine::start -> Running (stats, stop) -> Report (data)
 #[allow(unsafe_code)]

@@ -1,24 +1,32 @@
-//! The run-to-completion loop of one worker: one AF_XDP socket, one core. Each batch goes
-//! RX -> parse -> socket lookup -> TCP -> HTTP -> TX before the next is read, then the
-//! timers that fell due. Shared with other workers: the socket table (read on every
-//! segment, written when a connection starts or ends), the stop flag, handoff queues for
-//! segments that reached the wrong worker, loopback inboxes for segments between the
-//! engine's own addresses (never on the NIC), and a counters snapshot published now and
-//! then. An application (`App`) may run in the loop too: the engine as a client.
+//! The run-to-completion loop of one worker: one device (an AF_XDP socket, or an in-memory
+//! link in tests; `crate::io`), one core. Each batch goes RX -> parse -> socket lookup ->
+//! TCP -> HTTP -> TX before the next is read, then the timers that fell due. Shared with
+//! other workers: the socket table (read on every segment, written when a connection
+//! starts or ends), the stop flag, handoff queues for segments that reached the wrong
+//! worker, loopback inboxes for segments between the engine's own addresses (never on the
+//! NIC), and a counters snapshot published now and then (`handoff.rs`). An application
+//! (`App`) may run in the loop too: the engine as a client. Transmit is `tx.rs`; the
+//! bench-only reflect mode is `reflect.rs`.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
-
-use crate::afxdp::{Frame, FrameAccounting, Waker, Xsk};
+use crate::afxdp::{FrameAccounting, Xsk};
 use crate::app::App;
 use crate::host::{Disposition, Host, LoopSegment, Tx};
 use crate::iface::{Action, Iface};
+use crate::io::Device;
 use crate::pcap::PcapWriter;
 use crate::stats::{Counters, Published};
 use crate::time::{Clock, Instant};
+
+mod handoff;
+mod reflect;
+mod tx;
+
+pub use handoff::{Handoff, StopSignal};
+pub use reflect::{reflect_in_place, Inject, REFLECT_PORT};
+use tx::{capture, DevTx};
 
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
@@ -39,85 +47,6 @@ pub struct WorkerConfig {
     pub inject: Option<Inject>,
 }
 
-/// Frames a reflecting worker sends at start: TCP from (our address, port 9) to the
-/// other end's, which reflects them back.
-#[derive(Clone, Debug)]
-pub struct Inject {
-    pub count: usize,
-    pub src_mac: crate::wire::ethernet::MacAddr,
-    pub dst_mac: crate::wire::ethernet::MacAddr,
-    pub src: std::net::Ipv4Addr,
-    pub dst: std::net::Ipv4Addr,
-}
-
-/// The port reflect mode uses at both ends (discard).
-pub const REFLECT_PORT: u16 = 9;
-
-/// Swaps a TCP/IPv4 frame's Ethernet addresses, IPv4 addresses and TCP ports in place.
-/// The checksums stay valid (a swap does not change a ones'-complement sum). Returns false
-/// for anything else (VLAN tags, options are fine; other protocols are not).
-pub fn reflect_in_place(frame: &mut [u8]) -> bool {
-    if frame.len() < 14 + 20 + 20 || frame[12..14] != [0x08, 0x00] || frame[23] != 6 {
-        return false;
-    }
-    let ihl = usize::from(frame[14] & 0x0f) * 4;
-    if ihl < 20 || frame.len() < 14 + ihl + 20 {
-        return false;
-    }
-    for i in 0..6 {
-        frame.swap(i, 6 + i);
-    }
-    for i in 0..4 {
-        frame.swap(26 + i, 30 + i);
-    }
-    let t = 14 + ihl;
-    frame.swap(t, t + 2);
-    frame.swap(t + 1, t + 3);
-    true
-}
-
-impl Inject {
-    /// One 54-byte frame to bounce (an ACK with no payload), numbered `i`.
-    pub fn frame(&self, i: usize, buf: &mut [u8]) -> usize {
-        use crate::wire::{ethernet, ipv4, tcp};
-        let eth = ethernet::emit(
-            buf,
-            self.dst_mac,
-            self.src_mac,
-            None,
-            ethernet::EtherType::Ipv4,
-        );
-        let repr = tcp::TcpRepr {
-            src_port: REFLECT_PORT,
-            dst_port: REFLECT_PORT,
-            seq: crate::tcp::SeqNum(i as u32),
-            ack: crate::tcp::SeqNum(0),
-            flags: tcp::Flags::ACK,
-            window: 0,
-            urgent: 0,
-            options: Default::default(),
-            ecn: 0,
-        };
-        let seg = repr.emit(
-            &mut buf[eth + ipv4::MIN_HEADER_LEN..],
-            0,
-            self.src,
-            self.dst,
-        );
-        ipv4::Ipv4Repr {
-            src: self.src,
-            dst: self.dst,
-            protocol: ipv4::PROTO_TCP,
-            ttl: 64,
-            ident: i as u16,
-            payload_len: seg,
-            ecn: 0,
-        }
-        .emit(&mut buf[eth..]);
-        eth + ipv4::MIN_HEADER_LEN + seg
-    }
-}
-
 impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
@@ -129,37 +58,6 @@ impl Default for WorkerConfig {
             reflect: false,
             inject: None,
         }
-    }
-}
-
-/// Tells workers to stop, and how long in-flight responses may then take to finish.
-/// Shared by the runtime and every worker; read once per loop iteration.
-#[derive(Debug, Default)]
-pub struct StopSignal {
-    requested: AtomicBool,
-    grace_micros: AtomicU64,
-}
-
-impl StopSignal {
-    pub fn new() -> Arc<StopSignal> {
-        Arc::new(StopSignal::default())
-    }
-
-    /// Asks every worker to stop accepting and to finish within `grace`.
-    pub fn request(&self, grace: Duration) {
-        let micros = u64::try_from(grace.as_micros()).unwrap_or(u64::MAX);
-        self.grace_micros.store(micros, Ordering::Relaxed);
-        // Release: a worker that sees the request sees its grace.
-        self.requested.store(true, Ordering::Release);
-    }
-
-    pub fn requested(&self) -> bool {
-        self.requested.load(Ordering::Acquire)
-    }
-
-    /// The grace of the request.
-    pub fn grace(&self) -> Duration {
-        Duration::from_micros(self.grace_micros.load(Ordering::Relaxed))
     }
 }
 
@@ -178,57 +76,12 @@ pub struct WorkerSummary {
     pub timers_left: usize,
 }
 
-/// Queues between workers: frames for a connection another worker owns, and loopback
-/// segments (the in-memory path between the engine's own addresses).
-pub struct Handoff {
-    pub inbox: Receiver<Vec<u8>>,
-    pub peers: Vec<Sender<Vec<u8>>>,
-    /// Loopback segments for this worker's connections and listeners.
-    pub loop_inbox: Receiver<LoopSegment>,
-    pub loop_peers: Vec<Sender<LoopSegment>>,
-    /// Every worker's waker (a sleeping worker is woken when something is queued for it).
-    pub wakers: Vec<Arc<Waker>>,
-    /// This worker's index.
-    pub me: usize,
-}
-
-impl Handoff {
-    /// One bounded handoff queue (`depth`) and one bounded loopback inbox (`loop_depth`)
-    /// per worker; each worker gets its own and every sender.
-    pub fn mesh(workers: usize, depth: usize, loop_depth: usize) -> std::io::Result<Vec<Handoff>> {
-        let (txs, rxs): (Vec<_>, Vec<_>) = (0..workers)
-            .map(|_| crossbeam_channel::bounded(depth))
-            .unzip();
-        let (ltxs, lrxs): (Vec<_>, Vec<_>) = (0..workers)
-            .map(|_| crossbeam_channel::bounded(loop_depth.max(1)))
-            .unzip();
-        let wakers = (0..workers)
-            .map(|_| Waker::new().map(Arc::new))
-            .collect::<std::io::Result<Vec<_>>>()?;
-        Ok(rxs
-            .into_iter()
-            .zip(lrxs)
-            .enumerate()
-            .map(|(me, (inbox, loop_inbox))| Handoff {
-                inbox,
-                peers: txs.clone(),
-                loop_inbox,
-                loop_peers: ltxs.clone(),
-                wakers: wakers.clone(),
-                me,
-            })
-            .collect())
-    }
-}
-
-/// Handoffs waiting for room in a full peer queue, at most this many (then dropped and
-/// counted; TCP retransmits).
-const HANDOFF_BACKLOG: usize = 65_536;
-
-pub struct Worker {
+/// One worker over its device `D`: an AF_XDP socket in production, an in-memory link in
+/// tests (`crate::io`). Generic, so each device gets its own compiled loop.
+pub struct Worker<D: Device = Xsk> {
     /// Frames for other workers whose queues were full: retried every loop, in order.
     handoff_backlog: std::collections::VecDeque<(u16, Vec<u8>)>,
-    xsk: Xsk,
+    dev: D,
     iface: Iface,
     host: Option<Host>,
     handoff: Option<Handoff>,
@@ -239,128 +92,43 @@ pub struct Worker {
     app: Option<Box<dyn App>>,
     /// Loopback segments being moved to inboxes (kept for its allocation).
     loop_out: Vec<LoopSegment>,
+    /// Received frames of one batch (kept for its allocation).
+    batch: Vec<D::Frame>,
 }
 
-/// Transmit through the AF_XDP socket, capturing to pcap.
-struct XskTx<'a> {
-    xsk: &'a mut Xsk,
-    pcap: &'a Option<Arc<Mutex<PcapWriter>>>,
-    counters: &'a mut Counters,
-}
-
-fn capture(pcap: &Option<Arc<Mutex<PcapWriter>>>, frame: &[u8]) {
-    if let Some(p) = pcap {
-        if let Ok(mut w) = p.lock() {
-            let _ = w.write(frame);
-        }
-    }
-}
-
-impl XskTx<'_> {
-    /// A free frame, reclaiming completed ones first if none is left.
-    fn alloc(&mut self) -> Option<Frame> {
-        self.xsk.alloc().or_else(|| {
-            self.xsk.complete();
-            self.xsk.alloc()
-        })
-    }
-
-    fn push(&mut self, f: Frame) -> bool {
-        let n = self.xsk.data(&f).len();
-        capture(self.pcap, self.xsk.data(&f));
-        let f = match self.xsk.transmit(f) {
-            Ok(()) => {
-                self.counters.tx_frames += 1;
-                self.counters.tx_bytes += n as u64;
-                return true;
-            }
-            Err(f) => f,
-        };
-        // The TX ring is full: let the kernel take what it has, reclaim, retry once.
-        self.xsk.flush_tx();
-        self.xsk.complete();
-        match self.xsk.transmit(f) {
-            Ok(()) => {
-                self.counters.tx_frames += 1;
-                self.counters.tx_bytes += n as u64;
-                true
-            }
-            Err(f) => {
-                self.counters.drop_tx_full += 1;
-                self.xsk.release(f);
-                false
-            }
-        }
-    }
-}
-
-impl Tx for XskTx<'_> {
-    fn send(&mut self, build: &mut dyn FnMut(&mut [u8]) -> usize) -> bool {
-        let f = self.alloc();
-        let Some(mut f) = f else {
-            self.counters.drop_tx_full += 1;
-            return false;
-        };
-        let n = build(self.xsk.buf_mut(&mut f));
-        self.xsk.set_len(&mut f, n);
-        self.push(f)
-    }
-
-    fn send_range(&mut self, build: &mut crate::host::BuildRange<'_>) -> Option<bool> {
-        let f = self.alloc();
-        let Some(mut f) = f else {
-            // No frame: the segment still leaves the connection (and is lost, counted),
-            // so TCP's timers resend it; holding it back could leave nothing to wake for.
-            let mut aside = [0u8; crate::host::FRAME_ROOM];
-            build(&mut aside)?;
-            self.counters.drop_tx_full += 1;
-            return Some(false);
-        };
-        match build(self.xsk.buf_mut(&mut f)) {
-            None => {
-                self.xsk.release(f);
-                None
-            }
-            Some((start, end)) => {
-                self.xsk.set_range(&mut f, start, end - start);
-                Some(self.push(f))
-            }
-        }
-    }
-}
-
-impl Worker {
-    pub fn new(xsk: Xsk, iface: Iface, cfg: WorkerConfig, published: Arc<Published>) -> Worker {
+impl<D: Device> Worker<D> {
+    pub fn new(dev: D, iface: Iface, cfg: WorkerConfig, published: Arc<Published>) -> Worker<D> {
         Worker {
             handoff_backlog: std::collections::VecDeque::new(),
-            xsk,
+            dev,
             iface,
             host: None,
             handoff: None,
-            cfg,
             published,
             pcap: None,
             payload: Vec::with_capacity(65536),
             app: None,
             loop_out: Vec::new(),
+            batch: Vec::with_capacity(cfg.batch),
+            cfg,
         }
     }
 
     /// Run `app` in this worker's loop (the engine as a client; see `crate::app`).
-    pub fn with_app(mut self, app: Box<dyn App>) -> Worker {
+    pub fn with_app(mut self, app: Box<dyn App>) -> Worker<D> {
         self.app = Some(app);
         self
     }
 
     /// Serve TCP (and HTTP) through `host`; without one, every segment gets a RST.
-    pub fn with_host(mut self, host: Host, handoff: Handoff) -> Worker {
+    pub fn with_host(mut self, host: Host, handoff: Handoff) -> Worker<D> {
         self.host = Some(host);
         self.handoff = Some(handoff);
         self
     }
 
     /// Record every frame received and sent to a shared pcap writer.
-    pub fn with_pcap(mut self, pcap: Arc<Mutex<PcapWriter>>) -> Worker {
+    pub fn with_pcap(mut self, pcap: Arc<Mutex<PcapWriter>>) -> Worker<D> {
         self.pcap = Some(pcap);
         self
     }
@@ -413,17 +181,16 @@ impl Worker {
         }
         let clock = Clock::new();
         if let Some(inj) = self.cfg.inject.clone() {
-            let mut tx = XskTx {
-                xsk: &mut self.xsk,
+            let mut tx = DevTx {
+                dev: &mut self.dev,
                 pcap: &self.pcap,
                 counters: &mut self.iface.counters,
             };
             for i in 0..inj.count {
                 tx.send(&mut |buf: &mut [u8]| inj.frame(i, buf));
             }
-            self.xsk.flush_tx();
+            self.dev.flush_tx();
         }
-        let mut batch: Vec<Frame> = Vec::with_capacity(self.cfg.batch);
         let mut idle = 0u32;
         let mut last_publish = clock.now();
         let mut stopping: Option<Instant> = None;
@@ -443,63 +210,15 @@ impl Worker {
                     break;
                 }
             }
-            if let Some(h) = &mut self.host {
-                h.refresh_date_at(now);
-            }
-            self.xsk.complete();
-            batch.clear();
-            let mut worked = false;
-            if self.xsk.recv(&mut batch, self.cfg.batch) > 0 {
-                worked = true;
-                for f in batch.drain(..) {
-                    self.frame(f, now);
-                }
-            }
-            worked |= self.retry_handoffs();
-            worked |= self.handoffs(now);
-            worked |= self.loopback_in(now);
-            self.timers(now);
-            worked |= self.run_app(now);
-            self.loopback_send();
-            self.xsk.flush_tx();
-            if worked {
+            if self.poll(now) {
                 idle = 0;
             } else {
                 idle = idle.saturating_add(1);
                 if !self.cfg.busy_poll && idle > self.cfg.idle_spins {
-                    let mut sleep = self.cfg.idle_sleep;
-                    let deadlines = [
-                        self.host.as_ref().and_then(|h| h.next_deadline()),
-                        self.app.as_ref().and_then(|a| a.poll_at()),
-                    ];
-                    for at in deadlines.into_iter().flatten() {
-                        sleep = sleep.min(at.saturating_since(now));
-                    }
-                    if !self.handoff_backlog.is_empty()
-                        || self.host.as_ref().is_some_and(|h| h.has_events())
-                    {
-                        sleep = Duration::ZERO;
-                    }
-                    // poll() sleeps in whole milliseconds: a deadline closer than that (a
-                    // load generator's next scheduled request) is met by spinning, not by
-                    // oversleeping it.
-                    if sleep >= Duration::from_millis(1) {
-                        let ms = sleep.as_millis() as i32;
-                        match &self.handoff {
-                            Some(h) => {
-                                let waker = h.wakers[h.me].clone();
-                                let (inbox, loop_inbox) = (&h.inbox, &h.loop_inbox);
-                                let ready = || !inbox.is_empty() || !loop_inbox.is_empty();
-                                let _ = self.xsk.wait_with(&waker, &ready, ms);
-                            }
-                            None => {
-                                let _ = self.xsk.wait(ms);
-                            }
-                        }
-                    }
+                    self.sleep(now);
                 }
             }
-            self.xsk.refill();
+            self.dev.refill();
             if now - last_publish >= self.cfg.publish_every {
                 self.publish();
                 last_publish = now;
@@ -508,9 +227,110 @@ impl Worker {
         self.finish()
     }
 
+    /// One turn of the loop at `now`: completions, a batch of received frames, handoffs,
+    /// loopback, timers, the app, then transmit. Returns whether anything was done. `run`
+    /// calls it with the clock's time; a test may call it with its own.
+    pub fn poll(&mut self, now: Instant) -> bool {
+        if let Some(h) = &mut self.host {
+            h.refresh_date_at(now);
+        }
+        self.dev.complete();
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.clear();
+        let mut worked = false;
+        if self.dev.recv(&mut batch, self.cfg.batch) > 0 {
+            worked = true;
+            for f in batch.drain(..) {
+                self.frame(f, now);
+            }
+        }
+        self.batch = batch;
+        worked |= self.retry_handoffs();
+        worked |= self.handoffs(now);
+        worked |= self.loopback_in(now);
+        self.timers(now);
+        worked |= self.run_app(now);
+        self.loopback_send();
+        self.dev.flush_tx();
+        worked
+    }
+
+    /// The earliest deadline of the host's timers and the app, if any.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let host = self.host.as_ref().and_then(|h| h.next_deadline());
+        let app = self.app.as_ref().and_then(|a| a.poll_at());
+        match (host, app) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Sleeps in the device until a frame arrives, something is queued for this worker,
+    /// or the next deadline (at most `idle_sleep`).
+    fn sleep(&mut self, now: Instant) {
+        let mut sleep = self.cfg.idle_sleep;
+        if let Some(at) = self.next_deadline() {
+            sleep = sleep.min(at.saturating_since(now));
+        }
+        if !self.handoff_backlog.is_empty() || self.host.as_ref().is_some_and(|h| h.has_events()) {
+            sleep = Duration::ZERO;
+        }
+        // poll() sleeps in whole milliseconds: a deadline closer than that (a load
+        // generator's next scheduled request) is met by spinning, not by oversleeping it.
+        if sleep >= Duration::from_millis(1) {
+            let ms = sleep.as_millis() as i32;
+            match &self.handoff {
+                Some(h) => {
+                    let waker = h.wakers[h.me].clone();
+                    let (inbox, loop_inbox) = (&h.inbox, &h.loop_inbox);
+                    let ready = || !inbox.is_empty() || !loop_inbox.is_empty();
+                    let _ = self.dev.wait(Some((&waker, &ready)), ms);
+                }
+                None => {
+                    let _ = self.dev.wait(None, ms);
+                }
+            }
+        }
+    }
+
+    /// The device (tests look at its frames and link).
+    pub fn device(&self) -> &D {
+        &self.dev
+    }
+
+    pub fn device_mut(&mut self) -> &mut D {
+        &mut self.dev
+    }
+
+    /// What the worker counted so far, the host's counts included.
+    pub fn counters(&mut self) -> Counters {
+        self.publish();
+        self.iface.counters
+    }
+
+    /// The TCP host, if serving.
+    pub fn host(&self) -> Option<&Host> {
+        self.host.as_ref()
+    }
+
+    /// Is anything queued for this worker in memory (handoffs, loopback segments, or its
+    /// own handoffs waiting for room)?
+    pub fn has_queued(&self) -> bool {
+        !self.handoff_backlog.is_empty()
+            || self
+                .handoff
+                .as_ref()
+                .is_some_and(|h| !h.inbox.is_empty() || !h.loop_inbox.is_empty())
+    }
+
+    /// The TCP host, to call into between turns of the loop (tests).
+    pub fn host_mut(&mut self) -> Option<&mut Host> {
+        self.host.as_mut()
+    }
+
     fn timers(&mut self, now: Instant) {
         let Worker {
-            xsk,
+            dev,
             iface,
             host,
             pcap,
@@ -518,8 +338,8 @@ impl Worker {
         } = self;
         if let Some(h) = host {
             if h.next_deadline().is_some_and(|t| t <= now) {
-                let mut tx = XskTx {
-                    xsk,
+                let mut tx = DevTx {
+                    dev,
                     pcap,
                     counters: &mut iface.counters,
                 };
@@ -528,61 +348,17 @@ impl Worker {
         }
     }
 
-    /// Frames other workers received for our connections.
-    fn handoffs(&mut self, now: Instant) -> bool {
-        let Some(h) = &self.handoff else {
-            return false;
-        };
-        if h.inbox.is_empty() {
-            // The common case, checked without the channel's receive path.
-            return false;
-        }
-        let inbox = h.inbox.clone();
-        let mut any = false;
-        for _ in 0..self.cfg.batch {
-            let Ok(mut bytes) = inbox.try_recv() else {
-                break;
-            };
-            any = true;
-            self.iface.counters.handoff_in += 1;
-            let len = bytes.len();
-            bytes.resize(len.max(2048), 0);
-            match self.iface.handle(&mut bytes, len) {
-                Action::Tcp(t) => {
-                    self.payload.clear();
-                    self.payload
-                        .extend_from_slice(&bytes[t.payload.0..t.payload.1]);
-                    match self.segment(now, &t) {
-                        Disposition::Reset => {
-                            if let Action::Transmit(n) = self.iface.reset(&mut bytes, &t) {
-                                self.send_copy(&bytes[..n]);
-                            }
-                        }
-                        // The owner changed again: do not bounce it around.
-                        Disposition::Forward(_) => self.iface.counters.handoff_dropped += 1,
-                        Disposition::Done | Disposition::Dropped => {}
-                    }
-                }
-                Action::Transmit(n) => self.send_copy(&bytes[..n]),
-                // Shared by the worker that received it: learn, do not pass it on again.
-                Action::Neighbor(arp) => self.neighbor(now, &arp),
-                Action::PathMtu { .. } | Action::Drop => {}
-            }
-        }
-        any
-    }
-
     fn neighbor(&mut self, now: Instant, arp: &crate::wire::arp::ArpRepr) {
         let Worker {
-            xsk,
+            dev,
             iface,
             host,
             pcap,
             ..
         } = self;
         if let Some(h) = host {
-            let mut tx = XskTx {
-                xsk,
+            let mut tx = DevTx {
+                dev,
                 pcap,
                 counters: &mut iface.counters,
             };
@@ -593,7 +369,7 @@ impl Worker {
     /// Loopback segments other workers (or this one) sent to our connections.
     fn loopback_in(&mut self, now: Instant) -> bool {
         let Worker {
-            xsk,
+            dev,
             iface,
             host,
             pcap,
@@ -608,8 +384,8 @@ impl Worker {
             return false;
         }
         let mut any = false;
-        let mut tx = XskTx {
-            xsk,
+        let mut tx = DevTx {
+            dev,
             pcap,
             counters: &mut iface.counters,
         };
@@ -655,7 +431,7 @@ impl Worker {
 
     fn run_app(&mut self, now: Instant) -> bool {
         let Worker {
-            xsk,
+            dev,
             iface,
             host,
             pcap,
@@ -666,8 +442,8 @@ impl Worker {
             return false;
         };
         let had = h.has_events();
-        let mut tx = XskTx {
-            xsk,
+        let mut tx = DevTx {
+            dev,
             pcap,
             counters: &mut iface.counters,
         };
@@ -676,8 +452,8 @@ impl Worker {
     }
 
     fn send_copy(&mut self, frame: &[u8]) {
-        let mut tx = XskTx {
-            xsk: &mut self.xsk,
+        let mut tx = DevTx {
+            dev: &mut self.dev,
             pcap: &self.pcap,
             counters: &mut self.iface.counters,
         };
@@ -690,7 +466,7 @@ impl Worker {
     /// A TCP segment whose payload is in `self.payload`.
     fn segment(&mut self, now: Instant, t: &crate::iface::TcpIn) -> Disposition {
         let Worker {
-            xsk,
+            dev,
             iface,
             host,
             pcap,
@@ -700,41 +476,41 @@ impl Worker {
         let Some(h) = host else {
             return Disposition::Reset;
         };
-        let mut tx = XskTx {
-            xsk,
+        let mut tx = DevTx {
+            dev,
             pcap,
             counters: &mut iface.counters,
         };
         h.on_segment(now, &t.meta, &t.repr, payload, &mut tx)
     }
 
-    fn frame(&mut self, mut f: Frame, now: Instant) {
-        let len = f.len();
+    fn frame(&mut self, mut f: D::Frame, now: Instant) {
+        let len = D::len(&f);
         self.iface.counters.rx_frames += 1;
         self.iface.counters.rx_bytes += len as u64;
         if self.cfg.reflect {
-            if reflect_in_place(self.xsk.data_mut(&mut f)) {
-                let mut tx = XskTx {
-                    xsk: &mut self.xsk,
+            if reflect_in_place(self.dev.data_mut(&mut f)) {
+                let mut tx = DevTx {
+                    dev: &mut self.dev,
                     pcap: &self.pcap,
                     counters: &mut self.iface.counters,
                 };
                 tx.push(f);
             } else {
-                self.xsk.release(f);
+                self.dev.release(f);
             }
             return;
         }
-        capture(&self.pcap, self.xsk.data(&f));
-        let action = self.iface.handle(self.xsk.buf_mut(&mut f), len);
+        capture(&self.pcap, self.dev.data(&f));
+        let action = self.iface.handle(self.dev.buf_mut(&mut f), len);
         let action = match action {
             Action::Tcp(t) => {
                 self.payload.clear();
                 self.payload
-                    .extend_from_slice(&self.xsk.data(&f)[t.payload.0..t.payload.1]);
+                    .extend_from_slice(&self.dev.data(&f)[t.payload.0..t.payload.1]);
                 match self.segment(now, &t) {
                     Disposition::Done | Disposition::Dropped => Action::Drop,
-                    Disposition::Reset => self.iface.reset(self.xsk.buf_mut(&mut f), &t),
+                    Disposition::Reset => self.iface.reset(self.dev.buf_mut(&mut f), &t),
                     Disposition::Forward(w) => {
                         self.forward(w, &f);
                         Action::Drop
@@ -745,7 +521,7 @@ impl Worker {
                 self.neighbor(now, &arp);
                 // Every worker resolves next hops for its own connections: tell the others.
                 if let Some(h) = &self.handoff {
-                    let bytes = self.xsk.data(&f).to_vec();
+                    let bytes = self.dev.data(&f).to_vec();
                     for w in 0..h.peers.len() {
                         if w != h.me && h.peers[w].try_send(bytes.clone()).is_ok() {
                             h.wakers[w].wake();
@@ -756,15 +532,15 @@ impl Worker {
             }
             Action::PathMtu { tuple, seq, mtu } => {
                 let Worker {
-                    xsk,
+                    dev,
                     iface,
                     host,
                     pcap,
                     ..
                 } = self;
                 if let Some(h) = host {
-                    let mut tx = XskTx {
-                        xsk,
+                    let mut tx = DevTx {
+                        dev,
                         pcap,
                         counters: &mut iface.counters,
                     };
@@ -776,93 +552,25 @@ impl Worker {
         };
         match action {
             Action::Transmit(n) => {
-                self.xsk.set_len(&mut f, n);
-                let mut tx = XskTx {
-                    xsk: &mut self.xsk,
+                self.dev.set_len(&mut f, n);
+                let mut tx = DevTx {
+                    dev: &mut self.dev,
                     pcap: &self.pcap,
                     counters: &mut self.iface.counters,
                 };
                 tx.push(f);
             }
-            _ => self.xsk.release(f),
+            _ => self.dev.release(f),
         }
     }
 
-    fn forward(&mut self, to: u16, f: &Frame) {
-        let bytes = self.xsk.data(f).to_vec();
-        if !self.handoff_backlog.is_empty() {
-            // Keep the order: behind what is already waiting.
-            self.backlog_handoff(to, bytes);
-            return;
-        }
-        self.try_handoff(to, bytes);
-    }
-
-    /// Sends to the owner's queue; a full queue keeps the frame in the backlog.
-    fn try_handoff(&mut self, to: u16, bytes: Vec<u8>) -> bool {
-        let Some(peer) = self.handoff.as_ref().and_then(|h| h.peers.get(to as usize)) else {
-            self.iface.counters.handoff_dropped += 1;
-            return true;
-        };
-        match peer.try_send(bytes) {
-            Ok(()) => {
-                self.iface.counters.handoff_out += 1;
-                if let Some(h) = &self.handoff {
-                    h.wakers[to as usize].wake();
-                }
-                true
-            }
-            Err(TrySendError::Full(bytes)) => {
-                self.backlog_handoff(to, bytes);
-                false
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                // The owner has stopped: nothing will read it.
-                self.iface.counters.handoff_dropped += 1;
-                true
-            }
-        }
-    }
-
-    fn backlog_handoff(&mut self, to: u16, bytes: Vec<u8>) {
-        if self.handoff_backlog.len() >= HANDOFF_BACKLOG {
-            self.iface.counters.handoff_dropped += 1;
-        } else {
-            self.handoff_backlog.push_back((to, bytes));
-        }
-    }
-
-    /// Retries handoffs that found a full queue. Returns whether any went.
-    fn retry_handoffs(&mut self) -> bool {
-        let mut any = false;
-        while let Some((to, bytes)) = self.handoff_backlog.pop_front() {
-            let Some(peer) = self.handoff.as_ref().and_then(|h| h.peers.get(to as usize)) else {
-                continue;
-            };
-            match peer.try_send(bytes) {
-                Ok(()) => {
-                    self.iface.counters.handoff_out += 1;
-                    if let Some(h) = &self.handoff {
-                        h.wakers[to as usize].wake();
-                    }
-                    any = true;
-                }
-                Err(TrySendError::Full(bytes)) => {
-                    self.handoff_backlog.push_front((to, bytes));
-                    break;
-                }
-                Err(TrySendError::Disconnected(_)) => self.iface.counters.handoff_dropped += 1,
-            }
-        }
-        any
-    }
-
-    fn finish(mut self) -> WorkerSummary {
+    /// Settles the frames in flight and reports what the worker counted.
+    pub fn finish(mut self) -> WorkerSummary {
         // Let frames in flight complete, briefly, so the accounting is settled.
         for _ in 0..100 {
-            self.xsk.flush_tx();
-            self.xsk.complete();
-            if self.xsk.accounting().kernel_tx == 0 {
+            self.dev.flush_tx();
+            self.dev.complete();
+            if self.dev.accounting().kernel_tx == 0 {
                 break;
             }
             std::thread::sleep(Duration::from_millis(1));
@@ -879,7 +587,7 @@ impl Worker {
                 .iter()
                 .map(|e| (e.as_str(), self.iface.malformed[e.index()]))
                 .collect(),
-            frames: self.xsk.accounting(),
+            frames: self.dev.accounting(),
             time_wait_left: self.host.as_ref().map_or(0, |h| h.held().0),
             connections_left: self.host.as_ref().map_or(0, |h| h.held().1),
             timers_left: self.host.as_ref().map_or(0, |h| h.timer_entries()),
@@ -888,38 +596,4 @@ impl Worker {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::wire::tcp::TcpPacket;
-
-    #[test]
-    fn a_reflected_frame_keeps_valid_checksums() {
-        let a = std::net::Ipv4Addr::new(10, 0, 0, 1);
-        let b = std::net::Ipv4Addr::new(10, 0, 0, 2);
-        let inj = Inject {
-            count: 1,
-            src_mac: [2, 0, 0, 0, 0, 1],
-            dst_mac: [2, 0, 0, 0, 0, 2],
-            src: a,
-            dst: b,
-        };
-        let mut f = vec![0u8; 128];
-        let n = inj.frame(7, &mut f);
-        f.truncate(n);
-        assert!(TcpPacket::parse(&f[34..], a, b).is_ok());
-        assert!(reflect_in_place(&mut f));
-        assert_eq!(
-            (&f[0..6], &f[6..12]),
-            (&[2, 0, 0, 0, 0, 1][..], &[2, 0, 0, 0, 0, 2][..])
-        );
-        let ip = crate::wire::ipv4::Packet::new_checked(&f[14..]).expect("IPv4 checksum valid");
-        assert_eq!((ip.src(), ip.dst()), (b, a));
-        let seg = TcpPacket::parse(&f[34..], b, a).expect("TCP checksum valid");
-        assert_eq!(seg.repr.seq.0, 7);
-        // Not TCP/IPv4: left alone.
-        let mut arp = vec![0u8; 60];
-        arp[12] = 0x08;
-        arp[13] = 0x06;
-        assert!(!reflect_in_place(&mut arp));
-    }
-}
+mod loop_tests;

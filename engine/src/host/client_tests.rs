@@ -8,99 +8,13 @@ use std::time::Duration;
 
 use super::*;
 use crate::app::{App, Closed, ConnId, ConnectError, Event, Net};
+use crate::io::memory::MemDevice;
 use crate::load::{LoadApp, LoadConfig, LoadReport, Progress};
+use crate::testing::{link, EngineSpec, LinkConfig, Sim};
 use crate::wire::arp::Op;
 
 const MAC: MacAddr = [2, 0, 0, 0, 0, 2];
 const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
-
-/// Workers in memory: each a host, an optional app, a NIC (frames collected, never
-/// delivered) and a bounded loopback inbox.
-struct Engine {
-    now: Instant,
-    hosts: Vec<Host>,
-    apps: Vec<Option<Box<dyn App>>>,
-    nic: Vec<VecTx>,
-    inbox: Vec<std::collections::VecDeque<LoopSegment>>,
-    inbox_depth: usize,
-    inbox_dropped: u64,
-    table: Arc<SocketTable>,
-}
-
-impl Engine {
-    fn new(workers: u16, inbox_depth: usize, cfg: HostConfig) -> Engine {
-        let table = Arc::new(SocketTable::new());
-        let cfg = HostConfig {
-            workers,
-            addrs: vec![(US, 24)],
-            ..cfg
-        };
-        let hosts = (0..workers)
-            .map(|w| {
-                Host::new(
-                    w,
-                    MAC,
-                    cfg.clone(),
-                    &[SocketAddrV4::new(US, 80)],
-                    Arc::new(Site::body("hello\n")),
-                    table.clone(),
-                    Secrets::from_master([7; 32]),
-                )
-            })
-            .collect();
-        Engine {
-            now: Instant::from_secs(10),
-            hosts,
-            apps: (0..workers).map(|_| None).collect(),
-            nic: (0..workers).map(|_| VecTx::default()).collect(),
-            inbox: (0..workers).map(|_| Default::default()).collect(),
-            inbox_depth,
-            inbox_dropped: 0,
-            table,
-        }
-    }
-
-    /// One loop iteration of every worker, then time moves by `step`.
-    fn step(&mut self, step: Duration) {
-        for w in 0..self.hosts.len() {
-            let h = &mut self.hosts[w];
-            let tx = &mut self.nic[w];
-            while let Some(seg) = self.inbox[w].pop_front() {
-                h.on_loopback(self.now, seg, tx);
-            }
-            if h.next_deadline().is_some_and(|t| t <= self.now) {
-                h.poll_timers(self.now, tx);
-            }
-            if let Some(app) = self.apps[w].as_mut() {
-                h.run_app(self.now, app.as_mut(), tx);
-            }
-            for seg in std::mem::take(h.loopback_out()) {
-                let q = &mut self.inbox[seg.to as usize];
-                if q.len() >= self.inbox_depth {
-                    self.inbox_dropped += 1;
-                } else {
-                    q.push_back(seg);
-                }
-            }
-        }
-        self.now += step;
-    }
-
-    fn run(&mut self, d: Duration, step: Duration) {
-        let until = self.now + d;
-        while self.now < until {
-            self.step(step);
-        }
-    }
-
-    fn nic_frames(&self) -> usize {
-        self.nic.iter().map(|t| t.0.len()).sum()
-    }
-
-    fn held(&self) -> usize {
-        self.hosts.iter().map(|h| h.connections()).sum()
-    }
-}
 
 fn load(
     target: SocketAddrV4,
@@ -126,38 +40,62 @@ fn load(
     (app, out)
 }
 
+/// `workers` real workers of one engine, each running a load generator against `target`
+/// (one of the engine's own addresses: every segment takes the loopback inboxes, of
+/// `inbox_depth` each), in virtual time (`crate::testing`).
 fn self_load(
     workers: u16,
     inbox_depth: usize,
     target: SocketAddrV4,
     close: bool,
-) -> (Engine, LoadReport) {
-    let cfg = HostConfig::default();
-    let mut e = Engine::new(workers, inbox_depth, cfg);
+) -> (Sim, LoadReport) {
+    let mut spec = EngineSpec::server(US, MAC);
+    spec.loop_depth = inbox_depth;
+    let devices: Vec<MemDevice> = (0..workers)
+        .map(|_| link(LinkConfig::default()).0)
+        .collect();
+    let mut apps: Vec<Option<Box<dyn App>>> = Vec::new();
     let mut outs = Vec::new();
-    for w in 0..workers as usize {
+    for _ in 0..workers {
         let (app, out) = load(target, 8, close);
-        e.apps[w] = Some(Box::new(app));
+        apps.push(Some(Box::new(app)));
         outs.push(out);
     }
-    e.run(Duration::from_secs(3), Duration::from_micros(200));
-    // Let the last FINs, retransmissions and TIME_WAITs (60 s) finish.
-    e.run(Duration::from_secs(70), Duration::from_millis(10));
+    let mut sim = Sim::new();
+    sim.add_engine(spec, devices, apps);
+    sim.run_for(Duration::from_secs(3));
+    // Let the last FINs, retransmissions (backed off, after drops at a tiny inbox) and
+    // TIME_WAITs (60 s) finish.
+    sim.run_for(Duration::from_secs(200));
     let mut total = LoadReport::default();
     for o in outs {
         total.merge(&o.lock().unwrap());
     }
-    (e, total)
+    sim.assert_frames_settled();
+    (sim, total)
+}
+
+/// What the engine's workers counted, summed.
+fn counted(sim: &mut Sim) -> crate::stats::Counters {
+    let mut sum = crate::stats::Counters::default();
+    for w in &mut sim.workers {
+        sum.add(&w.counters());
+    }
+    sum
+}
+
+fn host(sim: &Sim, w: usize) -> &Host {
+    sim.workers[w].host().expect("a host")
 }
 
 #[test]
 fn self_load_within_one_worker_never_touches_the_nic() {
-    let (e, r) = self_load(1, 4096, SocketAddrV4::new(US, 80), false);
+    let (mut e, r) = self_load(1, 4096, SocketAddrV4::new(US, 80), false);
     assert!(r.requests > 1000, "{}", r.render());
     assert_eq!(r.error_count(), 0, "{}", r.render());
     assert_eq!(r.non_2xx, 0);
-    assert_eq!(e.nic_frames(), 0, "no frame for the NIC");
-    let s = e.hosts[0].stats();
+    assert_eq!(counted(&mut e).tx_frames, 0, "no frame for the NIC");
+    let s = host(&e, 0).stats();
     // The client stops counting at the end of the run; a pipelined request or two per
     // connection may have been answered after that.
     assert!(
@@ -168,7 +106,7 @@ fn self_load_within_one_worker_never_touches_the_nic() {
     );
     assert!(s.loopback_out > 0 && s.loopback_out == s.loopback_in);
     assert_eq!(
-        (e.held(), e.table.len()),
+        (e.connections(), e.tables[0].len()),
         (0, 0),
         "every connection reclaimed"
     );
@@ -176,42 +114,42 @@ fn self_load_within_one_worker_never_touches_the_nic() {
 
 #[test]
 fn self_load_across_two_workers() {
-    let (e, r) = self_load(2, 4096, SocketAddrV4::new(US, 80), false);
+    let (mut e, r) = self_load(2, 4096, SocketAddrV4::new(US, 80), false);
     assert!(r.requests > 1000, "{}", r.render());
     assert_eq!(r.error_count(), 0, "{}", r.render());
-    assert_eq!(e.nic_frames(), 0);
+    assert_eq!(counted(&mut e).tx_frames, 0);
     // Some client connections were served by the other worker.
-    let served: Vec<u64> = e.hosts.iter().map(|h| h.stats().accepted).collect();
+    let served: Vec<u64> = (0..2).map(|w| host(&e, w).stats().accepted).collect();
     assert!(
         served.iter().all(|&a| a > 0),
         "both workers accepted: {served:?}"
     );
-    let answered: u64 = e.hosts.iter().map(|h| h.stats().http.responses_2xx).sum();
+    let answered: u64 = (0..2).map(|w| host(&e, w).stats().http.responses_2xx).sum();
     assert!(
         answered >= r.requests,
         "nothing counted twice: {answered} >= {}",
         r.requests
     );
-    assert_eq!((e.held(), e.table.len()), (0, 0));
+    assert_eq!((e.connections(), e.tables[0].len()), (0, 0));
 }
 
 #[test]
 fn connection_per_request_to_127_0_0_1() {
-    let (e, r) = self_load(2, 4096, SocketAddrV4::new(Ipv4Addr::LOCALHOST, 80), true);
+    let (mut e, r) = self_load(2, 4096, SocketAddrV4::new(Ipv4Addr::LOCALHOST, 80), true);
     assert!(r.requests > 500, "{}", r.render());
     assert_eq!(r.error_count(), 0, "{}", r.render());
     assert!(r.connects >= r.requests, "one connection per request");
     // 60 s of TIME_WAIT on the server side and 4,000 local ports: ports came back while
     // their server end was still in TIME_WAIT, and the new SYN took it over.
     assert!(r.connects > 4000, "{} connects", r.connects);
-    assert_eq!(e.nic_frames(), 0);
-    assert_eq!((e.held(), e.table.len()), (0, 0));
+    assert_eq!(counted(&mut e).tx_frames, 0);
+    assert_eq!((e.connections(), e.tables[0].len()), (0, 0));
 }
 
 #[test]
 fn a_tiny_inbox_drops_like_a_link_and_tcp_recovers() {
-    let (e, r) = self_load(2, 3, SocketAddrV4::new(US, 80), false);
-    assert!(e.inbox_dropped > 0, "the inbox filled up");
+    let (mut e, r) = self_load(2, 3, SocketAddrV4::new(US, 80), false);
+    assert!(counted(&mut e).loopback_dropped > 0, "the inbox filled up");
     assert!(r.requests > 50, "{}", r.render());
     // Every request sent was answered. A SYN dropped at the full inbox waits for its
     // retransmission (1 s, then 3 s): a connection still waiting at the end is reported
@@ -223,11 +161,11 @@ fn a_tiny_inbox_drops_like_a_link_and_tcp_recovers() {
         .map(|(_, v)| v)
         .sum();
     assert_eq!(lost, 0, "{}", r.render());
-    let answered: u64 = e.hosts.iter().map(|h| h.stats().http.responses_2xx).sum();
+    let answered: u64 = (0..2).map(|w| host(&e, w).stats().http.responses_2xx).sum();
     // Every response the client counted was sent once by a server; nothing duplicated
     // (at most the two pipelined requests per connection in flight at the end).
     assert!(answered >= r.requests && answered <= r.requests + 32);
-    assert_eq!((e.held(), e.table.len()), (0, 0));
+    assert_eq!((e.connections(), e.tables[0].len()), (0, 0));
 }
 
 /// An app that opens one connection and records what happens to it.
@@ -248,29 +186,53 @@ impl App for Probe {
     }
 }
 
-fn probe(e: &mut Engine, target: SocketAddrV4) -> Arc<Mutex<Vec<Event>>> {
+/// What happened to a probe's connection.
+type Events = Arc<Mutex<Vec<Event>>>;
+
+fn probe(target: SocketAddrV4) -> (Option<Box<dyn App>>, Events) {
     let events = Arc::new(Mutex::new(Vec::new()));
-    e.apps[0] = Some(Box::new(Probe {
+    let app = Probe {
         target,
         id: None,
         events: events.clone(),
-    }));
-    events
+    };
+    (Some(Box::new(app)), events)
+}
+
+/// One engine of `workers` real workers serving on `US`:80 with `apps`; the far end of
+/// worker 0's link is returned: what the engine puts on the NIC arrives there.
+fn engine(workers: u16, cfg: HostConfig, apps: Vec<Option<Box<dyn App>>>) -> (Sim, MemDevice) {
+    let mut spec = EngineSpec::server(US, MAC);
+    spec.host = cfg;
+    let (dev, far) = link(LinkConfig::default());
+    let mut devices = vec![dev];
+    devices.extend((1..workers).map(|_| link(LinkConfig::default()).0));
+    let mut sim = Sim::new();
+    sim.add_engine(spec, devices, apps);
+    (sim, far)
+}
+
+fn drain(far: &mut MemDevice) -> Vec<Vec<u8>> {
+    std::iter::from_fn(|| far.take()).collect()
+}
+
+fn host_mut(sim: &mut Sim, w: usize) -> &mut Host {
+    sim.workers[w].host_mut().expect("a host")
 }
 
 #[test]
 fn a_next_hop_nobody_answers_fails_cleanly_after_the_arp_retries() {
-    let mut e = Engine::new(1, 64, HostConfig::default());
-    let events = probe(&mut e, SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 77), 80));
-    e.run(Duration::from_millis(2500), Duration::from_millis(10));
+    let (app, events) = probe(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 77), 80));
+    let (mut e, mut far) = engine(1, HostConfig::default(), vec![app]);
+    e.run_for(Duration::from_millis(2500));
     // Requests so far, broadcast, for the unanswered address; no TCP segment.
-    let frames = &e.nic[0].0;
+    let mut frames = drain(&mut far);
     assert!(
         !frames.is_empty() && frames.len() <= 3,
         "{} frames",
         frames.len()
     );
-    for f in frames {
+    for f in &frames {
         assert_eq!(&f[0..6], &[0xff; 6]);
         assert_eq!(u16::from_be_bytes([f[12], f[13]]), 0x0806);
         let a = ArpRepr::parse(&f[14..]).unwrap();
@@ -280,28 +242,38 @@ fn a_next_hop_nobody_answers_fails_cleanly_after_the_arp_retries() {
         );
     }
     assert!(events.lock().unwrap().is_empty(), "still resolving");
-    e.run(Duration::from_secs(2), Duration::from_millis(10));
+    e.run_for(Duration::from_secs(2));
     assert_eq!(
         *events.lock().unwrap(),
         vec![Event::Closed(Closed::Unreachable(Ipv4Addr::new(
             10, 0, 0, 77
         )))]
     );
-    assert_eq!(e.nic[0].0.len(), 3, "three requests, then it gave up");
-    assert_eq!((e.held(), e.table.len()), (0, 0), "no leaked state");
-    assert_eq!(e.hosts[0].stats().unreachable, 1);
-    assert_eq!(e.hosts[0].next_deadline(), None, "nothing left to wake for");
+    frames.extend(drain(&mut far));
+    assert_eq!(frames.len(), 3, "three requests, then it gave up");
+    assert_eq!(
+        (e.connections(), e.tables[0].len()),
+        (0, 0),
+        "no leaked state"
+    );
+    assert_eq!(host(&e, 0).stats().unreachable, 1);
+    assert_eq!(
+        host(&e, 0).next_deadline(),
+        None,
+        "nothing left to wake for"
+    );
+    e.assert_frames_settled();
 }
 
 #[test]
 fn an_arp_answer_releases_the_syn_to_the_resolved_mac() {
-    let mut e = Engine::new(1, 64, HostConfig::default());
     let peer = Ipv4Addr::new(10, 0, 0, 9);
     let peer_mac = [2, 0, 0, 0, 0, 9];
-    let events = probe(&mut e, SocketAddrV4::new(peer, 8080));
-    e.step(Duration::from_millis(1));
-    assert_eq!(e.nic[0].0.len(), 1, "one ARP request");
-    e.nic[0].0.clear();
+    let (app, events) = probe(SocketAddrV4::new(peer, 8080));
+    let (mut e, mut far) = engine(1, HostConfig::default(), vec![app]);
+    e.step();
+    assert_eq!(drain(&mut far).len(), 1, "one ARP request");
+    // The peer answers on the link.
     let reply = ArpRepr {
         op: Op::Reply,
         sender_mac: peer_mac,
@@ -309,9 +281,12 @@ fn an_arp_answer_releases_the_syn_to_the_resolved_mac() {
         target_mac: MAC,
         target_ip: US,
     };
-    let now = e.now;
-    e.hosts[0].on_arp(now, &reply, &mut e.nic[0]);
-    let frames = std::mem::take(&mut e.nic[0].0);
+    let mut f = [0u8; 60];
+    let at = ethernet::emit(&mut f, MAC, peer_mac, None, EtherType::Arp);
+    reply.emit(&mut f[at..]);
+    far.inject(&f);
+    e.step();
+    let frames = drain(&mut far);
     assert_eq!(frames.len(), 1, "the SYN left");
     let f = &frames[0];
     assert_eq!(&f[0..6], &peer_mac);
@@ -330,11 +305,12 @@ fn an_arp_answer_releases_the_syn_to_the_resolved_mac() {
 
 #[test]
 fn connect_errors_say_why() {
-    let mut e = Engine::new(1, 64, HostConfig::default());
+    let (mut e, _far) = engine(1, HostConfig::default(), vec![]);
     let now = e.now;
+    let mut nic = VecTx::default();
     let far = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 80);
     assert_eq!(
-        e.hosts[0].connect(now, far, &mut e.nic[0]),
+        host_mut(&mut e, 0).connect(now, far, &mut nic),
         Err(ConnectError::NoRoute(*far.ip()))
     );
     // With a gateway the same destination resolves the gateway instead.
@@ -342,9 +318,9 @@ fn connect_errors_say_why() {
         gateway: Some(Ipv4Addr::new(10, 0, 0, 1)),
         ..HostConfig::default()
     };
-    let mut e = Engine::new(1, 64, cfg);
-    assert!(e.hosts[0].connect(now, far, &mut e.nic[0]).is_ok());
-    let a = ArpRepr::parse(&e.nic[0].0[0][14..]).unwrap();
+    let (mut e, _far) = engine(1, cfg, vec![]);
+    assert!(host_mut(&mut e, 0).connect(now, far, &mut nic).is_ok());
+    let a = ArpRepr::parse(&nic.0[0][14..]).unwrap();
     assert_eq!(
         a.target_ip,
         Ipv4Addr::new(10, 0, 0, 1),
@@ -355,26 +331,27 @@ fn connect_errors_say_why() {
         local_ports: (50000, 50001),
         ..HostConfig::default()
     };
-    let mut e = Engine::new(1, 64, cfg);
+    let (mut e, _far) = engine(1, cfg, vec![]);
     let dst = SocketAddrV4::new(US, 80);
-    assert!(e.hosts[0].connect(now, dst, &mut e.nic[0]).is_ok());
-    assert!(e.hosts[0].connect(now, dst, &mut e.nic[0]).is_ok());
-    assert_eq!(
-        e.hosts[0].connect(now, dst, &mut e.nic[0]),
-        Err(ConnectError::NoPorts)
-    );
+    let h = host_mut(&mut e, 0);
+    assert!(h.connect(now, dst, &mut nic).is_ok());
+    assert!(h.connect(now, dst, &mut nic).is_ok());
+    assert_eq!(h.connect(now, dst, &mut nic), Err(ConnectError::NoPorts));
 }
 
 #[test]
 fn refused_when_nothing_listens() {
-    let mut e = Engine::new(2, 64, HostConfig::default());
-    let events = probe(&mut e, SocketAddrV4::new(US, 81));
-    e.run(Duration::from_millis(20), Duration::from_millis(1));
+    let (app, events) = probe(SocketAddrV4::new(US, 81));
+    let (mut e, mut far) = engine(2, HostConfig::default(), vec![app]);
+    e.run_for(Duration::from_millis(20));
     assert_eq!(
         *events.lock().unwrap(),
         vec![Event::Closed(Closed::Refused)]
     );
-    assert_eq!((e.held(), e.table.len(), e.nic_frames()), (0, 0, 0));
+    assert_eq!(
+        (e.connections(), e.tables[0].len(), drain(&mut far).len()),
+        (0, 0, 0)
+    );
 }
 
 #[test]
@@ -384,37 +361,45 @@ fn an_exhausted_port_range_fails_cleanly_and_ports_return_after_time_wait() {
         ..HostConfig::default()
     };
     cfg.tcp.time_wait = Duration::from_secs(2);
-    let mut e = Engine::new(1, 64, cfg);
+    let (mut e, _far) = engine(1, cfg, vec![]);
     let dst = SocketAddrV4::new(US, 80);
+    let mut nic = VecTx::default();
     let mut ids = Vec::new();
     for _ in 0..2 {
         let now = e.now;
-        ids.push(e.hosts[0].connect(now, dst, &mut e.nic[0]).unwrap());
+        ids.push(host_mut(&mut e, 0).connect(now, dst, &mut nic).unwrap());
     }
-    e.run(Duration::from_millis(50), Duration::from_millis(1));
+    e.run_for(Duration::from_millis(50));
     // We close first: our ends go to TIME_WAIT and keep their 4-tuples.
+    let now = e.now;
+    let h = host_mut(&mut e, 0);
     for &id in &ids {
-        assert_eq!(e.hosts[0].client_state(id), Some(State::Established));
-        e.hosts[0].client_close(id, false);
+        assert_eq!(h.client_state(id), Some(State::Established));
+        h.client_close(id, false);
     }
-    e.hosts[0].flush(e.now, &mut e.nic[0]);
-    e.run(Duration::from_millis(500), Duration::from_millis(1));
+    h.flush(now, &mut nic);
+    e.run_for(Duration::from_millis(500));
     for &id in &ids {
-        assert_eq!(e.hosts[0].client_state(id), Some(State::TimeWait));
+        assert_eq!(host(&e, 0).client_state(id), Some(State::TimeWait));
     }
     let now = e.now;
     assert_eq!(
-        e.hosts[0].connect(now, dst, &mut e.nic[0]),
+        host_mut(&mut e, 0).connect(now, dst, &mut nic),
         Err(ConnectError::NoPorts),
         "both ports are held by TIME_WAIT"
     );
-    assert_eq!(e.held(), 2, "the failed connect left nothing behind");
-    e.run(Duration::from_secs(3), Duration::from_millis(10));
-    assert_eq!((e.held(), e.table.len()), (0, 0), "TIME_WAIT over");
+    assert_eq!(e.connections(), 2, "the failed connect left nothing behind");
+    e.run_for(Duration::from_secs(3));
+    assert_eq!(
+        (e.connections(), e.tables[0].len()),
+        (0, 0),
+        "TIME_WAIT over"
+    );
     let now = e.now;
-    let again = e.hosts[0]
-        .connect(now, dst, &mut e.nic[0])
+    let again = host_mut(&mut e, 0)
+        .connect(now, dst, &mut nic)
         .expect("ports came back");
-    e.run(Duration::from_millis(50), Duration::from_millis(1));
-    assert_eq!(e.hosts[0].client_state(again), Some(State::Established));
+    e.run_for(Duration::from_millis(50));
+    assert_eq!(host(&e, 0).client_state(again), Some(State::Established));
+    assert!(nic.0.is_empty(), "nothing for the NIC");
 }

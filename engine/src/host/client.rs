@@ -1,0 +1,291 @@
+//! The client side: connections an application opens (`connect`), next hops resolved by
+//! ARP, and the application's calls and events.
+
+use super::*;
+
+impl Host {
+    /// An ARP packet for one of our addresses (a reply to our request, or a request):
+    /// learn the sender, and let connections waiting for it go.
+    pub fn on_arp(&mut self, now: Instant, arp: &ArpRepr, tx: &mut dyn Tx) {
+        let _ = self.arp.on_arp(now, arp);
+        self.poll_arp(now, tx);
+    }
+
+    pub(super) fn poll_arp(&mut self, now: Instant, tx: &mut dyn Tx) {
+        if self.arp.poll_at().is_none_or(|t| t > now) {
+            return;
+        }
+        while let Some(ev) = self.arp.poll(now) {
+            match ev {
+                ArpEvent::SendRequest(req) => {
+                    self.stats.arp_requests += 1;
+                    let mac = self.mac;
+                    let sent = tx.send(&mut |buf: &mut [u8]| {
+                        let at =
+                            ethernet::emit(buf, ethernet::BROADCAST, mac, None, EtherType::Arp);
+                        req.emit(&mut buf[at..]);
+                        at + arp::PACKET_LEN
+                    });
+                    if !sent {
+                        self.stats.tx_full += 1;
+                    }
+                }
+                ArpEvent::Resolved { mac, frame: id } => {
+                    if let Some(slot) = self.client_slot(id) {
+                        let e = self.slab[slot].as_mut().expect("live slot");
+                        if e.path == Path::Resolving {
+                            e.path = Path::Nic { mac, vlan: None };
+                            self.service(slot, now, tx);
+                        }
+                    }
+                }
+                ArpEvent::Failed { ip, frame: id } => {
+                    if let Some(slot) = self.client_slot(id) {
+                        self.stats.unreachable += 1;
+                        // Nothing was sent: the connection ends without a segment.
+                        self.events
+                            .push_back((id, Event::Closed(Closed::Unreachable(ip))));
+                        self.remove(slot);
+                    }
+                }
+            }
+        }
+    }
+
+    // ---- The client side: connections the application opens ----
+
+    pub(super) fn client_slot(&self, id: ConnId) -> Option<usize> {
+        let slot = id.slot as usize;
+        match self.slab.get(slot) {
+            Some(Some(e))
+                if self.generations[slot] == id.generation && matches!(e.role, Role::Client(_)) =>
+            {
+                Some(slot)
+            }
+            _ => None,
+        }
+    }
+
+    /// The address we send from towards `dst`.
+    pub(super) fn source_for(&self, dst: Ipv4Addr) -> Result<Ipv4Addr, ConnectError> {
+        if is_loopback(dst) {
+            return Ok(Ipv4Addr::LOCALHOST);
+        }
+        if self.cfg.addrs.iter().any(|(a, _)| *a == dst) {
+            return Ok(dst);
+        }
+        let on_link = self.cfg.addrs.iter().find(|(a, p)| {
+            let m = if *p == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from((*p).min(32)))
+            };
+            u32::from(*a) & m == u32::from(dst) & m
+        });
+        match (on_link, self.cfg.addrs.first()) {
+            (Some((a, _)), _) => Ok(*a),
+            (None, Some((a, _))) if self.cfg.gateway.is_some() => Ok(*a),
+            (None, Some(_)) => Err(ConnectError::NoRoute(dst)),
+            (None, None) => Err(ConnectError::NoAddress),
+        }
+    }
+
+    /// Active open (see `Net::connect`).
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        remote: SocketAddrV4,
+        tx: &mut dyn Tx,
+    ) -> Result<ConnId, ConnectError> {
+        let local_ip = self.source_for(*remote.ip())?;
+        let (path, next_hop) = if self.is_local(*remote.ip()) {
+            (Path::Loopback, None)
+        } else {
+            let hop = self
+                .arp
+                .next_hop(*remote.ip())
+                .map_err(|_| ConnectError::NoRoute(*remote.ip()))?;
+            match self.arp.lookup(now, hop) {
+                Some(mac) => (Path::Nic { mac, vlan: None }, None),
+                None => (Path::Resolving, Some(hop)),
+            }
+        };
+        if self.live - self.time_wait >= self.cfg.max_conns {
+            return Err(ConnectError::TooManyConnections);
+        }
+        let slot = self.alloc_slot();
+        let owner = Owner {
+            worker: self.worker,
+            slot: slot as u32,
+        };
+        let (lo, hi) = self.cfg.local_ports;
+        let span = u32::from(hi.saturating_sub(lo)) + 1;
+        let mut tuple = None;
+        for i in 0..span {
+            let port = lo + ((self.port_cursor.wrapping_add(i)) % span) as u16;
+            let t = FourTuple {
+                local: SocketAddrV4::new(local_ip, port),
+                remote,
+            };
+            // In memory the other end may still hold this 4-tuple in TIME_WAIT: as with
+            // Linux, the new SYN (a later ISN and timestamp) takes it over.
+            if self.table.insert(t, owner).is_ok() {
+                self.port_cursor = self.port_cursor.wrapping_add(i + 1);
+                tuple = Some(t);
+                break;
+            }
+        }
+        let Some(tuple) = tuple else {
+            self.free.push(slot as u32);
+            return Err(ConnectError::NoPorts);
+        };
+        let id = ConnId {
+            slot: slot as u32,
+            generation: self.generations[slot],
+        };
+        let conn = Conn::connect(&self.cfg.tcp, tuple, self.isn.isn(&tuple, now), now);
+        self.slab[slot] = Some(Entry {
+            conn,
+            role: Role::Client(ClientSide::default()),
+            path,
+            in_time_wait: false,
+            tcp_counted: Default::default(),
+        });
+        self.live += 1;
+        self.stats.connects += 1;
+        if let Some(hop) = next_hop {
+            match self.arp.resolve(now, hop, id) {
+                Resolve::Queued => {}
+                Resolve::Ready(mac, _) => {
+                    self.slab[slot].as_mut().expect("just filed").path =
+                        Path::Nic { mac, vlan: None };
+                }
+                Resolve::Dropped(_) => {
+                    self.remove(slot);
+                    return Err(ConnectError::ResolutionBacklog);
+                }
+            }
+        }
+        self.service(slot, now, tx);
+        self.poll_arp(now, tx);
+        Ok(id)
+    }
+
+    pub(super) fn mark(&mut self, slot: usize) {
+        if let Some(Entry {
+            role: Role::Client(c),
+            ..
+        }) = self.slab[slot].as_mut()
+        {
+            if !c.dirty {
+                c.dirty = true;
+                self.dirty.push(slot);
+            }
+        }
+    }
+
+    pub(crate) fn client_send(&mut self, id: ConnId, data: &[u8]) -> usize {
+        let Some(slot) = self.client_slot(id) else {
+            return 0;
+        };
+        let e = self.slab[slot].as_mut().expect("live slot");
+        let n = e.conn.send(data);
+        if n < data.len() {
+            if let Role::Client(c) = &mut e.role {
+                c.blocked = true;
+            }
+        }
+        self.mark(slot);
+        n
+    }
+
+    pub(crate) fn client_recv(&mut self, id: ConnId, out: &mut [u8]) -> usize {
+        let Some(slot) = self.client_slot(id) else {
+            return 0;
+        };
+        let e = self.slab[slot].as_mut().expect("live slot");
+        let n = e.conn.recv(out);
+        if let Role::Client(c) = &mut e.role {
+            c.notified = e.conn.readable();
+        }
+        self.mark(slot);
+        n
+    }
+
+    pub(crate) fn client_readable(&self, id: ConnId) -> usize {
+        self.client_slot(id)
+            .map_or(0, |s| self.slab[s].as_ref().expect("live").conn.readable())
+    }
+
+    pub(crate) fn client_close(&mut self, id: ConnId, abort: bool) {
+        let Some(slot) = self.client_slot(id) else {
+            return;
+        };
+        let e = self.slab[slot].as_mut().expect("live slot");
+        if e.path == Path::Resolving {
+            // Nothing was sent yet: end it here; the ARP answer will find no one.
+            self.events.push_back((id, Event::Closed(Closed::Normal)));
+            self.remove(slot);
+            return;
+        }
+        if abort {
+            e.conn.abort();
+        } else {
+            e.conn.close();
+        }
+        self.mark(slot);
+    }
+
+    pub(crate) fn client_state(&self, id: ConnId) -> Option<State> {
+        self.client_slot(id)
+            .map(|s| self.slab[s].as_ref().expect("live").conn.state())
+    }
+
+    pub(crate) fn client_local(&self, id: ConnId) -> Option<SocketAddrV4> {
+        self.client_slot(id)
+            .map(|s| self.slab[s].as_ref().expect("live").conn.tuple().local)
+    }
+
+    /// Services the connections the application touched.
+    pub(super) fn flush(&mut self, now: Instant, tx: &mut dyn Tx) {
+        while let Some(slot) = self.dirty.pop() {
+            if let Some(Entry {
+                role: Role::Client(c),
+                ..
+            }) = self.slab[slot].as_mut()
+            {
+                c.dirty = false;
+            }
+            self.service(slot, now, tx);
+        }
+    }
+
+    /// Runs the application: its `poll`, then the events waiting for it (at most a
+    /// budget's worth), then sends what it wrote.
+    pub fn run_app(&mut self, now: Instant, app: &mut dyn App, tx: &mut dyn Tx) {
+        app.poll(
+            now,
+            &mut Net {
+                host: self,
+                tx,
+                now,
+            },
+        );
+        for _ in 0..EVENT_BUDGET {
+            let Some((id, ev)) = self.events.pop_front() else {
+                break;
+            };
+            app.on_event(
+                now,
+                &mut Net {
+                    host: self,
+                    tx,
+                    now,
+                },
+                id,
+                ev,
+            );
+        }
+        self.flush(now, tx);
+    }
+}

@@ -1,0 +1,111 @@
+//! The server side: segments for our addresses, to a listener or to a connection, and
+//! the stateless answers (cookie SYN-ACKs).
+
+use super::*;
+
+impl Host {
+    pub(super) fn listener_for(&mut self, local: SocketAddrV4) -> Option<usize> {
+        if let Some(i) = self.listeners.iter().position(|l| l.local() == local) {
+            return Some(i);
+        }
+        // 127.0.0.0/8 reaches the engine's listeners by port, whatever their address.
+        if is_loopback(*local.ip())
+            && self
+                .listeners
+                .iter()
+                .any(|l| l.local().port() == local.port())
+        {
+            self.listeners.push(Listener::new(
+                local,
+                self.cfg.tcp,
+                self.cfg.backlog,
+                &self.secrets,
+            ));
+            return Some(self.listeners.len() - 1);
+        }
+        None
+    }
+
+    /// A TCP segment for one of our addresses.
+    pub fn on_segment(
+        &mut self,
+        now: Instant,
+        meta: &Meta,
+        seg: &TcpRepr,
+        payload: &[u8],
+        tx: &mut dyn Tx,
+    ) -> Disposition {
+        let tuple = FourTuple {
+            local: SocketAddrV4::new(meta.dst, seg.dst_port),
+            remote: SocketAddrV4::new(meta.src, seg.src_port),
+        };
+        if let Some(owner) = self.table.get(&tuple) {
+            if owner.worker != self.worker {
+                return Disposition::Forward(owner.worker);
+            }
+            let slot = owner.slot as usize;
+            let reuse = {
+                let e = self.slab[slot].as_ref().expect("table names a live slot");
+                matches!(e.role, Role::Server(_)) && e.conn.time_wait_accepts_syn(seg)
+            };
+            if !reuse {
+                let e = self.slab[slot].as_mut().expect("live slot");
+                e.conn.on_segment(now, seg, payload);
+                self.service(slot, now, tx);
+                return Disposition::Done;
+            }
+            // RFC 6191 / Linux: a newer SYN ends TIME_WAIT and opens a new connection.
+            self.remove(slot);
+        }
+        let Some(li) = self.listener_for(tuple.local) else {
+            return Disposition::Reset;
+        };
+        let f = seg.flags;
+        if f.rst() {
+            return Disposition::Dropped;
+        }
+        if f.syn() && !f.ack() {
+            if !self.accepting || self.live - self.time_wait >= self.cfg.max_conns {
+                self.stats.refused_full += 1;
+                return Disposition::Reset;
+            }
+            return match self.listeners[li].on_syn(now, tuple.remote, seg) {
+                SynVerdict::Accept(conn) => {
+                    self.insert(now, *conn, meta, li, true, tx);
+                    let h = self.listeners[li].half_open() as u64;
+                    self.stats.half_open_peak = self.stats.half_open_peak.max(h);
+                    Disposition::Done
+                }
+                SynVerdict::Cookie(syn_ack) => {
+                    self.send_stateless(tx, &tuple, meta.src_mac, meta.vlan, &syn_ack);
+                    Disposition::Done
+                }
+                SynVerdict::Ignore => Disposition::Dropped,
+            };
+        }
+        if f.ack() && !f.syn() && self.accepting && self.live - self.time_wait < self.cfg.max_conns
+        {
+            if let Some(conn) = self.listeners[li].on_ack(now, tuple.remote, seg, payload) {
+                self.stats.cookie_accepted += 1;
+                self.insert(now, conn, meta, li, false, tx);
+                return Disposition::Done;
+            }
+        }
+        Disposition::Reset
+    }
+
+    /// A segment that belongs to no connection (a cookie SYN-ACK).
+    pub(super) fn send_stateless(
+        &mut self,
+        tx: &mut dyn Tx,
+        tuple: &FourTuple,
+        peer_mac: MacAddr,
+        vlan: Option<u16>,
+        r: &TcpRepr,
+    ) {
+        self.ident = self.ident.wrapping_add(1);
+        if !send_segment(tx, self.mac, peer_mac, vlan, tuple, self.ident, r, &[]) {
+            self.stats.tx_full += 1;
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! The worker loop itself, over in-memory links in virtual time (`crate::testing`): an
+//! HTTP exchange between two engines (ARP first), a transfer over a lossy, reordering
+//! link, a handoff between workers, the loopback inbox, timers, and frame accounting.
+//! No root: these run under plain `cargo test`.
+
+use std::net::SocketAddrV4;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::app::App;
+use crate::http::Site;
+use crate::io::memory::{link, LinkConfig, MemDevice};
+use crate::io::Device;
+use crate::testing::*;
+
+const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+
+fn fetch(request: &[u8]) -> (Box<dyn App>, Arc<Mutex<Fetched>>) {
+    let (f, out) = Fetch::new(SocketAddrV4::new(SERVER, 80), request);
+    (Box::new(f), out)
+}
+
+/// A client engine (one worker, running `app`) and a server engine, one link between.
+fn client_and_server(
+    cfg: LinkConfig,
+    server: EngineSpec,
+    app: Box<dyn App>,
+) -> (Sim, usize, usize) {
+    let (c, s) = link(cfg);
+    let mut sim = Sim::new();
+    let client = sim.add_engine(
+        EngineSpec::client(CLIENT, CLIENT_MAC),
+        vec![c],
+        vec![Some(app)],
+    )[0];
+    let server = sim.add_engine(server, vec![s], vec![])[0];
+    (sim, client, server)
+}
+
+fn closed(out: &Arc<Mutex<Fetched>>) -> impl FnMut(&mut Sim) -> bool + '_ {
+    move |_| out.lock().unwrap().closed.is_some()
+}
+
+#[test]
+fn two_engines_exchange_http_over_a_link_and_forget_the_connection() {
+    let (app, out) = fetch(GET);
+    let server = EngineSpec::server(SERVER, SERVER_MAC);
+    let (mut sim, client, srv) = client_and_server(LinkConfig::default(), server, app);
+    let until = sim.now + Duration::from_secs(5);
+    assert!(sim.run_until(until, closed(&out)), "the exchange ends");
+    let got = out.lock().unwrap().clone();
+    let text = String::from_utf8_lossy(&got.response);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\nhello\n"), "{text}");
+    assert_eq!(got.closed, Some("closed"));
+
+    let (c, s) = (sim.workers[client].counters(), sim.workers[srv].counters());
+    assert_eq!(
+        c.arp_requests, 1,
+        "the client resolved the server's address first"
+    );
+    assert_eq!((c.conns_opened, s.conns_accepted), (1, 1));
+    assert_eq!((s.http_requests, s.http_2xx), (1, 1));
+    assert_eq!(c.tx_frames, s.rx_frames, "a lossless link");
+
+    // The server closed first and holds TIME_WAIT until its timer fires.
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(sim.connections(), 1);
+    sim.run_for(Duration::from_secs(120));
+    assert_eq!(sim.connections(), 0, "TIME_WAIT's timer fired");
+    assert!(sim.tables.iter().all(|t| t.is_empty()));
+    sim.assert_frames_settled();
+    for s in sim.finish() {
+        assert!(s.frames.balanced(), "{:?}", s.frames);
+        assert_eq!((s.timers_left, s.connections_left), (0, 0));
+    }
+}
+
+#[test]
+fn a_transfer_survives_loss_and_reordering() {
+    let body = "0123456789abcdef".repeat(16 * 1024); // 256 KiB
+    let mut server = EngineSpec::server(SERVER, SERVER_MAC);
+    server.site = Arc::new(Site::body(&body));
+    let cfg = LinkConfig {
+        loss_ppm: 30_000,
+        reorder_ppm: 20_000,
+        seed: 7,
+        ..LinkConfig::default()
+    };
+    let (app, out) = fetch(GET);
+    let (mut sim, client, srv) = client_and_server(cfg, server, app);
+    let until = sim.now + Duration::from_secs(60);
+    assert!(sim.run_until(until, closed(&out)), "the transfer ends");
+    let got = out.lock().unwrap().clone();
+    assert!(got.response.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    assert!(
+        got.response.ends_with(body.as_bytes()),
+        "every byte, in order ({} received)",
+        got.response.len()
+    );
+    let s = sim.workers[srv].counters();
+    assert!(s.tcp_retransmits > 0, "losses were repaired: {s:?}");
+    let link = sim.workers[client].device().stats();
+    assert!(link.lost > 0 && link.reordered > 0, "{link:?}");
+    sim.run_for(Duration::from_secs(200));
+    assert_eq!(sim.connections(), 0);
+    sim.assert_frames_settled();
+}
+
+#[test]
+fn a_small_frame_pool_runs_dry_and_every_frame_comes_back() {
+    let body = "x".repeat(512 * 1024);
+    let mut server = EngineSpec::server(SERVER, SERVER_MAC);
+    server.site = Arc::new(Site::body(&body));
+    let cfg = LinkConfig {
+        frames: 64,
+        capacity: 48,
+        ..LinkConfig::default()
+    };
+    let (app, out) = fetch(GET);
+    let (mut sim, _client, srv) = client_and_server(cfg, server, app);
+    let mut checked = 0;
+    let until = sim.now + Duration::from_secs(120);
+    let done = sim.run_until(until, |sim| {
+        // Between turns of the loop, every frame is in exactly one place.
+        for w in &sim.workers {
+            let a = w.device().accounting();
+            assert!(a.balanced(), "{a:?}");
+            assert_eq!(a.in_use, 0, "{a:?}");
+        }
+        checked += 1;
+        out.lock().unwrap().closed.is_some()
+    });
+    assert!(done, "the transfer ends");
+    assert!(checked > 10);
+    assert!(out.lock().unwrap().response.ends_with(body.as_bytes()));
+    let s = sim.workers[srv].counters();
+    assert!(
+        s.drop_tx_full > 0 || s.tcp_retransmits > 0,
+        "the pool or the link ran out at some point: {s:?}"
+    );
+    sim.run_for(Duration::from_secs(200));
+    sim.assert_frames_settled();
+}
+
+#[test]
+fn segments_reaching_the_wrong_worker_are_handed_to_the_owner() {
+    // The server has two workers (queues); the client's link reaches worker 0 until the
+    // steering changes under the connection, then worker 1, which hands over.
+    let (c, s0) = link(LinkConfig::default());
+    let (far1, s1) = link(LinkConfig::default());
+    let (mut f, out) = Fetch::new(SocketAddrV4::new(SERVER, 80), GET);
+    f.send_at = crate::time::Instant::from_secs(11);
+    let mut sim = Sim::new();
+    sim.add_engine(
+        EngineSpec::client(CLIENT, CLIENT_MAC),
+        vec![c],
+        vec![Some(Box::new(f))],
+    );
+    let ws = sim.add_engine(EngineSpec::server(SERVER, SERVER_MAC), vec![s0, s1], vec![]);
+    let until = crate::time::Instant::from_millis(10_900);
+    sim.run_until(until, |_| false);
+    assert!(out.lock().unwrap().connected);
+    assert_eq!(sim.tables[1].count_owned_by(0), 1, "worker 0 took the SYN");
+    sim.divert = Some((ws[0], far1));
+    let until = sim.now + Duration::from_secs(5);
+    assert!(sim.run_until(until, closed(&out)));
+    let text = String::from_utf8_lossy(&out.lock().unwrap().response).into_owned();
+    assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 1, "{text}");
+    let (w0, w1) = (sim.workers[ws[0]].counters(), sim.workers[ws[1]].counters());
+    assert!(
+        w1.handoff_out > 0 && w0.handoff_in == w1.handoff_out,
+        "{w0:?} {w1:?}"
+    );
+    assert_eq!(w1.http_requests, 0, "the owner answered");
+    assert_eq!(w0.http_requests, 1);
+    sim.divert = None;
+    sim.run_for(Duration::from_secs(200));
+    assert_eq!(sim.connections(), 0);
+    sim.assert_frames_settled();
+}
+
+#[test]
+fn connections_to_our_own_address_use_the_loopback_inboxes() {
+    // One engine, two workers, each running a client of the engine's own listener: the
+    // segments go between the workers' inboxes and never reach a device.
+    let devs: Vec<MemDevice> = (0..2).map(|_| link(LinkConfig::default()).0).collect();
+    let (a, out_a) = fetch(GET);
+    let (b, out_b) = fetch(GET);
+    let mut sim = Sim::new();
+    let ws = sim.add_engine(
+        EngineSpec::server(SERVER, SERVER_MAC),
+        devs,
+        vec![Some(a), Some(b)],
+    );
+    let until = sim.now + Duration::from_secs(5);
+    assert!(sim.run_until(until, |_| {
+        out_a.lock().unwrap().closed.is_some() && out_b.lock().unwrap().closed.is_some()
+    }));
+    for out in [&out_a, &out_b] {
+        let got = out.lock().unwrap();
+        assert!(got.response.starts_with(b"HTTP/1.1 200 OK\r\n"));
+        assert!(got.response.ends_with(b"hello\n"));
+    }
+    let (w0, w1) = (sim.workers[ws[0]].counters(), sim.workers[ws[1]].counters());
+    assert_eq!(w0.http_requests + w1.http_requests, 2);
+    assert!(w0.loopback_out > 0 && w1.loopback_out > 0);
+    assert_eq!(
+        w0.loopback_in + w1.loopback_in,
+        w0.loopback_out + w1.loopback_out,
+        "every loopback segment arrived"
+    );
+    assert_eq!((w0.tx_frames, w1.tx_frames), (0, 0), "nothing on the NIC");
+    sim.run_for(Duration::from_secs(200));
+    assert_eq!(sim.connections(), 0);
+    sim.assert_frames_settled();
+}
+
+#[test]
+fn the_real_run_loop_serves_and_stops_on_request() {
+    // `Worker::run` with its clock and its sleeps, in a thread, over a link: a test peer
+    // engine stepped in real time on this thread.
+    let (c, s) = link(LinkConfig::default());
+    let mut sim = Sim::new();
+    let (app, out) = fetch(GET);
+    sim.add_engine(
+        EngineSpec::client(CLIENT, CLIENT_MAC),
+        vec![c],
+        vec![Some(app)],
+    );
+    let mut server = Sim::new();
+    server.add_engine(EngineSpec::server(SERVER, SERVER_MAC), vec![s], vec![]);
+    let worker = server.workers.pop().unwrap();
+    let stop = crate::worker::StopSignal::new();
+    let stop2 = stop.clone();
+    let thread = std::thread::spawn(move || worker.run(&stop2));
+    let clock = crate::time::Clock::new();
+    let started = std::time::Instant::now();
+    while out.lock().unwrap().closed.is_none() && started.elapsed() < Duration::from_secs(10) {
+        sim.now = crate::time::Instant::from_secs(10) + (clock.now() - crate::time::Instant::ZERO);
+        if !sim.step() {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+    assert!(out.lock().unwrap().response.ends_with(b"hello\n"));
+    stop.request(Duration::from_millis(100));
+    let summary = thread.join().unwrap();
+    assert_eq!(summary.counters.http_requests, 1);
+    assert!(summary.frames.balanced(), "{:?}", summary.frames);
+}
