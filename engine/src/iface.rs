@@ -46,10 +46,19 @@ pub enum Action {
     },
 }
 
+/// What the link layer knew about a received segment.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Meta {
+    pub src_mac: MacAddr,
+    pub vlan: Option<u16>,
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+}
+
 /// A received TCP segment: where it came from and where its parts are in the frame.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct TcpIn {
-    pub meta: crate::host::Meta,
+    pub meta: Meta,
     pub repr: crate::wire::tcp::TcpRepr,
     /// Payload bytes: `frame[payload.0..payload.1]`.
     pub payload: (usize, usize),
@@ -270,7 +279,7 @@ impl Iface {
         self.counters.tcp_segments += 1;
         let vlan = self.rx_vlan;
         Action::Tcp(TcpIn {
-            meta: crate::host::Meta {
+            meta: Meta {
                 src_mac,
                 vlan,
                 src,

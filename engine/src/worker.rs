@@ -447,7 +447,7 @@ impl<D: Device> Worker<D> {
             pcap,
             counters: &mut iface.counters,
         };
-        h.run_app(now, a.as_mut(), &mut tx);
+        crate::app::run(h, now, a.as_mut(), &mut tx);
         had
     }
 

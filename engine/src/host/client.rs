@@ -247,7 +247,7 @@ impl Host {
     }
 
     /// Services the connections the application touched.
-    pub(super) fn flush(&mut self, now: Instant, tx: &mut dyn Tx) {
+    pub(crate) fn flush(&mut self, now: Instant, tx: &mut dyn Tx) {
         while let Some(slot) = self.dirty.pop() {
             if let Some(Entry {
                 role: Role::Client(c),
@@ -260,32 +260,8 @@ impl Host {
         }
     }
 
-    /// Runs the application: its `poll`, then the events waiting for it (at most a
-    /// budget's worth), then sends what it wrote.
-    pub fn run_app(&mut self, now: Instant, app: &mut dyn App, tx: &mut dyn Tx) {
-        app.poll(
-            now,
-            &mut Net {
-                host: self,
-                tx,
-                now,
-            },
-        );
-        for _ in 0..EVENT_BUDGET {
-            let Some((id, ev)) = self.events.pop_front() else {
-                break;
-            };
-            app.on_event(
-                now,
-                &mut Net {
-                    host: self,
-                    tx,
-                    now,
-                },
-                id,
-                ev,
-            );
-        }
-        self.flush(now, tx);
+    /// The next event waiting for the application.
+    pub(crate) fn next_event(&mut self) -> Option<(ConnId, Event)> {
+        self.events.pop_front()
     }
 }

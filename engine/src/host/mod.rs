@@ -22,7 +22,7 @@ use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
-use crate::app::{App, Closed, ConnId, ConnectError, Event, Net};
+pub use self::events::{Closed, ConnId, ConnectError, Event};
 use crate::http::{DateCache, HttpConfig, HttpStats, Session, Site, Verdict};
 use crate::neighbor::{Arp, ArpConfig, ArpEvent, Resolve};
 use crate::table::{Owner, SocketTable};
@@ -36,6 +36,7 @@ use crate::wire::ipv4::{self, Ipv4Repr};
 use crate::wire::tcp::TcpRepr;
 
 mod client;
+pub mod events;
 mod frame;
 mod loopback;
 mod server;
@@ -86,14 +87,7 @@ impl Default for HostConfig {
     }
 }
 
-/// What the link layer knew about a received segment.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct Meta {
-    pub src_mac: MacAddr,
-    pub vlan: Option<u16>,
-    pub src: Ipv4Addr,
-    pub dst: Ipv4Addr,
-}
+pub use crate::iface::Meta;
 
 /// What became of a segment.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -205,7 +199,7 @@ enum Path {
 
 /// Events raised in one call are delivered in the next dispatch, at most this many per
 /// loop iteration (the rest wait).
-const EVENT_BUDGET: usize = 4096;
+pub(crate) const EVENT_BUDGET: usize = 4096;
 
 pub struct Host {
     worker: u16,

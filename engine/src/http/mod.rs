@@ -15,15 +15,16 @@
 //!   connection; a body larger than the send buffer streams out as the peer acknowledges.
 
 mod date;
+mod response;
 mod site;
 
 pub use date::{DateCache, DATE_LEN};
 pub use site::{content_type, Handler, Lookup, Resource, Site, SiteError};
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Duration;
 
+use self::response::{Body, Response, Status, Writer};
 use crate::tcp::Conn;
 use crate::time::Instant;
 
@@ -85,40 +86,7 @@ pub struct HttpStats {
     pub send_timeouts: u64,
 }
 
-const HEAD_MAX: usize = 384;
 const MAX_HEADERS: usize = 64;
-
-#[derive(Clone, Debug)]
-enum Body {
-    None,
-    Static(&'static [u8]),
-    Shared(Arc<[u8]>),
-}
-
-impl Body {
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Body::None => &[],
-            Body::Static(b) => b,
-            Body::Shared(b) => b,
-        }
-    }
-}
-
-/// A response waiting to be written: its head in the session's `heads` (at `head_at`),
-/// its body shared. Small, so queueing and dequeuing it moves a few words, not a head.
-struct Response {
-    head_at: usize,
-    head_len: usize,
-    written: usize,
-    body: Body,
-}
-
-impl Response {
-    fn total(&self) -> usize {
-        self.head_len + self.body.bytes().len()
-    }
-}
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 enum Chunk {
@@ -178,77 +146,6 @@ pub struct Session {
     /// Whether any request has been seen (the first waits `header_timeout` from the start).
     served: bool,
     pub stats: HttpStats,
-}
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-enum Status {
-    Ok,
-    BadRequest,
-    NotFound,
-    MethodNotAllowed,
-    RequestTimeout,
-    PayloadTooLarge,
-    UriTooLong,
-    HeadersTooLarge,
-    NotImplemented,
-    VersionNotSupported,
-}
-
-impl Status {
-    fn line(self) -> &'static [u8] {
-        match self {
-            Status::Ok => b"200 OK",
-            Status::BadRequest => b"400 Bad Request",
-            Status::NotFound => b"404 Not Found",
-            Status::MethodNotAllowed => b"405 Method Not Allowed",
-            Status::RequestTimeout => b"408 Request Timeout",
-            Status::PayloadTooLarge => b"413 Content Too Large",
-            Status::UriTooLong => b"414 URI Too Long",
-            Status::HeadersTooLarge => b"431 Request Header Fields Too Large",
-            Status::NotImplemented => b"501 Not Implemented",
-            Status::VersionNotSupported => b"505 HTTP Version Not Supported",
-        }
-    }
-    fn body(self) -> &'static [u8] {
-        match self {
-            Status::Ok => b"",
-            Status::BadRequest => b"400 Bad Request\n",
-            Status::NotFound => b"404 Not Found\n",
-            Status::MethodNotAllowed => b"405 Method Not Allowed\n",
-            Status::RequestTimeout => b"408 Request Timeout\n",
-            Status::PayloadTooLarge => b"413 Content Too Large\n",
-            Status::UriTooLong => b"414 URI Too Long\n",
-            Status::HeadersTooLarge => b"431 Request Header Fields Too Large\n",
-            Status::NotImplemented => b"501 Not Implemented\n",
-            Status::VersionNotSupported => b"505 HTTP Version Not Supported\n",
-        }
-    }
-}
-
-/// Appends one response head to the session's `heads`, at most `HEAD_MAX` bytes.
-struct Writer<'a> {
-    buf: &'a mut Vec<u8>,
-    start: usize,
-}
-
-impl Writer<'_> {
-    fn put(&mut self, b: &[u8]) {
-        let n = b.len().min(HEAD_MAX - (self.buf.len() - self.start));
-        self.buf.extend_from_slice(&b[..n]);
-    }
-    fn num(&mut self, mut v: u64) {
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        self.put(&digits[i..]);
-    }
 }
 
 /// Case-insensitive token search in a comma-separated header value.

@@ -2,6 +2,7 @@
 //! ends, segments handed across in memory), driven with explicit time.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;

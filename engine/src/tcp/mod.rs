@@ -20,14 +20,14 @@ pub mod listener;
 pub mod recovery;
 pub mod rtt;
 pub mod secrets;
-mod seq;
 pub mod siphash;
 
+/// Sequence numbers live with the wire format (`wire::seq`); TCP uses them everywhere.
+pub use crate::wire::seq::SeqNum;
 pub use config::{Ecn, Keepalive, TcpConfig};
 pub use conn::{CloseReason, Conn, ConnStats, FourTuple, State};
 pub use listener::{Listener, ListenerStats, SynVerdict};
 pub use secrets::Secrets;
-pub use seq::SeqNum;
 
 #[cfg(test)]
 mod tests;

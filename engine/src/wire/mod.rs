@@ -11,6 +11,7 @@ pub mod checksum;
 pub mod ethernet;
 pub mod icmp;
 pub mod ipv4;
+pub mod seq;
 pub mod tcp;
 
 /// A byte range inside a header.

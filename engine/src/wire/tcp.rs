@@ -5,7 +5,7 @@
 //! machine consumes and produces only `TcpRepr` plus a payload slice; the byte-level view
 //! that parses and emits it lives beside it in this module.
 
-use crate::tcp::SeqNum;
+use super::seq::SeqNum;
 
 /// TCP control flags (RFC 9293 §3.1, RFC 3168 for ECE/CWR).
 #[derive(Copy, Clone, Default, PartialEq, Eq, Hash)]

@@ -1,0 +1,92 @@
+//! What a client connection tells the application: its id, its events, how it ended, and
+//! why a connect failed. The application interface (`crate::app`) re-exports them.
+
+use std::net::Ipv4Addr;
+
+/// A connection, as the application knows it. Stale after the connection's `Closed` event
+/// (the engine then ignores it).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId {
+    pub(crate) slot: u32,
+    pub(crate) generation: u32,
+}
+
+/// How a connection ended.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Closed {
+    /// Both sides closed in order (or we aborted it ourselves).
+    Normal,
+    /// The peer answered the SYN with a RST: nothing listens there.
+    Refused,
+    /// The peer reset an established connection.
+    Reset,
+    /// Retransmissions (of the SYN, or of data) ran out.
+    TimedOut,
+    /// The next hop did not answer ARP within the retries: no frame was sent.
+    Unreachable(Ipv4Addr),
+}
+
+impl Closed {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Closed::Normal => "closed",
+            Closed::Refused => "connection refused",
+            Closed::Reset => "connection reset",
+            Closed::TimedOut => "timed out",
+            Closed::Unreachable(_) => "next hop unreachable (no ARP answer)",
+        }
+    }
+}
+
+/// Something that happened to a client connection.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The handshake completed: the connection can be written.
+    Connected,
+    /// New bytes can be read.
+    Readable,
+    /// Room in the send buffer again after a write that did not take everything.
+    Writable,
+    /// The peer sent its FIN and everything before it was read.
+    PeerClosed,
+    /// The connection is gone (its id is stale from now on).
+    Closed(Closed),
+}
+
+/// Why a connect failed at once.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ConnectError {
+    /// The destination is not on our subnet and no gateway is configured (`--gateway`).
+    NoRoute(Ipv4Addr),
+    /// The engine has no address to send from.
+    NoAddress,
+    /// Every port of the local port range is in use towards this destination.
+    NoPorts,
+    /// The worker holds its maximum number of connections.
+    TooManyConnections,
+    /// Too many connections are waiting for the same next hop's ARP answer.
+    ResolutionBacklog,
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnectError::NoRoute(ip) => write!(
+                f,
+                "no route to {ip}: it is outside the engine's subnet and no --gateway is set"
+            ),
+            ConnectError::NoAddress => f.write_str("the engine has no address to connect from"),
+            ConnectError::NoPorts => f.write_str(
+                "every local port is in use towards this destination (widen --local-ports)",
+            ),
+            ConnectError::TooManyConnections => {
+                f.write_str("the worker holds its maximum number of connections (--max-conns)")
+            }
+            ConnectError::ResolutionBacklog => {
+                f.write_str("too many connections wait for the same next hop's ARP answer")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}
