@@ -8,7 +8,7 @@ second request on the same connection must be answered: prints "alive" if it is
 Usage: blind_rst_syn.py IFACE HOST DST_MAC
 """
 import socket, struct, sys, time
-from rawsend import send_all
+from rawsend import csum, send_all
 ifname, host, dst_mac = sys.argv[1], sys.argv[2], bytes.fromhex(sys.argv[3].replace(":", ""))
 sniff = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
 sniff.bind((ifname, 0))
@@ -37,11 +37,6 @@ while time.time() < deadline:
 assert our_seq is not None, "no answer seen"
 resp = c.recv(65536)
 assert resp.startswith(b"HTTP/1.1 200"), resp
-def csum(b):
-    if len(b) % 2: b += b"\0"
-    t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while t >> 16: t = (t & 0xffff) + (t >> 16)
-    return ~t & 0xffff
 def seg(flags, seq, ack=0):
     s_ip, d_ip = socket.inet_aton(src_ip), socket.inet_aton(host)
     tcp = struct.pack("!HHIIBBHHH", lport, 80, seq & 0xffffffff, ack & 0xffffffff, 5 << 4, flags, 65535, 0, 0)

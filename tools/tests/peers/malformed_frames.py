@@ -4,17 +4,12 @@ AF_PACKET socket, deterministic (seeded) (faults_veth.rs).
 Usage: malformed_frames.py IFACE DST_MAC SRC_IP DST_IP COUNT
 """
 import socket, struct, random, sys
-from rawsend import send_all
+from rawsend import csum, send_all
 ifname, dst_mac, src_ip, dst_ip, count = sys.argv[1], bytes.fromhex(sys.argv[2].replace(":", "")), sys.argv[3], sys.argv[4], int(sys.argv[5])
 rnd = random.Random(7)
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
 s.bind((ifname, 0))
 src_mac = s.getsockname()[4][:6]
-def csum(b):
-    if len(b) % 2: b += b"\0"
-    t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while t >> 16: t = (t & 0xffff) + (t >> 16)
-    return ~t & 0xffff
 def ip(proto, payload, ihl=5, frag=0x4000, total=None, opts=b""):
     tl = total if total is not None else 20 + len(opts) + len(payload)
     h = struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, 0, tl & 0xffff, rnd.randrange(65536), frag, 64, proto, 0, socket.inet_aton(src_ip), socket.inet_aton(dst_ip)) + opts

@@ -7,17 +7,12 @@ the number sent (not counting those the link dropped).
 Usage: syn_flood.py IFACE DST_MAC DST_IP SECS
 """
 import socket, struct, random, sys, time
-from rawsend import send
+from rawsend import csum, send
 ifname, dst_mac, dst_ip, secs = sys.argv[1], bytes.fromhex(sys.argv[2].replace(":", "")), sys.argv[3], float(sys.argv[4])
 rnd = random.Random(11)
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
 s.bind((ifname, 0))
 src_mac = s.getsockname()[4][:6]
-def csum(b):
-    if len(b) % 2: b += b"\0"
-    t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while t >> 16: t = (t & 0xffff) + (t >> 16)
-    return ~t & 0xffff
 frames = []
 for i in range(4096):
     src = socket.inet_aton("198.%d.%d.%d" % (18 + rnd.randrange(2), rnd.randrange(256), rnd.randrange(1, 255)))
