@@ -85,8 +85,16 @@ pub struct XskConfig {
     pub queue: u32,
     /// Bytes per frame: 2048 or 4096.
     pub frame_size: u32,
-    /// Frames in the UMEM. Half go to the fill ring, half stay free for transmit.
+    /// Frames in the UMEM. Up to three quarters wait in the fill ring; a quarter stays
+    /// free for transmit.
     pub frame_count: u32,
+    /// Entries in the RX ring (0: half the frames). A burst longer than this that the
+    /// worker cannot drain in time is dropped by the kernel (counted in XDP_STATISTICS as
+    /// rx_ring_full).
+    pub rx_ring: u32,
+    /// Entries in the fill ring (0: half the frames). Frames the kernel can receive into
+    /// before the worker refills it (rx_fill_ring_empty_descs counts the misses).
+    pub fill_ring: u32,
     pub mode: BindMode,
     pub busy_poll: Option<BusyPoll>,
     /// Try 2 MiB huge pages for the UMEM (falls back to normal pages).
@@ -100,14 +108,35 @@ impl XskConfig {
             queue,
             frame_size: 4096,
             frame_count: 4096,
+            rx_ring: 0,
+            fill_ring: 0,
             mode: BindMode::Auto,
             busy_poll: None,
             hugepages: true,
         }
     }
 
+    /// TX and completion ring entries: half the frames.
     fn ring_size(&self) -> u32 {
         self.frame_count / 2
+    }
+
+    /// RX ring entries, as configured or half the frames.
+    pub fn rx_ring_size(&self) -> u32 {
+        if self.rx_ring == 0 {
+            self.frame_count / 2
+        } else {
+            self.rx_ring
+        }
+    }
+
+    /// Fill ring entries, as configured or half the frames.
+    pub fn fill_ring_size(&self) -> u32 {
+        if self.fill_ring == 0 {
+            self.frame_count / 2
+        } else {
+            self.fill_ring
+        }
     }
 
     fn validate(&self) -> Result<(), XskError> {
@@ -122,6 +151,17 @@ impl XskConfig {
                 "frame count {} (use a power of two from 64 to 1048576)",
                 self.frame_count
             )));
+        }
+        for (what, n) in [
+            ("RX ring", self.rx_ring_size()),
+            ("fill ring", self.fill_ring_size()),
+        ] {
+            if !n.is_power_of_two() || !(64..=self.frame_count).contains(&n) {
+                return Err(XskError::Config(format!(
+                    "{what} size {n} (use a power of two from 64 to the frame count, {})",
+                    self.frame_count
+                )));
+            }
         }
         Ok(())
     }
@@ -265,11 +305,11 @@ fn socket_with_rings(umem: &Umem, cfg: &XskConfig) -> Result<(OwnedFd, Rings), X
     setsockopt(raw, SOL_XDP, XDP_UMEM_REG, &reg).map_err(os("registering the UMEM"))?;
 
     let size = cfg.ring_size();
-    for opt in [
-        XDP_UMEM_FILL_RING,
-        XDP_UMEM_COMPLETION_RING,
-        XDP_RX_RING,
-        XDP_TX_RING,
+    for (opt, size) in [
+        (XDP_UMEM_FILL_RING, cfg.fill_ring_size()),
+        (XDP_UMEM_COMPLETION_RING, size),
+        (XDP_RX_RING, cfg.rx_ring_size()),
+        (XDP_TX_RING, size),
     ] {
         setsockopt(raw, SOL_XDP, opt, &size).map_err(os("sizing the AF_XDP rings"))?;
     }
