@@ -74,9 +74,9 @@ counters! {
     drop_unsupported,
     /// Frames that could not be sent because the TX ring was full.
     drop_tx_full,
-    /// Frames the kernel dropped before the engine saw them (XDP_STATISTICS rx_dropped).
+    /// Frames the kernel dropped with no frame to copy into, too large, or on another queue.
     xsk_rx_dropped,
-    /// Of those, dropped because the RX ring was full (the worker fell behind a burst).
+    /// Frames the kernel dropped because the RX ring was full (the worker fell behind).
     xsk_rx_ring_full,
     /// Times the kernel found the fill ring empty (no frame to receive into).
     xsk_fill_ring_empty,

@@ -130,12 +130,22 @@ pub struct ServeArgs {
     /// AF_XDP RX ring entries per queue, a power of two up to --frames (default: half of
     /// --frames). Frames arriving while it is full are dropped by the kernel and counted
     /// as "kernel drops (ring full)".
-    #[arg(long = "rx-ring", value_name = "N", default_value_t = 0, hide_default_value = true)]
+    #[arg(
+        long = "rx-ring",
+        value_name = "N",
+        default_value_t = 0,
+        hide_default_value = true
+    )]
     pub rx_ring: u32,
 
     /// AF_XDP fill ring entries per queue, a power of two up to --frames (default: half of
     /// --frames): frames lent to the kernel to receive into.
-    #[arg(long = "fill-ring", value_name = "N", default_value_t = 0, hide_default_value = true)]
+    #[arg(
+        long = "fill-ring",
+        value_name = "N",
+        default_value_t = 0,
+        hide_default_value = true
+    )]
     pub fill_ring: u32,
 
     /// The body to answer every GET with (default: a short hello). Exclusive with --root.

@@ -97,6 +97,10 @@ pub fn start_error(e: StartError) -> anyhow::Error {
             "--max-conns 0: the engine could hold no connection; give 1 or more".to_string()
         }
         StartError::BadLocalPorts { .. } => format!("--local-ports: {e}"),
+        StartError::Socket {
+            err: fastpath_engine::afxdp::XskError::Config(msg),
+            ..
+        } => format!("--frames, --rx-ring, --fill-ring: {msg}"),
         _ => e.to_string(),
     };
     anyhow::anyhow!(text)
@@ -158,7 +162,7 @@ pub fn stats_line(
     let secs = interval.as_secs_f64().max(1e-3);
     let rate = |a: u64, b: u64| (a.saturating_sub(b)) as f64 / secs;
     format!(
-        "[{:>4.0}s] {:.0} req/s, {} conns open ({:.0} new/s) | rx {:.0} tx {:.0} frames/s | 2xx {} 4xx {} 5xx {} | arp {} icmp {} rst {} | drops: malformed {} fragment {} unsupported {} tx_full {} handoff {} | kernel drops {} (ring full {}, fill empty {})",
+        "[{:>4.0}s] {:.0} req/s, {} conns open ({:.0} new/s) | rx {:.0} tx {:.0} frames/s | 2xx {} 4xx {} 5xx {} | arp {} icmp {} rst {} | drops: malformed {} fragment {} unsupported {} tx_full {} handoff {} | kernel drops: ring full {} other {}",
         elapsed.as_secs_f64(),
         rate(now.http_requests, before.http_requests),
         now.conns_accepted.saturating_sub(now.conns_closed),
@@ -176,9 +180,8 @@ pub fn stats_line(
         now.drop_unsupported,
         now.drop_tx_full,
         now.handoff_dropped,
-        now.xsk_rx_dropped,
         now.xsk_rx_ring_full,
-        now.xsk_fill_ring_empty,
+        now.xsk_rx_dropped,
     )
 }
 

@@ -497,7 +497,11 @@ mod tests {
         assert_eq!(&out[10_002..], b"late");
         b.shrink();
         assert_eq!(b.allocated(), 0);
-        assert_eq!(b.window(), 64 * 1024, "the window is the capacity, not the buffer");
+        assert_eq!(
+            b.window(),
+            64 * 1024,
+            "the window is the capacity, not the buffer"
+        );
     }
 
     #[test]
@@ -515,7 +519,11 @@ mod tests {
         // One taken again during the next period: the low-water mark says 7 were not.
         let mut r = SendBuffer::with_capacity(4096);
         r.write(&[2; 3000]);
-        assert_eq!(trim_pool(), 7 * 4096, "7 sat unused through the whole period");
+        assert_eq!(
+            trim_pool(),
+            7 * 4096,
+            "7 sat unused through the whole period"
+        );
         drop(r);
         assert_eq!(trim_pool(), 0, "the one given back just now stays a period");
         assert_eq!(trim_pool(), 4096);

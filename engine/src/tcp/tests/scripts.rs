@@ -762,7 +762,11 @@ fn memory_follows_the_data() {
 "
     );
     let c = run(&cfg(), &request);
-    assert_eq!(c.memory(), idle + 2048, "100 unread bytes hold one 2 KiB buffer");
+    assert_eq!(
+        c.memory(),
+        idle + 2048,
+        "100 unread bytes hold one 2 KiB buffer"
+    );
     let c = run(&cfg(), &format!("{request}0.030 app recv 100\n"));
     assert_eq!(c.memory(), idle, "read: the receive buffer went back");
     let response = format!(
@@ -781,7 +785,11 @@ fn memory_follows_the_data() {
         &cfg(),
         &format!("{response}0.030 < . seq 1 ack 101 win 1000 <TS 120 *>\n"),
     );
-    assert_eq!(c.memory(), idle, "acknowledged: the send buffer and record went back");
+    assert_eq!(
+        c.memory(),
+        idle,
+        "acknowledged: the send buffer and record went back"
+    );
     println!("connection struct: {idle} bytes; with 100 bytes in flight: {in_flight}");
 }
 
