@@ -28,6 +28,9 @@ pub use handoff::{Handoff, StopSignal};
 pub use reflect::{reflect_in_place, Inject, REFLECT_PORT};
 use tx::{capture, DevTx};
 
+/// Batches of received frames one turn of the loop takes at most before it transmits.
+const RX_BURST_BATCHES: usize = 8;
+
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
     /// Frames taken from the RX ring per batch.
@@ -264,10 +267,21 @@ impl<D: Device> Worker<D> {
         let mut batch = std::mem::take(&mut self.batch);
         batch.clear();
         let mut worked = false;
-        if self.dev.recv(&mut batch, self.cfg.batch) > 0 {
+        // A full batch means the RX ring backs up (a burst: a flash crowd, a mass close):
+        // take up to RX_BURST_BATCHES batches before transmitting. In copy mode a TX kick
+        // runs the peer's receive on this core, so draining first is what keeps the ring
+        // from overflowing; the replies wait on the TX ring meanwhile and leave in one go.
+        for _ in 0..RX_BURST_BATCHES {
+            let n = self.dev.recv(&mut batch, self.cfg.batch);
+            if n == 0 {
+                break;
+            }
             worked = true;
             for f in batch.drain(..) {
                 self.frame(f, now);
+            }
+            if n < self.cfg.batch {
+                break;
             }
         }
         self.batch = batch;
