@@ -16,8 +16,10 @@
  *   sends one GET on each connection and reads the whole response, prints
  *       "answered OK FAILED MS"                          then waits for a line;
  *   closes every connection, prints "closed MS" and exits.
- * Each source address gives the kernel its own range of ephemeral ports
- * (IP_BIND_ADDRESS_NO_PORT), so N can exceed one address's ~28k-64k ports. Every wait is
+ * Connection g binds source address SRC[g / 60000] and port 1025 + g % 60000 itself: no
+ * ephemeral port search in the kernel (which slows down as hundreds of thousands of
+ * ports fill), so give at least N / 60000 addresses, fresh ones for each run (a TIME_WAIT
+ * of an earlier run would hold the same 4-tuple). Every wait is
  * bounded (PHASE_SECONDS per phase, 120 by default): a server that stops answering ends
  * the phase, counted.
  */
@@ -36,9 +38,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef IP_BIND_ADDRESS_NO_PORT
-#define IP_BIND_ADDRESS_NO_PORT 24
-#endif
 
 enum { IDLE, CONNECTING, UP, WAITING, DONE, FAILED };
 
@@ -112,8 +111,8 @@ int main(int argc, char **argv) {
     int nsrc = 0;
     for (char *tok = strtok(argv[4], ","); tok && nsrc < 64; tok = strtok(NULL, ","))
         if (inet_pton(AF_INET, tok, &srcs[nsrc]) == 1) nsrc++;
-    if (nsrc == 0 || n <= 0) {
-        fprintf(stderr, "scale-client: need N > 0 and at least one source address\n");
+    if (n <= 0 || nsrc * 60000L < n) {
+        fprintf(stderr, "scale-client: need N > 0 and a source address per 60,000 connections\n");
         return 2;
     }
     long conc = argc > 5 ? atol(argv[5]) : 2000;
@@ -190,10 +189,12 @@ static int run(struct sockaddr_in dst, long first, long n, struct in_addr *srcs,
             struct conn *c = &cs[next];
             c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
             if (c->fd < 0) { c->state = FAILED; failed++; next++; continue; }
-            int one = 1;
-            setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-            struct sockaddr_in src = {.sin_family = AF_INET, .sin_addr = srcs[(first + next) % nsrc]};
-            bind(c->fd, (struct sockaddr *)&src, sizeof src);
+            long g = first + next;
+            struct sockaddr_in src = {.sin_family = AF_INET, .sin_addr = srcs[g / 60000],
+                                      .sin_port = htons(1025 + g % 60000)};
+            if (bind(c->fd, (struct sockaddr *)&src, sizeof src) != 0) {
+                close(c->fd); c->fd = -1; c->state = FAILED; failed++; next++; continue;
+            }
             int r = connect(c->fd, (struct sockaddr *)&dst, sizeof dst);
             if (r != 0 && errno != EINPROGRESS) {
                 close(c->fd); c->fd = -1; c->state = FAILED; failed++; next++; continue;
