@@ -8,18 +8,18 @@ pub mod wire; // checked views over bytes: ethernet (+802.1Q), arp, ipv4, icmp, 
 pub mod timer; // per-worker hierarchical timer wheel: O(1) schedule and cancel
 pub mod tcp; // sans-IO TCP: segments and `now` in, segments and the next deadline out
 pub mod stats; // per-worker counters, published off the hot path
-pub mod neighbor; // ARP neighbour cache and next-hop resolution with bounded queueing (sans-IO)
+pub(crate) mod neighbor; // ARP neighbour cache and next-hop resolution with bounded queueing (sans-IO)
 pub mod http; // the HTTP/1.1 responder, sans-IO: requests from a Conn, responses into it
 pub mod table; // the socket table shared by workers: 4-tuple -> (worker, slot)
 pub mod load; // an HTTP load generator that runs inside a worker (`fastpath load`, `--self-load`)
 pub mod app; // what runs inside a worker: a client API (connect, send, recv, close, events)
 pub mod host; // a worker's TCP host: listeners, its connections, their HTTP sessions, a timer wheel
 pub mod iface; // below TCP: our addresses, ARP and ICMP echo answers, RSTs, drops by reason
-pub mod io; // the device seam: one queue's frame I/O (AF_XDP, or an in-memory link for tests)
-pub mod pcap; // --pcap: what the engine receives and sends, since tcpdump cannot see it
+pub(crate) mod io; // the device seam: one queue's frame I/O (AF_XDP, or an in-memory link for tests)
+pub(crate) mod pcap; // --pcap: what the engine receives and sends, since tcpdump cannot see it
 #[doc(hidden)]
 pub mod fuzz; // entry points for fuzz/ and the corpus replay test
-pub mod worker; // the run-to-completion loop: one AF_XDP socket, one core
+pub(crate) mod worker; // the run-to-completion loop: one AF_XDP socket, one core
 pub mod testing; // whole engines over in-memory links in virtual time (tests, examples)
 #[cfg(feature = "runtime")]
 pub mod runtime; // EngineConfig -> Engine::start -> Running (stats, stop) -> Report (data)

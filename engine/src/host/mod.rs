@@ -36,7 +36,7 @@ use crate::wire::ipv4::{self, Ipv4Repr};
 use crate::wire::tcp::TcpRepr;
 
 mod client;
-pub mod events;
+pub(crate) mod events;
 mod frame;
 mod loopback;
 mod server;

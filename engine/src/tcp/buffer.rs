@@ -164,10 +164,6 @@ impl SendBuffer {
         self.ring.len
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.ring.len == 0
-    }
-
     pub fn free(&self) -> usize {
         self.ring.capacity() - self.ring.len
     }
