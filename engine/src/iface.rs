@@ -17,7 +17,9 @@ use crate::wire::WireError;
 /// An address of the engine.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct OurAddr {
+    /// The address.
     pub addr: Ipv4Addr,
+    /// The prefix length of its subnet.
     pub prefix: u8,
     /// Owned: the kernel does not have it, the engine answers ARP and ICMP echo. Shared:
     /// the kernel has it and answers those; the engine only sees its TCP ports.
@@ -40,8 +42,11 @@ pub enum Action {
     /// ICMP "fragmentation needed" (RFC 1191) for a TCP segment we sent: the connection
     /// `tuple` should call `Conn::on_path_mtu(seq, mtu)`. Release the frame.
     PathMtu {
+        /// The connection the segment belonged to.
         tuple: crate::tcp::FourTuple,
+        /// The segment's sequence number (checked against what is in flight).
         seq: crate::tcp::SeqNum,
+        /// The MTU the router reports.
         mtu: u16,
     },
 }
@@ -49,16 +54,22 @@ pub enum Action {
 /// What the link layer knew about a received segment.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Meta {
+    /// The sender's link address.
     pub src_mac: MacAddr,
+    /// The VLAN the frame came on, if tagged.
     pub vlan: Option<u16>,
+    /// The IPv4 source.
     pub src: Ipv4Addr,
+    /// The IPv4 destination (one of our addresses).
     pub dst: Ipv4Addr,
 }
 
 /// A received TCP segment: where it came from and where its parts are in the frame.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct TcpIn {
+    /// Where the segment came from.
     pub meta: Meta,
+    /// The TCP header.
     pub repr: crate::wire::tcp::TcpRepr,
     /// Payload bytes: `frame[payload.0..payload.1]`.
     pub payload: (usize, usize),
@@ -74,6 +85,7 @@ pub const DEFAULT_TTL: u8 = 64;
 pub struct Iface {
     mac: MacAddr,
     addrs: Vec<OurAddr>,
+    /// What the link layer and the worker counted.
     pub counters: Counters,
     /// Malformed frames by reason, indexed by `WireError::index`.
     pub malformed: [u64; WireError::ALL.len()],
@@ -82,6 +94,7 @@ pub struct Iface {
 }
 
 impl Iface {
+    /// The link layer for link address `mac` and our addresses `addrs`.
     pub fn new(mac: MacAddr, addrs: Vec<OurAddr>) -> Iface {
         Iface {
             mac,
@@ -92,6 +105,7 @@ impl Iface {
         }
     }
 
+    /// Our link address.
     pub fn mac(&self) -> MacAddr {
         self.mac
     }

@@ -19,8 +19,10 @@ use hdrhistogram::Histogram;
 use crate::app::{App, Closed, ConnId, Event, Net};
 use crate::time::Instant;
 
+/// What one load generator instance does.
 #[derive(Clone, Debug)]
 pub struct LoadConfig {
+    /// The server's address and port.
     pub target: SocketAddrV4,
     /// The `Host` header's value.
     pub host: String,
@@ -28,6 +30,7 @@ pub struct LoadConfig {
     pub path: String,
     /// Connections this instance keeps open.
     pub connections: usize,
+    /// How long to send requests for.
     pub duration: Duration,
     /// Requests outstanding per connection (closed loop).
     pub pipeline: usize,
@@ -42,9 +45,13 @@ pub struct LoadConfig {
 /// Counters the progress line reads while the load runs (shared by all instances).
 #[derive(Debug, Default)]
 pub struct Progress {
+    /// Responses received.
     pub requests: AtomicU64,
+    /// Errors of any kind.
     pub errors: AtomicU64,
+    /// Response bytes received.
     pub bytes: AtomicU64,
+    /// Connections open now.
     pub connections: AtomicU64,
 }
 
@@ -53,11 +60,13 @@ pub struct Progress {
 pub struct LoadReport {
     /// Instances merged into this report.
     pub instances: u32,
+    /// Responses received.
     pub requests: u64,
     /// Of `requests`, answered with a status outside 2xx.
     pub non_2xx: u64,
     /// Response bytes (heads and bodies).
     pub bytes: u64,
+    /// Connections established.
     pub connects: u64,
     /// Errors by kind.
     pub errors: BTreeMap<&'static str, u64>,
@@ -117,6 +126,7 @@ impl serde::Serialize for LoadReport {
 }
 
 impl LoadReport {
+    /// Adds another instance's measurements to this one.
     pub fn merge(&mut self, o: &LoadReport) {
         self.instances += o.instances;
         self.requests += o.requests;
@@ -130,10 +140,12 @@ impl LoadReport {
         self.elapsed = self.elapsed.max(o.elapsed);
     }
 
+    /// Errors of every kind together.
     pub fn error_count(&self) -> u64 {
         self.errors.values().sum()
     }
 
+    /// Responses per second over the run.
     pub fn requests_per_sec(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }

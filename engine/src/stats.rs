@@ -174,16 +174,19 @@ impl Default for Published {
 }
 
 impl Published {
+    /// A zeroed copy, shared between a worker and its readers.
     pub fn new() -> Arc<Published> {
         Arc::new(Published::default())
     }
 
+    /// Publishes a worker's counters (relaxed stores, off the hot path).
     pub fn store(&self, c: &Counters) {
         for (slot, (_, v)) in self.values.iter().zip(c.fields()) {
             slot.store(v, Ordering::Relaxed);
         }
     }
 
+    /// The last published counters.
     pub fn load(&self) -> Counters {
         let mut vals = [0u64; FIELDS];
         for (v, slot) in vals.iter_mut().zip(&self.values) {

@@ -25,7 +25,9 @@ mod reflect;
 mod tx;
 
 pub use handoff::{Handoff, StopSignal};
-pub use reflect::{reflect_in_place, Inject, REFLECT_PORT};
+#[cfg(feature = "runtime")]
+pub use reflect::REFLECT_PORT;
+pub use reflect::{reflect_in_place, Inject};
 use tx::{capture, DevTx};
 
 #[derive(Clone, Debug)]
@@ -64,13 +66,16 @@ impl Default for WorkerConfig {
 /// What a worker reports when it stops.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct WorkerSummary {
+    /// What the worker counted.
     pub counters: Counters,
     /// Malformed frames by reason, every reason listed.
     #[serde(serialize_with = "crate::stats::serialize_pairs")]
     pub malformed: Vec<(&'static str, u64)>,
+    /// Where the worker's frames were when it stopped.
     pub frames: FrameAccounting,
-    /// Connections still held when the worker stopped: in TIME_WAIT, and in other states.
+    /// Connections still in TIME_WAIT when the worker stopped.
     pub time_wait_left: usize,
+    /// Connections in states other than TIME_WAIT when the worker stopped.
     pub connections_left: usize,
     /// Deadlines left in the worker's timer wheel (one per connection held, at most).
     pub timers_left: usize,

@@ -3,27 +3,45 @@
 use std::fmt;
 use std::io;
 
+/// Why an AF_XDP socket could not be opened.
 #[derive(Debug)]
 pub enum XskError {
+    /// No interface of that name in this network namespace.
     NoInterface(String),
+    /// The interface has no such receive queue.
     QueueOutOfRange {
+        /// The interface.
         ifname: String,
+        /// The queue asked for.
         queue: u32,
+        /// How many receive queues the interface has.
         queues: u32,
     },
+    /// The process may not open AF_XDP sockets.
     Permission(io::Error),
+    /// Zero-copy was required and the driver refused it.
     ZeroCopyUnsupported {
+        /// The interface.
         ifname: String,
+        /// Its driver.
         driver: String,
+        /// The kernel's answer.
         err: io::Error,
     },
+    /// The queue already has an AF_XDP socket bound.
     QueueBusy {
+        /// The interface.
         ifname: String,
+        /// The queue.
         queue: u32,
     },
+    /// The socket's configuration is not valid (frame size or count).
     Config(String),
+    /// The operating system refused something else.
     Os {
+        /// What was being done.
         what: &'static str,
+        /// The operating system's answer.
         err: io::Error,
     },
 }

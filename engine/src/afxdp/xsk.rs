@@ -57,8 +57,10 @@ impl fmt::Display for BindMode {
 /// The mode the kernel granted, read back with XDP_OPTIONS (never assumed).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum GrantedMode {
+    /// The driver moves frames in the UMEM itself.
     #[serde(rename = "zero-copy")]
     ZeroCopy,
+    /// The kernel copies frames between the driver and the UMEM.
     #[serde(rename = "copy")]
     Copy,
 }
@@ -75,25 +77,33 @@ impl fmt::Display for GrantedMode {
 /// Socket busy polling (SO_PREFER_BUSY_POLL, SO_BUSY_POLL, SO_BUSY_POLL_BUDGET).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct BusyPoll {
+    /// SO_BUSY_POLL: microseconds to busy-poll the device for.
     pub usecs: u32,
+    /// SO_BUSY_POLL_BUDGET: packets per busy poll.
     pub budget: u32,
 }
 
+/// How to open one AF_XDP socket.
 #[derive(Clone, Debug)]
 pub struct XskConfig {
+    /// The interface.
     pub ifname: String,
+    /// Its receive queue.
     pub queue: u32,
     /// Bytes per frame: 2048 or 4096.
     pub frame_size: u32,
     /// Frames in the UMEM. Half go to the fill ring, half stay free for transmit.
     pub frame_count: u32,
+    /// Zero-copy, copy, or zero-copy falling back to copy.
     pub mode: BindMode,
+    /// Socket busy polling, if wanted.
     pub busy_poll: Option<BusyPoll>,
     /// Try 2 MiB huge pages for the UMEM (falls back to normal pages).
     pub hugepages: bool,
 }
 
 impl XskConfig {
+    /// The defaults for queue `queue` of `ifname`.
     pub fn new(ifname: &str, queue: u32) -> XskConfig {
         XskConfig {
             ifname: ifname.to_string(),
@@ -138,6 +148,7 @@ pub struct FrameAccounting {
     pub in_use: u32,
     /// Given to the kernel for sending: in the TX ring or the completion ring.
     pub kernel_tx: u32,
+    /// Frames in the UMEM.
     pub total: u32,
 }
 
@@ -151,11 +162,17 @@ impl FrameAccounting {
 /// The kernel's per-socket drop counters (XDP_STATISTICS).
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct XdpStatistics {
+    /// Frames dropped for any other reason.
     pub rx_dropped: u64,
+    /// Bad RX descriptors.
     pub rx_invalid_descs: u64,
+    /// Bad TX descriptors.
     pub tx_invalid_descs: u64,
+    /// Frames dropped because the RX ring was full.
     pub rx_ring_full: u64,
+    /// Times the fill ring was empty when a frame arrived.
     pub rx_fill_ring_empty_descs: u64,
+    /// Times the TX ring was empty when the driver looked.
     pub tx_ring_empty_descs: u64,
 }
 
@@ -473,6 +490,7 @@ impl Xsk {
         Ok(xsk)
     }
 
+    /// The mode the kernel granted.
     pub fn granted_mode(&self) -> GrantedMode {
         self.granted
     }
@@ -482,18 +500,22 @@ impl Xsk {
         self.fallback_reason.as_deref()
     }
 
+    /// Whether the UMEM got huge pages.
     pub fn hugepages(&self) -> bool {
         self.hugepages
     }
 
+    /// The interface's driver.
     pub fn driver(&self) -> &str {
         &self.driver
     }
 
+    /// The interface's index.
     pub fn ifindex(&self) -> u32 {
         self.ifindex
     }
 
+    /// The receive queue.
     pub fn queue(&self) -> u32 {
         self.queue
     }
@@ -739,6 +761,7 @@ impl Xsk {
         self.umem.total()
     }
 
+    /// Where every frame of the UMEM is now.
     pub fn accounting(&self) -> FrameAccounting {
         FrameAccounting {
             free: self.free.len() as u32,
@@ -749,6 +772,7 @@ impl Xsk {
         }
     }
 
+    /// The kernel's drop counters for this socket (XDP_STATISTICS).
     pub fn statistics(&self) -> io::Result<XdpStatistics> {
         // SAFETY: plain integers.
         let mut s: xdp_statistics = unsafe { core::mem::zeroed() };

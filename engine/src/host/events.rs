@@ -27,6 +27,7 @@ pub enum Closed {
 }
 
 impl Closed {
+    /// The reason's name in reports.
     pub fn as_str(self) -> &'static str {
         match self {
             Closed::Normal => "closed",

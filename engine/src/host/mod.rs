@@ -47,9 +47,12 @@ pub use frame::{BuildRange, Tx, FRAME_ROOM};
 use loopback::is_loopback;
 pub use loopback::{flow_worker, LoopSegment};
 
+/// What one worker's host is configured with.
 #[derive(Clone, Debug)]
 pub struct HostConfig {
+    /// Every connection's TCP settings.
     pub tcp: TcpConfig,
+    /// Every session's HTTP settings.
     pub http: HttpConfig,
     /// Connections this worker holds at most, TIME_WAIT not counted; SYNs beyond get a RST.
     pub max_conns: usize,
@@ -102,15 +105,22 @@ pub enum Disposition {
     Dropped,
 }
 
+/// What a worker's host counted (its connections' and sessions' counters summed in).
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct HostStats {
+    /// Connections accepted (handshake completed).
     pub accepted: u64,
+    /// Of those, made from a SYN cookie.
     pub cookie_accepted: u64,
+    /// Connections closed and freed.
     pub closed: u64,
+    /// RSTs sent for segments no connection took.
     pub resets_sent: u64,
+    /// SYNs refused because `max_conns` was reached.
     pub refused_full: u64,
     /// Connections that skipped TIME_WAIT because `max_time_wait` was reached.
     pub time_wait_overflow: u64,
+    /// Segments not sent because no TX frame was free.
     pub tx_full: u64,
     /// Connections opened by the application (`connect`).
     pub connects: u64,
@@ -124,6 +134,7 @@ pub struct HostStats {
     pub half_open_peak: u64,
     /// RFC 5961 challenge ACKs sent, and those the rate limit held back.
     pub challenge_acks: u64,
+    /// Challenge ACKs the rate limit held back.
     pub challenge_acks_suppressed: u64,
     /// Segments sent again (timeouts and fast retransmit).
     pub retransmits: u64,
@@ -132,12 +143,17 @@ pub struct HostStats {
     /// Retransmission timeouts, tail loss probes, D-SACK-proved spurious
     /// retransmissions, undone congestion responses, duplicate data received.
     pub rto_expiries: u64,
+    /// Tail loss probes sent.
     pub tail_loss_probes: u64,
+    /// Retransmissions a D-SACK proved unneeded.
     pub spurious_retransmits: u64,
+    /// Congestion responses undone.
     pub undos: u64,
+    /// Data segments that carried only bytes already received.
     pub duplicates_received: u64,
     /// CE-marked data received; window reductions for ECE (RFC 3168).
     pub ce_received: u64,
+    /// Window reductions for the peer's ECE.
     pub ecn_reductions: u64,
     /// Connections that ended because retransmissions (or keep-alive, or FIN_WAIT_2) ran
     /// out of time.
@@ -146,6 +162,7 @@ pub struct HostStats {
     pub loopback_out: u64,
     /// Loopback segments received.
     pub loopback_in: u64,
+    /// The HTTP sessions' counters.
     pub http: HttpStats,
 }
 
@@ -201,6 +218,8 @@ enum Path {
 /// loop iteration (the rest wait).
 pub(crate) const EVENT_BUDGET: usize = 4096;
 
+/// One worker's TCP host: its listeners, connections, their HTTP sessions or applications,
+/// the timer wheel that wakes them, and the ARP resolver for connections it opens.
 pub struct Host {
     worker: u16,
     mac: MacAddr,
@@ -236,6 +255,7 @@ pub struct Host {
 }
 
 impl Host {
+    /// A host for worker `worker` with our link address `mac`.
     pub fn new(
         worker: u16,
         mac: MacAddr,
@@ -298,6 +318,7 @@ impl Host {
         self.live
     }
 
+    /// What the host counted so far, the live connections' counters included.
     pub fn stats(&self) -> HostStats {
         let mut s = self.stats;
         s.syn_cookies_sent = self.listeners.iter().map(|l| l.stats.cookies_sent).sum();

@@ -18,11 +18,14 @@ pub use fastpath_xdp::XdpMode;
 /// An IPv4 address with its prefix length, as `10.0.0.2/24`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Cidr {
+    /// The address.
     pub addr: Ipv4Addr,
+    /// The prefix length of its subnet (0-32).
     pub prefix: u8,
 }
 
 impl Cidr {
+    /// `addr/prefix`.
     pub fn new(addr: Ipv4Addr, prefix: u8) -> Cidr {
         Cidr { addr, prefix }
     }
@@ -93,7 +96,7 @@ pub enum Service {
     Http(Arc<Site>),
     /// No listener: the engine is a client only (its application opens connections).
     None,
-    /// Bench-only: every TCP frame for our address and port [`crate::worker::REFLECT_PORT`]
+    /// Bench-only: every TCP frame for our address and port [`super::REFLECT_PORT`]
     /// goes straight back, nothing else runs. The ceiling of the AF_XDP path.
     Reflect(Option<InjectTo>),
 }
@@ -108,8 +111,11 @@ impl Service {
 /// Reflect mode: frames to send at start to the other end (which reflects too).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InjectTo {
+    /// Frames to send.
     pub count: usize,
+    /// The other end's address.
     pub addr: Ipv4Addr,
+    /// The other end's link address.
     pub mac: MacAddr,
 }
 
@@ -121,6 +127,7 @@ type MakeApp = dyn Fn(usize, usize) -> Option<Box<dyn App>> + Send + Sync;
 pub struct AppFactory(Arc<MakeApp>);
 
 impl AppFactory {
+    /// An application factory from `make(worker index, worker count)`.
     pub fn new(
         make: impl Fn(usize, usize) -> Option<Box<dyn App>> + Send + Sync + 'static,
     ) -> AppFactory {
@@ -144,6 +151,7 @@ impl fmt::Debug for AppFactory {
 pub struct EngineConfig {
     /// The interface to attach to, in the calling thread's network namespace.
     pub iface: String,
+    /// Which receive queues to attach to (default: all).
     pub queues: Queues,
     /// The CPU of each queue's worker, in the order of the queues (default: the queue's
     /// number modulo the CPU count).
@@ -158,9 +166,13 @@ pub struct EngineConfig {
     pub ports: Vec<u16>,
     /// Local ports (inclusive) for connections the engine opens; steered to the engine.
     pub local_ports: (u16, u16),
+    /// How the AF_XDP sockets are opened.
     pub afxdp: AfXdpConfig,
+    /// How the steering program is attached.
     pub xdp: XdpConfig,
+    /// Every connection's TCP settings.
     pub tcp: TcpConfig,
+    /// Every session's HTTP settings.
     pub http: HttpConfig,
     /// Connections each worker holds at most, TIME_WAIT not counted; SYNs beyond get a RST.
     pub max_conns: usize,
@@ -173,6 +185,7 @@ pub struct EngineConfig {
     pub loopback_inbox: usize,
     /// Write every frame received and sent to this pcap file.
     pub pcap: Option<PathBuf>,
+    /// What the workers serve.
     pub service: Service,
     /// An application in each worker, beside the service.
     pub apps: Option<AppFactory>,

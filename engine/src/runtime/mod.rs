@@ -37,8 +37,9 @@ use crate::pcap::PcapWriter;
 use crate::stats::{Counters, Published};
 use crate::table::SocketTable;
 use crate::tcp::Secrets;
-use crate::worker::{Handoff, Inject, StopSignal, Worker, WorkerConfig, WorkerSummary};
+use crate::worker::{Handoff, Inject, StopSignal, Worker, WorkerConfig};
 
+pub use crate::worker::{WorkerSummary, REFLECT_PORT};
 pub use caps::missing_capabilities;
 pub use config::{
     AfXdpConfig, AppFactory, Cidr, EngineConfig, InjectTo, Queues, Service, XdpConfig, XdpMode,

@@ -23,16 +23,23 @@ pub enum SynVerdict {
     Ignore,
 }
 
+/// What a listener counted.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct ListenerStats {
+    /// SYNs received.
     pub syns: u64,
+    /// SYN-ACKs sent with a cookie (backlog full).
     pub cookies_sent: u64,
+    /// ACKs whose cookie checked out (connections made from a cookie).
     pub cookies_accepted: u64,
+    /// ACKs whose cookie did not check out.
     pub cookies_rejected: u64,
     /// SYNs that also carried RST, FIN or ACK.
     pub ignored: u64,
 }
 
+/// A passive open on one local address and port: answers SYNs, with SYN cookies when its
+/// backlog of half-open connections is full.
 #[derive(Debug)]
 pub struct Listener {
     local: SocketAddrV4,
@@ -41,6 +48,7 @@ pub struct Listener {
     half_open: usize,
     isn: IsnGenerator,
     cookies: CookieJar,
+    /// What the listener counted.
     pub stats: ListenerStats,
 }
 
@@ -58,6 +66,7 @@ impl Listener {
         }
     }
 
+    /// The address and port listened on.
     pub fn local(&self) -> SocketAddrV4 {
         self.local
     }

@@ -28,22 +28,34 @@ use crate::wire::tcp::TcpRepr;
 /// (local, remote) addresses and ports: what tells two connections apart.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct FourTuple {
+    /// Our address and port.
     pub local: SocketAddrV4,
+    /// The peer's address and port.
     pub remote: SocketAddrV4,
 }
 
 /// RFC 9293 3.3.2. LISTEN lives in the listener, not in a connection.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum State {
+    /// We sent a SYN and wait for the SYN-ACK.
     SynSent,
+    /// We answered a SYN and wait for its ACK.
     SynReceived,
+    /// Both sides may send.
     Established,
+    /// We sent FIN; it is not acknowledged yet.
     FinWait1,
+    /// Our FIN is acknowledged; waiting for the peer's.
     FinWait2,
+    /// Both sides sent FIN at once; ours is not acknowledged yet.
     Closing,
+    /// Both FINs acknowledged; waiting 2 MSL for stray segments.
     TimeWait,
+    /// The peer sent FIN; we may still send.
     CloseWait,
+    /// We sent FIN after the peer's; waiting for its ACK.
     LastAck,
+    /// Gone: nothing more is sent or accepted.
     Closed,
 }
 
@@ -82,22 +94,33 @@ pub enum CloseReason {
 /// What a connection counted (for stats and tests).
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConnStats {
+    /// Segments received.
     pub segments_in: u64,
+    /// Segments sent.
     pub segments_out: u64,
+    /// Segments sent again (any reason).
     pub retransmits: u64,
+    /// Retransmission timeouts that fired.
     pub rto_expiries: u64,
+    /// Retransmissions on loss detected by ACKs, not by a timeout.
     pub fast_retransmits: u64,
     /// Zero-window probes sent by the persist timer.
     pub window_probes: u64,
+    /// Challenge ACKs sent (RFC 5961).
     pub challenge_acks: u64,
+    /// Challenge ACKs not sent for the rate limit.
     pub challenge_acks_suppressed: u64,
+    /// Segments refused by PAWS (RFC 7323 5).
     pub paws_rejected: u64,
     /// ICMP fragmentation-needed messages that lowered the segment size / were ignored.
     pub pmtu_updates: u64,
+    /// Fragmentation-needed messages ignored (implausible MTU or sequence number).
     pub pmtu_ignored: u64,
     /// Duplicate ACKs for out-of-window pure ACKs not sent (rate limit).
     pub oow_acks_suppressed: u64,
+    /// Data segments that arrived beyond a hole.
     pub out_of_order: u64,
+    /// Out-of-order segments dropped (no room to keep them).
     pub ooo_dropped: u64,
     /// Data segments that carried only bytes already received (the peer retransmitted
     /// what had arrived): each is reported back with a D-SACK block (RFC 2883).
@@ -134,6 +157,7 @@ pub struct Conn {
     tuple: FourTuple,
     state: State,
     close_reason: Option<CloseReason>,
+    /// What the connection counted.
     pub stats: ConnStats,
 
     // Send sequence space (RFC 9293 3.3.1).
@@ -432,10 +456,12 @@ impl Conn {
         self.cc = Controller::new(self.cfg.cc, self.send_mss);
     }
 
+    /// The connection's addresses and ports.
     pub fn tuple(&self) -> FourTuple {
         self.tuple
     }
 
+    /// The connection's state.
     pub fn state(&self) -> State {
         self.state
     }
@@ -445,10 +471,12 @@ impl Conn {
         self.state == State::Closed && self.pending_rst.is_none()
     }
 
+    /// Why the connection closed, once it has.
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.close_reason
     }
 
+    /// Whether the connection is in ESTABLISHED.
     pub fn is_established(&self) -> bool {
         self.state == State::Established
     }
@@ -622,10 +650,12 @@ impl Conn {
         self.send_mss
     }
 
+    /// The congestion window, in bytes.
     pub fn cwnd(&self) -> u32 {
         self.cc.cwnd()
     }
 
+    /// The slow-start threshold, in bytes.
     pub fn ssthresh(&self) -> u32 {
         self.cc.ssthresh()
     }
@@ -635,10 +665,12 @@ impl Conn {
         self.ecn_ok
     }
 
+    /// The current retransmission timeout (backoff included).
     pub fn rtt_rto(&self) -> Duration {
         self.rtt.rto()
     }
 
+    /// The smoothed RTT, once there is a sample.
     pub fn srtt(&self) -> Option<Duration> {
         self.rtt.srtt()
     }
