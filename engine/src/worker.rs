@@ -138,6 +138,8 @@ impl<D: Device> Worker<D> {
         self
     }
 
+    /// Publishes the worker's counters, the host's copied in under the worker's names
+    /// (the one place the two sets meet; each set sums itself).
     fn publish(&mut self) {
         if let Some(h) = &self.host {
             let s = h.stats();
@@ -156,17 +158,17 @@ impl<D: Device> Worker<D> {
             c.syn_cookies_sent = s.syn_cookies_sent;
             c.syn_cookies_accepted = s.cookie_accepted;
             c.half_open_peak = s.half_open_peak;
-            c.tcp_challenge_acks = s.challenge_acks;
-            c.tcp_challenge_suppressed = s.challenge_acks_suppressed;
-            c.tcp_retransmits = s.retransmits;
-            c.tcp_window_probes = s.window_probes;
-            c.tcp_rto_expiries = s.rto_expiries;
-            c.tcp_tail_loss_probes = s.tail_loss_probes;
-            c.tcp_spurious_retransmits = s.spurious_retransmits;
-            c.tcp_undos = s.undos;
-            c.tcp_duplicates_received = s.duplicates_received;
-            c.tcp_ce_received = s.ce_received;
-            c.tcp_ecn_reductions = s.ecn_reductions;
+            c.tcp_challenge_acks = s.tcp.challenge_acks;
+            c.tcp_challenge_suppressed = s.tcp.challenge_acks_suppressed;
+            c.tcp_retransmits = s.tcp.retransmits;
+            c.tcp_window_probes = s.tcp.window_probes;
+            c.tcp_rto_expiries = s.tcp.rto_expiries;
+            c.tcp_tail_loss_probes = s.tcp.tail_loss_probes;
+            c.tcp_spurious_retransmits = s.tcp.spurious_retransmits;
+            c.tcp_undos = s.tcp.undos;
+            c.tcp_duplicates_received = s.tcp.duplicate_segments;
+            c.tcp_ce_received = s.tcp.ce_received;
+            c.tcp_ecn_reductions = s.tcp.ecn_reductions;
             c.conns_timed_out = s.timed_out;
             c.loopback_out = s.loopback_out;
             c.loopback_in = s.loopback_in;

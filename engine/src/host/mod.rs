@@ -27,7 +27,9 @@ use crate::http::{DateCache, HttpConfig, HttpStats, Session, Site, Verdict};
 use crate::neighbor::{Arp, ArpConfig, ArpEvent, Resolve};
 use crate::table::{Owner, SocketTable};
 use crate::tcp::isn::IsnGenerator;
-use crate::tcp::{CloseReason, Conn, FourTuple, Listener, Secrets, State, SynVerdict, TcpConfig};
+use crate::tcp::{
+    CloseReason, Conn, ConnStats, FourTuple, Listener, Secrets, State, SynVerdict, TcpConfig,
+};
 use crate::time::Instant;
 use crate::timer::TimerWheel;
 use crate::wire::arp::{self, ArpRepr};
@@ -105,65 +107,47 @@ pub enum Disposition {
     Dropped,
 }
 
-/// What a worker's host counted (its connections' and sessions' counters summed in).
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
-pub struct HostStats {
-    /// Connections accepted (handshake completed).
-    pub accepted: u64,
-    /// Of those, made from a SYN cookie.
-    pub cookie_accepted: u64,
-    /// Connections closed and freed.
-    pub closed: u64,
-    /// RSTs sent for segments no connection took.
-    pub resets_sent: u64,
-    /// SYNs refused because `max_conns` was reached.
-    pub refused_full: u64,
-    /// Connections that skipped TIME_WAIT because `max_time_wait` was reached.
-    pub time_wait_overflow: u64,
-    /// Segments not sent because no TX frame was free.
-    pub tx_full: u64,
-    /// Connections opened by the application (`connect`).
-    pub connects: u64,
-    /// Connects that failed because the next hop never answered ARP.
-    pub unreachable: u64,
-    /// ARP requests sent for next hops.
-    pub arp_requests: u64,
-    /// SYN-ACKs carrying a cookie (the backlog was full), over all listeners.
-    pub syn_cookies_sent: u64,
-    /// The most half-open connections one listener held at once (never above `backlog`).
-    pub half_open_peak: u64,
-    /// RFC 5961 challenge ACKs sent, and those the rate limit held back.
-    pub challenge_acks: u64,
-    /// Challenge ACKs the rate limit held back.
-    pub challenge_acks_suppressed: u64,
-    /// Segments sent again (timeouts and fast retransmit).
-    pub retransmits: u64,
-    /// Zero-window probes sent.
-    pub window_probes: u64,
-    /// Retransmission timeouts, tail loss probes, D-SACK-proved spurious
-    /// retransmissions, undone congestion responses, duplicate data received.
-    pub rto_expiries: u64,
-    /// Tail loss probes sent.
-    pub tail_loss_probes: u64,
-    /// Retransmissions a D-SACK proved unneeded.
-    pub spurious_retransmits: u64,
-    /// Congestion responses undone.
-    pub undos: u64,
-    /// Data segments that carried only bytes already received.
-    pub duplicates_received: u64,
-    /// CE-marked data received; window reductions for ECE (RFC 3168).
-    pub ce_received: u64,
-    /// Window reductions for the peer's ECE.
-    pub ecn_reductions: u64,
-    /// Connections that ended because retransmissions (or keep-alive, or FIN_WAIT_2) ran
-    /// out of time.
-    pub timed_out: u64,
-    /// Segments put into another worker's (or our own) loopback inbox.
-    pub loopback_out: u64,
-    /// Loopback segments received.
-    pub loopback_in: u64,
-    /// The HTTP sessions' counters.
-    pub http: HttpStats,
+crate::stats::counter_set! {
+    /// What a worker's host counted: its own counts, then its connections' and sessions'
+    /// counters summed in.
+    pub struct HostStats {
+        /// Connections accepted (handshake completed).
+        accepted,
+        /// Of those, made from a SYN cookie.
+        cookie_accepted,
+        /// Connections closed and freed.
+        closed,
+        /// RSTs sent for segments no connection took.
+        resets_sent,
+        /// SYNs refused because `max_conns` was reached.
+        refused_full,
+        /// Connections that skipped TIME_WAIT because `max_time_wait` was reached.
+        time_wait_overflow,
+        /// Segments not sent because no TX frame was free.
+        tx_full,
+        /// Connections opened by the application (`connect`).
+        connects,
+        /// Connects that failed because the next hop never answered ARP.
+        unreachable,
+        /// ARP requests sent for next hops.
+        arp_requests,
+        /// SYN-ACKs carrying a cookie (the backlog was full), over all listeners.
+        syn_cookies_sent,
+        /// The most half-open connections one listener held at once (never above `backlog`).
+        half_open_peak,
+        /// Connections that ended because retransmissions (or keep-alive, or FIN_WAIT_2) ran
+        /// out of time.
+        timed_out,
+        /// Segments put into another worker's (or our own) loopback inbox.
+        loopback_out,
+        /// Loopback segments received.
+        loopback_in,
+        ;
+        /// The connections' TCP counters, summed.
+        tcp: ConnStats,
+        /// The HTTP sessions' counters, summed.
+        http: HttpStats,
+    }
 }
 
 struct Entry {
@@ -446,16 +430,9 @@ impl Host {
                         e.conn.abort();
                     }
                 }
-                let (s, c) = (srv.session.stats, srv.counted);
+                let s = srv.session.stats;
+                self.stats.http.add(&s.since(&srv.counted));
                 srv.counted = s;
-                let h = &mut self.stats.http;
-                h.requests += s.requests - c.requests;
-                h.responses_2xx += s.responses_2xx - c.responses_2xx;
-                h.responses_4xx += s.responses_4xx - c.responses_4xx;
-                h.responses_5xx += s.responses_5xx - c.responses_5xx;
-                h.header_timeouts += s.header_timeouts - c.header_timeouts;
-                h.idle_timeouts += s.idle_timeouts - c.idle_timeouts;
-                h.send_timeouts += s.send_timeouts - c.send_timeouts;
             }
             Role::Client(c) => {
                 let st = e.conn.state();
@@ -545,19 +522,8 @@ impl Host {
             }
             Path::Resolving => {}
         }
-        let (now_c, was) = (e.conn.stats, e.tcp_counted);
-        self.stats.challenge_acks += now_c.challenge_acks - was.challenge_acks;
-        self.stats.challenge_acks_suppressed +=
-            now_c.challenge_acks_suppressed - was.challenge_acks_suppressed;
-        self.stats.retransmits += now_c.retransmits - was.retransmits;
-        self.stats.window_probes += now_c.window_probes - was.window_probes;
-        self.stats.rto_expiries += now_c.rto_expiries - was.rto_expiries;
-        self.stats.tail_loss_probes += now_c.tail_loss_probes - was.tail_loss_probes;
-        self.stats.spurious_retransmits += now_c.spurious_retransmits - was.spurious_retransmits;
-        self.stats.undos += now_c.undos - was.undos;
-        self.stats.duplicates_received += now_c.duplicate_segments - was.duplicate_segments;
-        self.stats.ce_received += now_c.ce_received - was.ce_received;
-        self.stats.ecn_reductions += now_c.ecn_reductions - was.ecn_reductions;
+        let now_c = e.conn.stats;
+        self.stats.tcp.add(&now_c.since(&e.tcp_counted));
         e.tcp_counted = now_c;
         if !e.in_time_wait && e.conn.state() == State::TimeWait {
             if self.time_wait >= self.cfg.max_time_wait {

@@ -73,23 +73,24 @@ impl Default for HttpConfig {
     }
 }
 
-/// Counters a worker sums over its sessions.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
-pub struct HttpStats {
-    /// Requests parsed.
-    pub requests: u64,
-    /// Responses with a 2xx status.
-    pub responses_2xx: u64,
-    /// Responses with a 4xx status.
-    pub responses_4xx: u64,
-    /// Responses with a 5xx status.
-    pub responses_5xx: u64,
-    /// Connections closed because a request head did not arrive in time.
-    pub header_timeouts: u64,
-    /// Keep-alive connections closed for idling.
-    pub idle_timeouts: u64,
-    /// Connections reset because a response made no progress for `send_timeout`.
-    pub send_timeouts: u64,
+crate::stats::counter_set! {
+    /// Counters a worker sums over its sessions.
+    pub struct HttpStats {
+        /// Requests parsed.
+        requests,
+        /// Responses with a 2xx status.
+        responses_2xx,
+        /// Responses with a 4xx status.
+        responses_4xx,
+        /// Responses with a 5xx status.
+        responses_5xx,
+        /// Connections closed because a request head did not arrive in time.
+        header_timeouts,
+        /// Keep-alive connections closed for idling.
+        idle_timeouts,
+        /// Connections reset because a response made no progress for `send_timeout`.
+        send_timeouts,
+    }
 }
 
 const MAX_HEADERS: usize = 64;

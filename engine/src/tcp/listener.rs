@@ -23,19 +23,20 @@ pub enum SynVerdict {
     Ignore,
 }
 
-/// What a listener counted.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
-pub struct ListenerStats {
-    /// SYNs received.
-    pub syns: u64,
-    /// SYN-ACKs sent with a cookie (backlog full).
-    pub cookies_sent: u64,
-    /// ACKs whose cookie checked out (connections made from a cookie).
-    pub cookies_accepted: u64,
-    /// ACKs whose cookie did not check out.
-    pub cookies_rejected: u64,
-    /// SYNs that also carried RST, FIN or ACK.
-    pub ignored: u64,
+crate::stats::counter_set! {
+    /// What a listener counted.
+    pub struct ListenerStats {
+        /// SYNs received.
+        syns,
+        /// SYN-ACKs sent with a cookie (backlog full).
+        cookies_sent,
+        /// ACKs whose cookie checked out (connections made from a cookie).
+        cookies_accepted,
+        /// ACKs whose cookie did not check out.
+        cookies_rejected,
+        /// SYNs that also carried RST, FIN or ACK.
+        ignored,
+    }
 }
 
 /// A passive open on one local address and port: answers SYNs, with SYN cookies when its

@@ -91,55 +91,56 @@ pub enum CloseReason {
     Aborted,
 }
 
-/// What a connection counted (for stats and tests).
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
-pub struct ConnStats {
-    /// Segments received.
-    pub segments_in: u64,
-    /// Segments sent.
-    pub segments_out: u64,
-    /// Segments sent again (any reason).
-    pub retransmits: u64,
-    /// Retransmission timeouts that fired.
-    pub rto_expiries: u64,
-    /// Retransmissions on loss detected by ACKs, not by a timeout.
-    pub fast_retransmits: u64,
-    /// Zero-window probes sent by the persist timer.
-    pub window_probes: u64,
-    /// Challenge ACKs sent (RFC 5961).
-    pub challenge_acks: u64,
-    /// Challenge ACKs not sent for the rate limit.
-    pub challenge_acks_suppressed: u64,
-    /// Segments refused by PAWS (RFC 7323 5).
-    pub paws_rejected: u64,
-    /// ICMP fragmentation-needed messages that lowered the segment size / were ignored.
-    pub pmtu_updates: u64,
-    /// Fragmentation-needed messages ignored (implausible MTU or sequence number).
-    pub pmtu_ignored: u64,
-    /// Duplicate ACKs for out-of-window pure ACKs not sent (rate limit).
-    pub oow_acks_suppressed: u64,
-    /// Data segments that arrived beyond a hole.
-    pub out_of_order: u64,
-    /// Out-of-order segments dropped (no room to keep them).
-    pub ooo_dropped: u64,
-    /// Data segments that carried only bytes already received (the peer retransmitted
-    /// what had arrived): each is reported back with a D-SACK block (RFC 2883).
-    pub duplicate_segments: u64,
-    /// D-SACK blocks the peer sent: each says one of our segments arrived twice.
-    pub dsacks_received: u64,
-    /// Our retransmissions that a D-SACK proved unneeded (segments).
-    pub spurious_retransmits: u64,
-    /// Congestion responses undone because the loss proved spurious (RFC 3708 / Eifel
-    /// RFC 3522, 4015 / F-RTO RFC 5682).
-    pub undos: u64,
-    /// Tail loss probes sent (RFC 8985 7).
-    pub tail_loss_probes: u64,
-    /// Segments RACK declared lost (RFC 8985 6).
-    pub rack_lost: u64,
-    /// Data segments that arrived marked CE (RFC 3168).
-    pub ce_received: u64,
-    /// Window reductions made for the peer's ECE (at most one per window).
-    pub ecn_reductions: u64,
+crate::stats::counter_set! {
+    /// What a connection counted (for stats and tests).
+    pub struct ConnStats {
+        /// Segments received.
+        segments_in,
+        /// Segments sent.
+        segments_out,
+        /// Segments sent again (any reason).
+        retransmits,
+        /// Retransmission timeouts that fired.
+        rto_expiries,
+        /// Retransmissions on loss detected by ACKs, not by a timeout.
+        fast_retransmits,
+        /// Zero-window probes sent by the persist timer.
+        window_probes,
+        /// Challenge ACKs sent (RFC 5961).
+        challenge_acks,
+        /// Challenge ACKs not sent for the rate limit.
+        challenge_acks_suppressed,
+        /// Segments refused by PAWS (RFC 7323 5).
+        paws_rejected,
+        /// ICMP fragmentation-needed messages that lowered the segment size.
+        pmtu_updates,
+        /// Fragmentation-needed messages ignored (implausible MTU or sequence number).
+        pmtu_ignored,
+        /// Duplicate ACKs for out-of-window pure ACKs not sent (rate limit).
+        oow_acks_suppressed,
+        /// Data segments that arrived beyond a hole.
+        out_of_order,
+        /// Out-of-order segments dropped (no room to keep them).
+        ooo_dropped,
+        /// Data segments that carried only bytes already received (the peer retransmitted
+        /// what had arrived): each is reported back with a D-SACK block (RFC 2883).
+        duplicate_segments,
+        /// D-SACK blocks the peer sent: each says one of our segments arrived twice.
+        dsacks_received,
+        /// Our retransmissions that a D-SACK proved unneeded (segments).
+        spurious_retransmits,
+        /// Congestion responses undone because the loss proved spurious (RFC 3708 / Eifel
+        /// RFC 3522, 4015 / F-RTO RFC 5682).
+        undos,
+        /// Tail loss probes sent (RFC 8985 7).
+        tail_loss_probes,
+        /// Segments RACK declared lost (RFC 8985 6).
+        rack_lost,
+        /// Data segments that arrived marked CE (RFC 3168).
+        ce_received,
+        /// Window reductions made for the peer's ECE (at most one per window).
+        ecn_reductions,
+    }
 }
 
 /// Timestamps state (RFC 7323 4, 5), when both sides sent the option.
