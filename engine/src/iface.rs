@@ -6,11 +6,12 @@
 
 use std::net::Ipv4Addr;
 
+use crate::frame::{self, Ip};
 use crate::stats::Counters;
 use crate::wire::arp::{self, ArpRepr, Op};
 use crate::wire::ethernet::{self, EtherType, MacAddr};
 use crate::wire::icmp::{self, IcmpRepr};
-use crate::wire::ipv4::{self, Ipv4Repr};
+use crate::wire::ipv4;
 use crate::wire::tcp::TcpPacket;
 use crate::wire::WireError;
 
@@ -76,9 +77,6 @@ pub struct TcpIn {
     /// Where the IPv4 header starts (after Ethernet and any VLAN tag).
     pub ip_at: usize,
 }
-
-/// Default TTL of packets the engine originates (Linux's net.ipv4.ip_default_ttl).
-pub const DEFAULT_TTL: u8 = 64;
 
 /// Per-interface state and counters.
 #[derive(Debug)]
@@ -146,8 +144,7 @@ impl Iface {
 
     /// Writes the Ethernet addresses of a reply to `to` (the VLAN tag, if any, stays).
     fn reply_eth(&self, buf: &mut [u8], to: MacAddr) {
-        buf[0..6].copy_from_slice(&to);
-        buf[6..12].copy_from_slice(&self.mac);
+        frame::readdress(buf, self.mac, to);
     }
 
     fn arp(&mut self, buf: &mut [u8], len: usize, eth_len: usize, src_mac: MacAddr) -> Action {
@@ -256,16 +253,12 @@ impl Iface {
         // A fresh 20-byte header: request options (record route, ...) are not echoed.
         let ip_at = eth_len;
         buf.copy_within(l4, ip_at + ipv4::MIN_HEADER_LEN);
-        Ipv4Repr {
+        let ip = Ip {
             src: ours.addr,
             dst: src,
-            protocol: ipv4::PROTO_ICMP,
-            ttl: DEFAULT_TTL,
             ident: 0,
-            payload_len: msg_len,
-            ecn: 0,
-        }
-        .emit(&mut buf[ip_at..]);
+        };
+        frame::ipv4_header(buf, ip_at, &ip, ipv4::PROTO_ICMP, 0, msg_len);
         self.reply_eth(buf, src_mac);
         self.counters.icmp_echo_replies += 1;
         Action::Transmit(ip_at + ipv4::MIN_HEADER_LEN + msg_len)
@@ -311,22 +304,16 @@ impl Iface {
         let Some(rst) = t.repr.rst_reply(t.payload.1 - t.payload.0) else {
             return Action::Drop;
         };
-        let ip_at = t.ip_at;
-        let tcp_at = ip_at + ipv4::MIN_HEADER_LEN;
-        let seg_len = rst.emit(&mut buf[tcp_at..], 0, t.meta.dst, t.meta.src);
-        Ipv4Repr {
+        let ip = Ip {
             src: t.meta.dst,
             dst: t.meta.src,
-            protocol: ipv4::PROTO_TCP,
-            ttl: DEFAULT_TTL,
             ident: 0,
-            payload_len: seg_len,
-            ecn: 0,
-        }
-        .emit(&mut buf[ip_at..]);
+        };
+        let tcp_at = t.ip_at + ipv4::MIN_HEADER_LEN;
+        let f = frame::tcp_segment(buf, tcp_at, None, &ip, &rst, 0);
         self.reply_eth(buf, t.meta.src_mac);
         self.counters.tcp_rst_sent += 1;
-        Action::Transmit(tcp_at + seg_len)
+        Action::Transmit(f.end)
     }
 }
 

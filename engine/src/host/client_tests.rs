@@ -12,6 +12,7 @@ use crate::io::memory::MemDevice;
 use crate::load::{LoadApp, LoadConfig, LoadReport, Progress};
 use crate::testing::{link, EngineSpec, LinkConfig, Sim};
 use crate::wire::arp::Op;
+use crate::wire::ethernet::EtherType;
 
 const MAC: MacAddr = [2, 0, 0, 0, 0, 2];
 const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);

@@ -23,6 +23,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
 pub use self::events::{Closed, ConnId, ConnectError, Event};
+use crate::frame::{Ip, Link};
 use crate::http::{DateCache, HttpConfig, HttpStats, Session, Site, Verdict};
 use crate::neighbor::{Arp, ArpConfig, ArpEvent, Resolve};
 use crate::table::{Owner, SocketTable};
@@ -32,9 +33,9 @@ use crate::tcp::{
 };
 use crate::time::Instant;
 use crate::timer::TimerWheel;
-use crate::wire::arp::{self, ArpRepr};
-use crate::wire::ethernet::{self, EtherType, MacAddr};
-use crate::wire::ipv4::{self, Ipv4Repr};
+use crate::wire::arp::ArpRepr;
+use crate::wire::ethernet::{self, MacAddr};
+use crate::wire::ipv4;
 use crate::wire::tcp::TcpRepr;
 
 mod client;
@@ -468,28 +469,19 @@ impl Host {
                     let sent = tx.send_range(&mut |buf: &mut [u8]| {
                         let (r, n) = conn.poll_transmit(now, &mut buf[PAYLOAD_AT..])?;
                         ident = ident.wrapping_add(1);
-                        let tcp_at = PAYLOAD_AT - r.header_len();
-                        let (src, dst) = (*tuple.local.ip(), *tuple.remote.ip());
-                        let seg_len = r.emit(&mut buf[tcp_at..], n, src, dst);
-                        let ip_at = tcp_at - ipv4::MIN_HEADER_LEN;
-                        Ipv4Repr {
-                            src,
-                            dst,
-                            protocol: ipv4::PROTO_TCP,
-                            ttl: crate::iface::DEFAULT_TTL,
-                            ident,
-                            payload_len: seg_len,
-                            ecn: r.ecn,
-                        }
-                        .emit(&mut buf[ip_at..]);
-                        let tag = if vlan.is_some() {
-                            ethernet::VLAN_TAG_LEN
-                        } else {
-                            0
+                        let link = Link {
+                            src: mac,
+                            dst: peer_mac,
+                            vlan,
                         };
-                        let start = ip_at - ethernet::HEADER_LEN - tag;
-                        ethernet::emit(&mut buf[start..], peer_mac, mac, vlan, EtherType::Ipv4);
-                        Some((start, tcp_at + seg_len))
+                        let ip = Ip {
+                            src: *tuple.local.ip(),
+                            dst: *tuple.remote.ip(),
+                            ident,
+                        };
+                        let tcp_at = PAYLOAD_AT - r.header_len();
+                        let f = crate::frame::tcp_segment(buf, tcp_at, Some(&link), &ip, &r, n);
+                        Some((f.start, f.end))
                     });
                     match sent {
                         None => break,

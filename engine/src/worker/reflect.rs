@@ -43,14 +43,8 @@ pub fn reflect_in_place(frame: &mut [u8]) -> bool {
 impl Inject {
     /// One 54-byte frame to bounce (an ACK with no payload), numbered `i`.
     pub fn frame(&self, i: usize, buf: &mut [u8]) -> usize {
+        use crate::frame::{self, Ip, Link};
         use crate::wire::{ethernet, ipv4, tcp};
-        let eth = ethernet::emit(
-            buf,
-            self.dst_mac,
-            self.src_mac,
-            None,
-            ethernet::EtherType::Ipv4,
-        );
         let repr = tcp::TcpRepr {
             src_port: REFLECT_PORT,
             dst_port: REFLECT_PORT,
@@ -62,23 +56,18 @@ impl Inject {
             options: Default::default(),
             ecn: 0,
         };
-        let seg = repr.emit(
-            &mut buf[eth + ipv4::MIN_HEADER_LEN..],
-            0,
-            self.src,
-            self.dst,
-        );
-        ipv4::Ipv4Repr {
+        let link = Link {
+            src: self.src_mac,
+            dst: self.dst_mac,
+            vlan: None,
+        };
+        let ip = Ip {
             src: self.src,
             dst: self.dst,
-            protocol: ipv4::PROTO_TCP,
-            ttl: 64,
             ident: i as u16,
-            payload_len: seg,
-            ecn: 0,
-        }
-        .emit(&mut buf[eth..]);
-        eth + ipv4::MIN_HEADER_LEN + seg
+        };
+        let tcp_at = ethernet::HEADER_LEN + ipv4::MIN_HEADER_LEN;
+        frame::tcp_segment(buf, tcp_at, Some(&link), &ip, &repr, 0).end
     }
 }
 
