@@ -30,5 +30,6 @@ pub(crate) mod worker; // the run-to-completion loop over one device, on one cor
 pub mod testing; // whole engines over in-memory links in virtual time (tests, examples)
 #[cfg(feature = "runtime")]
 pub mod runtime; // EngineConfig -> Engine::start -> Running (stats, stop) -> Report (data)
+#[cfg(feature = "fuzz")]
 #[doc(hidden)]
-pub mod fuzz; // entry points for fuzz/ and the corpus replay test
+pub mod fuzz; // entry points for fuzz/ and the corpus replay test (feature `fuzz`)

@@ -183,6 +183,7 @@ impl<D: Device> Worker<D> {
     /// finish for up to the request's grace. Returns what it counted.
     pub fn run(mut self, stop: &StopSignal) -> WorkerSummary {
         // Failpoint for the test that a panicking worker still ends in a detach.
+        #[cfg(feature = "failpoints")]
         if std::env::var_os("FASTPATH_FAILPOINT_WORKER_PANIC").is_some() {
             panic!("failpoint FASTPATH_FAILPOINT_WORKER_PANIC");
         }
