@@ -431,7 +431,7 @@ impl LoadApp {
             Err(e) => {
                 self.error(match e {
                     fastpath_engine::app::ConnectError::NoPorts => "no local port free",
-                    fastpath_engine::app::ConnectError::NoRoute(_) => "no route",
+                    fastpath_engine::app::ConnectError::NoRoute(_) => "no route (give --gateway)",
                     _ => "connect failed",
                 });
                 self.reconnect.push_back(now + Duration::from_millis(10));

@@ -60,7 +60,8 @@ impl fmt::Display for XskError {
             } => write!(
                 f,
                 "{ifname} has {queues} RX queue(s) (0-{}), so queue {queue} does not exist; \
-                 pick --queues within that range or raise it with `ethtool -L {ifname} combined N`",
+                 choose a queue within that range or raise the count with \
+                 `ethtool -L {ifname} combined N`",
                 queues.saturating_sub(1)
             ),
             XskError::Permission(e) => write!(
@@ -75,12 +76,12 @@ impl fmt::Display for XskError {
             } => write!(
                 f,
                 "{ifname} (driver {driver}) refused AF_XDP zero-copy ({err}); \
-                 use --mode copy, or --mode auto to fall back by itself"
+                 bind in copy mode, or in auto mode to fall back by itself"
             ),
             XskError::QueueBusy { ifname, queue } => write!(
                 f,
                 "queue {queue} of {ifname} already has an AF_XDP socket (another fastpath?); \
-                 stop it or choose other --queues"
+                 stop it or choose other queues"
             ),
             XskError::Config(msg) => write!(f, "invalid AF_XDP configuration: {msg}"),
             XskError::Os { what, err } => write!(f, "{what}: {err}"),
