@@ -12,7 +12,7 @@
 
 pub mod time; // explicit monotonic time, passed into every protocol layer (no clock reads inside)
 pub mod wire; // checked views over bytes: ethernet (+802.1Q), arp, ipv4, icmp, tcp, checksums
-pub(crate) mod frame; // the Ethernet and IPv4 headers of every frame the engine sends, in one place
+pub mod frame; // the Ethernet and IPv4 headers of every frame the engine sends, in one place
 pub mod timer; // per-worker hierarchical timer wheel: O(1) schedule and cancel
 pub mod stats; // per-worker counters, published off the hot path
 pub mod tcp; // sans-IO TCP: segments and `now` in, segments and the next deadline out

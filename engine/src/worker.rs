@@ -6,7 +6,7 @@
 //! worker, loopback inboxes for segments between the engine's own addresses (never on the
 //! NIC), and a counters snapshot published now and then (`handoff.rs`). An application
 //! (`App`) may run in the loop too: the engine as a client. Transmit is `tx.rs`; the
-//! bench-only reflect mode is `reflect.rs`.
+//! hook for a program's own frame path (bench tools) is `frames.rs`.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,13 +21,11 @@ use crate::stats::{Counters, Published};
 use crate::time::{Clock, Instant};
 
 mod handoff;
-mod reflect;
+mod frames;
 mod tx;
 
+pub use frames::FrameHandler;
 pub use handoff::{Handoff, StopSignal};
-#[cfg(feature = "runtime")]
-pub use reflect::REFLECT_PORT;
-pub use reflect::{reflect_in_place, Inject};
 use tx::{capture, DevTx};
 
 #[derive(Clone, Debug)]
@@ -42,11 +40,11 @@ pub struct WorkerConfig {
     pub idle_sleep: Duration,
     /// How often the counters snapshot is published.
     pub publish_every: Duration,
-    /// Bench-only: send every received TCP/IPv4 frame straight back (addresses and ports
-    /// swapped, checksums unchanged), nothing else. The ceiling of the AF_XDP path.
-    pub reflect: bool,
-    /// Bench-only, with `reflect`: frames to send at start to get the bouncing going.
-    pub inject: Option<Inject>,
+    /// A program's own frame path in place of the stack (bench tools): every received
+    /// frame goes to it, nothing else runs.
+    pub frames: Option<Arc<dyn FrameHandler>>,
+    /// With `frames`: send its initial frames when the loop starts.
+    pub initial_frames: bool,
 }
 
 impl Default for WorkerConfig {
@@ -57,8 +55,8 @@ impl Default for WorkerConfig {
             idle_spins: 256,
             idle_sleep: Duration::from_millis(50),
             publish_every: Duration::from_millis(100),
-            reflect: false,
-            inject: None,
+            frames: None,
+            initial_frames: false,
         }
     }
 }
@@ -188,14 +186,21 @@ impl<D: Device> Worker<D> {
             panic!("failpoint FASTPATH_FAILPOINT_WORKER_PANIC");
         }
         let clock = Clock::new();
-        if let Some(inj) = self.cfg.inject.clone() {
+        if let Some(h) = self.cfg.frames.clone().filter(|_| self.cfg.initial_frames) {
             let mut tx = DevTx {
                 dev: &mut self.dev,
                 pcap: &self.pcap,
                 counters: &mut self.iface.counters,
             };
-            for i in 0..inj.count {
-                tx.send(&mut |buf: &mut [u8]| inj.frame(i, buf));
+            // A frame of 0 bytes ends the list (and is not sent).
+            for i in 0.. {
+                let sent = tx.send_range(&mut |buf: &mut [u8]| {
+                    let n = h.initial_frame(i, buf);
+                    (n > 0).then_some((0, n))
+                });
+                if sent.is_none() {
+                    break;
+                }
             }
             self.dev.flush_tx();
         }
@@ -496,8 +501,8 @@ impl<D: Device> Worker<D> {
         let len = D::len(&f);
         self.iface.counters.rx_frames += 1;
         self.iface.counters.rx_bytes += len as u64;
-        if self.cfg.reflect {
-            if reflect_in_place(self.dev.data_mut(&mut f)) {
+        if let Some(h) = &self.cfg.frames {
+            if h.on_frame(self.dev.data_mut(&mut f)) {
                 let mut tx = DevTx {
                     dev: &mut self.dev,
                     pcap: &self.pcap,

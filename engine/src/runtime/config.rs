@@ -11,7 +11,7 @@ use crate::afxdp::BindMode;
 use crate::app::App;
 use crate::http::{Handler, HttpConfig, Site};
 use crate::tcp::TcpConfig;
-use crate::wire::ethernet::MacAddr;
+use crate::worker::FrameHandler;
 
 pub use fastpath_xdp::XdpMode;
 
@@ -96,9 +96,10 @@ pub enum Service {
     Http(Arc<Site>),
     /// No listener: the engine is a client only (its application opens connections).
     None,
-    /// Bench-only: every TCP frame for our address and port [`super::REFLECT_PORT`]
-    /// goes straight back, nothing else runs. The ceiling of the AF_XDP path.
-    Reflect(Option<InjectTo>),
+    /// A program's own frame path in place of the stack (bench tools, such as `fastpath
+    /// reflect`): every frame for our addresses and the handler's port goes to it, nothing
+    /// else runs.
+    Frames(Arc<dyn FrameHandler>),
 }
 
 impl Service {
@@ -106,17 +107,6 @@ impl Service {
     pub fn handler(handler: impl Handler + 'static) -> Service {
         Service::Http(Arc::new(Site::Handler(Arc::new(handler))))
     }
-}
-
-/// Reflect mode: frames to send at start to the other end (which reflects too).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct InjectTo {
-    /// Frames to send.
-    pub count: usize,
-    /// The other end's address.
-    pub addr: Ipv4Addr,
-    /// The other end's link address.
-    pub mac: MacAddr,
 }
 
 type MakeApp = dyn Fn(usize, usize) -> Option<Box<dyn App>> + Send + Sync;
@@ -228,7 +218,7 @@ impl EngineConfig {
     pub(crate) fn listen_ports(&self) -> &[u16] {
         match self.service {
             Service::Http(_) => &self.ports,
-            Service::None | Service::Reflect(_) => &[],
+            Service::None | Service::Frames(_) => &[],
         }
     }
 }
