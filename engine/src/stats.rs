@@ -122,6 +122,18 @@ counter_set! {
         drop_unsupported,
         /// Frames that could not be sent because the TX ring was full.
         drop_tx_full,
+        /// Frames the kernel dropped before the engine saw them (XDP_STATISTICS rx_dropped).
+        xsk_rx_dropped,
+        /// Of those, dropped because the RX ring was full (the worker fell behind a burst).
+        xsk_rx_ring_full,
+        /// Times the kernel found the fill ring empty (no frame to receive into).
+        xsk_fill_ring_empty,
+        /// RX descriptors the kernel found invalid.
+        xsk_rx_invalid,
+        /// TX descriptors the kernel refused as invalid.
+        xsk_tx_invalid,
+        /// Times the kernel found the TX ring empty when woken to send.
+        xsk_tx_ring_empty,
         /// TCP connections accepted (open = accepted - closed).
         conns_accepted,
         /// TCP connections ended (their state freed).

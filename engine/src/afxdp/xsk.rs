@@ -3,12 +3,11 @@
 //! Kernel documentation: <https://docs.kernel.org/networking/af_xdp.html>. Setup order is
 //! the kernel's: socket, UMEM registration, ring sizes, XDP_MMAP_OFFSETS, mmap, bind.
 
-use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
-use std::str::FromStr;
 
+use super::config::{BindMode, FrameAccounting, GrantedMode, XdpStatistics, XskConfig};
 use super::error::XskError;
 use super::ethtool;
 use super::mmap::Mmap;
@@ -17,164 +16,6 @@ use super::ring::{Consumer, Producer, RingLayout};
 use super::sys::*;
 pub use super::umem::Frame;
 use super::umem::Umem;
-
-/// `--mode`: how to bind.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
-pub enum BindMode {
-    /// Ask for zero-copy, fall back to copy mode and say why.
-    #[default]
-    Auto,
-    /// Zero-copy or fail (naming the driver).
-    ZeroCopy,
-    /// Copy mode: works on every driver with XDP.
-    Copy,
-}
-
-impl FromStr for BindMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<BindMode, String> {
-        match s {
-            "auto" => Ok(BindMode::Auto),
-            "zerocopy" | "zero-copy" | "zc" => Ok(BindMode::ZeroCopy),
-            "copy" => Ok(BindMode::Copy),
-            _ => Err(format!(
-                "'{s}' is not a bind mode: use auto, zerocopy or copy"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for BindMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            BindMode::Auto => "auto",
-            BindMode::ZeroCopy => "zerocopy",
-            BindMode::Copy => "copy",
-        })
-    }
-}
-
-/// The mode the kernel granted, read back with XDP_OPTIONS (never assumed).
-#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub enum GrantedMode {
-    /// The driver moves frames in the UMEM itself.
-    #[serde(rename = "zero-copy")]
-    ZeroCopy,
-    /// The kernel copies frames between the driver and the UMEM.
-    #[serde(rename = "copy")]
-    Copy,
-}
-
-impl fmt::Display for GrantedMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            GrantedMode::ZeroCopy => "zero-copy",
-            GrantedMode::Copy => "copy",
-        })
-    }
-}
-
-/// Socket busy polling (SO_PREFER_BUSY_POLL, SO_BUSY_POLL, SO_BUSY_POLL_BUDGET).
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct BusyPoll {
-    /// SO_BUSY_POLL: microseconds to busy-poll the device for.
-    pub usecs: u32,
-    /// SO_BUSY_POLL_BUDGET: packets per busy poll.
-    pub budget: u32,
-}
-
-/// How to open one AF_XDP socket.
-#[derive(Clone, Debug)]
-pub struct XskConfig {
-    /// The interface.
-    pub ifname: String,
-    /// Its receive queue.
-    pub queue: u32,
-    /// Bytes per frame: 2048 or 4096.
-    pub frame_size: u32,
-    /// Frames in the UMEM. Half go to the fill ring, half stay free for transmit.
-    pub frame_count: u32,
-    /// Zero-copy, copy, or zero-copy falling back to copy.
-    pub mode: BindMode,
-    /// Socket busy polling, if wanted.
-    pub busy_poll: Option<BusyPoll>,
-    /// Try 2 MiB huge pages for the UMEM (falls back to normal pages).
-    pub hugepages: bool,
-}
-
-impl XskConfig {
-    /// The defaults for queue `queue` of `ifname`.
-    pub fn new(ifname: &str, queue: u32) -> XskConfig {
-        XskConfig {
-            ifname: ifname.to_string(),
-            queue,
-            frame_size: 4096,
-            frame_count: 4096,
-            mode: BindMode::Auto,
-            busy_poll: None,
-            hugepages: true,
-        }
-    }
-
-    fn ring_size(&self) -> u32 {
-        self.frame_count / 2
-    }
-
-    fn validate(&self) -> Result<(), XskError> {
-        if self.frame_size != 2048 && self.frame_size != 4096 {
-            return Err(XskError::Config(format!(
-                "frame size {} (use 2048 or 4096)",
-                self.frame_size
-            )));
-        }
-        if !self.frame_count.is_power_of_two() || !(64..=1 << 20).contains(&self.frame_count) {
-            return Err(XskError::Config(format!(
-                "frame count {} (use a power of two from 64 to 1048576)",
-                self.frame_count
-            )));
-        }
-        Ok(())
-    }
-}
-
-/// Where the UMEM's frames are. `free + kernel_rx + in_use + kernel_tx == total`, always.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct FrameAccounting {
-    /// On the free list, ready for the fill ring or for transmit.
-    pub free: u32,
-    /// Given to the kernel for receiving: in the fill ring or the RX ring.
-    pub kernel_rx: u32,
-    /// Handed to the caller (received or allocated) and not yet returned.
-    pub in_use: u32,
-    /// Given to the kernel for sending: in the TX ring or the completion ring.
-    pub kernel_tx: u32,
-    /// Frames in the UMEM.
-    pub total: u32,
-}
-
-impl FrameAccounting {
-    /// Every frame is accounted for exactly once.
-    pub fn balanced(&self) -> bool {
-        self.free + self.kernel_rx + self.in_use + self.kernel_tx == self.total
-    }
-}
-
-/// The kernel's per-socket drop counters (XDP_STATISTICS).
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
-pub struct XdpStatistics {
-    /// Frames dropped for any other reason.
-    pub rx_dropped: u64,
-    /// Bad RX descriptors.
-    pub rx_invalid_descs: u64,
-    /// Bad TX descriptors.
-    pub tx_invalid_descs: u64,
-    /// Frames dropped because the RX ring was full.
-    pub rx_ring_full: u64,
-    /// Times the fill ring was empty when a frame arrived.
-    pub rx_fill_ring_empty_descs: u64,
-    /// Times the TX ring was empty when the driver looked.
-    pub tx_ring_empty_descs: u64,
-}
 
 struct Rings {
     fill: Producer<u64>,
@@ -282,11 +123,11 @@ fn socket_with_rings(umem: &Umem, cfg: &XskConfig) -> Result<(OwnedFd, Rings), X
     setsockopt(raw, SOL_XDP, XDP_UMEM_REG, &reg).map_err(os("registering the UMEM"))?;
 
     let size = cfg.ring_size();
-    for opt in [
-        XDP_UMEM_FILL_RING,
-        XDP_UMEM_COMPLETION_RING,
-        XDP_RX_RING,
-        XDP_TX_RING,
+    for (opt, size) in [
+        (XDP_UMEM_FILL_RING, cfg.fill_ring_size()),
+        (XDP_UMEM_COMPLETION_RING, size),
+        (XDP_RX_RING, cfg.rx_ring_size()),
+        (XDP_TX_RING, size),
     ] {
         setsockopt(raw, SOL_XDP, opt, &size).map_err(os("sizing the AF_XDP rings"))?;
     }
