@@ -6,7 +6,7 @@
 //! worker, loopback inboxes for segments between the engine's own addresses (never on the
 //! NIC), and a counters snapshot published now and then (`handoff.rs`). An application
 //! (`App`) may run in the loop too: the engine as a client. Transmit is `tx.rs`; the
-//! bench-only reflect mode is `reflect.rs`.
+//! hook for a program's own frame path (bench tools) is `frames.rs`.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,11 +21,11 @@ use crate::stats::{Counters, Published};
 use crate::time::{Clock, Instant};
 
 mod handoff;
-mod reflect;
+mod frames;
 mod tx;
 
+pub use frames::FrameHandler;
 pub use handoff::{Handoff, StopSignal};
-pub use reflect::{reflect_in_place, Inject, REFLECT_PORT};
 use tx::{capture, DevTx};
 
 /// Batches of received frames one turn of the loop takes at most before it transmits.
@@ -46,11 +46,11 @@ pub struct WorkerConfig {
     pub idle_sleep: Duration,
     /// How often the counters snapshot is published.
     pub publish_every: Duration,
-    /// Bench-only: send every received TCP/IPv4 frame straight back (addresses and ports
-    /// swapped, checksums unchanged), nothing else. The ceiling of the AF_XDP path.
-    pub reflect: bool,
-    /// Bench-only, with `reflect`: frames to send at start to get the bouncing going.
-    pub inject: Option<Inject>,
+    /// A program's own frame path in place of the stack (bench tools): every received
+    /// frame goes to it, nothing else runs.
+    pub frames: Option<Arc<dyn FrameHandler>>,
+    /// With `frames`: send its initial frames when the loop starts.
+    pub initial_frames: bool,
 }
 
 impl Default for WorkerConfig {
@@ -61,8 +61,8 @@ impl Default for WorkerConfig {
             idle_spins: 256,
             idle_sleep: Duration::from_millis(50),
             publish_every: Duration::from_millis(100),
-            reflect: false,
-            inject: None,
+            frames: None,
+            initial_frames: false,
         }
     }
 }
@@ -70,13 +70,16 @@ impl Default for WorkerConfig {
 /// What a worker reports when it stops.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct WorkerSummary {
+    /// What the worker counted.
     pub counters: Counters,
     /// Malformed frames by reason, every reason listed.
     #[serde(serialize_with = "crate::stats::serialize_pairs")]
     pub malformed: Vec<(&'static str, u64)>,
+    /// Where the worker's frames were when it stopped.
     pub frames: FrameAccounting,
-    /// Connections still held when the worker stopped: in TIME_WAIT, and in other states.
+    /// Connections still in TIME_WAIT when the worker stopped.
     pub time_wait_left: usize,
+    /// Connections in states other than TIME_WAIT when the worker stopped.
     pub connections_left: usize,
     /// Deadlines left in the worker's timer wheel (one per connection held, at most).
     pub timers_left: usize,
@@ -142,6 +145,8 @@ impl<D: Device> Worker<D> {
         self
     }
 
+    /// Publishes the worker's counters, the host's copied in under the worker's names
+    /// (the one place the two sets meet; each set sums itself).
     fn publish(&mut self) {
         if let Some(h) = &self.host {
             let s = h.stats();
@@ -160,17 +165,17 @@ impl<D: Device> Worker<D> {
             c.syn_cookies_sent = s.syn_cookies_sent;
             c.syn_cookies_accepted = s.cookie_accepted;
             c.half_open_peak = s.half_open_peak;
-            c.tcp_challenge_acks = s.challenge_acks;
-            c.tcp_challenge_suppressed = s.challenge_acks_suppressed;
-            c.tcp_retransmits = s.retransmits;
-            c.tcp_window_probes = s.window_probes;
-            c.tcp_rto_expiries = s.rto_expiries;
-            c.tcp_tail_loss_probes = s.tail_loss_probes;
-            c.tcp_spurious_retransmits = s.spurious_retransmits;
-            c.tcp_undos = s.undos;
-            c.tcp_duplicates_received = s.duplicates_received;
-            c.tcp_ce_received = s.ce_received;
-            c.tcp_ecn_reductions = s.ecn_reductions;
+            c.tcp_challenge_acks = s.tcp.challenge_acks;
+            c.tcp_challenge_suppressed = s.tcp.challenge_acks_suppressed;
+            c.tcp_retransmits = s.tcp.retransmits;
+            c.tcp_window_probes = s.tcp.window_probes;
+            c.tcp_rto_expiries = s.tcp.rto_expiries;
+            c.tcp_tail_loss_probes = s.tcp.tail_loss_probes;
+            c.tcp_spurious_retransmits = s.tcp.spurious_retransmits;
+            c.tcp_undos = s.tcp.undos;
+            c.tcp_duplicates_received = s.tcp.duplicate_segments;
+            c.tcp_ce_received = s.tcp.ce_received;
+            c.tcp_ecn_reductions = s.tcp.ecn_reductions;
             c.conns_timed_out = s.timed_out;
             c.loopback_out = s.loopback_out;
             c.loopback_in = s.loopback_in;
@@ -194,18 +199,26 @@ impl<D: Device> Worker<D> {
     /// finish for up to the request's grace. Returns what it counted.
     pub fn run(mut self, stop: &StopSignal) -> WorkerSummary {
         // Failpoint for the test that a panicking worker still ends in a detach.
+        #[cfg(feature = "failpoints")]
         if std::env::var_os("FASTPATH_FAILPOINT_WORKER_PANIC").is_some() {
             panic!("failpoint FASTPATH_FAILPOINT_WORKER_PANIC");
         }
         let clock = Clock::new();
-        if let Some(inj) = self.cfg.inject.clone() {
+        if let Some(h) = self.cfg.frames.clone().filter(|_| self.cfg.initial_frames) {
             let mut tx = DevTx {
                 dev: &mut self.dev,
                 pcap: &self.pcap,
                 counters: &mut self.iface.counters,
             };
-            for i in 0..inj.count {
-                tx.send(&mut |buf: &mut [u8]| inj.frame(i, buf));
+            // A frame of 0 bytes ends the list (and is not sent).
+            for i in 0.. {
+                let sent = tx.send_range(&mut |buf: &mut [u8]| {
+                    let n = h.initial_frame(i, buf);
+                    (n > 0).then_some((0, n))
+                });
+                if sent.is_none() {
+                    break;
+                }
             }
             self.dev.flush_tx();
         }
@@ -547,8 +560,8 @@ impl<D: Device> Worker<D> {
         let len = D::len(&f);
         self.iface.counters.rx_frames += 1;
         self.iface.counters.rx_bytes += len as u64;
-        if self.cfg.reflect {
-            if reflect_in_place(self.dev.data_mut(&mut f)) {
+        if let Some(h) = &self.cfg.frames {
+            if h.on_frame(self.dev.data_mut(&mut f)) {
                 let mut tx = DevTx {
                     dev: &mut self.dev,
                     pcap: &self.pcap,

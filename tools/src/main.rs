@@ -6,6 +6,7 @@ mod cli;
 mod demo;
 mod lists;
 mod load;
+mod loadgen;
 mod reflect;
 mod serve;
 

@@ -73,10 +73,7 @@ impl RttEstimator {
         self.srtt
     }
 
-    pub fn rttvar(&self) -> Duration {
-        self.rttvar
-    }
-
+    #[cfg(test)]
     pub fn backoff_count(&self) -> u32 {
         self.backoff
     }

@@ -304,3 +304,80 @@ fn timers_wait_for_a_backed_up_ring_that_holds_the_ack() {
     );
     let _ = out;
 }
+
+/// A frame handler that sends two frames at start, sends back every frame whose first
+/// byte is 1 (with it set to 0x77), and releases the rest.
+#[derive(Debug)]
+struct Bounce;
+
+impl crate::worker::FrameHandler for Bounce {
+    fn port(&self) -> u16 {
+        9
+    }
+    fn initial_frame(&self, i: usize, buf: &mut [u8]) -> usize {
+        if i < 2 {
+            buf[..60].fill(0xa0 + i as u8);
+            60
+        } else {
+            0
+        }
+    }
+    fn on_frame(&self, frame: &mut [u8]) -> bool {
+        if frame[0] == 1 {
+            frame[0] = 0x77;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[test]
+fn a_frame_handler_takes_every_frame_in_place_of_the_stack() {
+    let (dev, mut far) = link(LinkConfig::default());
+    let mut spec = EngineSpec::server(SERVER, SERVER_MAC);
+    spec.worker.frames = Some(Arc::new(Bounce));
+    spec.worker.initial_frames = true;
+    let mut sim = Sim::new();
+    sim.add_engine(spec, vec![dev], vec![]);
+    let worker = sim.workers.pop().unwrap();
+    // One to bounce, one to drop, then an ARP request the stack would have answered.
+    far.inject(&[1u8; 60]);
+    far.inject(&[3u8; 60]);
+    let mut arp = [0u8; 60];
+    crate::frame::arp(
+        &mut arp,
+        CLIENT_MAC,
+        &crate::wire::arp::ArpRepr {
+            op: crate::wire::arp::Op::Request,
+            sender_mac: CLIENT_MAC,
+            sender_ip: CLIENT,
+            target_mac: [0; 6],
+            target_ip: SERVER,
+        },
+    );
+    far.inject(&arp);
+    let stop = crate::worker::StopSignal::new();
+    let stop2 = stop.clone();
+    let thread = std::thread::spawn(move || worker.run(&stop2));
+    let mut got = Vec::new();
+    let started = std::time::Instant::now();
+    while got.len() < 3 && started.elapsed() < Duration::from_secs(10) {
+        match far.take() {
+            Some(f) => got.push(f),
+            None => std::thread::sleep(Duration::from_millis(1)),
+        }
+    }
+    stop.request(Duration::ZERO);
+    let summary = thread.join().unwrap();
+    assert_eq!(got.len(), 3, "two initial frames and one bounced");
+    assert_eq!((got[0][0], got[1][0], got[2][0]), (0xa0, 0xa1, 0x77));
+    assert_eq!(got[2].len(), 60);
+    assert!(
+        far.take().is_none(),
+        "the dropped frame and the ARP request got no answer"
+    );
+    let c = summary.counters;
+    assert_eq!((c.rx_frames, c.tx_frames, c.arp_replies), (3, 3, 0));
+    assert!(summary.frames.balanced(), "{:?}", summary.frames);
+}
