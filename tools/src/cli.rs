@@ -134,9 +134,23 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
 
-    /// Largest total size --root may load, in bytes.
+    /// Largest total size --root may load, in bytes (the .gz copies --compress makes
+    /// included).
     #[arg(long = "root-max-bytes", value_name = "N", default_value_t = 1 << 30)]
     pub root_max_bytes: usize,
+
+    /// With --root: make a gzip copy of every text file (HTML, CSS, JavaScript, JSON,
+    /// SVG, ...) of 256 bytes or more that has no FILE.gz beside it, once at load at the
+    /// best level, and serve it to clients that accept gzip (nginx: gzip_static with
+    /// the .gz files made beforehand). FILE.gz and FILE.br found beside FILE are served
+    /// with or without this flag.
+    #[arg(long, requires = "root")]
+    pub compress: bool,
+
+    /// `Cache-Control` value on every 200, 206 and 304 answer (e.g. "public,
+    /// max-age=3600"; nginx: `expires` or `add_header Cache-Control`). Default: none.
+    #[arg(long = "cache-control", value_name = "VALUE", value_parser = cache_control)]
+    pub cache_control: Option<String>,
 
     /// Connections each worker holds at most, not counting TIME_WAIT; SYNs beyond are reset.
     #[arg(long = "max-conns", value_name = "N", default_value_t = 16384)]
@@ -371,6 +385,24 @@ pub struct LoadArgs {
     pub report_json: Option<PathBuf>,
 }
 
+/// A `Cache-Control` value: printable ASCII on one line, short enough for a head.
+fn cache_control(v: &str) -> Result<String, String> {
+    let max = fastpath_engine::http::CACHE_CONTROL_MAX;
+    if v.trim().is_empty() {
+        return Err("give a value, e.g. \"public, max-age=3600\"".into());
+    }
+    if v.len() > max {
+        return Err(format!("{} bytes: at most {max}", v.len()));
+    }
+    if !v
+        .bytes()
+        .all(|b| b == b' ' || b == b'\t' || b.is_ascii_graphic())
+    {
+        return Err("printable ASCII only (no line breaks or control characters)".into());
+    }
+    Ok(v.trim().to_string())
+}
+
 /// An inclusive port range, `LO-HI`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PortRange {
@@ -433,6 +465,39 @@ mod tests {
         let r: PortRange = "100-200".parse().unwrap();
         assert_eq!((r.lo, r.hi), (100, 200));
         assert!("200-100".parse::<PortRange>().is_err());
+    }
+
+    #[test]
+    fn cache_control_values_are_checked() {
+        let parse = |v: &str| {
+            Cli::try_parse_from([
+                "fastpath",
+                "serve",
+                "--iface",
+                "x",
+                "--ip",
+                "10.0.0.2/24",
+                "--cache-control",
+                v,
+            ])
+        };
+        let Command::Serve(s) = parse("public, max-age=60").unwrap().command else {
+            panic!()
+        };
+        assert_eq!(s.cache_control.as_deref(), Some("public, max-age=60"));
+        for bad in ["", "a\r\nSet-Cookie: x", &"x".repeat(300)] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+        let compress_alone = Cli::try_parse_from([
+            "fastpath",
+            "serve",
+            "--iface",
+            "x",
+            "--ip",
+            "10.0.0.2/24",
+            "--compress",
+        ]);
+        assert!(compress_alone.is_err(), "--compress needs --root");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use fastpath_engine::http::{HttpConfig, Site};
+use fastpath_engine::http::{HttpConfig, LoadOptions, Site};
 use fastpath_engine::runtime::{
     AfXdpConfig, Engine, EngineConfig, Queues, Running, Service, StartError, XdpConfig,
 };
@@ -45,6 +45,7 @@ pub fn engine_config(args: &ServeArgs) -> anyhow::Result<EngineConfig> {
         keepalive_timeout: secs("--keepalive-timeout", args.keepalive_timeout)?,
         send_timeout: secs("--send-timeout", args.send_timeout)?,
         max_body: args.max_body,
+        cache_control: args.cache_control.clone(),
         ..HttpConfig::default()
     };
     c.max_conns = args.max_conns;
@@ -104,10 +105,14 @@ pub fn start_error(e: StartError) -> anyhow::Error {
 fn site_from(args: &ServeArgs) -> anyhow::Result<Site> {
     Ok(match (&args.root, &args.body) {
         (Some(dir), _) => {
-            let site = Site::load_dir(dir, args.root_max_bytes)?;
+            let site = Site::load(dir, &load_options(args))?;
             if let Site::Root { files, bytes } = &site {
+                let encoded = files
+                    .values()
+                    .filter(|r| r.file.as_ref().is_some_and(|f| f.has_variants()))
+                    .count();
                 tracing::info!(
-                    "serving {} file(s), {bytes} bytes, from {} (in memory)",
+                    "serving {} file(s), {bytes} bytes, from {} (in memory; {encoded} with a precompressed copy)",
                     files.len(),
                     dir.display()
                 );
@@ -117,6 +122,14 @@ fn site_from(args: &ServeArgs) -> anyhow::Result<Site> {
         (None, Some(text)) => Site::body(text),
         (None, None) => Site::hello(),
     })
+}
+
+/// How `--root` is loaded.
+pub fn load_options(args: &ServeArgs) -> LoadOptions {
+    LoadOptions {
+        max_bytes: args.root_max_bytes,
+        compress: args.compress,
+    }
 }
 
 pub(crate) fn secs(flag: &str, v: f64) -> anyhow::Result<Duration> {

@@ -430,6 +430,7 @@ impl Host {
                 let h = &mut self.stats.http;
                 h.requests += s.requests - c.requests;
                 h.responses_2xx += s.responses_2xx - c.responses_2xx;
+                h.responses_3xx += s.responses_3xx - c.responses_3xx;
                 h.responses_4xx += s.responses_4xx - c.responses_4xx;
                 h.responses_5xx += s.responses_5xx - c.responses_5xx;
                 h.header_timeouts += s.header_timeouts - c.header_timeouts;

@@ -13,17 +13,35 @@
 //! - Responses carry `Server`, `Date` (rendered once a second by the caller),
 //!   `Content-Type` and `Content-Length`. Bodies are shared (`Arc`), never copied per
 //!   connection; a body larger than the send buffer streams out as the peer acknowledges.
+//! - Files as nginx serves them (`answer.rs`): `ETag` and `Last-Modified` with
+//!   conditional requests (304, 412), single ranges (206, 416), precompressed
+//!   representations chosen by `Accept-Encoding`, an optional `Cache-Control`.
+//!
+//! Files: `site.rs` what is served (and `LiveSite` for reloads), `load.rs` loading a
+//! directory, `files.rs` per-file facts computed at load, `answer.rs` the answer and its
+//! head, `conditional.rs`, `range.rs` and `negotiate.rs` the RFC 9110 rules it applies,
+//! `response.rs` statuses and queued responses, `date.rs` the `Date` header.
 
+mod answer;
+mod conditional;
 mod date;
+mod files;
+mod load;
+mod negotiate;
+mod range;
 mod response;
 mod site;
 
 pub use date::{DateCache, DATE_LEN};
-pub use site::{content_type, Handler, Lookup, Resource, Site, SiteError};
+pub use files::{content_type, Coding, Encoded, FileInfo};
+pub use load::LoadOptions;
+pub use response::CACHE_CONTROL_MAX;
+pub use site::{Handler, LiveSite, Lookup, Resource, Site, SiteError};
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use self::answer::{Asked, Reply};
 use self::response::{Body, Response, Status, Writer};
 use crate::tcp::Conn;
 use crate::time::Instant;
@@ -55,6 +73,9 @@ pub struct HttpConfig {
     pub max_pipeline: usize,
     /// `Server` header value.
     pub server: &'static str,
+    /// `Cache-Control` on 200, 206 and 304 answers (none by default, as nginx); at most
+    /// `CACHE_CONTROL_MAX` bytes, a longer value is not sent.
+    pub cache_control: Option<String>,
 }
 
 impl Default for HttpConfig {
@@ -69,6 +90,7 @@ impl Default for HttpConfig {
             send_timeout: Duration::from_secs(60),
             max_pipeline: 64,
             server: "fastpath",
+            cache_control: None,
         }
     }
 }
@@ -78,6 +100,8 @@ impl Default for HttpConfig {
 pub struct HttpStats {
     pub requests: u64,
     pub responses_2xx: u64,
+    /// 304 Not Modified.
+    pub responses_3xx: u64,
     pub responses_4xx: u64,
     pub responses_5xx: u64,
     pub header_timeouts: u64,
@@ -157,11 +181,10 @@ fn has_token(value: &[u8], token: &str) -> bool {
 
 /// What a parsed request asks for.
 struct Request {
-    status: Status,
+    reply: Reply,
     head_only: bool,
     keep_alive: bool,
     body: Read,
-    resource: Option<Resource>,
 }
 
 impl Session {
@@ -314,7 +337,7 @@ impl Session {
     }
 
     fn answer(&mut self, r: Request, date: &[u8; DATE_LEN], cfg: &HttpConfig) {
-        self.queue(r.status, r.head_only, r.keep_alive, r.resource, date, cfg);
+        self.queue(r.reply, r.head_only, r.keep_alive, date, cfg);
     }
 
     /// The body of the current request has been read: its answer can go.
@@ -327,57 +350,32 @@ impl Session {
 
     fn error(&mut self, status: Status, date: &[u8; DATE_LEN], cfg: &HttpConfig) {
         self.deferred = None;
-        self.queue(status, false, false, None, date, cfg);
+        self.queue(Reply::plain(status), false, false, date, cfg);
         self.closing = true;
         self.read = Read::Drain;
     }
 
     fn queue(
         &mut self,
-        status: Status,
+        reply: Reply,
         head_only: bool,
         keep_alive: bool,
-        resource: Option<Resource>,
         date: &[u8; DATE_LEN],
         cfg: &HttpConfig,
     ) {
         // Errors close; a 404 or 405 is an answer like any other.
-        let close = !keep_alive
-            || !matches!(
-                status,
-                Status::Ok | Status::NotFound | Status::MethodNotAllowed
-            );
-        let (content_type, body): (&str, Body) = match resource {
-            Some(r) => (r.content_type, Body::Shared(r.body)),
-            None => ("text/plain; charset=utf-8", Body::Static(status.body())),
-        };
+        let close = !keep_alive || !reply.keeps_connection();
+        let body = reply.body();
         let head_at = self.heads.len();
         let mut w = Writer {
             buf: &mut self.heads,
             start: head_at,
         };
-        w.put(b"HTTP/1.1 ");
-        w.put(status.line());
-        w.put(b"\r\nServer: ");
-        w.put(cfg.server.as_bytes());
-        w.put(b"\r\nDate: ");
-        w.put(date);
-        w.put(b"\r\nContent-Type: ");
-        w.put(content_type.as_bytes());
-        w.put(b"\r\nContent-Length: ");
-        w.num(body.bytes().len() as u64);
-        if status == Status::MethodNotAllowed {
-            w.put(b"\r\nAllow: GET, HEAD");
-        }
-        if close {
-            w.put(b"\r\nConnection: close");
-        } else {
-            w.put(b"\r\nConnection: keep-alive");
-        }
-        w.put(b"\r\n\r\n");
+        reply.write_head(&mut w, body.bytes().len(), cfg, date, close);
         let head_len = self.heads.len() - head_at;
-        match status {
-            Status::Ok => self.stats.responses_2xx += 1,
+        match reply.status {
+            Status::Ok | Status::PartialContent => self.stats.responses_2xx += 1,
+            Status::NotModified => self.stats.responses_3xx += 1,
             Status::NotImplemented | Status::VersionNotSupported => self.stats.responses_5xx += 1,
             _ => self.stats.responses_4xx += 1,
         }
@@ -563,9 +561,12 @@ impl Session {
         let mut transfer_encoding = false;
         let mut keep_alive = version == 1;
         let mut host = false;
+        let mut asked = Asked::default();
         for h in req.headers.iter() {
             let name = h.name;
-            if name.eq_ignore_ascii_case("content-length") {
+            if let Some(slot) = asked.slot(name) {
+                slot.get_or_insert(h.value);
+            } else if name.eq_ignore_ascii_case("content-length") {
                 let v = std::str::from_utf8(h.value)
                     .ok()
                     .map(str::trim)
@@ -622,25 +623,23 @@ impl Session {
         let head_only = method == "HEAD";
         if method != "GET" && !head_only {
             return Ok(Request {
-                status: Status::MethodNotAllowed,
+                reply: Reply::plain(Status::MethodNotAllowed),
                 head_only: false,
                 keep_alive,
                 body,
-                resource: None,
             });
         }
-        let (status, resource) = match site.lookup(target) {
-            Lookup::Found(r) => (Status::Ok, Some(r.clone())),
-            Lookup::Made(r) => (Status::Ok, Some(r)),
-            Lookup::NotFound => (Status::NotFound, None),
+        let reply = match site.lookup(target) {
+            Lookup::Found(r) => Reply::for_resource(r.clone(), head_only, &asked),
+            Lookup::Made(r) => Reply::for_resource(r, head_only, &asked),
+            Lookup::NotFound => Reply::plain(Status::NotFound),
             Lookup::Forbidden => return Err(Status::BadRequest),
         };
         Ok(Request {
-            status,
+            reply,
             head_only,
             keep_alive,
             body,
-            resource,
         })
     }
 

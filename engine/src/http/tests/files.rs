@@ -1,0 +1,203 @@
+//! Files as nginx users expect them, through a real session: validators and 304s,
+//! ranges, precompressed representations, Cache-Control.
+
+use super::*;
+use crate::http::files::{etag, Encoded, FileInfo};
+
+const LM: &str = "Sun, 06 Nov 1994 08:49:37 GMT";
+
+fn body() -> Vec<u8> {
+    (0..1000u32).map(|i| b'a' + (i % 26) as u8).collect()
+}
+
+/// A 1000-byte file modified at `LM`, with a gzip representation (fake bytes: the
+/// responder never decodes them) when `gz`.
+fn site(gz: bool) -> Site {
+    let b = body();
+    let mut info = FileInfo::new(&b, 784_111_777, 2_000_000_000);
+    if gz {
+        let z = b"pretend-gzip-bytes-0123456789".to_vec();
+        info.gzip = Some(Encoded {
+            etag: etag(&z),
+            body: Arc::from(z),
+        });
+    }
+    Site::Body(Resource {
+        content_type: "text/plain; charset=utf-8",
+        body: Arc::from(b),
+        file: Some(Arc::new(info)),
+    })
+}
+
+fn get(p: &mut Pair, extra: &str) -> Parsed {
+    let req = format!("GET /f.txt HTTP/1.1\r\nHost: x\r\n{extra}\r\n");
+    let mut r = responses(&p.exchange(req.as_bytes()));
+    assert_eq!(r.len(), 1);
+    r.pop().unwrap()
+}
+
+#[test]
+fn validators_give_304_in_the_rfc_order_and_head_matches_get() {
+    let mut p = Pair::new(site(false), HttpConfig::default());
+    let (status, h, b) = get(&mut p, "");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert_eq!(b.as_bytes(), &body()[..]);
+    let tag = header(&h, "etag").unwrap().to_string();
+    assert!(tag.starts_with("\"3e8-"), "{tag}");
+    assert_eq!(header(&h, "last-modified"), Some(LM));
+    assert_eq!(header(&h, "accept-ranges"), Some("bytes"));
+    assert_eq!(header(&h, "vary"), None, "no other representation");
+
+    for cond in [
+        format!("If-None-Match: {tag}\r\n"),
+        format!("If-None-Match: \"zzz\", W/{tag}\r\n"),
+        "If-None-Match: *\r\n".to_string(),
+        format!("If-Modified-Since: {LM}\r\n"),
+    ] {
+        let (status, h, b) = get(&mut p, &cond);
+        assert_eq!(status, "HTTP/1.1 304 Not Modified", "{cond}");
+        assert!(b.is_empty());
+        assert_eq!(header(&h, "etag"), Some(tag.as_str()));
+        assert_eq!(header(&h, "last-modified"), Some(LM));
+        assert_eq!(header(&h, "content-length"), None);
+        assert_eq!(header(&h, "connection"), Some("keep-alive"));
+    }
+    // A changed tag beats a matching date (If-Modified-Since is then not evaluated).
+    let (status, ..) = get(
+        &mut p,
+        &format!("If-None-Match: \"old\"\r\nIf-Modified-Since: {LM}\r\n"),
+    );
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let (status, ..) = get(
+        &mut p,
+        "If-Modified-Since: Sun, 06 Nov 1994 08:49:36 GMT\r\n",
+    );
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let (status, h, _) = get(&mut p, "If-Match: \"other\"\r\n");
+    assert_eq!(status, "HTTP/1.1 412 Precondition Failed");
+    assert_eq!(header(&h, "connection"), Some("keep-alive"));
+    let (status, ..) = get(&mut p, &format!("If-Match: {tag}\r\n"));
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let (status, ..) = get(
+        &mut p,
+        "If-Unmodified-Since: Sat, 05 Nov 1994 00:00:00 GMT\r\n",
+    );
+    assert_eq!(status, "HTTP/1.1 412 Precondition Failed");
+
+    // HEAD: the GET's head, no body; its preconditions too.
+    let got = p.exchange(b"HEAD /f.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    let (head, rest) = got.split_once("\r\n\r\n").unwrap();
+    assert!(rest.is_empty());
+    assert!(head.contains("Content-Length: 1000\r\n"));
+    assert!(head.contains(&format!("ETag: {tag}\r\n")));
+    let got = p.exchange(
+        format!("HEAD /f.txt HTTP/1.1\r\nHost: x\r\nIf-None-Match: {tag}\r\n\r\n").as_bytes(),
+    );
+    assert!(got.starts_with("HTTP/1.1 304 Not Modified\r\n"), "{got}");
+    assert_eq!(p.session.stats.responses_3xx, 5);
+    assert!(!p.server_closed());
+}
+
+#[test]
+fn ranges_slice_the_body_and_if_range_guards_them() {
+    let mut p = Pair::new(site(false), HttpConfig::default());
+    let b = body();
+    let tag = header(&get(&mut p, "").1, "etag").unwrap().to_string();
+    let cases: [(&str, usize, usize); 4] = [
+        ("bytes=0-99", 0, 100),
+        ("bytes=990-", 990, 1000),
+        ("bytes=-10", 990, 1000),
+        ("bytes=500-5000", 500, 1000),
+    ];
+    for (range, from, to) in cases {
+        let (status, h, got) = get(&mut p, &format!("Range: {range}\r\n"));
+        assert_eq!(status, "HTTP/1.1 206 Partial Content", "{range}");
+        assert_eq!(got.as_bytes(), &b[from..to], "{range}");
+        assert_eq!(
+            header(&h, "content-range"),
+            Some(format!("bytes {from}-{}/1000", to - 1).as_str())
+        );
+        assert_eq!(header(&h, "etag"), Some(tag.as_str()));
+    }
+    let (status, h, got) = get(&mut p, "Range: bytes=1000-\r\n");
+    assert_eq!(status, "HTTP/1.1 416 Range Not Satisfiable");
+    assert_eq!(header(&h, "content-range"), Some("bytes */1000"));
+    assert_eq!(got, "416 Range Not Satisfiable\n");
+    // Disjoint ranges: the whole body (see range.rs for why).
+    let (status, _, got) = get(&mut p, "Range: bytes=0-1,10-11\r\n");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert_eq!(got.len(), 1000);
+    // If-Range: the current tag or date → the range; anything else → the whole body.
+    for (if_range, partial) in [
+        (tag.clone(), true),
+        (LM.to_string(), true),
+        ("\"stale\"".to_string(), false),
+        (format!("W/{tag}"), false),
+        ("Mon, 07 Nov 1994 08:49:37 GMT".to_string(), false),
+    ] {
+        let (status, _, got) = get(
+            &mut p,
+            &format!("Range: bytes=0-9\r\nIf-Range: {if_range}\r\n"),
+        );
+        let want = if partial { 10 } else { 1000 };
+        assert_eq!(got.len(), want, "If-Range {if_range}: {status}");
+    }
+    // A conditional GET with a range whose validator matches: 304, not 206.
+    let (status, ..) = get(
+        &mut p,
+        &format!("Range: bytes=0-9\r\nIf-None-Match: {tag}\r\n"),
+    );
+    assert_eq!(status, "HTTP/1.1 304 Not Modified");
+    // HEAD ignores Range (RFC 9110 14.2).
+    let got = p.exchange(b"HEAD /f.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=0-9\r\n\r\n");
+    assert!(got.starts_with("HTTP/1.1 200 OK\r\n"), "{got}");
+    assert!(got.contains("Content-Length: 1000\r\n"));
+    assert!(!p.server_closed());
+}
+
+#[test]
+fn a_precompressed_representation_has_its_own_tag_and_ranges() {
+    let cfg = HttpConfig {
+        cache_control: Some("public, max-age=60".into()),
+        ..HttpConfig::default()
+    };
+    let mut p = Pair::new(site(true), cfg);
+    let (_, plain, got) = get(&mut p, "");
+    assert_eq!(got.len(), 1000);
+    assert_eq!(header(&plain, "content-encoding"), None);
+    assert_eq!(header(&plain, "vary"), Some("Accept-Encoding"));
+    assert_eq!(header(&plain, "cache-control"), Some("public, max-age=60"));
+    let (status, gz, got) = get(&mut p, "Accept-Encoding: gzip, deflate, br\r\n");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert_eq!(got, "pretend-gzip-bytes-0123456789");
+    assert_eq!(header(&gz, "content-encoding"), Some("gzip"));
+    assert_eq!(header(&gz, "vary"), Some("Accept-Encoding"));
+    assert_eq!(header(&gz, "content-length"), Some("29"));
+    let (plain_tag, gz_tag) = (
+        header(&plain, "etag").unwrap(),
+        header(&gz, "etag").unwrap(),
+    );
+    assert_ne!(plain_tag, gz_tag);
+    // q=0 refuses it.
+    let (_, h, got) = get(&mut p, "Accept-Encoding: gzip;q=0\r\n");
+    assert_eq!((got.len(), header(&h, "content-encoding")), (1000, None));
+    // Validators per representation: the identity tag does not validate the gzip one.
+    let ae = "Accept-Encoding: gzip\r\n";
+    let (status, ..) = get(&mut p, &format!("{ae}If-None-Match: {plain_tag}\r\n"));
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let (status, h, _) = get(&mut p, &format!("{ae}If-None-Match: {gz_tag}\r\n"));
+    assert_eq!(status, "HTTP/1.1 304 Not Modified");
+    assert_eq!(header(&h, "vary"), Some("Accept-Encoding"));
+    assert_eq!(header(&h, "cache-control"), Some("public, max-age=60"));
+    // Ranges count in the representation sent.
+    let (status, h, got) = get(&mut p, &format!("{ae}Range: bytes=8-\r\n"));
+    assert_eq!(status, "HTTP/1.1 206 Partial Content");
+    assert_eq!(got, "gzip-bytes-0123456789");
+    assert_eq!(header(&h, "content-range"), Some("bytes 8-28/29"));
+    let (status, h, _) = get(&mut p, &format!("{ae}Range: bytes=100-\r\n"));
+    assert_eq!(status, "HTTP/1.1 416 Range Not Satisfiable");
+    assert_eq!(header(&h, "content-range"), Some("bytes */29"));
+    // No Cache-Control on errors.
+    let got = p.exchange(b"POST /f.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    assert!(got.starts_with("HTTP/1.1 405") && !got.contains("Cache-Control"));
+}
