@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use fastpath_engine::http::{HttpConfig, LoadOptions, Site};
+use fastpath_engine::http::{HttpConfig, LiveSite, LoadOptions, Site};
 use fastpath_engine::runtime::{
     AfXdpConfig, Engine, EngineConfig, Queues, Running, Service, StartError, XdpConfig,
 };
@@ -101,27 +101,69 @@ pub fn start_error(e: StartError) -> anyhow::Error {
     anyhow::anyhow!(text)
 }
 
-/// What to serve: `--root`, `--body`, or the default hello.
+/// What to serve: `--root` (replaceable by a reload), `--body`, or the default hello.
 fn site_from(args: &ServeArgs) -> anyhow::Result<Site> {
     Ok(match (&args.root, &args.body) {
         (Some(dir), _) => {
             let site = Site::load(dir, &load_options(args))?;
-            if let Site::Root { files, bytes } = &site {
-                let encoded = files
-                    .values()
-                    .filter(|r| r.file.as_ref().is_some_and(|f| f.has_variants()))
-                    .count();
-                tracing::info!(
-                    "serving {} file(s), {bytes} bytes, from {} (in memory; {encoded} with a precompressed copy)",
-                    files.len(),
-                    dir.display()
-                );
-            }
-            site
+            tracing::info!("serving {} (in memory)", describe(dir, &site));
+            Site::Live(Arc::new(LiveSite::new(site)))
         }
         (None, Some(text)) => Site::body(text),
         (None, None) => Site::hello(),
     })
+}
+
+/// "N file(s), B bytes, from DIR (E with a precompressed copy)".
+fn describe(dir: &Path, site: &Site) -> String {
+    let Site::Root { files, bytes } = site else {
+        return dir.display().to_string();
+    };
+    let encoded = files
+        .values()
+        .filter(|r| r.file.as_ref().is_some_and(|f| f.has_variants()))
+        .count();
+    format!(
+        "{} file(s), {bytes} bytes, from {} ({encoded} with a precompressed copy)",
+        files.len(),
+        dir.display()
+    )
+}
+
+/// The site a reload replaces, if the configuration serves one (`--root`).
+fn live_site(config: &EngineConfig) -> Option<Arc<LiveSite>> {
+    match &config.service {
+        Service::Http(site) => match &**site {
+            Site::Live(live) => Some(live.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// SIGHUP: loads `--root` again into a new generation and swaps it in; requests from then
+/// on see it, responses already queued finish with the old one. A tree that fails to
+/// load leaves the old one serving, and the log says why.
+fn reload(args: &ServeArgs, live: Option<&LiveSite>) {
+    let (Some(live), Some(dir)) = (live, &args.root) else {
+        tracing::warn!("SIGHUP: nothing to reload (only --root is reloaded)");
+        return;
+    };
+    let started = Instant::now();
+    match Site::load(dir, &load_options(args)) {
+        Ok(site) => {
+            let what = describe(dir, &site);
+            let generation = live.replace(site);
+            tracing::info!(
+                "reloaded {what} in {:.0} ms: generation {generation} serving",
+                started.elapsed().as_secs_f64() * 1e3
+            );
+        }
+        Err(e) => tracing::error!(
+            "reload failed, generation {} still serving: {e}",
+            live.generation()
+        ),
+    }
 }
 
 /// How `--root` is loaded.
@@ -196,7 +238,12 @@ pub fn main(args: &ServeArgs) -> anyhow::Result<()> {
         return crate::load::self_load(args, stop);
     }
     let grace = secs("--grace", args.grace)?;
-    let running = start(engine_config(args)?)?;
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
+        .context("installing the SIGHUP handler")?;
+    let config = engine_config(args)?;
+    let live = live_site(&config);
+    let running = start(config)?;
     tracing::info!(
         "serving {} on {} ({} queue(s)); Ctrl-C to stop",
         args.ip,
@@ -215,6 +262,9 @@ pub fn main(args: &ServeArgs) -> anyhow::Result<()> {
         // the workers did meanwhile.
         if stop.load(Ordering::SeqCst) || deadline.is_some_and(|d| Instant::now() >= d) {
             break;
+        }
+        if hup.swap(false, Ordering::SeqCst) {
+            reload(args, live.as_deref());
         }
         if running.worker_ended() {
             tracing::error!("a worker stopped unexpectedly: shutting down");

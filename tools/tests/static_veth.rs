@@ -7,11 +7,15 @@
 mod common;
 
 use std::io::Read;
+use std::time::Duration;
 
-use common::{serve, stop_report, total, web_root};
+use common::{serve, stop_report, total, web_root, Served};
+use fastpath_testbed::proc::wait_until;
 use fastpath_testbed::{privileged, VethPair};
 
 const SIGTERM: i32 = 15;
+const SIGHUP: i32 = 1;
+const SIGINT: i32 = 2;
 
 /// curl in the peer namespace: (head, body) of the one response.
 fn curl(pair: &VethPair, url: &str, args: &[&str]) -> (String, Vec<u8>) {
@@ -194,4 +198,114 @@ fn gunzip(z: &[u8], out: &mut Vec<u8>) {
     child.stdin.take().unwrap().write_all(z).unwrap();
     child.stdout.take().unwrap().read_to_end(out).unwrap();
     assert!(child.wait().unwrap().success(), "not gzip");
+}
+
+/// Resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmRSS")
+}
+
+/// Sends SIGHUP and waits for the engine to log `what` for the `nth` time (its log
+/// lines are the fact a reload happened, or failed).
+fn hup_and_wait(engine: &mut Served, what: &str, nth: usize) {
+    engine.signal(SIGHUP);
+    let seen = engine.wait_for_output(Duration::from_secs(30), |_, err| {
+        err.matches(what).count() >= nth
+    });
+    assert!(seen, "no {what:?} #{nth}: {}", engine.stderr_so_far());
+}
+
+/// The request rate in the engine's last stats line.
+fn last_rate(out: &str) -> f64 {
+    out.lines()
+        .rev()
+        .find_map(|l| l.split_once(" req/s"))
+        .and_then(|(before, _)| before.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn reload_under_wrk_load_serves_the_new_tree_without_errors() {
+    if !privileged::check("reload_under_wrk_load_serves_the_new_tree_without_errors") {
+        return;
+    }
+    // 8 MB of other files, so a leaked generation would show in the RSS.
+    let files: Vec<(String, usize)> = (0..4).map(|i| (format!("blob{i}.bin"), 2 << 20)).collect();
+    let names: Vec<(&str, usize)> = files.iter().map(|(n, s)| (n.as_str(), *s)).collect();
+    let (dir, _cleanup) = web_root("static-reload", &names);
+    std::fs::write(dir.join("page.html"), "generation one\n").unwrap();
+    let pair = VethPair::new("reload");
+    let mut engine = serve(
+        &pair,
+        &[
+            "--root",
+            dir.to_str().unwrap(),
+            "--root-max-bytes",
+            "12000000",
+        ],
+    );
+    let url = format!("http://{}/page.html", pair.engine_addr());
+    assert_eq!(curl(&pair, &url, &[]).1, b"generation one\n");
+
+    // Load for the whole test; stopped with SIGINT, after which wrk prints its summary.
+    let mut wrk = pair
+        .peer_ns()
+        .spawn(&["timeout", "120", "wrk", "-t2", "-c16", "-d100s", &url]);
+    let loaded = wait_until(Duration::from_secs(20), Duration::from_millis(50), || {
+        last_rate(&engine.stdout_so_far()) > 0.0
+    });
+    assert!(loaded, "wrk never got going: {}", engine.stdout_so_far());
+
+    std::fs::write(dir.join("page.html"), "generation two\n").unwrap();
+    hup_and_wait(&mut engine, "generation 2 serving", 1);
+    assert_eq!(curl(&pair, &url, &[]).1, b"generation two\n");
+
+    // A tree that does not fit: the old generation keeps serving, the log says why.
+    std::fs::write(dir.join("huge.bin"), vec![0u8; 5 << 20]).unwrap();
+    std::fs::write(dir.join("page.html"), "generation three\n").unwrap();
+    hup_and_wait(&mut engine, "reload failed, generation 2 still serving", 1);
+    assert!(engine.stderr_so_far().contains("raise --root-max-bytes"));
+    assert_eq!(curl(&pair, &url, &[]).1, b"generation two\n");
+    std::fs::remove_file(dir.join("huge.bin")).unwrap();
+
+    // Ten reloads under load: memory stays put (each old generation is freed).
+    hup_and_wait(&mut engine, "generation 3 serving", 1);
+    let rss_first = rss_kib(engine.pid());
+    for g in 4..=13 {
+        hup_and_wait(&mut engine, &format!("generation {g} serving"), 1);
+    }
+    let rss_last = rss_kib(engine.pid());
+    println!("RSS after reload 1: {rss_first} KiB, after 10 more: {rss_last} KiB");
+    // Ten leaked 8 MB generations would be 80 MB; allow one tree of slack.
+    assert!(
+        rss_last < rss_first + 12 * 1024,
+        "RSS grew from {rss_first} to {rss_last} KiB over 10 reloads"
+    );
+    assert_eq!(curl(&pair, &url, &[]).1, b"generation three\n");
+
+    wrk.signal(SIGINT);
+    let (status, text, err) = wrk.wait_exit(Duration::from_secs(30));
+    assert!(status.is_some_and(|s| s.success()), "wrk: {text}{err}");
+    println!("{text}");
+    assert!(!text.contains("Socket errors"), "{text}");
+    assert!(!text.contains("Non-2xx"), "{text}");
+    let requests: u64 = text
+        .lines()
+        .find(|l| l.contains("requests in"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(requests > 1000, "{text}");
+    let (ok, out, err, report) = stop_report(engine, SIGTERM);
+    assert!(ok, "{out}{err}");
+    assert_eq!(
+        total(&report, "http_requests"),
+        total(&report, "http_2xx"),
+        "{report:#}"
+    );
 }
