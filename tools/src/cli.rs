@@ -147,6 +147,25 @@ pub struct ServeArgs {
     #[arg(long, requires = "root")]
     pub compress: bool,
 
+    /// Write a line per answered request to FILE (appended; created if missing), in
+    /// nginx's `combined` format by default. Written by a thread of its own: a worker
+    /// never waits for the disk; if the writer falls behind, lines are dropped and
+    /// counted (stats lines, summary, --report-json), never the requests. SIGUSR1
+    /// reopens FILE (after logrotate renamed it; `copytruncate` is not needed).
+    #[arg(long = "access-log", value_name = "FILE")]
+    pub access_log: Option<PathBuf>,
+
+    /// --access-log line format: `combined` (nginx's default) or `json` (one object per
+    /// line: time, remote_addr, request, method, uri, protocol, status,
+    /// body_bytes_sent, http_referer, http_user_agent).
+    #[arg(
+        long = "access-log-format",
+        value_name = "combined|json",
+        default_value = "combined",
+        requires = "access_log"
+    )]
+    pub access_log_format: AccessLogFormat,
+
     /// `Cache-Control` value on every 200, 206 and 304 answer (e.g. "public,
     /// max-age=3600"; nginx: `expires` or `add_header Cache-Control`). Default: none.
     #[arg(long = "cache-control", value_name = "VALUE", value_parser = cache_control)]
@@ -383,6 +402,13 @@ pub struct LoadArgs {
     /// At exit, write the load's report and the engine's to FILE as JSON.
     #[arg(long = "report-json", value_name = "FILE")]
     pub report_json: Option<PathBuf>,
+}
+
+/// `--access-log-format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AccessLogFormat {
+    Combined,
+    Json,
 }
 
 /// A `Cache-Control` value: printable ASCII on one line, short enough for a head.

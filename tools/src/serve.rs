@@ -7,14 +7,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use fastpath_engine::http::{HttpConfig, LiveSite, LoadOptions, Site};
+use fastpath_engine::http::{
+    AccessLogger, HttpConfig, LiveSite, LoadOptions, LogFormat, Site, QUEUE_RECORDS,
+};
 use fastpath_engine::runtime::{
     AfXdpConfig, Engine, EngineConfig, Queues, Running, Service, StartError, XdpConfig,
 };
 use fastpath_engine::stats::Counters;
 use fastpath_engine::tcp::TcpConfig;
 
-use crate::cli::ServeArgs;
+use crate::cli::{AccessLogFormat, ServeArgs};
 use crate::lists::{IdList, Selection};
 
 /// The engine `serve`'s flags describe.
@@ -166,6 +168,25 @@ fn reload(args: &ServeArgs, live: Option<&LiveSite>) {
     }
 }
 
+/// `--access-log`: the logger thread, started before the workers.
+fn access_logger(args: &ServeArgs) -> anyhow::Result<Option<AccessLogger>> {
+    let Some(path) = &args.access_log else {
+        return Ok(None);
+    };
+    let format = match args.access_log_format {
+        AccessLogFormat::Combined => LogFormat::Combined,
+        AccessLogFormat::Json => LogFormat::Json,
+    };
+    let logger = AccessLogger::open(path, format, QUEUE_RECORDS).with_context(|| {
+        format!(
+            "--access-log {}: cannot open it for appending; give a writable file",
+            path.display()
+        )
+    })?;
+    tracing::info!("access log: {} ({format:?})", path.display());
+    Ok(Some(logger))
+}
+
 /// How `--root` is loaded.
 pub fn load_options(args: &ServeArgs) -> LoadOptions {
     LoadOptions {
@@ -241,8 +262,13 @@ pub fn main(args: &ServeArgs) -> anyhow::Result<()> {
     let hup = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
         .context("installing the SIGHUP handler")?;
-    let config = engine_config(args)?;
+    let usr1 = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGUSR1, usr1.clone())
+        .context("installing the SIGUSR1 handler")?;
+    let mut config = engine_config(args)?;
     let live = live_site(&config);
+    let logger = access_logger(args)?;
+    config.http.access_log = logger.as_ref().map(AccessLogger::handle);
     let running = start(config)?;
     tracing::info!(
         "serving {} on {} ({} queue(s)); Ctrl-C to stop",
@@ -266,16 +292,28 @@ pub fn main(args: &ServeArgs) -> anyhow::Result<()> {
         if hup.swap(false, Ordering::SeqCst) {
             reload(args, live.as_deref());
         }
+        if usr1.swap(false, Ordering::SeqCst) {
+            match &logger {
+                Some(l) => l.reopen(),
+                None => tracing::warn!("SIGUSR1: no --access-log to reopen"),
+            }
+        }
         if running.worker_ended() {
             tracing::error!("a worker stopped unexpectedly: shutting down");
             break;
         }
         if args.stats_interval > 0 && last_at.elapsed() >= interval {
             let now = running.stats();
-            println!(
-                "{}",
-                stats_line(started.elapsed(), &now, &last, last_at.elapsed())
-            );
+            let mut line = stats_line(started.elapsed(), &now, &last, last_at.elapsed());
+            if let Some(l) = &logger {
+                let s = l.stats();
+                line += &format!(
+                    " | log lines {} dropped {}",
+                    s.written,
+                    s.dropped + s.failed
+                );
+            }
+            println!("{line}");
             last = now;
             last_at = Instant::now();
         }
@@ -283,8 +321,26 @@ pub fn main(args: &ServeArgs) -> anyhow::Result<()> {
     }
     let report = running.stop(grace);
     print!("{}", report.summary());
+    // The workers have stopped: the logger writes what they queued, then stops.
+    let log_stats = logger.map(|l| l.finish());
+    if let (Some(s), Some(path)) = (&log_stats, &args.access_log) {
+        println!(
+            "access log {}: {} line(s) written, {} dropped (queue full), {} lost to write errors",
+            path.display(),
+            s.written,
+            s.dropped,
+            s.failed
+        );
+    }
     if let Some(path) = &args.report_json {
-        write_json(path, &report)?;
+        match &log_stats {
+            Some(s) => {
+                let mut v = serde_json::to_value(&report)?;
+                v["access_log"] = serde_json::to_value(s)?;
+                write_json(path, &v)?;
+            }
+            None => write_json(path, &report)?,
+        }
     }
     if report.failed() {
         bail!("a worker failed (see above); the XDP program was detached");

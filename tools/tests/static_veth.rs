@@ -16,6 +16,7 @@ use fastpath_testbed::{privileged, VethPair};
 const SIGTERM: i32 = 15;
 const SIGHUP: i32 = 1;
 const SIGINT: i32 = 2;
+const SIGUSR1: i32 = 10;
 
 /// curl in the peer namespace: (head, body) of the one response.
 fn curl(pair: &VethPair, url: &str, args: &[&str]) -> (String, Vec<u8>) {
@@ -307,5 +308,154 @@ fn reload_under_wrk_load_serves_the_new_tree_without_errors() {
         total(&report, "http_requests"),
         total(&report, "http_2xx"),
         "{report:#}"
+    );
+}
+
+fn wrk_summary_ok(text: &str) -> u64 {
+    assert!(!text.contains("Socket errors"), "{text}");
+    assert!(!text.contains("Non-2xx"), "{text}");
+    text.lines()
+        .find(|l| l.contains("requests in"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn access_log_lines_in_combined_and_json() {
+    if !privileged::check("access_log_lines_in_combined_and_json") {
+        return;
+    }
+    let (dir, _cleanup) = web_root("static-alog", &[("f.bin", 5000)]);
+    let pair = VethPair::new("alog");
+    for format in ["combined", "json"] {
+        let log = dir.join(format!("access-{format}.log"));
+        let engine = serve(
+            &pair,
+            &[
+                "--root",
+                dir.to_str().unwrap(),
+                "--access-log",
+                log.to_str().unwrap(),
+                "--access-log-format",
+                format,
+            ],
+        );
+        let url = format!("http://{}/f.bin", pair.engine_addr());
+        curl(
+            &pair,
+            &url,
+            &["-A", "tester/1.0", "-e", "http://ref.example/"],
+        );
+        curl(&pair, &url, &["-r", "0-99"]);
+        curl(&pair, &url, &["-I"]);
+        curl(
+            &pair,
+            &format!("http://{}/missing", pair.engine_addr()),
+            &[],
+        );
+        let (ok, out, err, report) = stop_report(engine, SIGTERM);
+        assert!(ok, "{out}{err}");
+        assert!(out.contains("4 line(s) written, 0 dropped"), "{out}");
+        assert_eq!(report["access_log"]["written"], 4, "{report:#}");
+        let text = std::fs::read_to_string(&log).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        let peer = pair.peer_addr().to_string();
+        if format == "combined" {
+            let want = [
+                "\"GET /f.bin HTTP/1.1\" 200 5000 \"http://ref.example/\" \"tester/1.0\"",
+                "\"GET /f.bin HTTP/1.1\" 206 100 \"-\" \"curl/",
+                "\"HEAD /f.bin HTTP/1.1\" 200 0 \"-\" \"curl/",
+                "\"GET /missing HTTP/1.1\" 404 14 \"-\" \"curl/",
+            ];
+            for (line, want) in lines.iter().zip(want) {
+                assert!(line.starts_with(&format!("{peer} - - [")), "{line}");
+                assert!(line.contains(" +0000] "), "{line}");
+                assert!(line.contains(want), "{line} lacks {want}");
+            }
+        } else {
+            let v: Vec<serde_json::Value> = lines
+                .iter()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            assert_eq!(v[0]["remote_addr"], peer.as_str());
+            assert_eq!(v[0]["request"], "GET /f.bin HTTP/1.1");
+            assert_eq!(v[0]["http_user_agent"], "tester/1.0");
+            assert_eq!(v[0]["http_referer"], "http://ref.example/");
+            let statuses: Vec<u64> = v.iter().map(|l| l["status"].as_u64().unwrap()).collect();
+            assert_eq!(statuses, [200, 206, 200, 404]);
+            let bytes: Vec<u64> = v
+                .iter()
+                .map(|l| l["body_bytes_sent"].as_u64().unwrap())
+                .collect();
+            assert_eq!(bytes, [5000, 100, 0, 14]);
+        }
+    }
+}
+
+#[test]
+fn logrotate_rename_and_sigusr1_lose_no_uncounted_line() {
+    if !privileged::check("logrotate_rename_and_sigusr1_lose_no_uncounted_line") {
+        return;
+    }
+    let (dir, _cleanup) = web_root("static-rotate", &[("f.bin", 100)]);
+    let log = dir.join("access.log");
+    let rotated = dir.join("access.log.1");
+    let pair = VethPair::new("rotate");
+    let mut engine = serve(
+        &pair,
+        &[
+            "--root",
+            dir.to_str().unwrap(),
+            "--access-log",
+            log.to_str().unwrap(),
+        ],
+    );
+    let url = format!("http://{}/f.bin", pair.engine_addr());
+    let mut wrk = pair
+        .peer_ns()
+        .spawn(&["timeout", "120", "wrk", "-t2", "-c16", "-d100s", &url]);
+    let lines =
+        |p: &std::path::Path| std::fs::read_to_string(p).map_or(0, |t| t.lines().count() as u64);
+    // Rotate while lines are being written.
+    let busy = wait_until(Duration::from_secs(20), Duration::from_millis(20), || {
+        lines(&log) > 1000
+    });
+    assert!(busy, "no lines logged under load");
+    std::fs::rename(&log, &rotated).unwrap();
+    engine.signal(SIGUSR1);
+    let reopened = wait_until(Duration::from_secs(20), Duration::from_millis(20), || {
+        lines(&log) > 1000
+    });
+    assert!(
+        reopened,
+        "no new file after SIGUSR1: {}",
+        engine.stderr_so_far()
+    );
+    wrk.signal(SIGINT);
+    let (status, text, err) = wrk.wait_exit(Duration::from_secs(30));
+    assert!(status.is_some_and(|s| s.success()), "wrk: {text}{err}");
+    assert!(wrk_summary_ok(&text) > 2000, "{text}");
+    let (ok, out, err, report) = stop_report(engine, SIGTERM);
+    assert!(ok, "{out}{err}");
+    let requests = total(&report, "http_requests");
+    let written = report["access_log"]["written"].as_u64().unwrap();
+    let dropped = report["access_log"]["dropped"].as_u64().unwrap();
+    let failed = report["access_log"]["failed"].as_u64().unwrap();
+    let (old, new) = (lines(&rotated), lines(&log));
+    println!(
+        "requests {requests}: {old} lines before the rotation, {new} after, {dropped} dropped"
+    );
+    assert_eq!(
+        old + new,
+        written,
+        "every line written is in one of the files"
+    );
+    assert_eq!(failed, 0);
+    assert_eq!(
+        written + dropped,
+        requests,
+        "every request is logged or counted as dropped"
     );
 }

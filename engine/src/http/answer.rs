@@ -103,6 +103,16 @@ impl Reply {
         }
     }
 
+    /// The length of the body a GET gets (no clone of it).
+    pub fn body_len(&self) -> usize {
+        match (&self.resource, self.status) {
+            (Some(r), Status::Ok) => selected(r, self.coding).len(),
+            (Some(_), Status::PartialContent) => self.part.as_ref().map_or(0, |p| p.len()),
+            (_, Status::NotModified) => 0,
+            _ => self.status.body().len(),
+        }
+    }
+
     /// Whether the connection may stay open after this answer (errors close).
     pub fn keeps_connection(&self) -> bool {
         matches!(

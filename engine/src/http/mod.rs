@@ -20,8 +20,10 @@
 //! Files: `site.rs` what is served (and `LiveSite` for reloads), `load.rs` loading a
 //! directory, `files.rs` per-file facts computed at load, `answer.rs` the answer and its
 //! head, `conditional.rs`, `range.rs` and `negotiate.rs` the RFC 9110 rules it applies,
-//! `response.rs` statuses and queued responses, `date.rs` the `Date` header.
+//! `response.rs` statuses and queued responses, `date.rs` the `Date` header,
+//! `access_log.rs` the access log's records and its logger thread.
 
+mod access_log;
 mod answer;
 mod conditional;
 mod date;
@@ -32,6 +34,7 @@ mod range;
 mod response;
 mod site;
 
+pub use access_log::{AccessLog, AccessLogger, LogFormat, LogStats, Record, QUEUE_RECORDS};
 pub use date::{DateCache, DATE_LEN};
 pub use files::{content_type, Coding, Encoded, FileInfo};
 pub use load::LoadOptions;
@@ -76,6 +79,9 @@ pub struct HttpConfig {
     /// `Cache-Control` on 200, 206 and 304 answers (none by default, as nginx); at most
     /// `CACHE_CONTROL_MAX` bytes, a longer value is not sent.
     pub cache_control: Option<String>,
+    /// Where a line per answered request goes (none by default). Each worker takes a
+    /// queue of its own from it (`AccessLog::for_worker`).
+    pub access_log: Option<AccessLog>,
 }
 
 impl Default for HttpConfig {
@@ -91,6 +97,7 @@ impl Default for HttpConfig {
             max_pipeline: 64,
             server: "fastpath",
             cache_control: None,
+            access_log: None,
         }
     }
 }
@@ -177,6 +184,13 @@ fn has_token(value: &[u8], token: &str) -> bool {
     value
         .split(|&b| b == b',')
         .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// The access log's line for a request head that could not be parsed.
+fn log_unparsed(cfg: &HttpConfig, conn: &Conn, date: &[u8; DATE_LEN], status: Status) {
+    if let Some(log) = &cfg.access_log {
+        log.push(access_log::Record::unparsed(conn, date, status));
+    }
 }
 
 /// What a parsed request asks for.
@@ -502,22 +516,27 @@ impl Session {
                     } else {
                         Status::HeadersTooLarge
                     };
+                    log_unparsed(cfg, conn, date, status);
                     self.error(status, date, cfg);
                 } else if conn.peer_closed() && conn.readable() == 0 {
                     // The peer half-closed mid-request: nothing will complete it.
+                    log_unparsed(cfg, conn, date, Status::BadRequest);
                     self.error(Status::BadRequest, date, cfg);
                 }
                 return false;
             }
             Err(httparse::Error::Version) => {
+                log_unparsed(cfg, conn, date, Status::VersionNotSupported);
                 self.error(Status::VersionNotSupported, date, cfg);
                 return false;
             }
             Err(httparse::Error::TooManyHeaders) => {
+                log_unparsed(cfg, conn, date, Status::HeadersTooLarge);
                 self.error(Status::HeadersTooLarge, date, cfg);
                 return false;
             }
             Err(_) => {
+                log_unparsed(cfg, conn, date, Status::BadRequest);
                 self.error(Status::BadRequest, date, cfg);
                 return false;
             }
@@ -526,6 +545,16 @@ impl Session {
         self.served = true;
         self.active_at = now;
         let r = self.classify(&req, site, cfg);
+        if let Some(log) = &cfg.access_log {
+            let (status, bytes) = match &r {
+                Ok(r) => (
+                    r.reply.status,
+                    if r.head_only { 0 } else { r.reply.body_len() },
+                ),
+                Err(s) => (*s, s.body().len()),
+            };
+            log.push(access_log::Record::parsed(&req, conn, date, status, bytes));
+        }
         self.inbuf.drain(..n);
         self.head_since = now; // for a pipelined request already in `inbuf`
         match r {

@@ -82,6 +82,12 @@ impl Status {
             Status::VersionNotSupported => b"505 HTTP Version Not Supported",
         }
     }
+    /// The numeric code, for the access log.
+    pub(super) fn code(self) -> u16 {
+        let l = self.line();
+        l[..3].iter().fold(0, |n, d| n * 10 + u16::from(d - b'0'))
+    }
+
     pub(super) fn body(self) -> &'static [u8] {
         match self {
             Status::Ok | Status::PartialContent | Status::NotModified => b"",

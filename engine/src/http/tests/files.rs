@@ -201,3 +201,44 @@ fn a_precompressed_representation_has_its_own_tag_and_ranges() {
     let got = p.exchange(b"POST /f.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
     assert!(got.starts_with("HTTP/1.1 405") && !got.contains("Cache-Control"));
 }
+
+#[test]
+fn the_access_log_gets_a_line_per_answer() {
+    use crate::http::{AccessLogger, LogFormat};
+    let path = std::env::temp_dir().join(format!("fastpath-session-log-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let logger = AccessLogger::open(&path, LogFormat::Combined, 64).unwrap();
+    let cfg = HttpConfig {
+        access_log: Some(logger.handle().for_worker()),
+        ..HttpConfig::default()
+    };
+    let mut p = Pair::new(site(false), cfg);
+    get(&mut p, "User-Agent: curl/8.0\r\nReferer: http://x/from\r\n");
+    get(&mut p, "Range: bytes=0-9\r\n");
+    p.exchange(b"HEAD /f.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    p.exchange(b"GET /f.txt HTTP/1.1\r\n\r\n"); // no Host: 400
+    let stats = logger.finish();
+    assert_eq!((stats.written, stats.dropped), (4, 0));
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let day = "[23/Nov/2026:10:00:00 +0000]";
+    assert_eq!(
+        lines[0],
+        format!(
+            "10.0.0.1 - - {day} \"GET /f.txt HTTP/1.1\" 200 1000 \"http://x/from\" \"curl/8.0\""
+        )
+    );
+    assert_eq!(
+        lines[1],
+        format!("10.0.0.1 - - {day} \"GET /f.txt HTTP/1.1\" 206 10 \"-\" \"-\"")
+    );
+    assert_eq!(
+        lines[2],
+        format!("10.0.0.1 - - {day} \"HEAD /f.txt HTTP/1.1\" 200 0 \"-\" \"-\"")
+    );
+    assert_eq!(
+        lines[3],
+        format!("10.0.0.1 - - {day} \"GET /f.txt HTTP/1.1\" 400 16 \"-\" \"-\"")
+    );
+}
