@@ -129,8 +129,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "TEXT", conflicts_with = "root")]
     pub body: Option<String>,
 
-    /// Serve the files under DIR, loaded into memory at start: content types by extension,
-    /// index.html for directories, 404 otherwise, paths that leave DIR refused.
+    /// Serve the files under DIR, loaded into memory at start: content types by extension
+    /// (the mime_guess table), index.html for directories, 404 otherwise, paths that
+    /// leave DIR refused. ETag and Last-Modified with 304 for conditional requests, byte
+    /// ranges (206, 416), FILE.gz and FILE.br beside FILE sent to clients that accept
+    /// them. SIGHUP loads DIR again and swaps it in without dropping a connection (a tree
+    /// that fails to load leaves the old one serving, and the log says why).
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
 
