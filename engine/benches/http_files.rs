@@ -138,7 +138,11 @@ fn bench(c: &mut Criterion) {
         }
         shuttle(&mut p.client, &mut p.server, p.now, &mut p.scratch);
         let text = String::from_utf8_lossy(&got);
-        println!("{name}: {} ({} bytes)", text.lines().next().unwrap_or(""), got.len());
+        println!(
+            "{name}: {} ({} bytes)",
+            text.lines().next().unwrap_or(""),
+            got.len()
+        );
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let mut timed = Duration::ZERO;

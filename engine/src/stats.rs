@@ -86,6 +86,8 @@ counters! {
     http_requests,
     /// HTTP responses 2xx.
     http_2xx,
+    /// HTTP responses 3xx (304 Not Modified).
+    http_3xx,
     /// HTTP responses 4xx.
     http_4xx,
     /// HTTP responses 5xx.

@@ -232,7 +232,7 @@ pub fn stats_line(
     let secs = interval.as_secs_f64().max(1e-3);
     let rate = |a: u64, b: u64| (a.saturating_sub(b)) as f64 / secs;
     format!(
-        "[{:>4.0}s] {:.0} req/s, {} conns open ({:.0} new/s) | rx {:.0} tx {:.0} frames/s | 2xx {} 4xx {} 5xx {} | arp {} icmp {} rst {} | drops: malformed {} fragment {} unsupported {} tx_full {} handoff {}",
+        "[{:>4.0}s] {:.0} req/s, {} conns open ({:.0} new/s) | rx {:.0} tx {:.0} frames/s | 2xx {} 3xx {} 4xx {} 5xx {} | arp {} icmp {} rst {} | drops: malformed {} fragment {} unsupported {} tx_full {} handoff {}",
         elapsed.as_secs_f64(),
         rate(now.http_requests, before.http_requests),
         now.conns_accepted.saturating_sub(now.conns_closed),
@@ -240,6 +240,7 @@ pub fn stats_line(
         rate(now.rx_frames, before.rx_frames),
         rate(now.tx_frames, before.tx_frames),
         now.http_2xx,
+        now.http_3xx,
         now.http_4xx,
         now.http_5xx,
         now.arp_replies,

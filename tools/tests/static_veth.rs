@@ -179,6 +179,7 @@ fn curl_validators_ranges_and_precompressed_files() {
 
     let (ok, out, err, report) = stop_report(engine, SIGTERM);
     assert!(ok, "{out}{err}");
+    assert_eq!(total(&report, "http_3xx"), 2, "the two 304s: {report:#}");
     // The one 4xx is the 416.
     assert_eq!(
         (total(&report, "http_4xx"), total(&report, "http_5xx")),
