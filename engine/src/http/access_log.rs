@@ -416,7 +416,7 @@ fn time_local(d: &[u8; DATE_LEN], out: &mut Vec<u8>) {
 fn time_iso(d: &[u8; DATE_LEN], out: &mut Vec<u8>) {
     let month = MONTHS.iter().position(|m| &d[8..11] == *m).unwrap_or(0) + 1;
     out.extend_from_slice(&d[12..16]);
-    out.extend_from_slice(format!("-{month:02}-").as_bytes());
+    let _ = write!(out, "-{month:02}-");
     out.extend_from_slice(&d[5..7]);
     out.push(b'T');
     out.extend_from_slice(&d[17..25]);
@@ -427,7 +427,7 @@ fn time_iso(d: &[u8; DATE_LEN], out: &mut Vec<u8>) {
 fn escaped(b: &[u8], cut: bool, out: &mut Vec<u8>) {
     for &c in b {
         if c == b'"' || c == b'\\' || !(0x20..0x7f).contains(&c) {
-            out.extend_from_slice(format!("\\x{c:02X}").as_bytes());
+            let _ = write!(out, "\\x{c:02X}");
         } else {
             out.push(c);
         }
@@ -443,18 +443,18 @@ fn request_line(r: &Record, out: &mut Vec<u8>, esc: fn(&[u8], bool, &mut Vec<u8>
             esc(r.method.get(), r.method.cut, out);
             out.push(b' ');
             esc(r.target.get(), r.target.cut, out);
-            out.extend_from_slice(format!(" HTTP/1.{v}").as_bytes());
+            let _ = write!(out, " HTTP/1.{v}");
         }
         None => out.push(b'-'),
     }
 }
 
 fn combined(r: &Record, out: &mut Vec<u8>) {
-    out.extend_from_slice(format!("{} - - [", r.peer).as_bytes());
+    let _ = write!(out, "{} - - [", r.peer);
     time_local(&r.date, out);
     out.extend_from_slice(b"] \"");
     request_line(r, out, escaped);
-    out.extend_from_slice(format!("\" {} {} \"", r.status, r.bytes).as_bytes());
+    let _ = write!(out, "\" {} {} \"", r.status, r.bytes);
     for (i, t) in [&r.referer, &r.agent].into_iter().enumerate() {
         if i > 0 {
             out.extend_from_slice(b" \"");
@@ -477,7 +477,7 @@ fn json_escaped(b: &[u8], cut: bool, out: &mut Vec<u8>) {
             '"' => out.extend_from_slice(b"\\\""),
             '\\' => out.extend_from_slice(b"\\\\"),
             c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
+                let _ = write!(out, "\\u{:04x}", c as u32);
             }
             c => {
                 let mut buf = [0u8; 4];
@@ -493,23 +493,25 @@ fn json_escaped(b: &[u8], cut: bool, out: &mut Vec<u8>) {
 fn json(r: &Record, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"time\":\"");
     time_iso(&r.date, out);
-    out.extend_from_slice(format!("\",\"remote_addr\":\"{}\",\"request\":\"", r.peer).as_bytes());
+    let _ = write!(out, "\",\"remote_addr\":\"{}\",\"request\":\"", r.peer);
     request_line(r, out, json_escaped);
     out.push(b'"');
     let field = |out: &mut Vec<u8>, name: &str, b: &[u8], cut: bool| {
-        out.extend_from_slice(format!(",\"{name}\":\"").as_bytes());
+        let _ = write!(out, ",\"{name}\":\"");
         json_escaped(b, cut, out);
         out.push(b'"');
     };
     field(out, "method", r.method.get(), r.method.cut);
     field(out, "uri", r.target.get(), r.target.cut);
-    let protocol = r.version.map(|v| format!("HTTP/1.{v}")).unwrap_or_default();
-    out.extend_from_slice(
-        format!(
-            ",\"protocol\":\"{protocol}\",\"status\":{},\"body_bytes_sent\":{}",
-            r.status, r.bytes
-        )
-        .as_bytes(),
+    let protocol = match r.version {
+        Some(0) => "HTTP/1.0",
+        Some(_) => "HTTP/1.1",
+        None => "",
+    };
+    let _ = write!(
+        out,
+        ",\"protocol\":\"{protocol}\",\"status\":{},\"body_bytes_sent\":{}",
+        r.status, r.bytes
     );
     field(out, "http_referer", r.referer.get(), r.referer.cut);
     field(out, "http_user_agent", r.agent.get(), r.agent.cut);
