@@ -63,6 +63,8 @@ fn curl_validators_ranges_and_precompressed_files() {
     std::fs::write(dir.join("site.css"), &css).unwrap();
     std::fs::write(dir.join("app.js"), "console.log(1);\n".repeat(100)).unwrap();
     std::fs::write(dir.join("app.js.br"), b"brotli bytes made elsewhere").unwrap();
+    std::fs::create_dir_all(dir.join("docs")).unwrap();
+    std::fs::write(dir.join("docs/index.html"), "<a href=page.html>page</a>\n").unwrap();
     let pair = VethPair::new("static");
     let engine = serve(
         &pair,
@@ -177,9 +179,26 @@ fn curl_validators_ranges_and_precompressed_files() {
     assert_eq!(header(&head, "content-encoding"), Some("br"), "{head}");
     assert_eq!(body, b"brotli bytes made elsewhere");
 
+    // A directory without its slash: 301 to DIR/ (relative links resolve inside it).
+    let (head, _) = curl(&pair, &format!("{base}/docs?x=1"), &[]);
+    assert_eq!(status(&head), "HTTP/1.1 301 Moved Permanently", "{head}");
+    assert_eq!(header(&head, "location"), Some("/docs/?x=1"));
+    // Followed (-i shows both heads, the 301's first).
+    let (_, rest) = curl(&pair, &format!("{base}/docs"), &["-L"]);
+    let rest = String::from_utf8_lossy(&rest).into_owned();
+    assert!(rest.starts_with("HTTP/1.1 200 OK\r\n"), "{rest}");
+    assert!(
+        rest.ends_with("\r\n\r\n<a href=page.html>page</a>\n"),
+        "{rest}"
+    );
+
     let (ok, out, err, report) = stop_report(engine, SIGTERM);
     assert!(ok, "{out}{err}");
-    assert_eq!(total(&report, "http_3xx"), 2, "the two 304s: {report:#}");
+    assert_eq!(
+        total(&report, "http_3xx"),
+        4,
+        "two 304s, two 301s: {report:#}"
+    );
     // The one 4xx is the 416.
     assert_eq!(
         (total(&report, "http_4xx"), total(&report, "http_5xx")),

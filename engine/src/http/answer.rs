@@ -35,6 +35,8 @@ pub(super) struct Reply {
     pub coding: Coding,
     /// The slice a 206 sends.
     pub part: Option<Range<usize>>,
+    /// Where a 301 points.
+    pub location: Option<String>,
 }
 
 impl Reply {
@@ -45,6 +47,15 @@ impl Reply {
             resource: None,
             coding: Coding::Identity,
             part: None,
+            location: None,
+        }
+    }
+
+    /// 301 to `location` (a directory named without its slash).
+    pub fn redirect(location: String) -> Reply {
+        Reply {
+            location: Some(location),
+            ..Reply::plain(Status::MovedPermanently)
         }
     }
 
@@ -63,6 +74,7 @@ impl Reply {
             resource: None,
             coding,
             part: None,
+            location: None,
         };
         match conditional::evaluate(&asked.pre, v) {
             Outcome::Failed => return Reply::plain(Status::PreconditionFailed),
@@ -119,6 +131,7 @@ impl Reply {
             self.status,
             Status::Ok
                 | Status::PartialContent
+                | Status::MovedPermanently
                 | Status::NotModified
                 | Status::NotFound
                 | Status::MethodNotAllowed
@@ -208,6 +221,10 @@ impl Reply {
                 w.put(b"\r\nCache-Control: ");
                 w.put(cc.as_bytes());
             }
+        }
+        if let Some(to) = &self.location {
+            w.put(b"\r\nLocation: ");
+            w.put(to.as_bytes());
         }
         if status == Status::MethodNotAllowed {
             w.put(b"\r\nAllow: GET, HEAD");

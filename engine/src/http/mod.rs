@@ -389,7 +389,7 @@ impl Session {
         let head_len = self.heads.len() - head_at;
         match reply.status {
             Status::Ok | Status::PartialContent => self.stats.responses_2xx += 1,
-            Status::NotModified => self.stats.responses_3xx += 1,
+            Status::NotModified | Status::MovedPermanently => self.stats.responses_3xx += 1,
             Status::NotImplemented | Status::VersionNotSupported => self.stats.responses_5xx += 1,
             _ => self.stats.responses_4xx += 1,
         }
@@ -661,6 +661,7 @@ impl Session {
         let reply = match site.lookup(target) {
             Lookup::Found(r) => Reply::for_resource(r.clone(), head_only, &asked),
             Lookup::Made(r) => Reply::for_resource(r, head_only, &asked),
+            Lookup::Redirect(to) => Reply::redirect(to),
             Lookup::NotFound => Reply::plain(Status::NotFound),
             Lookup::Forbidden => return Err(Status::BadRequest),
         };

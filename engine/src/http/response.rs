@@ -4,7 +4,8 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-/// The longest response head written (`--cache-control` is at most `CACHE_CONTROL_MAX`).
+/// The longest response head written (`--cache-control` is at most `CACHE_CONTROL_MAX`, a
+/// directory redirect's `Location` at most 512 bytes).
 pub(super) const HEAD_MAX: usize = 1024;
 
 /// The longest `Cache-Control` value accepted.
@@ -49,6 +50,7 @@ impl Response {
 pub(super) enum Status {
     Ok,
     PartialContent,
+    MovedPermanently,
     NotModified,
     BadRequest,
     NotFound,
@@ -68,6 +70,7 @@ impl Status {
         match self {
             Status::Ok => b"200 OK",
             Status::PartialContent => b"206 Partial Content",
+            Status::MovedPermanently => b"301 Moved Permanently",
             Status::NotModified => b"304 Not Modified",
             Status::PreconditionFailed => b"412 Precondition Failed",
             Status::RangeNotSatisfiable => b"416 Range Not Satisfiable",
@@ -91,6 +94,7 @@ impl Status {
     pub(super) fn body(self) -> &'static [u8] {
         match self {
             Status::Ok | Status::PartialContent | Status::NotModified => b"",
+            Status::MovedPermanently => b"301 Moved Permanently\n",
             Status::PreconditionFailed => b"412 Precondition Failed\n",
             Status::RangeNotSatisfiable => b"416 Range Not Satisfiable\n",
             Status::BadRequest => b"400 Bad Request\n",

@@ -119,12 +119,17 @@ impl std::fmt::Display for SiteError {
 
 impl std::error::Error for SiteError {}
 
+/// The longest `Location` a directory redirect writes.
+pub(super) const REDIRECT_MAX: usize = 512;
+
 /// A lookup's result.
 #[derive(Debug)]
 pub enum Lookup<'a> {
     Found(&'a Resource),
     /// Made by a handler for this request.
     Made(Resource),
+    /// A directory named without its trailing slash: 301 to this location.
+    Redirect(String),
     NotFound,
     /// The path tries to leave the root ("..") or is not a clean absolute path.
     Forbidden,
@@ -149,13 +154,15 @@ impl Site {
                 return match l.current.load().lookup(target) {
                     Lookup::Found(r) => Lookup::Made(r.clone()),
                     Lookup::Made(r) => Lookup::Made(r),
+                    Lookup::Redirect(to) => Lookup::Redirect(to),
                     Lookup::NotFound => Lookup::NotFound,
                     Lookup::Forbidden => Lookup::Forbidden,
                 }
             }
             _ => {}
         }
-        let path = target.split(['?', '#']).next().unwrap_or("");
+        let raw = target.split(['?', '#']).next().unwrap_or("");
+        let path = raw;
         let decoded;
         let path = if path.contains('%') {
             match clean_path(path) {
@@ -177,14 +184,24 @@ impl Site {
                 if let Some(r) = files.get(path) {
                     return Lookup::Found(r);
                 }
-                let index = if path.ends_with('/') {
-                    format!("{path}index.html")
-                } else {
-                    format!("{path}/index.html")
+                if path.ends_with('/') {
+                    return files
+                        .get(format!("{path}index.html").as_str())
+                        .map_or(Lookup::NotFound, Lookup::Found);
+                }
+                let Some(r) = files.get(format!("{path}/index.html").as_str()) else {
+                    return Lookup::NotFound;
                 };
-                files
-                    .get(index.as_str())
-                    .map_or(Lookup::NotFound, Lookup::Found)
+                // A directory named without its slash: nginx answers 301 to DIR/, so that
+                // the page's relative links resolve inside the directory. The query
+                // string goes along. A target too long to fit a head gets the page.
+                let query = &target[raw.len()..];
+                let query = query.split('#').next().unwrap_or("");
+                if raw.len() + query.len() < REDIRECT_MAX {
+                    Lookup::Redirect(format!("{raw}/{query}"))
+                } else {
+                    Lookup::Found(r)
+                }
             }
         }
     }
@@ -242,7 +259,14 @@ mod tests {
             "text/html; charset=utf-8"
         );
         assert_eq!(found("/sub/a.css").unwrap().0, "text/css; charset=utf-8");
-        assert_eq!(found("/sub").unwrap().1, b"sub");
+        match site.lookup("/sub?x=1") {
+            Lookup::Redirect(to) => assert_eq!(to, "/sub/?x=1"),
+            other => panic!("{other:?}"),
+        }
+        match site.lookup("/s%75b") {
+            Lookup::Redirect(to) => assert_eq!(to, "/s%75b/"),
+            other => panic!("{other:?}"),
+        }
         assert_eq!(found("/sub/").unwrap().1, b"sub");
         assert_eq!(found("/s%75b/a.css").unwrap().1, b"body{}");
         assert!(matches!(site.lookup("/nope"), Lookup::NotFound));

@@ -242,3 +242,25 @@ fn the_access_log_gets_a_line_per_answer() {
         format!("10.0.0.1 - - {day} \"GET /f.txt HTTP/1.1\" 400 16 \"-\" \"-\"")
     );
 }
+
+#[test]
+fn a_directory_without_its_slash_is_redirected_as_nginx_does() {
+    let mut files = std::collections::HashMap::new();
+    files.insert(
+        "/docs/index.html".to_string(),
+        Resource::new("text/html; charset=utf-8", &b"<a href=x.html>x</a>"[..]),
+    );
+    let mut p = Pair::new(Site::Root { files, bytes: 20 }, HttpConfig::default());
+    let got = responses(&p.exchange(b"GET /docs?page=2 HTTP/1.1\r\nHost: x\r\n\r\n"));
+    assert_eq!(got[0].0, "HTTP/1.1 301 Moved Permanently");
+    assert_eq!(header(&got[0].1, "location"), Some("/docs/?page=2"));
+    assert_eq!(header(&got[0].1, "connection"), Some("keep-alive"));
+    let got = responses(&p.exchange(b"GET /docs/ HTTP/1.1\r\nHost: x\r\n\r\n"));
+    assert_eq!(got[0].0, "HTTP/1.1 200 OK");
+    assert_eq!(got[0].2, "<a href=x.html>x</a>");
+    // Too long to fit a head: the page itself.
+    let long = format!("GET /docs?{} HTTP/1.1\r\nHost: x\r\n\r\n", "q".repeat(600));
+    let got = responses(&p.exchange(long.as_bytes()));
+    assert_eq!(got[0].0, "HTTP/1.1 200 OK");
+    assert_eq!(p.session.stats.responses_3xx, 1);
+}
