@@ -2,11 +2,11 @@
 //!
 //! One range (or several that overlap or touch, merged into one) → 206 with that slice
 //! of the shared body, no copy. Several disjoint ranges → the whole body with 200, which
-//! RFC 9110 14.2 allows ("a server MAY ignore the Range header field") and nginx does
-//! whenever it cannot slice one buffer: real clients (browsers seeking media, resumed
-//! downloads, download managers) send one range, and `multipart/byteranges` would build
-//! a body per request out of many small parts, the shape of the range-amplification
-//! attacks (CVE-2011-3192). A list of more than `MAX_RANGES` is ignored the same way.
+//! RFC 9110 14.2 allows ("a server MAY ignore the Range header field"); nginx would send
+//! `multipart/byteranges`. Real clients (browsers seeking media, resumed downloads,
+//! download managers) send one range, and a multipart body would be built per request out
+//! of many small parts, the shape of the range-amplification attacks (CVE-2011-3192). A
+//! list of more than `MAX_RANGES` is ignored the same way.
 //! No satisfiable range at all → 416 with `Content-Range: bytes */LEN`. A malformed
 //! header or another unit → ignored (14.2).
 
