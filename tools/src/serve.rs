@@ -187,6 +187,27 @@ fn access_logger(args: &ServeArgs) -> anyhow::Result<Option<AccessLogger>> {
     Ok(Some(logger))
 }
 
+/// The thread that reloads on SIGHUP: loading a big tree (with --compress) takes seconds,
+/// and neither stats lines nor a stop signal should wait for it. One request pending at
+/// most (a SIGHUP during a reload asks for one more, which reads the newest files); the
+/// thread ends when the sender is dropped.
+fn reloader(
+    args: &ServeArgs,
+    live: Option<Arc<LiveSite>>,
+) -> anyhow::Result<std::sync::mpsc::SyncSender<()>> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+    let args = args.clone();
+    std::thread::Builder::new()
+        .name("fastpath-reload".into())
+        .spawn(move || {
+            while rx.recv().is_ok() {
+                reload(&args, live.as_deref());
+            }
+        })
+        .context("starting the reload thread")?;
+    Ok(tx)
+}
+
 /// How `--root` is loaded.
 pub fn load_options(args: &ServeArgs) -> LoadOptions {
     LoadOptions {
@@ -277,6 +298,7 @@ pub fn main(args: &ServeArgs) -> anyhow::Result<()> {
         args.iface,
         running.queues().len()
     );
+    let reloads = reloader(args, live)?;
     let started = Instant::now();
     let interval = Duration::from_secs(args.stats_interval.max(1));
     let mut last = Counters::default();
@@ -291,7 +313,8 @@ pub fn main(args: &ServeArgs) -> anyhow::Result<()> {
             break;
         }
         if hup.swap(false, Ordering::SeqCst) {
-            reload(args, live.as_deref());
+            // Full: a reload is already asked for and will read the newest files.
+            let _ = reloads.try_send(());
         }
         if usr1.swap(false, Ordering::SeqCst) {
             match &logger {
