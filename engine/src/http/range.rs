@@ -160,6 +160,33 @@ mod tests {
         assert_eq!(r("bytes=99999999999999999999-", 1000), Whole);
     }
 
+    /// Arbitrary specs over arbitrary lengths: never a panic, every part inside the body
+    /// and non-empty.
+    #[test]
+    fn random_specs_stay_inside_the_body() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let alphabet = b"bytes=0123456789-, ";
+        for _ in 0..100_000 {
+            let n = (next() % 24) as usize;
+            let mut v = b"bytes=".to_vec();
+            v.extend((0..n).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]));
+            let len = (next() % 50) as usize;
+            if let Part(r) = evaluate(&v, len) {
+                assert!(
+                    r.start < r.end && r.end <= len,
+                    "{:?} {len}: {r:?}",
+                    String::from_utf8_lossy(&v)
+                );
+            }
+        }
+    }
+
     #[test]
     fn several_ranges_merge_or_give_the_whole_body() {
         assert_eq!(r("bytes=0-9,10-19", 1000), Part(0..20), "adjacent");
