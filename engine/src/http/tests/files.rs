@@ -264,3 +264,43 @@ fn a_directory_without_its_slash_is_redirected_as_nginx_does() {
     assert_eq!(got[0].0, "HTTP/1.1 200 OK");
     assert_eq!(p.session.stats.responses_3xx, 1);
 }
+
+#[test]
+fn a_response_under_way_finishes_with_the_old_generation_after_a_reload() {
+    use crate::http::LiveSite;
+    let old: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let old_body: Arc<[u8]> = Arc::from(old.clone());
+    let old_alive = Arc::downgrade(&old_body);
+    let live = Arc::new(LiveSite::new(Site::Body(Resource::new(
+        "application/octet-stream",
+        old_body,
+    ))));
+    let tcp = TcpConfig {
+        send_buffer: 64 * 1024,
+        recv_buffer: 64 * 1024,
+        ..TcpConfig::default()
+    };
+    let mut p = Pair::with_tcp(Site::Live(live.clone()), HttpConfig::default(), tcp);
+    // The client asks and does not read yet: the response stalls mid-body.
+    p.client_reads = false;
+    p.client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    p.settle();
+    assert_eq!(p.session.pending(), 1, "the response is under way");
+    assert_eq!(live.replace(Site::body("new generation\n")), 2);
+    assert!(
+        old_alive.upgrade().is_some(),
+        "the queued response holds the old body"
+    );
+    p.client_reads = true;
+    p.run_for(Duration::from_secs(60));
+    assert!(
+        old_alive.upgrade().is_none(),
+        "freed once no response uses it"
+    );
+    let got = std::mem::take(&mut p.received);
+    let at = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert!(got[at..] == old[..], "the old body, whole");
+    // The same connection's next request sees the new generation.
+    let r = responses(&p.exchange(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    assert_eq!(r[0].2, "new generation\n");
+}
