@@ -1,7 +1,7 @@
 //! The access log adds no allocation to a worker's request: the same requests through a
 //! session cost the worker thread exactly as many allocations with the log on as with it
 //! off (a counting allocator, counting this thread only; the logger thread's own
-//! formatting is not the worker's).
+//! formatting is not the worker's). And "/" costs no more than naming its index.html.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -55,7 +55,7 @@ fn shuttle(from: &mut Conn, to: &mut Conn, now: Instant, scratch: &mut [u8]) {
 
 /// Allocations on this thread inside `Session::drive` over `n` keep-alive requests,
 /// after 100 to warm up (buffers reach their size).
-fn drive_allocs(site: &Site, cfg: &HttpConfig, n: usize) -> u64 {
+fn drive_allocs(site: &Site, cfg: &HttpConfig, path: &str, n: usize) -> u64 {
     let cli = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 40000);
     let srv = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80);
     let tcp = TcpConfig::default();
@@ -71,11 +71,12 @@ fn drive_allocs(site: &Site, cfg: &HttpConfig, n: usize) -> u64 {
     }
     let date = *b"Mon, 23 Nov 2026 10:00:00 GMT";
     let mut session = Session::new(now);
-    let request =
-        b"GET /page.html HTTP/1.1\r\nHost: x\r\nUser-Agent: test/1.0\r\nReferer: http://r/\r\n\r\n";
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: x\r\nUser-Agent: test/1.0\r\nReferer: http://r/\r\n\r\n"
+    );
     let mut counted = 0;
     for i in 0..100 + n {
-        client.send(request);
+        client.send(request.as_bytes());
         shuttle(&mut client, &mut server, now, &mut scratch);
         let before = allocs();
         session.drive(now, &mut server, site, cfg, &date);
@@ -96,6 +97,7 @@ fn the_access_log_adds_no_allocation_per_request() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("page.html"), "<p>hi</p>\n".repeat(50)).unwrap();
+    std::fs::write(dir.join("index.html"), "<p>home</p>\n".repeat(50)).unwrap();
     let site = Site::Live(Arc::new(LiveSite::new(
         Site::load(&dir, &LoadOptions::default()).unwrap(),
     )));
@@ -108,14 +110,20 @@ fn the_access_log_adds_no_allocation_per_request() {
     let before = allocs();
     let v = std::hint::black_box(vec![1u8; 10]);
     assert!(allocs() > before && v.len() == 10);
-    let off = drive_allocs(&site, &HttpConfig::default(), 1000);
-    let on = drive_allocs(&site, &logged, 1000);
+    let mut costs = Vec::new();
+    for path in ["/page.html", "/"] {
+        let off = drive_allocs(&site, &HttpConfig::default(), path, 1000);
+        let on = drive_allocs(&site, &logged, path, 1000);
+        assert_eq!(
+            on, off,
+            "{path}: allocations in 1000 requests: {off} without the log, {on} with it"
+        );
+        println!("{path}: allocations per 1000 requests: {off} (log off), {on} (log on)");
+        costs.push(off);
+    }
+    // "/" (the directory's index.html) costs no more than naming the file.
+    assert_eq!(costs[1], costs[0]);
     let stats = logger.finish();
     std::fs::remove_dir_all(&dir).unwrap();
-    assert_eq!(stats.written + stats.dropped, 1100);
-    assert_eq!(
-        on, off,
-        "allocations in 1000 requests: {off} without the log, {on} with it"
-    );
-    println!("allocations per 1000 requests: {off} (log off), {on} (log on)");
+    assert_eq!(stats.written + stats.dropped, 2200);
 }

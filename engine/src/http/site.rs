@@ -185,11 +185,10 @@ impl Site {
                     return Lookup::Found(r);
                 }
                 if path.ends_with('/') {
-                    return files
-                        .get(format!("{path}index.html").as_str())
+                    return with_index(path, "index.html", |p| files.get(p))
                         .map_or(Lookup::NotFound, Lookup::Found);
                 }
-                let Some(r) = files.get(format!("{path}/index.html").as_str()) else {
+                let Some(r) = with_index(path, "/index.html", |p| files.get(p)) else {
                     return Lookup::NotFound;
                 };
                 // A directory named without its slash: nginx answers 301 to DIR/, so that
@@ -205,6 +204,20 @@ impl Site {
             }
         }
     }
+}
+
+/// Calls `f` with `path` + `suffix`, built on the stack (no allocation for the paths a
+/// site has: "/" is the most requested of all).
+fn with_index<R>(path: &str, suffix: &str, f: impl FnOnce(&str) -> R) -> R {
+    let mut buf = [0u8; 256];
+    let n = path.len() + suffix.len();
+    if n > buf.len() {
+        return f(&format!("{path}{suffix}"));
+    }
+    buf[..path.len()].copy_from_slice(path.as_bytes());
+    buf[path.len()..n].copy_from_slice(suffix.as_bytes());
+    // Both halves are UTF-8, so is the whole.
+    f(std::str::from_utf8(&buf[..n]).unwrap_or_default())
 }
 
 /// An absolute path with no "..", NUL or backslash.
