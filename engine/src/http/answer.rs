@@ -202,10 +202,13 @@ impl Reply {
                 w.put(b"\r\nETag: ");
                 w.put(f.etag_of(self.coding).as_bytes());
             }
-            if status != Status::NotModified {
+            if status == Status::Ok {
+                // On the 200 that announces them (nginx sends it there only).
                 w.put(b"\r\nAccept-Ranges: bytes");
             }
-            if let Some(name) = self.coding.name() {
+            if let Some(name) = self.coding.name().filter(|_| status != Status::NotModified) {
+                // RFC 9110 15.4.5: a 304 carries no representation metadata beyond the
+                // validators, Vary and Cache-Control.
                 w.put(b"\r\nContent-Encoding: ");
                 w.put(name.as_bytes());
             }

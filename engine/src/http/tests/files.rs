@@ -118,6 +118,7 @@ fn ranges_slice_the_body_and_if_range_guards_them() {
             Some(format!("bytes {from}-{}/1000", to - 1).as_str())
         );
         assert_eq!(header(&h, "etag"), Some(tag.as_str()));
+        assert_eq!(header(&h, "accept-ranges"), None, "on the 200 only, as nginx");
     }
     let (status, h, got) = get(&mut p, "Range: bytes=1000-\r\n");
     assert_eq!(status, "HTTP/1.1 416 Range Not Satisfiable");
@@ -188,6 +189,7 @@ fn a_precompressed_representation_has_its_own_tag_and_ranges() {
     let (status, h, _) = get(&mut p, &format!("{ae}If-None-Match: {gz_tag}\r\n"));
     assert_eq!(status, "HTTP/1.1 304 Not Modified");
     assert_eq!(header(&h, "vary"), Some("Accept-Encoding"));
+    assert_eq!(header(&h, "content-encoding"), None, "RFC 9110 15.4.5");
     assert_eq!(header(&h, "cache-control"), Some("public, max-age=60"));
     // Ranges count in the representation sent.
     let (status, h, got) = get(&mut p, &format!("{ae}Range: bytes=8-\r\n"));
