@@ -9,6 +9,23 @@
 //! after logrotate renamed it): lines before the reopen go to the renamed file, lines
 //! after to the new one, none is lost without being counted.
 //!
+//! A program embedding the engine opens the logger, hands its handle to the config, and
+//! finishes it after the engine stopped (so every queued line is written):
+//!
+//! ```no_run
+//! use fastpath_engine::http::{AccessLogger, LogFormat, QUEUE_RECORDS};
+//! use fastpath_engine::runtime::{Engine, EngineConfig};
+//! let logger = AccessLogger::open("access.log".as_ref(), LogFormat::Combined, QUEUE_RECORDS)?;
+//! let mut config = EngineConfig::new("eth1", "192.0.2.10/24".parse().unwrap());
+//! config.http.access_log = Some(logger.handle());
+//! let running = Engine::start(config)?;
+//! // ... logger.reopen() after a logrotate rename ...
+//! let report = running.stop(std::time::Duration::from_secs(5));
+//! let lines = logger.finish();
+//! println!("{} lines, {} dropped", lines.written, lines.dropped);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Fields longer than their slot (target 512 bytes, referer and user agent 256) are cut
 //! and end in `...`. The bytes logged are the response body's (0 for HEAD and 304), as
 //! queued: a connection reset halfway still logs the whole length.

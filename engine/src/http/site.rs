@@ -58,6 +58,19 @@ pub enum Site {
 /// shares (`Arc`) until it is written, so in-flight responses finish on the old
 /// generation, which is freed when the last of them is. The swap is one atomic pointer
 /// store (`arc-swap`); a lookup takes no lock and allocates nothing.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use fastpath_engine::http::{LiveSite, LoadOptions, Site};
+/// use fastpath_engine::runtime::{EngineConfig, Service};
+/// let dir = std::path::Path::new("/srv/www");
+/// let live = Arc::new(LiveSite::new(Site::load(dir, &LoadOptions::default())?));
+/// let mut config = EngineConfig::new("eth1", "192.0.2.10/24".parse().unwrap());
+/// config.service = Service::Http(Arc::new(Site::Live(live.clone())));
+/// // Later, from any thread (the engine keeps serving meanwhile):
+/// let generation = live.replace(Site::load(dir, &LoadOptions::default())?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct LiveSite {
     current: ArcSwap<Site>,
     generation: AtomicU64,
