@@ -585,6 +585,13 @@ mod tests {
     }
 
     #[test]
+    fn a_record_is_about_a_kilobyte() {
+        // 4096 of them per worker: about 4.5 MB (docs/static-files.md says so).
+        let size = std::mem::size_of::<Record>();
+        assert!((1000..1200).contains(&size), "{size}");
+    }
+
+    #[test]
     fn json_lines_are_json() {
         let mut out = Vec::new();
         json(&record(), &mut out);
