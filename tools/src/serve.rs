@@ -437,6 +437,67 @@ mod tests {
     }
 
     #[test]
+    fn file_serving_flags_reach_the_config_and_bad_ones_say_what_to_do() {
+        let dir = std::env::temp_dir().join(format!("fastpath-serve-flags-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("index.html"), "hi").unwrap();
+        let root = dir.to_str().unwrap();
+        let args = serve_args(&[
+            "fastpath",
+            "serve",
+            "--iface",
+            "x",
+            "--ip",
+            "10.0.0.2/24",
+            "--root",
+            root,
+            "--compress",
+            "--cache-control",
+            "max-age=60",
+        ]);
+        let c = engine_config(&args).unwrap();
+        assert_eq!(c.http.cache_control.as_deref(), Some("max-age=60"));
+        assert!(live_site(&c).is_some(), "--root is reloadable");
+        assert_eq!(
+            load_options(&args),
+            LoadOptions {
+                max_bytes: 1 << 30,
+                compress: true
+            }
+        );
+        let bad = serve_args(&[
+            "fastpath",
+            "serve",
+            "--iface",
+            "x",
+            "--ip",
+            "10.0.0.2/24",
+            "--access-log",
+            "/nonexistent-dir/access.log",
+        ]);
+        let e = access_logger(&bad).err().expect("refused");
+        assert!(
+            format!("{e:#}").starts_with("--access-log /nonexistent-dir/access.log: cannot open"),
+            "{e:#}"
+        );
+        let too_small = serve_args(&[
+            "fastpath",
+            "serve",
+            "--iface",
+            "x",
+            "--ip",
+            "10.0.0.2/24",
+            "--root",
+            root,
+            "--root-max-bytes",
+            "1",
+        ]);
+        let e = engine_config(&too_small).expect_err("refused");
+        assert!(format!("{e:#}").contains("raise --root-max-bytes"), "{e:#}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn start_errors_name_the_flag() {
         let e = start_error(StartError::TooFewCores {
             cores: 1,

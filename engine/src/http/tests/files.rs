@@ -118,7 +118,11 @@ fn ranges_slice_the_body_and_if_range_guards_them() {
             Some(format!("bytes {from}-{}/1000", to - 1).as_str())
         );
         assert_eq!(header(&h, "etag"), Some(tag.as_str()));
-        assert_eq!(header(&h, "accept-ranges"), None, "on the 200 only, as nginx");
+        assert_eq!(
+            header(&h, "accept-ranges"),
+            None,
+            "on the 200 only, as nginx"
+        );
     }
     let (status, h, got) = get(&mut p, "Range: bytes=1000-\r\n");
     assert_eq!(status, "HTTP/1.1 416 Range Not Satisfiable");
