@@ -28,6 +28,12 @@ pub use frames::FrameHandler;
 pub use handoff::{Handoff, StopSignal};
 use tx::{capture, DevTx};
 
+/// Batches of received frames one turn of the loop takes at most before it transmits.
+const RX_BURST_BATCHES: usize = 8;
+
+/// How long timers may wait for a backed-up RX ring to drain before they fire anyway.
+const TIMERS_DEFERRED_MAX: Duration = Duration::from_millis(10);
+
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
     /// Frames taken from the RX ring per batch.
@@ -97,6 +103,8 @@ pub struct Worker<D: Device = Xsk> {
     loop_out: Vec<LoopSegment>,
     /// Received frames of one batch (kept for its allocation).
     batch: Vec<D::Frame>,
+    /// Since when the timers have waited for a backed-up RX ring, if they are waiting.
+    timers_deferred_since: Option<Instant>,
 }
 
 impl<D: Device> Worker<D> {
@@ -113,6 +121,7 @@ impl<D: Device> Worker<D> {
             app: None,
             loop_out: Vec::new(),
             batch: Vec::with_capacity(cfg.batch),
+            timers_deferred_since: None,
             cfg,
         }
     }
@@ -148,6 +157,7 @@ impl<D: Device> Worker<D> {
             c.conns_tw_overflow = s.time_wait_overflow;
             c.http_requests = s.http.requests;
             c.http_2xx = s.http.responses_2xx;
+            c.http_3xx = s.http.responses_3xx;
             c.http_4xx = s.http.responses_4xx;
             c.http_5xx = s.http.responses_5xx;
             c.http_header_timeouts = s.http.header_timeouts;
@@ -277,17 +287,41 @@ impl<D: Device> Worker<D> {
         let mut batch = std::mem::take(&mut self.batch);
         batch.clear();
         let mut worked = false;
-        if self.dev.recv(&mut batch, self.cfg.batch) > 0 {
+        // A full batch means the RX ring backs up (a burst: a flash crowd, a mass close):
+        // take up to RX_BURST_BATCHES batches before transmitting. In copy mode a TX kick
+        // runs the peer's receive on this core, so draining first is what keeps the ring
+        // from overflowing; the replies wait on the TX ring meanwhile and leave in one go.
+        let mut backlog = false;
+        for _ in 0..RX_BURST_BATCHES {
+            let n = self.dev.recv(&mut batch, self.cfg.batch);
+            if n == 0 {
+                break;
+            }
             worked = true;
             for f in batch.drain(..) {
                 self.frame(f, now);
+            }
+            backlog = n == self.cfg.batch;
+            if !backlog {
+                break;
             }
         }
         self.batch = batch;
         worked |= self.retry_handoffs();
         worked |= self.handoffs(now);
         worked |= self.loopback_in(now);
-        self.timers(now);
+        // Retransmission timers wait while received frames are still queued (for at most
+        // TIMERS_DEFERRED_MAX): the ACKs that would cancel them may be among those frames.
+        // Firing first turned a backed-up ring into a storm of spurious retransmissions
+        // (each one more frame for the peer to answer, the ring backing up further).
+        match (backlog, self.timers_deferred_since) {
+            (true, None) => self.timers_deferred_since = Some(now),
+            (true, Some(since)) if now - since < TIMERS_DEFERRED_MAX => {}
+            _ => {
+                self.timers_deferred_since = None;
+                self.timers(now);
+            }
+        }
         worked |= self.run_app(now);
         self.loopback_send();
         self.dev.flush_tx();

@@ -249,6 +249,62 @@ fn the_real_run_loop_serves_and_stops_on_request() {
     assert!(summary.frames.balanced(), "{:?}", summary.frames);
 }
 
+#[test]
+fn timers_wait_for_a_backed_up_ring_that_holds_the_ack() {
+    // The server's response is out; the client's ACK for it reaches the server behind
+    // 600 other frames, after the retransmission timeout has passed. A worker that fired
+    // its timers before draining the ring would retransmit a response the ACK behind
+    // them already covers (at scale: a storm of spurious retransmissions).
+    let (app, out) = fetch(GET);
+    let server = EngineSpec::server(SERVER, SERVER_MAC);
+    let cfg = LinkConfig {
+        frames: 4096,
+        ..LinkConfig::default()
+    };
+    let (mut sim, client, srv) = client_and_server(cfg, server, app);
+    // Everything up to the server's response, one turn of the loop at a time.
+    let until = sim.now + Duration::from_secs(5);
+    let answered = sim.run_until(until, |sim| sim.workers[srv].counters().http_2xx == 1);
+    assert!(answered, "the server answered");
+    // The client takes the response and sends its ACK (and FIN, as the server closed).
+    sim.workers[client].poll(sim.now);
+    let mut from_client = Vec::new();
+    while let Some(f) = sim.workers[srv].device_mut().take() {
+        from_client.push(f);
+    }
+    assert!(!from_client.is_empty(), "the client acknowledged");
+    // 600 frames of an ethertype nobody handles first, then the ACK.
+    let mut junk = vec![0u8; 60];
+    junk[..6].copy_from_slice(&SERVER_MAC);
+    junk[12..14].copy_from_slice(&0x88b5u16.to_be_bytes());
+    let dev = sim.workers[client].device_mut();
+    for _ in 0..600 {
+        dev.inject(&junk);
+    }
+    for f in &from_client {
+        dev.inject(f);
+    }
+    // Well past any retransmission timeout.
+    let now = sim.now + Duration::from_secs(3);
+    let w = &mut sim.workers[srv];
+    for _ in 0..4 {
+        w.poll(now);
+        w.device_mut().refill();
+    }
+    let s = w.counters();
+    assert_eq!(s.drop_unsupported, 600, "{s:?}");
+    assert_eq!(
+        (
+            s.tcp_retransmits,
+            s.tcp_rto_expiries,
+            s.tcp_tail_loss_probes
+        ),
+        (0, 0, 0),
+        "nothing was retransmitted: the ACK was in the ring"
+    );
+    let _ = out;
+}
+
 /// A frame handler that sends two frames at start, sends back every frame whose first
 /// byte is 1 (with it set to 0x77), and releases the rest.
 #[derive(Debug)]
