@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use fastpath_engine::afxdp::XskError;
 use fastpath_engine::http::{
-    AccessLogger, HttpConfig, LiveSite, LoadOptions, LogFormat, Site, QUEUE_RECORDS,
+    AccessLogger, HttpConfig, LiveSite, LoadOptions, LogFormat, Site, SiteError, QUEUE_RECORDS,
 };
 use fastpath_engine::runtime::{
     AfXdpConfig, Engine, EngineConfig, Queues, Running, Service, StartError, XdpConfig,
@@ -132,11 +132,24 @@ pub fn start_error(e: StartError) -> anyhow::Error {
     anyhow::anyhow!(text)
 }
 
+/// The engine's site error in the command line's words.
+pub fn site_error(e: SiteError) -> anyhow::Error {
+    match &e {
+        SiteError::TooLarge {
+            with_copies: false, ..
+        } => anyhow::anyhow!("--root {e} (raise --root-max-bytes)"),
+        SiteError::TooLarge {
+            with_copies: true, ..
+        } => anyhow::anyhow!("--root {e} (raise --root-max-bytes, or drop --compress)"),
+        SiteError::Read(_) => anyhow::anyhow!("--root {e}"),
+    }
+}
+
 /// What to serve: `--root` (replaceable by a reload), `--body`, or the default hello.
 fn site_from(args: &ServeArgs) -> anyhow::Result<Site> {
     Ok(match (&args.root, &args.body) {
         (Some(dir), _) => {
-            let site = Site::load(dir, &load_options(args))?;
+            let site = Site::load(dir, &load_options(args)).map_err(site_error)?;
             tracing::info!("serving {} (in memory)", describe(dir, &site));
             Site::Live(Arc::new(LiveSite::new(site)))
         }
@@ -191,8 +204,9 @@ fn reload(args: &ServeArgs, live: Option<&LiveSite>) {
             );
         }
         Err(e) => tracing::error!(
-            "reload failed, generation {} still serving: {e}",
-            live.generation()
+            "reload failed, generation {} still serving: {}",
+            live.generation(),
+            site_error(e)
         ),
     }
 }
@@ -601,10 +615,25 @@ mod tests {
             fastpath_engine::app::ConnectError::NoRoute(std::net::Ipv4Addr::new(192, 0, 2, 1))
                 .to_string(),
             fastpath_engine::app::ConnectError::NoPorts.to_string(),
+            SiteError::TooLarge {
+                root: "/srv".into(),
+                bytes: 10,
+                max_bytes: 5,
+                with_copies: true,
+            }
+            .to_string(),
             fastpath_engine::app::ConnectError::TooManyConnections.to_string(),
         ];
         for m in engine {
             assert!(!m.contains("--"), "names a flag: {m}");
         }
+        let e = site_error(SiteError::TooLarge {
+            root: "/srv".into(),
+            bytes: 10,
+            max_bytes: 5,
+            with_copies: false,
+        });
+        assert!(e.to_string().starts_with("--root /srv: 10 bytes"), "{e}");
+        assert!(e.to_string().ends_with("(raise --root-max-bytes)"), "{e}");
     }
 }

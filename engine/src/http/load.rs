@@ -53,13 +53,11 @@ impl Site {
     /// gzip and brotli representations (and stay files of their own too).
     pub fn load(root: &Path, opts: &LoadOptions) -> Result<Site, SiteError> {
         let (root, mut raw, mut bytes) = read_tree(root, opts.max_bytes)?;
-        let too_big = |bytes: usize| {
-            SiteError(format!(
-                "--root {}: {bytes} bytes with the .gz copies --compress makes, more than {}; \
-                 the responder serves from memory (raise --root-max-bytes, or drop --compress)",
-                root.display(),
-                opts.max_bytes
-            ))
+        let too_big = |bytes: usize| SiteError::TooLarge {
+            root: root.clone(),
+            bytes,
+            max_bytes: opts.max_bytes,
+            with_copies: true,
         };
         let sidecar = |raw: &HashMap<String, Loaded>, url: &str, ext: &str, of: &Loaded| {
             raw.get(&format!("{url}.{ext}")).map(|s| {
@@ -126,17 +124,15 @@ fn read_tree(
     root: &Path,
     max_bytes: usize,
 ) -> Result<(PathBuf, HashMap<String, Loaded>, usize), SiteError> {
-    let meta = std::fs::metadata(root)
-        .map_err(|e| SiteError(format!("--root {}: {e}", root.display())))?;
+    let read = |what: &Path, e: std::io::Error| SiteError::Read(format!("{}: {e}", what.display()));
+    let meta = std::fs::metadata(root).map_err(|e| read(root, e))?;
     if !meta.is_dir() {
-        return Err(SiteError(format!(
-            "--root {}: not a directory",
+        return Err(SiteError::Read(format!(
+            "{}: not a directory",
             root.display()
         )));
     }
-    let root = root
-        .canonicalize()
-        .map_err(|e| SiteError(format!("--root {}: {e}", root.display())))?;
+    let root = root.canonicalize().map_err(|e| read(root, e))?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -144,14 +140,11 @@ fn read_tree(
     let mut bytes = 0usize;
     let mut stack: Vec<PathBuf> = vec![root.clone()];
     while let Some(dir) = stack.pop() {
-        let entries = std::fs::read_dir(&dir)
-            .map_err(|e| SiteError(format!("reading {}: {e}", dir.display())))?;
+        let entries = std::fs::read_dir(&dir).map_err(|e| read(&dir, e))?;
         for entry in entries {
-            let entry = entry.map_err(|e| SiteError(format!("reading {}: {e}", dir.display())))?;
+            let entry = entry.map_err(|e| read(&dir, e))?;
             let path = entry.path();
-            let ft = entry
-                .file_type()
-                .map_err(|e| SiteError(format!("{}: {e}", path.display())))?;
+            let ft = entry.file_type().map_err(|e| read(&path, e))?;
             if ft.is_symlink() {
                 // Only links that stay inside the root are served.
                 match path.canonicalize() {
@@ -164,8 +157,7 @@ fn read_tree(
             } else if !ft.is_file() {
                 continue;
             }
-            let data = std::fs::read(&path)
-                .map_err(|e| SiteError(format!("reading {}: {e}", path.display())))?;
+            let data = std::fs::read(&path).map_err(|e| read(&path, e))?;
             let mtime = std::fs::metadata(&path)
                 .and_then(|m| m.modified())
                 .ok()
@@ -173,10 +165,12 @@ fn read_tree(
                 .map_or(now, |d| d.as_secs());
             bytes += data.len();
             if bytes > max_bytes {
-                return Err(SiteError(format!(
-                    "--root {}: more than {max_bytes} bytes; the responder serves from memory (raise --root-max-bytes)",
-                    root.display()
-                )));
+                return Err(SiteError::TooLarge {
+                    root,
+                    bytes,
+                    max_bytes,
+                    with_copies: false,
+                });
             }
             let rel = path.strip_prefix(&root).expect("under the root");
             let Some(rel) = rel.to_str() else {
@@ -267,7 +261,20 @@ mod tests {
             },
         )
         .unwrap_err();
-        assert!(e.to_string().contains("--compress"), "{e}");
+        assert!(
+            matches!(
+                e,
+                SiteError::TooLarge {
+                    with_copies: true,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(
+            e.to_string().contains("with the .gz copies made at load"),
+            "{e}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

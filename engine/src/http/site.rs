@@ -127,13 +127,47 @@ impl std::fmt::Debug for Site {
     }
 }
 
-/// Why a directory could not be loaded.
+/// Why a directory could not be loaded, in the engine's words (a command line maps them
+/// to its flags).
 #[derive(Debug)]
-pub struct SiteError(pub String);
+pub enum SiteError {
+    /// The tree holds more bytes than the limit (`LoadOptions::max_bytes`): the responder
+    /// serves from memory.
+    TooLarge {
+        /// The root directory.
+        root: std::path::PathBuf,
+        /// The bytes counted when the limit was passed.
+        bytes: usize,
+        /// The limit.
+        max_bytes: usize,
+        /// The `.gz` copies made at load (`LoadOptions::compress`) were counted.
+        with_copies: bool,
+    },
+    /// The root is not a directory, or it or a file under it could not be read.
+    Read(String),
+}
 
 impl std::fmt::Display for SiteError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            SiteError::TooLarge {
+                root,
+                bytes,
+                max_bytes,
+                with_copies,
+            } => write!(
+                f,
+                "{}: {bytes} bytes{}, more than the limit of {max_bytes}; the responder \
+                 serves from memory",
+                root.display(),
+                if *with_copies {
+                    " with the .gz copies made at load"
+                } else {
+                    ""
+                }
+            ),
+            SiteError::Read(why) => f.write_str(why),
+        }
     }
 }
 
