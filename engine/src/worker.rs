@@ -21,10 +21,14 @@ use crate::stats::{Counters, Published};
 use crate::time::{Clock, Instant};
 
 mod handoff;
+mod inspect;
 mod reflect;
 mod tx;
 
 pub use handoff::{Handoff, StopSignal};
+pub use inspect::{
+    inspect_channel, Answer, InspectHandle, Inspector, Query, WorkerGauges, LIST_CHUNK,
+};
 pub use reflect::{reflect_in_place, Inject, REFLECT_PORT};
 use tx::{capture, DevTx};
 
@@ -94,6 +98,8 @@ pub struct Worker<D: Device = Xsk> {
     loop_out: Vec<LoopSegment>,
     /// Received frames of one batch (kept for its allocation).
     batch: Vec<D::Frame>,
+    /// Operators' questions (`inspect.rs`).
+    inspector: Option<Inspector>,
 }
 
 impl<D: Device> Worker<D> {
@@ -110,6 +116,7 @@ impl<D: Device> Worker<D> {
             app: None,
             loop_out: Vec::new(),
             batch: Vec::with_capacity(cfg.batch),
+            inspector: None,
             cfg,
         }
     }
@@ -219,6 +226,7 @@ impl<D: Device> Worker<D> {
                 }
             }
             self.dev.refill();
+            self.answer_inspect(now);
             if now - last_publish >= self.cfg.publish_every {
                 self.publish();
                 last_publish = now;

@@ -6,6 +6,7 @@
 //! exactly one place at any time and [`Xsk::accounting`] counts them. A frame carries the
 //! id of the UMEM that made it, and every other socket refuses it (`umem.rs`).
 
+mod cred;
 mod error;
 mod ethtool;
 mod mmap;
@@ -16,6 +17,7 @@ mod umem;
 mod waker;
 mod xsk;
 
+pub use cred::peer_uid;
 pub use error::XskError;
 pub use ethtool::{driver_name, rx_queue_count};
 pub use netdev::{ifindex, ipv4_addresses, mac_address};

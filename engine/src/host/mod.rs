@@ -38,12 +38,14 @@ use crate::wire::tcp::TcpRepr;
 mod client;
 pub mod events;
 mod frame;
+mod inspect;
 mod loopback;
 mod server;
 mod slab;
 
 use frame::{send_segment, PAYLOAD_AT};
 pub use frame::{BuildRange, Tx, FRAME_ROOM};
+pub use inspect::{ConnEntry, HostGauges};
 use loopback::is_loopback;
 pub use loopback::{flow_worker, LoopSegment};
 

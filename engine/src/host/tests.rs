@@ -343,3 +343,31 @@ fn time_wait_does_not_count_against_max_conns_and_is_bounded() {
         (5, 3, 0)
     );
 }
+
+#[test]
+fn connections_are_listed_in_bounded_chunks() {
+    let mut net = Net::new(1, HostConfig::default());
+    for port in 40000..40005 {
+        net.connect(port);
+    }
+    net.run_for(Duration::from_millis(100));
+    let h = &net.hosts[0];
+    assert_eq!(h.gauges().connections, 5);
+    let mut out = Vec::new();
+    let mut from = Some(0);
+    let mut calls = 0;
+    while let Some(f) = from {
+        let before = out.len();
+        from = h.list_connections(net.now, f, 2, &mut out);
+        assert!(out.len() - before <= 2, "at most 2 slots visited per call");
+        calls += 1;
+    }
+    assert_eq!(calls, 3, "5 slots in chunks of 2");
+    let mut ports: Vec<u16> = out.iter().map(|e| e.info.remote.port()).collect();
+    ports.sort();
+    assert_eq!(ports, (40000..40005).collect::<Vec<_>>());
+    assert!(out
+        .iter()
+        .all(|e| e.info.state == "established" && e.role == "server" && e.worker == 0));
+    assert!(out.iter().all(|e| e.info.srtt_us.is_some()));
+}

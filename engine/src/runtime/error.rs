@@ -50,6 +50,15 @@ pub enum StartError {
     Pcap { path: PathBuf, err: io::Error },
     /// The operating system refused something else (threads, eventfds, randomness).
     Os { what: &'static str, err: io::Error },
+    /// The control socket could not be made at this path.
+    Control { path: PathBuf, err: io::Error },
+    /// Another engine answers on this control socket.
+    ControlInUse(PathBuf),
+    /// The metrics listener could not be bound.
+    Metrics {
+        addr: std::net::SocketAddr,
+        err: io::Error,
+    },
 }
 
 impl fmt::Display for StartError {
@@ -96,6 +105,15 @@ impl fmt::Display for StartError {
             }
             StartError::Pcap { path, err } => write!(f, "creating {}: {err}", path.display()),
             StartError::Os { what, err } => write!(f, "{what}: {err}"),
+            StartError::Control { path, err } => {
+                write!(f, "control socket {}: {err}", path.display())
+            }
+            StartError::ControlInUse(path) => write!(
+                f,
+                "control socket {} is in use: another engine runs on this interface (stop it first), or give this one another control path",
+                path.display()
+            ),
+            StartError::Metrics { addr, err } => write!(f, "metrics listener on {addr}: {err}"),
         }
     }
 }

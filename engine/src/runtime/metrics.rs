@@ -1,0 +1,260 @@
+//! Prometheus metrics: `/metrics` in the text exposition format (version 0.0.4), served by
+//! a plain thread on a std listener (the kernel's stack, a management address), never by a
+//! worker. Every worker counter is a `fastpath_<name>_total` counter per queue; what the
+//! engine holds now (connections, frames, table entries, uptime) are gauges.
+
+use std::fmt::Write as _;
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::control::View;
+use super::StartError;
+
+/// Scrapes served at once; more wait in the listen backlog.
+const MAX_CLIENTS: usize = 4;
+const TICK: Duration = Duration::from_millis(50);
+
+/// Counters that are high-water marks, not event counts: exposed as gauges.
+const PEAKS: &[&str] = &["half_open_peak"];
+
+/// The metrics page for `view`.
+pub(crate) fn render(view: &View) -> String {
+    let mut o = String::new();
+    let iface = escape(&view.iface);
+    let counters = view.counters();
+    let gauges = view.gauges();
+    let label = |q: u32| format!("iface=\"{iface}\",queue=\"{q}\"");
+
+    let _ = writeln!(
+        o,
+        "# HELP fastpath_info The running engine: version, XDP attach mode.\n# TYPE fastpath_info gauge\nfastpath_info{{iface=\"{iface}\",version=\"{}\",xdp_mode=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION"),
+        view.xdp_mode
+    );
+    let _ = writeln!(
+        o,
+        "# HELP fastpath_queue_info Each queue's worker: its core and AF_XDP bind mode.\n# TYPE fastpath_queue_info gauge"
+    );
+    for q in &view.queues {
+        let core = q.core.map_or("none".to_string(), |c| c.to_string());
+        let _ = writeln!(
+            o,
+            "fastpath_queue_info{{{},core=\"{core}\",afxdp_mode=\"{}\"}} 1",
+            label(q.queue),
+            q.afxdp_mode
+        );
+    }
+    let _ = writeln!(
+        o,
+        "# HELP fastpath_uptime_seconds Seconds since the engine started.\n# TYPE fastpath_uptime_seconds gauge\nfastpath_uptime_seconds{{iface=\"{iface}\"}} {:.3}",
+        view.started.elapsed().as_secs_f64()
+    );
+    let _ = writeln!(
+        o,
+        "# HELP fastpath_socket_table_entries Connections in the socket table shared by the workers.\n# TYPE fastpath_socket_table_entries gauge\nfastpath_socket_table_entries{{iface=\"{iface}\"}} {}",
+        view.table.len()
+    );
+
+    if let Some(first) = counters.first() {
+        for (i, (name, _)) in first.fields().iter().enumerate() {
+            let peak = PEAKS.contains(name);
+            let (metric, kind) = if peak {
+                (format!("fastpath_{name}"), "gauge")
+            } else {
+                (format!("fastpath_{name}_total"), "counter")
+            };
+            let _ = writeln!(
+                o,
+                "# HELP {metric} The workers' {name} count (engine/src/stats.rs), per queue.\n# TYPE {metric} {kind}"
+            );
+            for (q, c) in view.queues.iter().zip(&counters) {
+                let _ = writeln!(o, "{metric}{{{}}} {}", label(q.queue), c.fields()[i].1);
+            }
+        }
+    }
+
+    type Gauge = (
+        &'static str,
+        &'static str,
+        fn(&crate::worker::WorkerGauges) -> u64,
+    );
+    let per_worker: [Gauge; 5] = [
+        (
+            "fastpath_connections",
+            "Connections a worker holds, TIME_WAIT included.",
+            |g| g.host.connections as u64,
+        ),
+        (
+            "fastpath_time_wait_connections",
+            "Connections a worker holds in TIME_WAIT.",
+            |g| g.host.time_wait as u64,
+        ),
+        (
+            "fastpath_timer_entries",
+            "Deadlines in a worker's timer wheel.",
+            |g| g.host.timer_entries as u64,
+        ),
+        (
+            "fastpath_frames_free",
+            "UMEM frames on a worker's free list.",
+            |g| g.frames.free as u64,
+        ),
+        (
+            "fastpath_frames_in_use",
+            "UMEM frames a worker holds (received or being built).",
+            |g| g.frames.in_use as u64,
+        ),
+    ];
+    for (metric, help, get) in per_worker {
+        let _ = writeln!(o, "# HELP {metric} {help}\n# TYPE {metric} gauge");
+        for (q, g) in view.queues.iter().zip(&gauges) {
+            if let Some(g) = g {
+                let _ = writeln!(o, "{metric}{{{}}} {}", label(q.queue), get(g));
+            }
+        }
+    }
+    o
+}
+
+/// A label value with `\`, `"` and newlines escaped.
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The `--metrics` listener thread.
+pub(crate) struct Metrics {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Metrics {
+    pub fn start(addr: SocketAddr, view: Arc<View>) -> Result<Metrics, StartError> {
+        let fail = |err| StartError::Metrics { addr, err };
+        let listener = TcpListener::bind(addr).map_err(fail)?;
+        listener.set_nonblocking(true).map_err(fail)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("fastpath-metrics".into())
+            .spawn(move || accept_loop(listener, view, &flag))
+            .map_err(|err| StartError::Os {
+                what: "starting the metrics thread",
+                err,
+            })?;
+        Ok(Metrics {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Metrics {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn accept_loop(listener: TcpListener, view: Arc<View>, stop: &AtomicBool) {
+    let busy = Arc::new(AtomicUsize::new(0));
+    while !stop.load(Ordering::Relaxed) {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                if busy.fetch_add(1, Ordering::AcqRel) >= MAX_CLIENTS {
+                    busy.fetch_sub(1, Ordering::AcqRel);
+                    continue;
+                }
+                let (view, busy) = (view.clone(), busy.clone());
+                let spawned = std::thread::Builder::new()
+                    .name("fastpath-scrape".into())
+                    .spawn(move || {
+                        let _ = scrape(stream, &view);
+                        busy.fetch_sub(1, Ordering::AcqRel);
+                    });
+                if spawned.is_err() {
+                    tracing::warn!("metrics: could not start a thread for a scrape");
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(TICK),
+            Err(e) => {
+                tracing::warn!("metrics listener: {e}");
+                std::thread::sleep(TICK);
+            }
+        }
+    }
+}
+
+/// One HTTP exchange: `GET /metrics` gets the page, anything else a 404; then close.
+fn scrape(stream: TcpStream, view: &View) -> io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut out = stream.try_clone()?;
+    let mut input = BufReader::new(stream);
+    let mut request = String::new();
+    input.read_line(&mut request)?;
+    // The rest of the head, unread, would make close() send a RST before our answer.
+    let mut line = String::new();
+    while input.read_line(&mut line)? > 2 {
+        line.clear();
+    }
+    let path = request.split_whitespace().nth(1).unwrap_or("");
+    let (status, body, kind) = if request.starts_with("GET ") && path == "/metrics" {
+        (
+            "200 OK",
+            render(view),
+            "text/plain; version=0.0.4; charset=utf-8",
+        )
+    } else {
+        (
+            "404 Not Found",
+            "only /metrics is served here\n".to_string(),
+            "text/plain",
+        )
+    };
+    write!(
+        out,
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(super::escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}
+
+#[cfg(test)]
+mod page_tests {
+    #[test]
+    fn counters_are_totals_per_queue_and_peaks_are_gauges() {
+        let page = super::render(&super::super::control::tests::view());
+        assert!(page.contains("# TYPE fastpath_rx_frames_total counter\n"));
+        assert!(page.contains("fastpath_rx_frames_total{iface=\"veth\\\"0\",queue=\"0\"} 7\n"));
+        assert!(page.contains("# TYPE fastpath_half_open_peak gauge\n"));
+        assert!(page.contains("fastpath_half_open_peak{iface=\"veth\\\"0\",queue=\"0\"} 2\n"));
+        assert!(page.contains(
+            "fastpath_queue_info{iface=\"veth\\\"0\",queue=\"0\",core=\"0\",afxdp_mode=\"copy\"} 1"
+        ));
+        // Every sample line names a metric declared above it.
+        for line in page.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap();
+            assert!(page.contains(&format!("# TYPE {name} ")), "{line}");
+        }
+    }
+}
