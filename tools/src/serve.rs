@@ -52,6 +52,10 @@ pub fn engine_config(args: &ServeArgs) -> anyhow::Result<EngineConfig> {
     c.backlog = args.backlog;
     c.loopback_inbox = args.loopback_inbox;
     c.pcap = args.pcap.clone();
+    if let Some(path) = &args.control {
+        c.control = Some(path.clone());
+    }
+    c.metrics = args.metrics;
     c.service = Service::Http(Arc::new(site_from(args)?));
     Ok(c)
 }
@@ -183,7 +187,17 @@ pub fn main(args: &ServeArgs) -> anyhow::Result<()> {
         return crate::load::self_load(args, stop);
     }
     let grace = secs("--grace", args.grace)?;
-    let running = start(engine_config(args)?)?;
+    let config = engine_config(args)?;
+    if let Some(path) = &config.control {
+        tracing::info!(
+            "control socket {} (fastpath stat, fastpath ss)",
+            path.display()
+        );
+    }
+    if let Some(addr) = &config.metrics {
+        tracing::info!("metrics at http://{addr}/metrics");
+    }
+    let running = start(config)?;
     tracing::info!(
         "serving {} on {} ({} queue(s)); Ctrl-C to stop",
         args.ip,
