@@ -44,7 +44,7 @@ const IDLE: Duration = Duration::from_secs(30);
 const MAX_LINE: u64 = 64 * 1024;
 /// How long a worker may take to answer one question.
 const WORKER_TIMEOUT: Duration = Duration::from_secs(1);
-/// How often the accept loops look at the stop flag.
+/// A pause after a failed accept (out of file descriptors), so it is not retried hot.
 const TICK: Duration = Duration::from_millis(50);
 
 /// Where an engine on `iface` listens for control requests unless told otherwise.
@@ -180,7 +180,6 @@ impl Control {
         };
         // The socket's owner is whoever the engine runs as: the only uid let in.
         let owner = std::fs::metadata(&self.path).map_err(fail)?.uid();
-        listener.set_nonblocking(true).map_err(fail)?;
         let flag = self.stop.clone();
         let thread = std::thread::Builder::new()
             .name("fastpath-control".into())
@@ -204,7 +203,12 @@ impl Control {
     pub fn stop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            // The thread waits in accept(): a connection of our own gets it to look at
+            // the flag. Should that fail (the socket file was removed), it is left to end
+            // with the process rather than waited for.
+            if UnixStream::connect(&self.path).is_ok() {
+                let _ = t.join();
+            }
         }
         self.listener = None;
         if !self.path.as_os_str().is_empty() {
@@ -254,20 +258,19 @@ fn bind(path: &Path) -> Result<UnixListener, StartError> {
 
 fn accept_loop(listener: UnixListener, owner: u32, view: Arc<View>, stop: &AtomicBool) {
     let clients = Arc::new(AtomicUsize::new(0));
-    while !stop.load(Ordering::Relaxed) {
-        let mut stream = match listener.accept() {
+    loop {
+        let accepted = listener.accept();
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut stream = match accepted {
             Ok((s, _)) => s,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                std::thread::sleep(TICK);
-                continue;
-            }
             Err(e) => {
                 tracing::warn!("control socket: {e}");
                 std::thread::sleep(TICK);
                 continue;
             }
         };
-        let _ = stream.set_nonblocking(false);
         match peer_uid(&stream) {
             Ok(uid) if uid == owner => {}
             Ok(uid) => {
