@@ -255,6 +255,11 @@ pub struct ServeArgs {
     /// a management address, e.g. 127.0.0.1:9100), never from a worker.
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics: Option<std::net::SocketAddr>,
+
+    /// Once attached and bound, run the worker threads as NAME (as nginx's `user`) with no
+    /// capability; detaching at exit stays with the privileged main thread.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -56,6 +56,12 @@ pub fn engine_config(args: &ServeArgs) -> anyhow::Result<EngineConfig> {
         c.control = Some(path.clone());
     }
     c.metrics = args.metrics;
+    if let Some(name) = &args.user {
+        c.user = Some(
+            fastpath_engine::runtime::RunAs::lookup(name)
+                .map_err(|e| anyhow::anyhow!("--user: {e}"))?,
+        );
+    }
     c.service = Service::Http(Arc::new(site_from(args)?));
     Ok(c)
 }

@@ -327,3 +327,75 @@ fn doctor_on_a_veth_says_copy_mode_and_names_the_tx_offload_setting() {
         "{text}"
     );
 }
+
+/// (name, status text) of every thread of `pid`.
+fn threads(pid: u32) -> Vec<(String, String)> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+        .map(|t| {
+            let p = t.path();
+            (
+                std::fs::read_to_string(p.join("comm"))
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string(),
+                std::fs::read_to_string(p.join("status")).unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+fn status_field<'a>(status: &'a str, key: &str) -> &'a str {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .map(str::trim)
+        .unwrap_or("")
+}
+
+#[test]
+fn with_user_nobody_the_workers_hold_no_capability_and_it_still_serves_and_detaches() {
+    if !privileged::check(
+        "with_user_nobody_the_workers_hold_no_capability_and_it_still_serves_and_detaches",
+    ) {
+        return;
+    }
+    let pair = VethPair::new("usr");
+    let (sock, _dir) = control_dir("user");
+    let engine = serve(
+        &pair,
+        &["--user", "nobody", "--control", sock.to_str().unwrap()],
+    );
+    let all = threads(engine.pid());
+    let workers: Vec<&(String, String)> = all
+        .iter()
+        .filter(|(n, _)| n.starts_with("fastpath-q"))
+        .collect();
+    assert_eq!(workers.len(), 2, "one worker per veth queue: {all:?}");
+    for (name, st) in &workers {
+        assert_eq!(status_field(st, "CapEff:"), "0000000000000000", "{name}");
+        assert_eq!(status_field(st, "CapPrm:"), "0000000000000000", "{name}");
+        let uids: Vec<&str> = status_field(st, "Uid:").split_whitespace().collect();
+        assert_eq!(uids, ["65534"; 4], "{name}: {st}");
+        let gids: Vec<&str> = status_field(st, "Gid:").split_whitespace().collect();
+        assert_eq!(gids, ["65534"; 4], "{name}");
+    }
+    // The part that detaches at exit keeps root.
+    let main = all
+        .iter()
+        .find(|(n, _)| n == "fastpath")
+        .expect("the main thread");
+    assert!(status_field(&main.1, "Uid:").starts_with('0'), "{}", main.1);
+    // It serves, and answers the control socket (its workers list their connections).
+    let url = format!("http://{}/", pair.engine_addr());
+    let body = pair
+        .peer_ns()
+        .run_ok(&["curl", "-sf", "--max-time", "5", &url]);
+    assert!(!body.is_empty());
+    assert!(ss_json(&sock, &[]).len() <= 1);
+    let (ok, out, err, report) = stop_report(engine, SIGTERM);
+    assert!(ok, "{out}{err}");
+    assert!(!pair.xdp_attached(), "SIGTERM still detaches");
+    assert!(common::total(&report, "http_requests") >= 1);
+}

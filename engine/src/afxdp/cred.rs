@@ -32,6 +32,34 @@ pub fn peer_uid(stream: &UnixStream) -> io::Result<u32> {
 
 const _: () = assert!(core::mem::size_of::<libc::ucred>() == 12);
 
+/// Makes the calling thread, and only it, run as `uid`/`gid` with no supplementary group
+/// and no capability: raw system calls, since the C library's `setuid` changes every
+/// thread of the process. Leaving uid 0 this way clears the thread's permitted and
+/// effective capabilities (capabilities(7), "Effect of user ID changes on capabilities").
+/// Irreversible for the thread; the others keep what they hold.
+pub fn drop_thread_privileges(uid: u32, gid: u32) -> io::Result<()> {
+    let check = |rc: libc::c_long| {
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    };
+    // SAFETY: setgroups(0, NULL) reads no memory; setresgid and setresuid take integers.
+    // Each acts on the calling thread's credentials only (the raw calls skip glibc's
+    // process-wide broadcast).
+    unsafe {
+        check(libc::syscall(
+            libc::SYS_setgroups,
+            0usize,
+            core::ptr::null::<libc::gid_t>(),
+        ))?;
+        check(libc::syscall(libc::SYS_setresgid, gid, gid, gid))?;
+        check(libc::syscall(libc::SYS_setresuid, uid, uid, uid))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::MetadataExt;

@@ -17,7 +17,7 @@ mod umem;
 mod waker;
 mod xsk;
 
-pub use cred::peer_uid;
+pub use cred::{drop_thread_privileges, peer_uid};
 pub use error::XskError;
 pub use ethtool::{driver_name, rx_queue_count};
 pub use netdev::{ifindex, ipv4_addresses, mac_address};

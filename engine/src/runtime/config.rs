@@ -181,6 +181,9 @@ pub struct EngineConfig {
     pub control: Option<PathBuf>,
     /// Serve Prometheus metrics at `http://ADDR:PORT/metrics` from the kernel's stack.
     pub metrics: Option<std::net::SocketAddr>,
+    /// Run the worker threads as this user, with no capability, once everything
+    /// privileged is done (see `RunAs`).
+    pub user: Option<super::RunAs>,
 }
 
 impl EngineConfig {
@@ -215,6 +218,7 @@ impl EngineConfig {
             apps: None,
             control: Some(super::control::default_control_path(iface)),
             metrics: None,
+            user: None,
         }
     }
 

@@ -54,6 +54,8 @@ pub enum StartError {
     Control { path: PathBuf, err: io::Error },
     /// Another engine answers on this control socket.
     ControlInUse(PathBuf),
+    /// A worker could not become the `--user` given.
+    User { name: String, err: String },
     /// The metrics listener could not be bound.
     Metrics {
         addr: std::net::SocketAddr,
@@ -113,6 +115,9 @@ impl fmt::Display for StartError {
                 "control socket {} is in use: another engine runs on this interface (stop it first), or give this one another control path",
                 path.display()
             ),
+            StartError::User { name, err } => {
+                write!(f, "running the workers as {name}: {err}")
+            }
             StartError::Metrics { addr, err } => write!(f, "metrics listener on {addr}: {err}"),
         }
     }

@@ -23,6 +23,7 @@ mod control;
 mod error;
 mod metrics;
 mod report;
+mod user;
 
 use std::net::SocketAddrV4;
 use std::sync::{Arc, Mutex};
@@ -50,6 +51,7 @@ pub use config::{
 pub use control::{default_control_path, VERSION as CONTROL_VERSION};
 pub use error::StartError;
 pub use report::{AddrReport, AtExit, QueueInfo, QueueReport, Report, XdpReport};
+pub use user::RunAs;
 
 /// Segments a worker's handoff queue holds (frames that reached the wrong worker).
 const HANDOFF_DEPTH: usize = 4096;
@@ -453,6 +455,8 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
             worker = worker.with_app(app);
         }
         let stop = stop.clone();
+        let run_as = cfg.user.clone();
+        let (dropped_tx, dropped_rx) = std::sync::mpsc::sync_channel(1);
         // A failure here drops `running`: the workers already started stop, the program
         // detaches.
         let handle = std::thread::Builder::new()
@@ -461,6 +465,17 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
                 if let Some(c) = core {
                     if !core_affinity::set_for_current(core_affinity::CoreId { id: c }) {
                         tracing::warn!("queue {q}: could not pin to CPU {c}");
+                    }
+                }
+                if let Some(u) = run_as {
+                    // Everything privileged is done: the socket is bound, its rings
+                    // mapped, the program attached. A worker that cannot drop root
+                    // does not serve.
+                    let dropped = afxdp::drop_thread_privileges(u.uid, u.gid);
+                    let failed = dropped.is_err();
+                    let _ = dropped_tx.send(dropped);
+                    if failed {
+                        return worker.finish();
                     }
                 }
                 worker.run(&stop)
@@ -474,6 +489,31 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
             published: published.clone(),
         });
         running.queues.push(info);
+        if let Some(u) = &cfg.user {
+            match dropped_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => {
+                    return Err(StartError::User {
+                        name: u.name.clone(),
+                        err: err.to_string(),
+                    })
+                }
+                Err(_) => {
+                    return Err(StartError::User {
+                        name: u.name.clone(),
+                        err: "the worker ended first".into(),
+                    })
+                }
+            }
+        }
+    }
+    if let Some(u) = &cfg.user {
+        tracing::info!(
+            "workers run as {} (uid {}, gid {}) with no capability",
+            u.name,
+            u.uid,
+            u.gid
+        );
     }
     start_operations(&cfg, &mut running, &xdp_mode, inspect)?;
     Ok(running)
