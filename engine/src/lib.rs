@@ -8,6 +8,7 @@ pub mod wire; // checked views over bytes: ethernet (+802.1Q), arp, ipv4, icmp, 
 pub mod timer; // per-worker hierarchical timer wheel: O(1) schedule and cancel
 pub mod tcp; // sans-IO TCP: segments and `now` in, segments and the next deadline out
 pub mod stats; // per-worker counters, published off the hot path
+pub mod heap; // returning freed heap to the kernel after a burst (malloc_trim, once a second at most)
 pub mod neighbor; // ARP neighbour cache and next-hop resolution with bounded queueing (sans-IO)
 pub mod http; // the HTTP/1.1 responder, sans-IO: requests from a Conn, responses into it
 pub mod table; // the socket table shared by workers: 4-tuple -> (worker, slot)

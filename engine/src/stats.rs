@@ -74,6 +74,18 @@ counters! {
     drop_unsupported,
     /// Frames that could not be sent because the TX ring was full.
     drop_tx_full,
+    /// Frames the kernel dropped with no frame to copy into, too large, or on another queue.
+    xsk_rx_dropped,
+    /// Frames the kernel dropped because the RX ring was full (the worker fell behind).
+    xsk_rx_ring_full,
+    /// Times the kernel found the fill ring empty (no frame to receive into).
+    xsk_fill_ring_empty,
+    /// RX descriptors the kernel found invalid.
+    xsk_rx_invalid,
+    /// TX descriptors the kernel refused as invalid.
+    xsk_tx_invalid,
+    /// Times the kernel found the TX ring empty when woken to send.
+    xsk_tx_ring_empty,
     /// TCP connections accepted (open = accepted - closed).
     conns_accepted,
     /// TCP connections ended (their state freed).

@@ -176,6 +176,15 @@ impl<D: Device> Worker<D> {
             c.conns_unreachable = s.unreachable;
             c.arp_requests = s.arp_requests;
         }
+        if let Some(x) = self.dev.xdp_statistics() {
+            let c = &mut self.iface.counters;
+            c.xsk_rx_dropped = x.rx_dropped;
+            c.xsk_rx_ring_full = x.rx_ring_full;
+            c.xsk_fill_ring_empty = x.rx_fill_ring_empty_descs;
+            c.xsk_rx_invalid = x.rx_invalid_descs;
+            c.xsk_tx_invalid = x.tx_invalid_descs;
+            c.xsk_tx_ring_empty = x.tx_ring_empty_descs;
+        }
         self.published.store(&self.iface.counters);
     }
 
@@ -200,6 +209,7 @@ impl<D: Device> Worker<D> {
         }
         let mut idle = 0u32;
         let mut last_publish = clock.now();
+        let mut last_trim = (clock.now(), 0u64);
         let mut stopping: Option<Instant> = None;
         let mut grace = Duration::ZERO;
         loop {
@@ -231,8 +241,24 @@ impl<D: Device> Worker<D> {
                 self.publish();
                 last_publish = now;
             }
+            if now - last_trim.0 >= Duration::from_secs(1) {
+                last_trim = (now, self.trim_memory(last_trim.1));
+            }
         }
         self.finish()
+    }
+
+    /// Once a second: buffers the pool kept through a whole second unused go back to the
+    /// allocator, and when that freed a lot or the host holds far fewer connections than
+    /// at the last call (a mass close), the allocator's free pages go back to the kernel.
+    /// Takes and returns the number of connections held at the last call.
+    fn trim_memory(&mut self, held_before: u64) -> u64 {
+        let released = crate::tcp::buffer::trim_pool();
+        let held = self.host.as_ref().map_or(0, |h| h.connections() as u64);
+        if released >= 4 << 20 || held_before.saturating_sub(held) >= 4096 {
+            crate::heap::release();
+        }
+        held
     }
 
     /// One turn of the loop at `now`: completions, a batch of received frames, handoffs,

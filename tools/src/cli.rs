@@ -133,9 +133,32 @@ pub struct ServeArgs {
     )]
     pub local_ports: PortRange,
 
-    /// AF_XDP frames per queue (UMEM size = frames x 4096 bytes).
-    #[arg(long, value_name = "N", default_value_t = 4096)]
+    /// AF_XDP frames per queue (UMEM size = frames x 4096 bytes), a power of two. The
+    /// default holds a burst of about 8,000 frames while the worker catches up; raise it
+    /// (with --rx-ring and --fill-ring) if the stats line shows kernel drops.
+    #[arg(long, value_name = "N", default_value_t = fastpath_engine::runtime::DEFAULT_FRAMES)]
     pub frames: u32,
+
+    /// AF_XDP RX ring entries per queue, a power of two up to --frames (default: half of
+    /// --frames). Frames arriving while it is full are dropped by the kernel and counted
+    /// as "kernel drops (ring full)".
+    #[arg(
+        long = "rx-ring",
+        value_name = "N",
+        default_value_t = 0,
+        hide_default_value = true
+    )]
+    pub rx_ring: u32,
+
+    /// AF_XDP fill ring entries per queue, a power of two up to --frames (default: half of
+    /// --frames): frames lent to the kernel to receive into.
+    #[arg(
+        long = "fill-ring",
+        value_name = "N",
+        default_value_t = 0,
+        hide_default_value = true
+    )]
+    pub fill_ring: u32,
 
     /// The body to answer every GET with (default: a short hello). Exclusive with --root.
     #[arg(long, value_name = "TEXT", conflicts_with = "root")]

@@ -28,6 +28,8 @@ pub fn engine_config(args: &ServeArgs) -> anyhow::Result<EngineConfig> {
     c.afxdp = AfXdpConfig {
         mode: args.mode,
         frames: args.frames,
+        rx_ring: args.rx_ring,
+        fill_ring: args.fill_ring,
         busy_poll: args.busy_poll,
     };
     c.xdp = XdpConfig {
@@ -105,6 +107,10 @@ pub fn start_error(e: StartError) -> anyhow::Error {
             "--max-conns 0: the engine could hold no connection; give 1 or more".to_string()
         }
         StartError::BadLocalPorts { .. } => format!("--local-ports: {e}"),
+        StartError::Socket {
+            err: fastpath_engine::afxdp::XskError::Config(msg),
+            ..
+        } => format!("--frames, --rx-ring, --fill-ring: {msg}"),
         _ => e.to_string(),
     };
     anyhow::anyhow!(text)
@@ -166,7 +172,7 @@ pub fn stats_line(
     let secs = interval.as_secs_f64().max(1e-3);
     let rate = |a: u64, b: u64| (a.saturating_sub(b)) as f64 / secs;
     format!(
-        "[{:>4.0}s] {:.0} req/s, {} conns open ({:.0} new/s) | rx {:.0} tx {:.0} frames/s | 2xx {} 4xx {} 5xx {} | arp {} icmp {} rst {} | drops: malformed {} fragment {} unsupported {} tx_full {} handoff {}",
+        "[{:>4.0}s] {:.0} req/s, {} conns open ({:.0} new/s) | rx {:.0} tx {:.0} frames/s | 2xx {} 4xx {} 5xx {} | arp {} icmp {} rst {} | drops: malformed {} fragment {} unsupported {} tx_full {} handoff {} | kernel drops: ring full {} other {}",
         elapsed.as_secs_f64(),
         rate(now.http_requests, before.http_requests),
         now.conns_accepted.saturating_sub(now.conns_closed),
@@ -184,6 +190,8 @@ pub fn stats_line(
         now.drop_unsupported,
         now.drop_tx_full,
         now.handoff_dropped,
+        now.xsk_rx_ring_full,
+        now.xsk_rx_dropped,
     )
 }
 

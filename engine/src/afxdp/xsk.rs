@@ -85,8 +85,16 @@ pub struct XskConfig {
     pub queue: u32,
     /// Bytes per frame: 2048 or 4096.
     pub frame_size: u32,
-    /// Frames in the UMEM. Half go to the fill ring, half stay free for transmit.
+    /// Frames in the UMEM. Up to three quarters wait in the fill ring; a quarter stays
+    /// free for transmit.
     pub frame_count: u32,
+    /// Entries in the RX ring (0: half the frames). A burst longer than this that the
+    /// worker cannot drain in time is dropped by the kernel (counted in XDP_STATISTICS as
+    /// rx_ring_full).
+    pub rx_ring: u32,
+    /// Entries in the fill ring (0: half the frames). Frames the kernel can receive into
+    /// before the worker refills it (rx_fill_ring_empty_descs counts the misses).
+    pub fill_ring: u32,
     pub mode: BindMode,
     pub busy_poll: Option<BusyPoll>,
     /// Try 2 MiB huge pages for the UMEM (falls back to normal pages).
@@ -100,14 +108,35 @@ impl XskConfig {
             queue,
             frame_size: 4096,
             frame_count: 4096,
+            rx_ring: 0,
+            fill_ring: 0,
             mode: BindMode::Auto,
             busy_poll: None,
             hugepages: true,
         }
     }
 
+    /// TX and completion ring entries: half the frames.
     fn ring_size(&self) -> u32 {
         self.frame_count / 2
+    }
+
+    /// RX ring entries, as configured or half the frames.
+    pub fn rx_ring_size(&self) -> u32 {
+        if self.rx_ring == 0 {
+            self.frame_count / 2
+        } else {
+            self.rx_ring
+        }
+    }
+
+    /// Fill ring entries, as configured or half the frames.
+    pub fn fill_ring_size(&self) -> u32 {
+        if self.fill_ring == 0 {
+            self.frame_count / 2
+        } else {
+            self.fill_ring
+        }
     }
 
     fn validate(&self) -> Result<(), XskError> {
@@ -122,6 +151,17 @@ impl XskConfig {
                 "frame count {} (use a power of two from 64 to 1048576)",
                 self.frame_count
             )));
+        }
+        for (what, n) in [
+            ("RX ring", self.rx_ring_size()),
+            ("fill ring", self.fill_ring_size()),
+        ] {
+            if !n.is_power_of_two() || !(64..=self.frame_count).contains(&n) {
+                return Err(XskError::Config(format!(
+                    "{what} size {n} (use a power of two from 64 to the frame count, {})",
+                    self.frame_count
+                )));
+            }
         }
         Ok(())
     }
@@ -264,14 +304,16 @@ fn socket_with_rings(umem: &Umem, cfg: &XskConfig) -> Result<(OwnedFd, Rings), X
     reg.headroom = 0;
     setsockopt(raw, SOL_XDP, XDP_UMEM_REG, &reg).map_err(os("registering the UMEM"))?;
 
-    let size = cfg.ring_size();
-    for opt in [
-        XDP_UMEM_FILL_RING,
-        XDP_UMEM_COMPLETION_RING,
-        XDP_RX_RING,
-        XDP_TX_RING,
+    // Each ring's size is used three times below (setsockopt, mapping, index mask): one
+    // name per ring so they cannot disagree.
+    let (fill_size, rx_size, size) = (cfg.fill_ring_size(), cfg.rx_ring_size(), cfg.ring_size());
+    for (opt, n) in [
+        (XDP_UMEM_FILL_RING, fill_size),
+        (XDP_UMEM_COMPLETION_RING, size),
+        (XDP_RX_RING, rx_size),
+        (XDP_TX_RING, size),
     ] {
-        setsockopt(raw, SOL_XDP, opt, &size).map_err(os("sizing the AF_XDP rings"))?;
+        setsockopt(raw, SOL_XDP, opt, &n).map_err(os("sizing the AF_XDP rings"))?;
     }
 
     // SAFETY: plain integers; all-zero is valid.
@@ -280,22 +322,22 @@ fn socket_with_rings(umem: &Umem, cfg: &XskConfig) -> Result<(OwnedFd, Rings), X
 
     let addr_len = core::mem::size_of::<u64>();
     let desc_len = core::mem::size_of::<xdp_desc>();
-    let map = |o: &xdp_ring_offset, entry: usize, pgoff: u64| {
-        Mmap::shared(raw, o.desc as usize + size as usize * entry, pgoff)
+    let map = |o: &xdp_ring_offset, n: u32, entry: usize, pgoff: u64| {
+        Mmap::shared(raw, o.desc as usize + n as usize * entry, pgoff)
             .map_err(os("mapping an AF_XDP ring"))
     };
-    let fill_map = map(&off.fr, addr_len, XDP_UMEM_PGOFF_FILL_RING)?;
-    let comp_map = map(&off.cr, addr_len, XDP_UMEM_PGOFF_COMPLETION_RING)?;
-    let rx_map = map(&off.rx, desc_len, XDP_PGOFF_RX_RING as u64)?;
-    let tx_map = map(&off.tx, desc_len, XDP_PGOFF_TX_RING as u64)?;
+    let fill_map = map(&off.fr, fill_size, addr_len, XDP_UMEM_PGOFF_FILL_RING)?;
+    let comp_map = map(&off.cr, size, addr_len, XDP_UMEM_PGOFF_COMPLETION_RING)?;
+    let rx_map = map(&off.rx, rx_size, desc_len, XDP_PGOFF_RX_RING as u64)?;
+    let tx_map = map(&off.tx, size, desc_len, XDP_PGOFF_TX_RING as u64)?;
     // SAFETY: each layout describes the ring in its own live mapping, which moves into
     // `Rings` beside it; userspace is the only producer of fill/TX and the only consumer
     // of completion/RX.
     let rings = unsafe {
         Rings {
-            fill: Producer::new(ring_layout(&fill_map, &off.fr, size)),
+            fill: Producer::new(ring_layout(&fill_map, &off.fr, fill_size)),
             comp: Consumer::new(ring_layout(&comp_map, &off.cr, size)),
-            rx: Consumer::new(ring_layout(&rx_map, &off.rx, size)),
+            rx: Consumer::new(ring_layout(&rx_map, &off.rx, rx_size)),
             tx: Producer::new(ring_layout(&tx_map, &off.tx, size)),
             _maps: [fill_map, comp_map, rx_map, tx_map],
         }
@@ -761,5 +803,28 @@ impl Xsk {
             rx_fill_ring_empty_descs: s.rx_fill_ring_empty_descs,
             tx_ring_empty_descs: s.tx_ring_empty_descs,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_sizes_default_to_half_the_frames_and_are_checked() {
+        let mut c = XskConfig::new("eth0", 0);
+        c.frame_count = 1024;
+        assert_eq!((c.rx_ring_size(), c.fill_ring_size()), (512, 512));
+        assert!(c.validate().is_ok());
+        c.rx_ring = 1024;
+        c.fill_ring = 64;
+        assert_eq!((c.rx_ring_size(), c.fill_ring_size()), (1024, 64));
+        assert!(c.validate().is_ok());
+        for (rx, fill) in [(100, 0), (2048, 0), (0, 32), (0, 3000)] {
+            c.rx_ring = rx;
+            c.fill_ring = fill;
+            let err = c.validate().expect_err("refused").to_string();
+            assert!(err.contains("ring size"), "{err}");
+        }
     }
 }

@@ -144,13 +144,13 @@ impl Host {
             generation: self.generations[slot],
         };
         let conn = Conn::connect(&self.cfg.tcp, tuple, self.isn.isn(&tuple, now), now);
-        self.slab[slot] = Some(Entry {
+        self.slab[slot] = Some(Box::new(Entry {
             conn,
             role: Role::Client(ClientSide::default()),
             path,
             in_time_wait: false,
             tcp_counted: Default::default(),
-        });
+        }));
         self.live += 1;
         self.stats.connects += 1;
         if let Some(hop) = next_hop {
@@ -175,7 +175,7 @@ impl Host {
         if let Some(Entry {
             role: Role::Client(c),
             ..
-        }) = self.slab[slot].as_mut()
+        }) = self.slab[slot].as_deref_mut()
         {
             if !c.dirty {
                 c.dirty = true;
@@ -252,7 +252,7 @@ impl Host {
             if let Some(Entry {
                 role: Role::Client(c),
                 ..
-            }) = self.slab[slot].as_mut()
+            }) = self.slab[slot].as_deref_mut()
             {
                 c.dirty = false;
             }

@@ -209,7 +209,9 @@ pub struct Host {
     cfg: HostConfig,
     listeners: Vec<Listener>,
     accepting: bool,
-    slab: Vec<Option<Entry>>,
+    /// Boxed: a free slot costs 8 bytes, growing the slab moves pointers rather than
+    /// connections, and a closed connection's memory goes back to the allocator.
+    slab: Vec<Option<Box<Entry>>>,
     /// Per slot: bumped when the slot is freed, so a stale `ConnId` is recognised.
     generations: Vec<u32>,
     free: Vec<u32>,

@@ -35,7 +35,7 @@ impl Host {
                 vlan: meta.vlan,
             }
         };
-        self.slab[slot] = Some(Entry {
+        self.slab[slot] = Some(Box::new(Entry {
             conn,
             role: Role::Server(Box::new(ServerSide {
                 session: Session::new(now),
@@ -46,7 +46,7 @@ impl Host {
             path,
             in_time_wait: false,
             tcp_counted: Default::default(),
-        });
+        }));
         self.live += 1;
         self.stats.accepted += 1;
         self.service(slot, now, tx);

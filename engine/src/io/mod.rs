@@ -13,7 +13,7 @@ pub mod memory;
 
 use std::io;
 
-use crate::afxdp::{Frame, FrameAccounting, Waker, Xsk};
+use crate::afxdp::{Frame, FrameAccounting, Waker, XdpStatistics, Xsk};
 
 /// One queue's frame I/O: receive a batch, lend frames for transmit, transmit, wake the
 /// other side, take completed frames back.
@@ -54,6 +54,11 @@ pub trait Device {
         -> io::Result<bool>;
     /// Where the frames are.
     fn accounting(&self) -> FrameAccounting;
+    /// The kernel's drop counters for this queue's socket, where the device has them
+    /// (read off the hot path, when the worker publishes its counters).
+    fn xdp_statistics(&self) -> Option<XdpStatistics> {
+        None
+    }
 }
 
 impl Device for Xsk {
@@ -123,5 +128,8 @@ impl Device for Xsk {
     }
     fn accounting(&self) -> FrameAccounting {
         Xsk::accounting(self)
+    }
+    fn xdp_statistics(&self) -> Option<XdpStatistics> {
+        self.statistics().ok()
     }
 }

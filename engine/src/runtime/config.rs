@@ -65,6 +65,11 @@ pub enum Queues {
     Only(Vec<u32>),
 }
 
+/// Frames per queue by default: 16,384 x 4 KiB = 64 MiB of UMEM, RX and fill rings of
+/// 8,192. A burst of 10,000 requests arriving at once (one on each of 10k idle
+/// connections) overflowed the 2,048-entry RX ring of 4,096 frames on veth.
+pub const DEFAULT_FRAMES: u32 = 16384;
+
 /// How the AF_XDP sockets are opened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AfXdpConfig {
@@ -72,6 +77,10 @@ pub struct AfXdpConfig {
     pub mode: BindMode,
     /// Frames per queue (the UMEM is `frames` x 4 KiB): a power of two, 64 or more.
     pub frames: u32,
+    /// RX ring entries per queue: a power of two up to `frames`; 0 for half the frames.
+    pub rx_ring: u32,
+    /// Fill ring entries per queue: a power of two up to `frames`; 0 for half the frames.
+    pub fill_ring: u32,
     /// Spin with socket busy polling instead of sleeping when idle (one full core each).
     pub busy_poll: bool,
 }
@@ -200,7 +209,9 @@ impl EngineConfig {
             local_ports: (61000, 64999),
             afxdp: AfXdpConfig {
                 mode: BindMode::Auto,
-                frames: 4096,
+                frames: DEFAULT_FRAMES,
+                rx_ring: 0,
+                fill_ring: 0,
                 busy_poll: false,
             },
             xdp: XdpConfig {

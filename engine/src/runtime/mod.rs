@@ -47,6 +47,7 @@ use crate::worker::{
 pub use caps::missing_capabilities;
 pub use config::{
     AfXdpConfig, AppFactory, Cidr, EngineConfig, InjectTo, Queues, Service, XdpConfig, XdpMode,
+    DEFAULT_FRAMES,
 };
 pub use control::{default_control_path, VERSION as CONTROL_VERSION};
 pub use error::StartError;
@@ -317,6 +318,8 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
         let mut c = XskConfig::new(iface, q);
         c.mode = cfg.afxdp.mode;
         c.frame_count = cfg.afxdp.frames;
+        c.rx_ring = cfg.afxdp.rx_ring;
+        c.fill_ring = cfg.afxdp.fill_ring;
         if cfg.afxdp.busy_poll {
             c.busy_poll = Some(afxdp::BusyPoll {
                 usecs: 20,

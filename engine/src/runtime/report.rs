@@ -194,6 +194,15 @@ fn queue_lines(o: &mut String, q: &QueueInfo, s: &WorkerSummary) {
     );
     let _ = writeln!(
         o,
+        "    kernel drops (XDP_STATISTICS): RX ring full {}, no frame or other {}; fill ring found empty {} times; invalid descriptors rx {} tx {}",
+        c.xsk_rx_ring_full,
+        c.xsk_rx_dropped,
+        c.xsk_fill_ring_empty,
+        c.xsk_rx_invalid,
+        c.xsk_tx_invalid
+    );
+    let _ = writeln!(
+        o,
         "    http timeouts: header {}, idle {}, send {}",
         c.http_header_timeouts, c.http_idle_timeouts, c.http_send_timeouts
     );

@@ -393,6 +393,11 @@ impl Conn {
             data -= 1; // our FIN
         }
         self.send_buf.consume(data as usize);
+        if self.send_buf.is_empty() {
+            // Everything sent is acknowledged: the buffer goes back to the pool until the
+            // application writes again.
+            self.send_buf.shrink();
+        }
         self.snd_una = seg.ack;
         if self.snd_nxt < self.snd_una {
             self.snd_nxt = self.snd_una;

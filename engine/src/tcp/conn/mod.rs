@@ -512,8 +512,13 @@ impl Conn {
         self.after_read();
     }
 
-    /// RFC 9293 3.8.6.2.2: announce a window that opened by a useful amount.
+    /// RFC 9293 3.8.6.2.2: announce a window that opened by a useful amount. And once
+    /// everything received is consumed (nothing out of order waiting either), the receive
+    /// buffer goes back to the pool: an idle connection holds none.
     fn after_read(&mut self) {
+        if self.recv_buf.readable() == 0 && self.asm.is_empty() {
+            self.recv_buf.shrink();
+        }
         if !self.state.synchronized() {
             return;
         }
@@ -613,8 +618,8 @@ impl Conn {
         true
     }
 
-    /// Memory this connection holds: the struct plus its buffers' heap (each allocated at
-    /// its first write, then kept), for the documentation and the engine's accounting.
+    /// Memory this connection holds: the struct plus its buffers' heap (each held only
+    /// while it holds data), for the documentation and the engine's accounting.
     pub fn memory(&self) -> usize {
         core::mem::size_of::<Conn>()
             + self.send_buf.allocated()

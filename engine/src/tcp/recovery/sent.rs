@@ -177,6 +177,11 @@ impl SentQueue {
         }
         if self.segs.is_empty() {
             self.fack = None;
+            // Nothing in flight: the record's memory goes back until the next send (an
+            // idle connection holds none).
+            if self.segs.capacity() > 0 {
+                self.segs = VecDeque::new();
+            }
         }
         bytes
     }

@@ -747,28 +747,50 @@ fn receive_window_shrinks_as_data_waits_and_reopens_on_read() {
 }
 
 #[test]
-fn memory_per_connection() {
-    // Documented in docs/tcp.md: an idle connection that carried no data holds only its
-    // struct; each direction's buffer is allocated at its first byte and kept.
+fn memory_follows_the_data() {
+    // Documented in docs/tcp.md: an idle connection holds only its struct; a buffer exists
+    // only while it holds bytes, sized to them (from 2 KiB, doubling), and goes back to
+    // the pool once everything received is consumed and everything sent acknowledged.
     let c = run(&cfg(), HANDSHAKE);
     let idle = c.memory();
     assert_eq!(idle, core::mem::size_of::<crate::tcp::Conn>());
     assert!(idle < 2048, "struct grew to {idle} bytes");
-    let c = run(
-        &cfg(),
-        &format!(
-            "{HANDSHAKE}
+    let request = format!(
+        "{HANDSHAKE}
 0.020 < P. seq 1 ack 1 win 1000 len 100 <TS 120 *>
 0.020 > . seq 1 ack 101 <TS * 120>
-0.030 app recv 100
 "
-        ),
     );
-    assert_eq!(c.memory(), idle + cfg().recv_buffer);
-    println!(
-        "connection struct: {idle} bytes; after data in: {}",
-        c.memory()
+    let c = run(&cfg(), &request);
+    assert_eq!(
+        c.memory(),
+        idle + 2048,
+        "100 unread bytes hold one 2 KiB buffer"
     );
+    let c = run(&cfg(), &format!("{request}0.030 app recv 100\n"));
+    assert_eq!(c.memory(), idle, "read: the receive buffer went back");
+    let response = format!(
+        "{HANDSHAKE}
+0.020 app send 100
+0.020 > P. seq 1 ack 1 len 100 <TS * 110>
+"
+    );
+    let c = run(&cfg(), &response);
+    let in_flight = c.memory();
+    assert!(
+        in_flight >= idle + 2048 && in_flight < idle + 2048 + 512,
+        "100 unacknowledged bytes: a 2 KiB buffer and the segment record, got {in_flight}"
+    );
+    let c = run(
+        &cfg(),
+        &format!("{response}0.030 < . seq 1 ack 101 win 1000 <TS 120 *>\n"),
+    );
+    assert_eq!(
+        c.memory(),
+        idle,
+        "acknowledged: the send buffer and record went back"
+    );
+    println!("connection struct: {idle} bytes; with 100 bytes in flight: {in_flight}");
 }
 
 #[test]
