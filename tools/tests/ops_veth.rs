@@ -185,6 +185,15 @@ fn stat_ss_and_metrics_see_inside_while_wrk_runs() {
         "a counter grows under load"
     );
     assert!(metric(&page, "fastpath_connections", iface) >= 8, "{page}");
+    assert!(
+        metric(&page, "fastpath_http_request_duration_seconds_count", iface)
+            > metric(
+                &page_before,
+                "fastpath_http_request_duration_seconds_count",
+                iface
+            ),
+        "request latency is sampled: {page}"
+    );
     // The human forms render too.
     let (ok, text, err) = fastpath(&[
         "ss",

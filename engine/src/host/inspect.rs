@@ -25,6 +25,8 @@ pub struct HostGauges {
     /// Slots in the slab (held + free), the high-water mark of connections.
     pub slots: usize,
     pub timer_entries: usize,
+    /// Request latency so far (cumulative since start).
+    pub latency: super::LatencyHistogram,
 }
 
 impl Host {
@@ -61,6 +63,7 @@ impl Host {
             time_wait: self.time_wait,
             slots: self.slab.len(),
             timer_entries: self.timers.len(),
+            latency: self.stats.latency,
         }
     }
 }

@@ -39,6 +39,7 @@ mod client;
 pub mod events;
 mod frame;
 mod inspect;
+mod latency;
 mod loopback;
 mod server;
 mod slab;
@@ -46,6 +47,7 @@ mod slab;
 use frame::{send_segment, PAYLOAD_AT};
 pub use frame::{BuildRange, Tx, FRAME_ROOM};
 pub use inspect::{ConnEntry, HostGauges};
+pub use latency::{LatencyHistogram, BOUNDS_US as LATENCY_BOUNDS_US};
 use loopback::is_loopback;
 pub use loopback::{flow_worker, LoopSegment};
 
@@ -149,6 +151,8 @@ pub struct HostStats {
     /// Loopback segments received.
     pub loopback_in: u64,
     pub http: HttpStats,
+    /// Request latency (`latency.rs`).
+    pub latency: LatencyHistogram,
 }
 
 struct Entry {
@@ -174,6 +178,9 @@ struct ServerSide {
     half_open: bool,
     /// The session's counters already added to the host's.
     counted: HttpStats,
+    /// When the oldest request whose response is not yet all handed to TCP was parsed,
+    /// and how many such requests there are (pipelined ones share the oldest's start).
+    waiting: Option<(Instant, u64)>,
 }
 
 #[derive(Default)]
@@ -431,6 +438,14 @@ impl Host {
                 }
                 let (s, c) = (srv.session.stats, srv.counted);
                 srv.counted = s;
+                if s.requests > c.requests {
+                    srv.waiting.get_or_insert((now, 0)).1 += s.requests - c.requests;
+                }
+                if srv.session.pending() == 0 {
+                    if let Some((since, n)) = srv.waiting.take() {
+                        self.stats.latency.record_n(now.saturating_since(since), n);
+                    }
+                }
                 let h = &mut self.stats.http;
                 h.requests += s.requests - c.requests;
                 h.responses_2xx += s.responses_2xx - c.responses_2xx;

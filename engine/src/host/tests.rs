@@ -371,3 +371,21 @@ fn connections_are_listed_in_bounded_chunks() {
         .all(|e| e.info.state == "established" && e.role == "server" && e.worker == 0));
     assert!(out.iter().all(|e| e.info.srtt_us.is_some()));
 }
+
+#[test]
+fn a_small_response_lands_in_the_first_latency_bucket() {
+    let mut net = Net::new(1, HostConfig::default());
+    let i = net.connect(40100);
+    net.run_for(Duration::from_millis(100));
+    net.clients[i]
+        .0
+        .send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    net.run_for(Duration::from_millis(200));
+    let l = net.hosts[0].stats().latency;
+    assert_eq!(l.count, 2, "a sample per request");
+    assert_eq!(
+        l.buckets[0], 2,
+        "handed to TCP in the turn that parsed them"
+    );
+    assert_eq!(net.hosts[0].gauges().latency, l);
+}

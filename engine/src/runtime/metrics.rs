@@ -109,6 +109,7 @@ pub(crate) fn render(view: &View) -> String {
             |g| g.frames.in_use as u64,
         ),
     ];
+    histogram(&mut o, view, &gauges, &label);
     for (metric, help, get) in per_worker {
         let _ = writeln!(o, "# HELP {metric} {help}\n# TYPE {metric} gauge");
         for (q, g) in view.queues.iter().zip(&gauges) {
@@ -118,6 +119,35 @@ pub(crate) fn render(view: &View) -> String {
         }
     }
     o
+}
+
+/// Request latency per queue, as a Prometheus histogram (cumulative buckets).
+fn histogram(
+    o: &mut String,
+    view: &View,
+    gauges: &[Option<crate::worker::WorkerGauges>],
+    label: &dyn Fn(u32) -> String,
+) {
+    use crate::host::LATENCY_BOUNDS_US;
+    let m = "fastpath_http_request_duration_seconds";
+    let _ = writeln!(
+        o,
+        "# HELP {m} From a request's head parsed to its response's last byte handed to TCP.\n# TYPE {m} histogram"
+    );
+    for (q, g) in view.queues.iter().zip(gauges) {
+        let Some(g) = g else { continue };
+        let h = &g.host.latency;
+        let l = label(q.queue);
+        let mut cumulative = 0;
+        for (i, bound) in LATENCY_BOUNDS_US.iter().enumerate() {
+            cumulative += h.buckets[i];
+            let le = *bound as f64 / 1e6;
+            let _ = writeln!(o, "{m}_bucket{{{l},le=\"{le}\"}} {cumulative}");
+        }
+        let _ = writeln!(o, "{m}_bucket{{{l},le=\"+Inf\"}} {}", h.count);
+        let _ = writeln!(o, "{m}_sum{{{l}}} {}", h.sum_us as f64 / 1e6);
+        let _ = writeln!(o, "{m}_count{{{l}}} {}", h.count);
+    }
 }
 
 /// A label value with `\`, `"` and newlines escaped.
