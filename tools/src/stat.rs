@@ -138,7 +138,7 @@ pub fn render(s: &Value, before: Option<(&Value, Duration)>) -> String {
     for (i, q) in queues.iter().enumerate() {
         let label = format!(
             "{:>5} {:>4} {:<9}",
-            q["queue"],
+            q["queue"].to_string(),
             q["core"].as_u64().map_or("-".into(), |c| c.to_string()),
             q["afxdp_mode"].as_str().unwrap_or("?")
         );
@@ -237,12 +237,23 @@ fn row(
 }
 
 fn sum_gauges(queues: &[Value]) -> Value {
+    let sum = |f: &dyn Fn(&Value) -> &Value| -> Option<u64> {
+        queues.iter().map(|q| f(&q["gauges"]).as_u64()).sum()
+    };
     let mut g = serde_json::Map::new();
     for k in ["connections", "time_wait"] {
-        let vals: Option<Vec<u64>> = queues.iter().map(|q| q["gauges"][k].as_u64()).collect();
-        if let Some(v) = vals {
-            g.insert(k.into(), v.iter().sum::<u64>().into());
+        if let Some(v) = sum(&|g| &g[k]) {
+            g.insert(k.into(), v.into());
         }
+    }
+    if let (Some(free), Some(total)) = (
+        sum(&|g| &g["frames"]["free"]),
+        sum(&|g| &g["frames"]["total"]),
+    ) {
+        g.insert(
+            "frames".into(),
+            serde_json::json!({"free": free, "total": total}),
+        );
     }
     Value::Object(g)
 }
@@ -305,5 +316,21 @@ mod tests {
             .collect();
         assert_eq!(cols[3], "500", "1000 frames in 2 s");
         assert_eq!(cols[7], "250", "500 requests in 2 s");
+    }
+
+    #[test]
+    fn the_total_row_sums_the_queues_gauges() {
+        let q = |c: u64, free: u64| {
+            json!({"gauges": {"connections": c, "time_wait": 0,
+                              "frames": {"free": free, "total": 100}}})
+        };
+        let g = super::sum_gauges(&[q(1, 10), q(3, 20)]);
+        assert_eq!(g["connections"], 4);
+        assert_eq!(g["frames"], json!({"free": 30, "total": 200}));
+        let missing = super::sum_gauges(&[q(1, 10), json!({"gauges": null})]);
+        assert!(
+            missing["connections"].is_null(),
+            "unknown when a worker did not answer"
+        );
     }
 }
