@@ -76,10 +76,12 @@ impl View {
     /// Each worker's gauges (`None` for one that did not answer in time).
     pub fn gauges(&self) -> Vec<Option<WorkerGauges>> {
         // Ask every worker first, then collect: one timeout at most, not one per worker.
-        self.inspect
-            .iter()
-            .map(|h| match h.ask(Query::Gauges, WORKER_TIMEOUT) {
-                Some(Answer::Gauges(g)) => Some(g),
+        let asked: Vec<_> = self.inspect.iter().map(|h| h.send(Query::Gauges)).collect();
+        let deadline = Instant::now() + WORKER_TIMEOUT;
+        asked
+            .into_iter()
+            .map(|a| match a?.recv_deadline(deadline) {
+                Ok(Answer::Gauges(g)) => Some(g),
                 _ => None,
             })
             .collect()

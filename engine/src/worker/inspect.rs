@@ -70,12 +70,18 @@ impl InspectHandle {
     /// Asks and waits up to `timeout` for the answer (`None`: the worker is gone or busy
     /// with older questions).
     pub fn ask(&self, q: Query, timeout: Duration) -> Option<Answer> {
+        self.send(q)?.recv_timeout(timeout).ok()
+    }
+
+    /// Asks without waiting: the answer arrives on the returned channel (`None`: the
+    /// worker is gone or busy with older questions). To ask several workers at once.
+    pub fn send(&self, q: Query) -> Option<Receiver<Answer>> {
         let (reply, answer) = crossbeam_channel::bounded(1);
         self.tx.try_send((q, reply)).ok()?;
         if let Some(w) = &self.waker {
             w.wake();
         }
-        answer.recv_timeout(timeout).ok()
+        Some(answer)
     }
 
     /// Every connection of the worker, chunk by chunk (`None` if it stopped answering).
