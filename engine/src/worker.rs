@@ -236,7 +236,6 @@ impl<D: Device> Worker<D> {
                 }
             }
             self.dev.refill();
-            self.answer_inspect(now);
             if now - last_publish >= self.cfg.publish_every {
                 self.publish();
                 last_publish = now;
@@ -262,7 +261,7 @@ impl<D: Device> Worker<D> {
     }
 
     /// One turn of the loop at `now`: completions, a batch of received frames, handoffs,
-    /// loopback, timers, the app, then transmit. Returns whether anything was done. `run`
+    /// loopback, timers, the app, an operator's question (`inspect.rs`), then transmit. Returns whether anything was done. `run`
     /// calls it with the clock's time; a test may call it with its own.
     pub fn poll(&mut self, now: Instant) -> bool {
         if let Some(h) = &mut self.host {
@@ -284,6 +283,7 @@ impl<D: Device> Worker<D> {
         worked |= self.loopback_in(now);
         self.timers(now);
         worked |= self.run_app(now);
+        self.answer_inspect(now);
         self.loopback_send();
         self.dev.flush_tx();
         worked
