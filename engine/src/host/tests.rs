@@ -389,3 +389,34 @@ fn a_small_response_lands_in_the_first_latency_bucket() {
     );
     assert_eq!(net.hosts[0].gauges().latency, l);
 }
+
+/// What one chunk of a listing costs the worker (run by hand, `--ignored --nocapture` in
+/// release; docs/performance.md): 2,000 connections listed 256 slots at a time.
+#[test]
+#[ignore]
+fn listing_cost() {
+    let mut net = Net::new(1, HostConfig::default());
+    for port in 0..2000u16 {
+        net.connect(20000 + port);
+    }
+    net.run_for(Duration::from_millis(200));
+    let h = &net.hosts[0];
+    assert_eq!(h.gauges().connections, 2000);
+    let mut out = Vec::with_capacity(2000);
+    let mut chunks = 0;
+    let start = std::time::Instant::now();
+    for _ in 0..100 {
+        out.clear();
+        let mut from = Some(0);
+        while let Some(f) = from {
+            from = h.list_connections(net.now, f, crate::worker::LIST_CHUNK, &mut out);
+            chunks += 1;
+        }
+    }
+    let per_chunk = start.elapsed() / chunks;
+    println!(
+        "{} connections, {chunks} chunks of {} slots: {per_chunk:?} per chunk",
+        out.len(),
+        crate::worker::LIST_CHUNK
+    );
+}
