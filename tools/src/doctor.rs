@@ -22,6 +22,10 @@ pub struct DoctorArgs {
     /// Frames per queue the engine would use (`serve --frames`), for the memory checks.
     #[arg(long, value_name = "N", default_value_t = 4096)]
     pub frames: u64,
+
+    /// Check for `serve --busy-poll` (interrupt deferral then matters).
+    #[arg(long = "busy-poll")]
+    pub busy_poll: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -138,7 +142,7 @@ pub fn checks(args: &DoctorArgs) -> Vec<Check> {
     out.extend(queue_checks(iface, queues));
     out.push(irq_affinity(iface, queues));
     out.extend(memory(args.frames, queues));
-    out.extend(busy_poll(iface));
+    out.extend(busy_poll(iface, args.busy_poll));
     if driver == "veth" {
         out.push(veth_peer_checksum(iface));
     }
@@ -374,7 +378,7 @@ fn memory(frames: u64, queues: u32) -> Vec<Check> {
     out
 }
 
-fn busy_poll(iface: &str) -> Vec<Check> {
+fn busy_poll(iface: &str, busy: bool) -> Vec<Check> {
     let mut out = Vec::new();
     let poll = read("/proc/sys/net/core/busy_poll").unwrap_or_else(|| "?".into());
     let read_ = read("/proc/sys/net/core/busy_read").unwrap_or_else(|| "?".into());
@@ -385,6 +389,11 @@ fn busy_poll(iface: &str) -> Vec<Check> {
     let defer = read(format!("{dir}/napi_defer_hard_irqs"));
     let gro = read(format!("{dir}/gro_flush_timeout"));
     match (defer.as_deref(), gro.as_deref()) {
+        (Some("0"), _) | (_, Some("0")) if !busy => out.push(ok(format!(
+            "napi_defer_hard_irqs {}, gro_flush_timeout {} on {iface}: interrupt-driven (check with --busy-poll for busy polling)",
+            defer.as_deref().unwrap_or("?"),
+            gro.as_deref().unwrap_or("?")
+        ))),
         (Some("0"), _) | (_, Some("0")) => out.push(
             warn(
                 format!(
@@ -550,10 +559,39 @@ mod tests {
             iface: "fp-no-such-if".into(),
             fix: false,
             frames: 4096,
+            busy_poll: false,
         };
         let c = checks(&args);
         let last = c.last().unwrap();
         assert_eq!(last.level, Level::Fail);
         assert!(render(&c).contains("FAIL interface fp-no-such-if: not in this network namespace"));
+    }
+
+    #[test]
+    fn fixes_write_settings_and_run_commands() {
+        let path = std::env::temp_dir().join(format!("fastpath-doctor-{}", std::process::id()));
+        let p = path.to_string_lossy().into_owned();
+        apply(&Apply::Write(p.clone(), "8".into())).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "8");
+        std::fs::remove_file(&path).unwrap();
+        assert!(apply(&Apply::Run(vec!["true".into()])).is_ok());
+        assert!(apply(&Apply::Run(vec!["false".into()])).is_err());
+    }
+
+    #[test]
+    fn interrupt_deferral_matters_only_for_busy_polling() {
+        // lo offers both knobs at 0 on a stock kernel.
+        let quiet = busy_poll("lo", false);
+        assert!(quiet
+            .iter()
+            .all(|c| c.level == Level::Ok && c.apply.is_none()));
+        let busy = busy_poll("lo", true);
+        if std::fs::read_to_string("/sys/class/net/lo/napi_defer_hard_irqs")
+            .is_ok_and(|v| v.trim() == "0")
+        {
+            assert!(busy
+                .iter()
+                .any(|c| c.level == Level::Warn && c.apply.is_some()));
+        }
     }
 }
