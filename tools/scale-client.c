@@ -3,7 +3,7 @@
  * server, sends one GET on each, then closes them all at once. One thread, epoll, no
  * allocation per connection beyond a small record.
  *
- *   scale-client DST_IP PORT N SRC_IP[,SRC_IP...] [CONCURRENCY]
+ *   scale-client DST_IP PORT N SRC_IP[,SRC_IP...] [CONCURRENCY] [PHASE_SECONDS]
  *
  * A process holds at most PER_PROC connections (a machine's hard descriptor limit may be
  * 20,000 and not raisable without CAP_SYS_RESOURCE): N is split over forked children, each
@@ -16,9 +16,12 @@
  *   sends one GET on each connection and reads the whole response, prints
  *       "answered OK FAILED MS"                          then waits for a line;
  *   closes every connection, prints "closed MS" and exits.
- * Each source address gives the kernel its own range of ephemeral ports
- * (IP_BIND_ADDRESS_NO_PORT), so N can exceed one address's ~28k-64k ports. Every wait is
- * bounded (120 s per phase): a server that stops answering ends the phase, counted.
+ * Connection g binds source address SRC[g / 60000] and port 1025 + g % 60000 itself: no
+ * ephemeral port search in the kernel (which slows down as hundreds of thousands of
+ * ports fill), so give at least N / 60000 addresses, fresh ones for each run (a TIME_WAIT
+ * of an earlier run would hold the same 4-tuple). Every wait is
+ * bounded (PHASE_SECONDS per phase, 120 by default): a server that stops answering ends
+ * the phase, counted.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -35,9 +38,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef IP_BIND_ADDRESS_NO_PORT
-#define IP_BIND_ADDRESS_NO_PORT 24
-#endif
 
 enum { IDLE, CONNECTING, UP, WAITING, DONE, FAILED };
 
@@ -91,12 +91,14 @@ static int feed(struct conn *c, const char *p, size_t n) {
     return c->left <= 0;
 }
 
+static double phase_ms = 120e3;
+
 static int run(struct sockaddr_in dst, long first, long n, struct in_addr *srcs, int nsrc,
                long conc);
 
 int main(int argc, char **argv) {
     if (argc < 5) {
-        fprintf(stderr, "usage: scale-client DST_IP PORT N SRC_IP[,SRC_IP...] [CONCURRENCY]\n");
+        fprintf(stderr, "usage: scale-client DST_IP PORT N SRC_IP[,SRC_IP...] [CONCURRENCY] [PHASE_SECONDS]\n");
         return 2;
     }
     struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[2]))};
@@ -109,11 +111,12 @@ int main(int argc, char **argv) {
     int nsrc = 0;
     for (char *tok = strtok(argv[4], ","); tok && nsrc < 64; tok = strtok(NULL, ","))
         if (inet_pton(AF_INET, tok, &srcs[nsrc]) == 1) nsrc++;
-    if (nsrc == 0 || n <= 0) {
-        fprintf(stderr, "scale-client: need N > 0 and at least one source address\n");
+    if (n <= 0 || nsrc * 60000L < n) {
+        fprintf(stderr, "scale-client: need N > 0 and a source address per 60,000 connections\n");
         return 2;
     }
     long conc = argc > 5 ? atol(argv[5]) : 2000;
+    if (argc > 6) phase_ms = atof(argv[6]) * 1e3;
     int procs = (n + PER_PROC - 1) / PER_PROC;
     FILE *cues[procs], *outs[procs];
     for (int p = 0; p < procs; p++) {
@@ -181,15 +184,17 @@ static int run(struct sockaddr_in dst, long first, long n, struct in_addr *srcs,
     /* Phase 1: connect. */
     double t0 = now_ms();
     long next = 0, pending = 0, up = 0, failed = 0;
-    while ((next < n || pending > 0) && now_ms() - t0 < 120e3) {
+    while ((next < n || pending > 0) && now_ms() - t0 < phase_ms) {
         while (next < n && pending < conc) {
             struct conn *c = &cs[next];
             c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
             if (c->fd < 0) { c->state = FAILED; failed++; next++; continue; }
-            int one = 1;
-            setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-            struct sockaddr_in src = {.sin_family = AF_INET, .sin_addr = srcs[(first + next) % nsrc]};
-            bind(c->fd, (struct sockaddr *)&src, sizeof src);
+            long g = first + next;
+            struct sockaddr_in src = {.sin_family = AF_INET, .sin_addr = srcs[g / 60000],
+                                      .sin_port = htons(1025 + g % 60000)};
+            if (bind(c->fd, (struct sockaddr *)&src, sizeof src) != 0) {
+                close(c->fd); c->fd = -1; c->state = FAILED; failed++; next++; continue;
+            }
             int r = connect(c->fd, (struct sockaddr *)&dst, sizeof dst);
             if (r != 0 && errno != EINPROGRESS) {
                 close(c->fd); c->fd = -1; c->state = FAILED; failed++; next++; continue;
@@ -232,7 +237,7 @@ static int run(struct sockaddr_in dst, long first, long n, struct in_addr *srcs,
         epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
         waiting++;
     }
-    while (waiting > 0 && now_ms() - t0 < 120e3) {
+    while (waiting > 0 && now_ms() - t0 < phase_ms) {
         int k = epoll_wait(ep, evs, 4096, 100);
         for (int i = 0; i < k; i++) {
             struct conn *c = &cs[evs[i].data.u64];

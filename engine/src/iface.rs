@@ -6,18 +6,21 @@
 
 use std::net::Ipv4Addr;
 
+use crate::frame::{self, Ip};
 use crate::stats::Counters;
 use crate::wire::arp::{self, ArpRepr, Op};
 use crate::wire::ethernet::{self, EtherType, MacAddr};
 use crate::wire::icmp::{self, IcmpRepr};
-use crate::wire::ipv4::{self, Ipv4Repr};
+use crate::wire::ipv4;
 use crate::wire::tcp::TcpPacket;
 use crate::wire::WireError;
 
 /// An address of the engine.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct OurAddr {
+    /// The address.
     pub addr: Ipv4Addr,
+    /// The prefix length of its subnet.
     pub prefix: u8,
     /// Owned: the kernel does not have it, the engine answers ARP and ICMP echo. Shared:
     /// the kernel has it and answers those; the engine only sees its TCP ports.
@@ -40,8 +43,11 @@ pub enum Action {
     /// ICMP "fragmentation needed" (RFC 1191) for a TCP segment we sent: the connection
     /// `tuple` should call `Conn::on_path_mtu(seq, mtu)`. Release the frame.
     PathMtu {
+        /// The connection the segment belonged to.
         tuple: crate::tcp::FourTuple,
+        /// The segment's sequence number (checked against what is in flight).
         seq: crate::tcp::SeqNum,
+        /// The MTU the router reports.
         mtu: u16,
     },
 }
@@ -49,16 +55,22 @@ pub enum Action {
 /// What the link layer knew about a received segment.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Meta {
+    /// The sender's link address.
     pub src_mac: MacAddr,
+    /// The VLAN the frame came on, if tagged.
     pub vlan: Option<u16>,
+    /// The IPv4 source.
     pub src: Ipv4Addr,
+    /// The IPv4 destination (one of our addresses).
     pub dst: Ipv4Addr,
 }
 
 /// A received TCP segment: where it came from and where its parts are in the frame.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct TcpIn {
+    /// Where the segment came from.
     pub meta: Meta,
+    /// The TCP header.
     pub repr: crate::wire::tcp::TcpRepr,
     /// Payload bytes: `frame[payload.0..payload.1]`.
     pub payload: (usize, usize),
@@ -66,14 +78,12 @@ pub struct TcpIn {
     pub ip_at: usize,
 }
 
-/// Default TTL of packets the engine originates (Linux's net.ipv4.ip_default_ttl).
-pub const DEFAULT_TTL: u8 = 64;
-
 /// Per-interface state and counters.
 #[derive(Debug)]
 pub struct Iface {
     mac: MacAddr,
     addrs: Vec<OurAddr>,
+    /// What the link layer and the worker counted.
     pub counters: Counters,
     /// Malformed frames by reason, indexed by `WireError::index`.
     pub malformed: [u64; WireError::ALL.len()],
@@ -82,6 +92,7 @@ pub struct Iface {
 }
 
 impl Iface {
+    /// The link layer for link address `mac` and our addresses `addrs`.
     pub fn new(mac: MacAddr, addrs: Vec<OurAddr>) -> Iface {
         Iface {
             mac,
@@ -92,6 +103,7 @@ impl Iface {
         }
     }
 
+    /// Our link address.
     pub fn mac(&self) -> MacAddr {
         self.mac
     }
@@ -132,8 +144,7 @@ impl Iface {
 
     /// Writes the Ethernet addresses of a reply to `to` (the VLAN tag, if any, stays).
     fn reply_eth(&self, buf: &mut [u8], to: MacAddr) {
-        buf[0..6].copy_from_slice(&to);
-        buf[6..12].copy_from_slice(&self.mac);
+        frame::readdress(buf, self.mac, to);
     }
 
     fn arp(&mut self, buf: &mut [u8], len: usize, eth_len: usize, src_mac: MacAddr) -> Action {
@@ -242,16 +253,12 @@ impl Iface {
         // A fresh 20-byte header: request options (record route, ...) are not echoed.
         let ip_at = eth_len;
         buf.copy_within(l4, ip_at + ipv4::MIN_HEADER_LEN);
-        Ipv4Repr {
+        let ip = Ip {
             src: ours.addr,
             dst: src,
-            protocol: ipv4::PROTO_ICMP,
-            ttl: DEFAULT_TTL,
             ident: 0,
-            payload_len: msg_len,
-            ecn: 0,
-        }
-        .emit(&mut buf[ip_at..]);
+        };
+        frame::ipv4_header(buf, ip_at, &ip, ipv4::PROTO_ICMP, 0, msg_len);
         self.reply_eth(buf, src_mac);
         self.counters.icmp_echo_replies += 1;
         Action::Transmit(ip_at + ipv4::MIN_HEADER_LEN + msg_len)
@@ -297,22 +304,16 @@ impl Iface {
         let Some(rst) = t.repr.rst_reply(t.payload.1 - t.payload.0) else {
             return Action::Drop;
         };
-        let ip_at = t.ip_at;
-        let tcp_at = ip_at + ipv4::MIN_HEADER_LEN;
-        let seg_len = rst.emit(&mut buf[tcp_at..], 0, t.meta.dst, t.meta.src);
-        Ipv4Repr {
+        let ip = Ip {
             src: t.meta.dst,
             dst: t.meta.src,
-            protocol: ipv4::PROTO_TCP,
-            ttl: DEFAULT_TTL,
             ident: 0,
-            payload_len: seg_len,
-            ecn: 0,
-        }
-        .emit(&mut buf[ip_at..]);
+        };
+        let tcp_at = t.ip_at + ipv4::MIN_HEADER_LEN;
+        let f = frame::tcp_segment(buf, tcp_at, None, &ip, &rst, 0);
         self.reply_eth(buf, t.meta.src_mac);
         self.counters.tcp_rst_sent += 1;
-        Action::Transmit(tcp_at + seg_len)
+        Action::Transmit(f.end)
     }
 }
 

@@ -19,10 +19,14 @@ const SHARDS: usize = 64;
 /// Who owns a connection.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Owner {
+    /// The worker that owns the connection.
     pub worker: u16,
+    /// The connection's slot in that worker's slab.
     pub slot: u32,
 }
 
+/// The socket table all workers share: 4-tuple to owner, sharded under read-write locks,
+/// hashed with a random seed (peers choose the tuple).
 #[derive(Debug)]
 pub struct SocketTable {
     shards: Box<[RwLock<HashMap<FourTuple, Owner>>]>,
@@ -37,6 +41,7 @@ impl Default for SocketTable {
 }
 
 impl SocketTable {
+    /// An empty table with a fresh random hash seed.
     pub fn new() -> SocketTable {
         SocketTable::with_capacity(0)
     }
@@ -60,6 +65,7 @@ impl SocketTable {
         &self.shards[(h >> 58) as usize % SHARDS]
     }
 
+    /// The owner of a connection, if any.
     pub fn get(&self, t: &FourTuple) -> Option<Owner> {
         self.shard(t)
             .read()
@@ -95,10 +101,12 @@ impl SocketTable {
         }
     }
 
+    /// Connections in the table.
     pub fn len(&self) -> usize {
         self.len.load(Ordering::Relaxed)
     }
 
+    /// No connection in the table.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -28,19 +28,28 @@ use crate::worker::{Handoff, Worker, WorkerConfig, WorkerSummary};
 
 pub use crate::io::memory::{link, LinkConfig};
 
+/// The server's address in tests.
 pub const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+/// The client's address in tests.
 pub const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+/// The server's link address in tests.
 pub const SERVER_MAC: MacAddr = [2, 0, 0, 0, 0, 2];
+/// The client's link address in tests.
 pub const CLIENT_MAC: MacAddr = [2, 0, 0, 0, 0, 1];
 
 /// One engine: its address, what it serves, its host settings.
 pub struct EngineSpec {
+    /// The engine's address (a /24).
     pub addr: Ipv4Addr,
+    /// The engine's link address.
     pub mac: MacAddr,
     /// Ports it listens on (empty: a client only).
     pub ports: Vec<u16>,
+    /// What it serves on its ports.
     pub site: Arc<Site>,
+    /// Its host settings (TCP, HTTP, limits).
     pub host: HostConfig,
+    /// Its workers' settings.
     pub worker: WorkerConfig,
     /// Depth of each worker's loopback inbox.
     pub loop_depth: usize,
@@ -71,10 +80,13 @@ impl EngineSpec {
 
 /// Workers of any number of engines, stepped together in virtual time.
 pub struct Sim {
+    /// Virtual time.
     pub now: Instant,
+    /// Every engine's workers, in the order they were added.
     pub workers: Vec<Worker<MemDevice>>,
     /// Each worker's engine (an index into `tables`).
     pub engine_of: Vec<usize>,
+    /// Each engine's socket table.
     pub tables: Vec<Arc<SocketTable>>,
     /// While set, frames arriving for worker `.0` are sent on through `.1` (the far end of
     /// another worker's link) instead: a NIC whose steering changed under a connection.
@@ -91,6 +103,7 @@ impl Default for Sim {
 }
 
 impl Sim {
+    /// An empty simulation at 10 s of virtual time.
     pub fn new() -> Sim {
         Sim {
             now: Instant::from_secs(10),
@@ -242,24 +255,32 @@ impl Sim {
 /// What a [`Fetch`] got back.
 #[derive(Clone, Debug, Default)]
 pub struct Fetched {
+    /// The connection was established.
     pub connected: bool,
+    /// Every byte received.
     pub response: Vec<u8>,
+    /// Why the connection closed, once it has.
     pub closed: Option<&'static str>,
 }
 
 /// An app that opens one connection, sends `request` once connected (and not before
 /// `send_at`), reads until the peer closes, then closes.
 pub struct Fetch {
+    /// Where to connect.
     pub to: SocketAddrV4,
+    /// What to send once connected.
     pub request: Vec<u8>,
+    /// Not to send before this time.
     pub send_at: Instant,
     conn: Option<ConnId>,
     connected: bool,
     sent: usize,
+    /// What came back, shared with the test.
     pub out: Arc<std::sync::Mutex<Fetched>>,
 }
 
 impl Fetch {
+    /// An app that sends `request` to `to`, and where its result will be.
     pub fn new(to: SocketAddrV4, request: &[u8]) -> (Fetch, Arc<std::sync::Mutex<Fetched>>) {
         let out = Arc::new(std::sync::Mutex::new(Fetched::default()));
         (

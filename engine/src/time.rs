@@ -14,28 +14,34 @@ pub struct Instant {
 }
 
 impl Instant {
+    /// The origin.
     pub const ZERO: Instant = Instant { micros: 0 };
 
+    /// `micros` microseconds after the origin.
     pub const fn from_micros(micros: u64) -> Instant {
         Instant { micros }
     }
 
+    /// `millis` milliseconds after the origin.
     pub const fn from_millis(millis: u64) -> Instant {
         Instant {
             micros: millis * 1000,
         }
     }
 
+    /// `secs` seconds after the origin.
     pub const fn from_secs(secs: u64) -> Instant {
         Instant {
             micros: secs * 1_000_000,
         }
     }
 
+    /// Microseconds since the origin.
     pub const fn total_micros(self) -> u64 {
         self.micros
     }
 
+    /// Whole milliseconds since the origin.
     pub const fn total_millis(self) -> u64 {
         self.micros / 1000
     }
@@ -95,12 +101,14 @@ impl Default for Clock {
 }
 
 impl Clock {
+    /// A clock whose origin is now.
     pub fn new() -> Clock {
         Clock {
             origin: std::time::Instant::now(),
         }
     }
 
+    /// Time since the origin.
     pub fn now(&self) -> Instant {
         Instant::from_micros(self.origin.elapsed().as_micros() as u64)
     }

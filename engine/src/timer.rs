@@ -23,6 +23,8 @@ const NOWHERE: u16 = u16::MAX;
 const DUE: u16 = u16::MAX - 1;
 const MAX_TICK: u64 = (1 << (BITS as u64 * LEVELS as u64)) - 1;
 
+/// A hierarchical timer wheel with millisecond ticks: schedule, cancel and expire in O(1)
+/// per entry.
 #[derive(Debug)]
 pub struct TimerWheel {
     /// The tick (ms) up to which expiry has been processed.
@@ -53,6 +55,7 @@ fn tick_floor(t: Instant) -> u64 {
 }
 
 impl TimerWheel {
+    /// An empty wheel at tick 0.
     pub fn new() -> TimerWheel {
         TimerWheel {
             elapsed: 0,
@@ -88,6 +91,7 @@ impl TimerWheel {
         self.len
     }
 
+    /// No entry is scheduled.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

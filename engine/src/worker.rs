@@ -6,7 +6,7 @@
 //! worker, loopback inboxes for segments between the engine's own addresses (never on the
 //! NIC), and a counters snapshot published now and then (`handoff.rs`). An application
 //! (`App`) may run in the loop too: the engine as a client. Transmit is `tx.rs`; the
-//! bench-only reflect mode is `reflect.rs`.
+//! hook for a program's own frame path (bench tools) is `frames.rs`.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,16 +21,22 @@ use crate::stats::{Counters, Published};
 use crate::time::{Clock, Instant};
 
 mod handoff;
+mod frames;
 mod inspect;
-mod reflect;
 mod tx;
 
+pub use frames::FrameHandler;
 pub use handoff::{Handoff, StopSignal};
-pub use inspect::{
-    inspect_channel, Answer, InspectHandle, Inspector, Query, WorkerGauges, LIST_CHUNK,
-};
-pub use reflect::{reflect_in_place, Inject, REFLECT_PORT};
+#[cfg(test)]
+pub(crate) use inspect::LIST_CHUNK;
+pub use inspect::{inspect_channel, Answer, InspectHandle, Inspector, Query, WorkerGauges};
 use tx::{capture, DevTx};
+
+/// Batches of received frames one turn of the loop takes at most before it transmits.
+const RX_BURST_BATCHES: usize = 8;
+
+/// How long timers may wait for a backed-up RX ring to drain before they fire anyway.
+const TIMERS_DEFERRED_MAX: Duration = Duration::from_millis(10);
 
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
@@ -44,11 +50,11 @@ pub struct WorkerConfig {
     pub idle_sleep: Duration,
     /// How often the counters snapshot is published.
     pub publish_every: Duration,
-    /// Bench-only: send every received TCP/IPv4 frame straight back (addresses and ports
-    /// swapped, checksums unchanged), nothing else. The ceiling of the AF_XDP path.
-    pub reflect: bool,
-    /// Bench-only, with `reflect`: frames to send at start to get the bouncing going.
-    pub inject: Option<Inject>,
+    /// A program's own frame path in place of the stack (bench tools): every received
+    /// frame goes to it, nothing else runs.
+    pub frames: Option<Arc<dyn FrameHandler>>,
+    /// With `frames`: send its initial frames when the loop starts.
+    pub initial_frames: bool,
 }
 
 impl Default for WorkerConfig {
@@ -59,8 +65,8 @@ impl Default for WorkerConfig {
             idle_spins: 256,
             idle_sleep: Duration::from_millis(50),
             publish_every: Duration::from_millis(100),
-            reflect: false,
-            inject: None,
+            frames: None,
+            initial_frames: false,
         }
     }
 }
@@ -68,13 +74,16 @@ impl Default for WorkerConfig {
 /// What a worker reports when it stops.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct WorkerSummary {
+    /// What the worker counted.
     pub counters: Counters,
     /// Malformed frames by reason, every reason listed.
     #[serde(serialize_with = "crate::stats::serialize_pairs")]
     pub malformed: Vec<(&'static str, u64)>,
+    /// Where the worker's frames were when it stopped.
     pub frames: FrameAccounting,
-    /// Connections still held when the worker stopped: in TIME_WAIT, and in other states.
+    /// Connections still in TIME_WAIT when the worker stopped.
     pub time_wait_left: usize,
+    /// Connections in states other than TIME_WAIT when the worker stopped.
     pub connections_left: usize,
     /// Deadlines left in the worker's timer wheel (one per connection held, at most).
     pub timers_left: usize,
@@ -98,6 +107,8 @@ pub struct Worker<D: Device = Xsk> {
     loop_out: Vec<LoopSegment>,
     /// Received frames of one batch (kept for its allocation).
     batch: Vec<D::Frame>,
+    /// Since when the timers have waited for a backed-up RX ring, if they are waiting.
+    timers_deferred_since: Option<Instant>,
     /// Operators' questions (`inspect.rs`).
     inspector: Option<Inspector>,
 }
@@ -116,6 +127,7 @@ impl<D: Device> Worker<D> {
             app: None,
             loop_out: Vec::new(),
             batch: Vec::with_capacity(cfg.batch),
+            timers_deferred_since: None,
             inspector: None,
             cfg,
         }
@@ -140,6 +152,8 @@ impl<D: Device> Worker<D> {
         self
     }
 
+    /// Publishes the worker's counters, the host's copied in under the worker's names
+    /// (the one place the two sets meet; each set sums itself).
     fn publish(&mut self) {
         if let Some(h) = &self.host {
             let s = h.stats();
@@ -158,17 +172,17 @@ impl<D: Device> Worker<D> {
             c.syn_cookies_sent = s.syn_cookies_sent;
             c.syn_cookies_accepted = s.cookie_accepted;
             c.half_open_peak = s.half_open_peak;
-            c.tcp_challenge_acks = s.challenge_acks;
-            c.tcp_challenge_suppressed = s.challenge_acks_suppressed;
-            c.tcp_retransmits = s.retransmits;
-            c.tcp_window_probes = s.window_probes;
-            c.tcp_rto_expiries = s.rto_expiries;
-            c.tcp_tail_loss_probes = s.tail_loss_probes;
-            c.tcp_spurious_retransmits = s.spurious_retransmits;
-            c.tcp_undos = s.undos;
-            c.tcp_duplicates_received = s.duplicates_received;
-            c.tcp_ce_received = s.ce_received;
-            c.tcp_ecn_reductions = s.ecn_reductions;
+            c.tcp_challenge_acks = s.tcp.challenge_acks;
+            c.tcp_challenge_suppressed = s.tcp.challenge_acks_suppressed;
+            c.tcp_retransmits = s.tcp.retransmits;
+            c.tcp_window_probes = s.tcp.window_probes;
+            c.tcp_rto_expiries = s.tcp.rto_expiries;
+            c.tcp_tail_loss_probes = s.tcp.tail_loss_probes;
+            c.tcp_spurious_retransmits = s.tcp.spurious_retransmits;
+            c.tcp_undos = s.tcp.undos;
+            c.tcp_duplicates_received = s.tcp.duplicate_segments;
+            c.tcp_ce_received = s.tcp.ce_received;
+            c.tcp_ecn_reductions = s.tcp.ecn_reductions;
             c.conns_timed_out = s.timed_out;
             c.loopback_out = s.loopback_out;
             c.loopback_in = s.loopback_in;
@@ -192,18 +206,26 @@ impl<D: Device> Worker<D> {
     /// finish for up to the request's grace. Returns what it counted.
     pub fn run(mut self, stop: &StopSignal) -> WorkerSummary {
         // Failpoint for the test that a panicking worker still ends in a detach.
+        #[cfg(feature = "failpoints")]
         if std::env::var_os("FASTPATH_FAILPOINT_WORKER_PANIC").is_some() {
             panic!("failpoint FASTPATH_FAILPOINT_WORKER_PANIC");
         }
         let clock = Clock::new();
-        if let Some(inj) = self.cfg.inject.clone() {
+        if let Some(h) = self.cfg.frames.clone().filter(|_| self.cfg.initial_frames) {
             let mut tx = DevTx {
                 dev: &mut self.dev,
                 pcap: &self.pcap,
                 counters: &mut self.iface.counters,
             };
-            for i in 0..inj.count {
-                tx.send(&mut |buf: &mut [u8]| inj.frame(i, buf));
+            // A frame of 0 bytes ends the list (and is not sent).
+            for i in 0.. {
+                let sent = tx.send_range(&mut |buf: &mut [u8]| {
+                    let n = h.initial_frame(i, buf);
+                    (n > 0).then_some((0, n))
+                });
+                if sent.is_none() {
+                    break;
+                }
             }
             self.dev.flush_tx();
         }
@@ -271,17 +293,41 @@ impl<D: Device> Worker<D> {
         let mut batch = std::mem::take(&mut self.batch);
         batch.clear();
         let mut worked = false;
-        if self.dev.recv(&mut batch, self.cfg.batch) > 0 {
+        // A full batch means the RX ring backs up (a burst: a flash crowd, a mass close):
+        // take up to RX_BURST_BATCHES batches before transmitting. In copy mode a TX kick
+        // runs the peer's receive on this core, so draining first is what keeps the ring
+        // from overflowing; the replies wait on the TX ring meanwhile and leave in one go.
+        let mut backlog = false;
+        for _ in 0..RX_BURST_BATCHES {
+            let n = self.dev.recv(&mut batch, self.cfg.batch);
+            if n == 0 {
+                break;
+            }
             worked = true;
             for f in batch.drain(..) {
                 self.frame(f, now);
+            }
+            backlog = n == self.cfg.batch;
+            if !backlog {
+                break;
             }
         }
         self.batch = batch;
         worked |= self.retry_handoffs();
         worked |= self.handoffs(now);
         worked |= self.loopback_in(now);
-        self.timers(now);
+        // Retransmission timers wait while received frames are still queued (for at most
+        // TIMERS_DEFERRED_MAX): the ACKs that would cancel them may be among those frames.
+        // Firing first turned a backed-up ring into a storm of spurious retransmissions
+        // (each one more frame for the peer to answer, the ring backing up further).
+        match (backlog, self.timers_deferred_since) {
+            (true, None) => self.timers_deferred_since = Some(now),
+            (true, Some(since)) if now - since < TIMERS_DEFERRED_MAX => {}
+            _ => {
+                self.timers_deferred_since = None;
+                self.timers(now);
+            }
+        }
         worked |= self.run_app(now);
         self.answer_inspect(now);
         self.loopback_send();
@@ -522,8 +568,8 @@ impl<D: Device> Worker<D> {
         let len = D::len(&f);
         self.iface.counters.rx_frames += 1;
         self.iface.counters.rx_bytes += len as u64;
-        if self.cfg.reflect {
-            if reflect_in_place(self.dev.data_mut(&mut f)) {
+        if let Some(h) = &self.cfg.frames {
+            if h.on_frame(self.dev.data_mut(&mut f)) {
                 let mut tx = DevTx {
                     dev: &mut self.dev,
                     pcap: &self.pcap,

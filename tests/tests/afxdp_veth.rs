@@ -34,7 +34,7 @@ fn bind_modes_on_veth() {
             .expect("veth has no zero-copy");
         let msg = err.to_string();
         assert!(matches!(err, XskError::ZeroCopyUnsupported { .. }), "{msg}");
-        assert!(msg.contains("veth") && msg.contains("--mode copy"), "{msg}");
+        assert!(msg.contains("veth") && msg.contains("copy mode"), "{msg}");
 
         // Auto falls back to copy and says why.
         let xsk = Xsk::open(&cfg(&pair, 1, BindMode::Auto)).expect("auto mode on veth");

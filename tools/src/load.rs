@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use fastpath_engine::app::App;
-use fastpath_engine::load::{LoadApp, LoadConfig, LoadReport, Progress};
 use fastpath_engine::runtime::{AppFactory, EngineConfig, Report, Service, XdpConfig};
 
 use crate::cli::{LoadArgs, ServeArgs};
+use crate::loadgen::{LoadApp, LoadConfig, LoadReport, Progress};
 use crate::serve::{self, secs};
 
 /// `http://ADDR[:PORT]/PATH` -> (address, path, Host header).

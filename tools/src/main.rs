@@ -8,6 +8,7 @@ mod demo;
 mod doctor;
 mod lists;
 mod load;
+mod loadgen;
 mod reflect;
 mod serve;
 mod ss;

@@ -7,12 +7,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use fastpath_engine::afxdp::XskError;
 use fastpath_engine::http::{HttpConfig, Site};
 use fastpath_engine::runtime::{
     AfXdpConfig, Engine, EngineConfig, Queues, Running, Service, StartError, XdpConfig,
 };
 use fastpath_engine::stats::Counters;
 use fastpath_engine::tcp::TcpConfig;
+use fastpath_xdp::XdpError;
 
 use crate::cli::ServeArgs;
 use crate::lists::{IdList, Selection};
@@ -107,10 +109,31 @@ pub fn start_error(e: StartError) -> anyhow::Error {
             "--max-conns 0: the engine could hold no connection; give 1 or more".to_string()
         }
         StartError::BadLocalPorts { .. } => format!("--local-ports: {e}"),
-        StartError::Socket {
-            err: fastpath_engine::afxdp::XskError::Config(msg),
-            ..
-        } => format!("--frames, --rx-ring, --fill-ring: {msg}"),
+        StartError::Socket { iface, queue, err } => match err {
+            XskError::QueueOutOfRange { queues, .. } => format!(
+                "{iface} has {queues} RX queue(s) (0-{}), so queue {queue} does not exist; \
+                 pick --queues within that range or raise it with `ethtool -L {iface} combined N`",
+                queues.saturating_sub(1)
+            ),
+            XskError::ZeroCopyUnsupported { driver, err, .. } => format!(
+                "queue {queue} of {iface}: the driver ({driver}) refused AF_XDP zero-copy \
+                 ({err}); use --mode copy, or --mode auto to fall back by itself"
+            ),
+            XskError::QueueBusy { .. } => format!(
+                "queue {queue} of {iface} already has an AF_XDP socket (another fastpath?); \
+                 stop it or choose other --queues"
+            ),
+            XskError::Config(msg) => format!("--frames, --rx-ring, --fill-ring: {msg}"),
+            _ => e.to_string(),
+        },
+        StartError::Xdp(XdpError::Occupied { ifname, id, name }) => format!(
+            "interface {ifname} already has XDP program {id} ('{name}') attached; fastpath will \
+             not replace another program. If nothing else uses it (e.g. a fastpath that was \
+             killed), detach it with `ip link set dev {ifname} xdp off` or rerun with --force"
+        ),
+        StartError::Xdp(XdpError::Attach { mode: "native", .. }) => {
+            format!("{e} (--xdp-mode generic, or auto to fall back by itself)")
+        }
         _ => e.to_string(),
     };
     anyhow::anyhow!(text)
@@ -331,5 +354,73 @@ mod tests {
         );
         let e = start_error(StartError::NoConnections);
         assert!(e.to_string().starts_with("--max-conns 0"), "{e}");
+        let e = start_error(StartError::Socket {
+            iface: "veth0".into(),
+            queue: 0,
+            err: XskError::Config("RX ring size 100 (use a power of two)".into()),
+        });
+        assert!(
+            e.to_string()
+                .starts_with("--frames, --rx-ring, --fill-ring: RX ring"),
+            "{e}"
+        );
+        let e = start_error(StartError::Socket {
+            iface: "veth0".into(),
+            queue: 0,
+            err: XskError::ZeroCopyUnsupported {
+                ifname: "veth0".into(),
+                driver: "veth".into(),
+                err: std::io::Error::from_raw_os_error(libc::EOPNOTSUPP),
+            },
+        });
+        assert!(
+            e.to_string()
+                .ends_with("use --mode copy, or --mode auto to fall back by itself"),
+            "{e}"
+        );
+        let e = start_error(StartError::Xdp(XdpError::Occupied {
+            ifname: "veth0".into(),
+            id: 7,
+            name: "other".into(),
+        }));
+        assert!(e.to_string().ends_with("or rerun with --force"), "{e}");
+    }
+
+    /// The engine's own messages name no command-line flag: the CLI adds them.
+    #[test]
+    fn engine_errors_speak_the_engines_words() {
+        let io = || std::io::Error::from_raw_os_error(libc::EOPNOTSUPP);
+        let engine = [
+            XskError::QueueOutOfRange {
+                ifname: "veth0".into(),
+                queue: 3,
+                queues: 2,
+            }
+            .to_string(),
+            XskError::ZeroCopyUnsupported {
+                ifname: "veth0".into(),
+                driver: "veth".into(),
+                err: io(),
+            }
+            .to_string(),
+            XskError::QueueBusy {
+                ifname: "veth0".into(),
+                queue: 0,
+            }
+            .to_string(),
+            XdpError::Occupied {
+                ifname: "veth0".into(),
+                id: 7,
+                name: "other".into(),
+            }
+            .to_string(),
+            fastpath_engine::app::ConnectError::NoRoute(std::net::Ipv4Addr::new(192, 0, 2, 1))
+                .to_string(),
+            fastpath_engine::app::ConnectError::NoPorts.to_string(),
+            fastpath_engine::app::ConnectError::TooManyConnections.to_string(),
+        ];
+        for m in engine {
+            assert!(!m.contains("--"), "names a flag: {m}");
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! Floods and attacks on the veth pair (issue: holds up under loss, floods and hostile
 //! input): a spoofed-source SYN flood beside real connections, blind in-window RST and SYN
-//! against a live connection (RFC 5961), 2,000 slowloris connections beside `wrk`, and
-//! the connection limit. Each is bounded in count and time; traffic stays inside the
+//! against a live connection (RFC 5961), 2,000 slowloris connections beside `wrk`, the
+//! connection limit, a burst the frozen engine cannot take (kernel drops counted), and a
+//! SIGTERM in the middle of a burst. Each is bounded in count and time; traffic stays inside the
 //! test's namespaces; they run one at a time (each loads both cores).
 
 mod common;
@@ -375,4 +376,41 @@ fn a_burst_the_worker_cannot_take_is_counted_as_kernel_drops() {
         "redirected {redirected} = received {received} + ring full {ring_full} + other {other}"
     );
     println!("{sent} SYNs while frozen: received {received}, ring full {ring_full}, other {other}, redirected {redirected}");
+}
+
+#[test]
+fn sigterm_in_the_middle_of_a_burst_is_a_clean_stop() {
+    // A stop while the worker is busiest must read as a stop, never as a worker failure
+    // (the main loop once checked for an ended worker before the stop flag).
+    if !privileged::check("sigterm_in_the_middle_of_a_burst_is_a_clean_stop") {
+        return;
+    }
+    let _serial = one_at_a_time();
+    let pair = VethPair::new("tburst");
+    let engine = serve(&pair, &[]);
+    let mac = mac_text(pair.engine_mac());
+    let target = pair.engine_addr().to_string();
+    let mut flood = pair.peer_ns().spawn(&[
+        "timeout",
+        "30",
+        "python3",
+        &peer_script("syn_flood.py"),
+        pair.peer_if(),
+        &mac,
+        &target,
+        "3",
+    ]);
+    let flooding = flood.wait_for_output(Duration::from_secs(20), |out, _| {
+        out.lines().any(|l| l == "flooding")
+    });
+    assert!(flooding, "{:?}", flood.stop(Duration::from_secs(1)));
+    let (ok, out, err, report) = stop_report(engine, SIGTERM);
+    let _ = flood.wait_exit(Duration::from_secs(30));
+    assert!(ok, "a clean exit\n{out}{err}");
+    assert!(!err.contains("stopped unexpectedly"), "{err}");
+    assert!(
+        total(&report, "rx_frames") > 0,
+        "the burst reached the engine"
+    );
+    assert!(!pair.xdp_attached(), "detached");
 }

@@ -154,7 +154,7 @@ pub(crate) fn attach(
             XdpFlags::DRV_MODE
         };
         tracing::warn!(
-            "--force: replacing XDP program {} ('{}') on {ifname}",
+            "forced: replacing XDP program {} ('{}') on {ifname}",
             existing.prog_id,
             program_name(existing.prog_id)
         );
@@ -174,7 +174,7 @@ pub(crate) fn attach(
             try_mode(XdpFlags::DRV_MODE).map_err(|e| XdpError::Attach {
                 ifname: ifname.clone(),
                 mode: "native",
-                reason: format!("{e} (the driver may lack native XDP: try --xdp-mode generic)"),
+                reason: format!("{e} (the driver may lack native XDP: try generic mode)"),
             })?;
             AttachedMode::Native
         }

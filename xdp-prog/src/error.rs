@@ -18,7 +18,7 @@ pub enum XdpError {
     #[error(
         "interface {ifname} already has XDP program {id} ('{name}') attached; fastpath will not \
          replace another program. If nothing else uses it (e.g. a fastpath that was killed), \
-         detach it with `ip link set dev {ifname} xdp off` or rerun with --force"
+         detach it with `ip link set dev {ifname} xdp off`, or attach with force to replace it"
     )]
     Occupied {
         ifname: String,

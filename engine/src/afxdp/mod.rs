@@ -6,6 +6,7 @@
 //! exactly one place at any time and [`Xsk::accounting`] counts them. A frame carries the
 //! id of the UMEM that made it, and every other socket refuses it (`umem.rs`).
 
+mod config;
 mod cred;
 mod error;
 mod ethtool;
@@ -17,11 +18,10 @@ mod umem;
 mod waker;
 mod xsk;
 
+pub use config::{BindMode, BusyPoll, FrameAccounting, GrantedMode, XdpStatistics, XskConfig};
 pub use cred::{drop_thread_privileges, peer_uid};
 pub use error::XskError;
 pub use ethtool::{driver_name, rx_queue_count};
 pub use netdev::{ifindex, ipv4_addresses, mac_address};
 pub use waker::Waker;
-pub use xsk::{
-    BindMode, BusyPoll, Frame, FrameAccounting, GrantedMode, XdpStatistics, Xsk, XskConfig,
-};
+pub use xsk::{Frame, Xsk};

@@ -24,9 +24,11 @@ pub struct Frame {
 }
 
 impl Frame {
+    /// Bytes of the frame in use (received, or to send).
     pub fn len(&self) -> usize {
         self.len as usize
     }
+    /// No bytes in use.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

@@ -6,6 +6,8 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// Wakes a worker sleeping in `poll` from another thread (an eventfd); the write is
+/// skipped while it is not asleep.
 #[derive(Debug)]
 pub struct Waker {
     fd: OwnedFd,
@@ -13,6 +15,7 @@ pub struct Waker {
 }
 
 impl Waker {
+    /// A new eventfd-backed waker.
     pub fn new() -> io::Result<Waker> {
         // SAFETY: plain syscall; the returned descriptor is owned below.
         let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };

@@ -20,12 +20,7 @@ impl Host {
                 ArpEvent::SendRequest(req) => {
                     self.stats.arp_requests += 1;
                     let mac = self.mac;
-                    let sent = tx.send(&mut |buf: &mut [u8]| {
-                        let at =
-                            ethernet::emit(buf, ethernet::BROADCAST, mac, None, EtherType::Arp);
-                        req.emit(&mut buf[at..]);
-                        at + arp::PACKET_LEN
-                    });
+                    let sent = tx.send(&mut |buf: &mut [u8]| crate::frame::arp(buf, mac, &req));
                     if !sent {
                         self.stats.tx_full += 1;
                     }

@@ -27,6 +27,7 @@ pub enum Closed {
 }
 
 impl Closed {
+    /// The reason's name in reports.
     pub fn as_str(self) -> &'static str {
         match self {
             Closed::Normal => "closed",
@@ -56,7 +57,7 @@ pub enum Event {
 /// Why a connect failed at once.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum ConnectError {
-    /// The destination is not on our subnet and no gateway is configured (`--gateway`).
+    /// The destination is not on our subnet and no gateway is configured.
     NoRoute(Ipv4Addr),
     /// The engine has no address to send from.
     NoAddress,
@@ -73,14 +74,14 @@ impl std::fmt::Display for ConnectError {
         match self {
             ConnectError::NoRoute(ip) => write!(
                 f,
-                "no route to {ip}: it is outside the engine's subnet and no --gateway is set"
+                "no route to {ip}: it is outside the engine's subnets and no gateway is configured"
             ),
             ConnectError::NoAddress => f.write_str("the engine has no address to connect from"),
-            ConnectError::NoPorts => f.write_str(
-                "every local port is in use towards this destination (widen --local-ports)",
-            ),
+            ConnectError::NoPorts => {
+                f.write_str("every port of the local port range is in use towards this destination")
+            }
             ConnectError::TooManyConnections => {
-                f.write_str("the worker holds its maximum number of connections (--max-conns)")
+                f.write_str("the worker holds its maximum number of connections")
             }
             ConnectError::ResolutionBacklog => {
                 f.write_str("too many connections wait for the same next hop's ARP answer")

@@ -48,27 +48,20 @@ pub(super) fn send_segment(
     r: &TcpRepr,
     payload: &[u8],
 ) -> bool {
+    let link = Link {
+        src: mac,
+        dst: peer_mac,
+        vlan,
+    };
+    let ip = Ip {
+        src: *tuple.local.ip(),
+        dst: *tuple.remote.ip(),
+        ident,
+    };
     tx.send(&mut |buf: &mut [u8]| {
-        let ip_at = ethernet::emit(buf, peer_mac, mac, vlan, EtherType::Ipv4);
-        let tcp_at = ip_at + ipv4::MIN_HEADER_LEN;
+        let tcp_at = link.header_len() + ipv4::MIN_HEADER_LEN;
         let hl = r.header_len();
         buf[tcp_at + hl..tcp_at + hl + payload.len()].copy_from_slice(payload);
-        let seg_len = r.emit(
-            &mut buf[tcp_at..],
-            payload.len(),
-            *tuple.local.ip(),
-            *tuple.remote.ip(),
-        );
-        Ipv4Repr {
-            src: *tuple.local.ip(),
-            dst: *tuple.remote.ip(),
-            protocol: ipv4::PROTO_TCP,
-            ttl: crate::iface::DEFAULT_TTL,
-            ident,
-            payload_len: seg_len,
-            ecn: r.ecn,
-        }
-        .emit(&mut buf[ip_at..]);
-        tcp_at + seg_len
+        crate::frame::tcp_segment(buf, tcp_at, Some(&link), &ip, r, payload.len()).end
     })
 }

@@ -8,10 +8,13 @@ use crate::tcp::ConnInfo;
 /// One connection of a listing: where it lives, who drives it, and its TCP state.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct ConnEntry {
+    /// The worker holding it.
     pub worker: u16,
+    /// Its slot in that worker's slab.
     pub slot: u32,
     /// "server" (accepted by a listener) or "client" (opened by the application).
     pub role: &'static str,
+    /// Its TCP state.
     #[serde(flatten)]
     pub info: ConnInfo,
 }
@@ -21,9 +24,11 @@ pub struct ConnEntry {
 pub struct HostGauges {
     /// Connections held, TIME_WAIT included.
     pub connections: usize,
+    /// Of those, in TIME_WAIT.
     pub time_wait: usize,
     /// Slots in the slab (held + free), the high-water mark of connections.
     pub slots: usize,
+    /// Deadlines in the timer wheel.
     pub timer_entries: usize,
     /// Request latency so far (cumulative since start).
     pub latency: super::LatencyHistogram,
@@ -63,7 +68,7 @@ impl Host {
             time_wait: self.time_wait,
             slots: self.slab.len(),
             timer_entries: self.timers.len(),
-            latency: self.stats.latency,
+            latency: self.latency,
         }
     }
 }

@@ -15,12 +15,16 @@ pub const BOUNDS_US: [u64; 15] = [
 /// Counts per bucket (not cumulative), their sum and count.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct LatencyHistogram {
+    /// Samples per bucket, `BOUNDS_US` then +Inf.
     pub buckets: [u64; BOUNDS_US.len() + 1],
+    /// The samples' sum, in microseconds.
     pub sum_us: u64,
+    /// How many samples.
     pub count: u64,
 }
 
 impl LatencyHistogram {
+    /// One sample of `d`.
     pub fn record(&mut self, d: Duration) {
         self.record_n(d, 1);
     }
@@ -34,6 +38,7 @@ impl LatencyHistogram {
         self.count += n;
     }
 
+    /// Adds `o`'s samples (a total over workers).
     pub fn add(&mut self, o: &LatencyHistogram) {
         for (a, b) in self.buckets.iter_mut().zip(&o.buckets) {
             *a += b;

@@ -8,9 +8,13 @@ use super::*;
 pub struct LoopSegment {
     /// The worker whose inbox it goes to.
     pub to: u16,
+    /// The sender's address and port.
     pub src: SocketAddrV4,
+    /// The receiver's address and port.
     pub dst: SocketAddrV4,
+    /// The TCP header.
     pub repr: TcpRepr,
+    /// The payload.
     pub payload: Vec<u8>,
 }
 

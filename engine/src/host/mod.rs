@@ -23,20 +23,23 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
 pub use self::events::{Closed, ConnId, ConnectError, Event};
+use crate::frame::{Ip, Link};
 use crate::http::{DateCache, HttpConfig, HttpStats, Session, Site, Verdict};
 use crate::neighbor::{Arp, ArpConfig, ArpEvent, Resolve};
 use crate::table::{Owner, SocketTable};
 use crate::tcp::isn::IsnGenerator;
-use crate::tcp::{CloseReason, Conn, FourTuple, Listener, Secrets, State, SynVerdict, TcpConfig};
+use crate::tcp::{
+    CloseReason, Conn, ConnStats, FourTuple, Listener, Secrets, State, SynVerdict, TcpConfig,
+};
 use crate::time::Instant;
 use crate::timer::TimerWheel;
-use crate::wire::arp::{self, ArpRepr};
-use crate::wire::ethernet::{self, EtherType, MacAddr};
-use crate::wire::ipv4::{self, Ipv4Repr};
+use crate::wire::arp::ArpRepr;
+use crate::wire::ethernet::{self, MacAddr};
+use crate::wire::ipv4;
 use crate::wire::tcp::TcpRepr;
 
 mod client;
-pub mod events;
+pub(crate) mod events;
 mod frame;
 mod inspect;
 mod latency;
@@ -51,9 +54,12 @@ pub use latency::{LatencyHistogram, BOUNDS_US as LATENCY_BOUNDS_US};
 use loopback::is_loopback;
 pub use loopback::{flow_worker, LoopSegment};
 
+/// What one worker's host is configured with.
 #[derive(Clone, Debug)]
 pub struct HostConfig {
+    /// Every connection's TCP settings.
     pub tcp: TcpConfig,
+    /// Every session's HTTP settings.
     pub http: HttpConfig,
     /// Connections this worker holds at most, TIME_WAIT not counted; SYNs beyond get a RST.
     pub max_conns: usize,
@@ -106,53 +112,47 @@ pub enum Disposition {
     Dropped,
 }
 
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
-pub struct HostStats {
-    pub accepted: u64,
-    pub cookie_accepted: u64,
-    pub closed: u64,
-    pub resets_sent: u64,
-    pub refused_full: u64,
-    /// Connections that skipped TIME_WAIT because `max_time_wait` was reached.
-    pub time_wait_overflow: u64,
-    pub tx_full: u64,
-    /// Connections opened by the application (`connect`).
-    pub connects: u64,
-    /// Connects that failed because the next hop never answered ARP.
-    pub unreachable: u64,
-    /// ARP requests sent for next hops.
-    pub arp_requests: u64,
-    /// SYN-ACKs carrying a cookie (the backlog was full), over all listeners.
-    pub syn_cookies_sent: u64,
-    /// The most half-open connections one listener held at once (never above `backlog`).
-    pub half_open_peak: u64,
-    /// RFC 5961 challenge ACKs sent, and those the rate limit held back.
-    pub challenge_acks: u64,
-    pub challenge_acks_suppressed: u64,
-    /// Segments sent again (timeouts and fast retransmit).
-    pub retransmits: u64,
-    /// Zero-window probes sent.
-    pub window_probes: u64,
-    /// Retransmission timeouts, tail loss probes, D-SACK-proved spurious
-    /// retransmissions, undone congestion responses, duplicate data received.
-    pub rto_expiries: u64,
-    pub tail_loss_probes: u64,
-    pub spurious_retransmits: u64,
-    pub undos: u64,
-    pub duplicates_received: u64,
-    /// CE-marked data received; window reductions for ECE (RFC 3168).
-    pub ce_received: u64,
-    pub ecn_reductions: u64,
-    /// Connections that ended because retransmissions (or keep-alive, or FIN_WAIT_2) ran
-    /// out of time.
-    pub timed_out: u64,
-    /// Segments put into another worker's (or our own) loopback inbox.
-    pub loopback_out: u64,
-    /// Loopback segments received.
-    pub loopback_in: u64,
-    pub http: HttpStats,
-    /// Request latency (`latency.rs`).
-    pub latency: LatencyHistogram,
+crate::stats::counter_set! {
+    /// What a worker's host counted: its own counts, then its connections' and sessions'
+    /// counters summed in.
+    pub struct HostStats {
+        /// Connections accepted (handshake completed).
+        accepted,
+        /// Of those, made from a SYN cookie.
+        cookie_accepted,
+        /// Connections closed and freed.
+        closed,
+        /// RSTs sent for segments no connection took.
+        resets_sent,
+        /// SYNs refused because `max_conns` was reached.
+        refused_full,
+        /// Connections that skipped TIME_WAIT because `max_time_wait` was reached.
+        time_wait_overflow,
+        /// Segments not sent because no TX frame was free.
+        tx_full,
+        /// Connections opened by the application (`connect`).
+        connects,
+        /// Connects that failed because the next hop never answered ARP.
+        unreachable,
+        /// ARP requests sent for next hops.
+        arp_requests,
+        /// SYN-ACKs carrying a cookie (the backlog was full), over all listeners.
+        syn_cookies_sent,
+        /// The most half-open connections one listener held at once (never above `backlog`).
+        half_open_peak,
+        /// Connections that ended because retransmissions (or keep-alive, or FIN_WAIT_2) ran
+        /// out of time.
+        timed_out,
+        /// Segments put into another worker's (or our own) loopback inbox.
+        loopback_out,
+        /// Loopback segments received.
+        loopback_in,
+        ;
+        /// The connections' TCP counters, summed.
+        tcp: ConnStats,
+        /// The HTTP sessions' counters, summed.
+        http: HttpStats,
+    }
 }
 
 struct Entry {
@@ -210,6 +210,8 @@ enum Path {
 /// loop iteration (the rest wait).
 pub(crate) const EVENT_BUDGET: usize = 4096;
 
+/// One worker's TCP host: its listeners, connections, their HTTP sessions or applications,
+/// the timer wheel that wakes them, and the ARP resolver for connections it opens.
 pub struct Host {
     worker: u16,
     mac: MacAddr,
@@ -233,6 +235,8 @@ pub struct Host {
     ident: u16,
     scratch: Vec<u8>,
     stats: HostStats,
+    /// Request latency (`latency.rs`).
+    latency: LatencyHistogram,
     secrets: Secrets,
     /// ISNs of the connections the application opens (a key of their own).
     isn: IsnGenerator,
@@ -247,6 +251,7 @@ pub struct Host {
 }
 
 impl Host {
+    /// A host for worker `worker` with our link address `mac`.
     pub fn new(
         worker: u16,
         mac: MacAddr,
@@ -287,6 +292,7 @@ impl Host {
             ident: 0,
             scratch: vec![0; 65536],
             stats: HostStats::default(),
+            latency: LatencyHistogram::default(),
             isn: IsnGenerator::new(secrets.client_isn()),
             arp: Arp::new(arp_cfg),
             events: VecDeque::new(),
@@ -309,6 +315,7 @@ impl Host {
         self.live
     }
 
+    /// What the host counted so far, the live connections' counters included.
     pub fn stats(&self) -> HostStats {
         let mut s = self.stats;
         s.syn_cookies_sent = self.listeners.iter().map(|l| l.stats.cookies_sent).sum();
@@ -436,24 +443,18 @@ impl Host {
                         e.conn.abort();
                     }
                 }
-                let (s, c) = (srv.session.stats, srv.counted);
+                let s = srv.session.stats;
+                let c_requests = srv.counted.requests;
+                self.stats.http.add(&s.since(&srv.counted));
                 srv.counted = s;
-                if s.requests > c.requests {
-                    srv.waiting.get_or_insert((now, 0)).1 += s.requests - c.requests;
+                if s.requests > c_requests {
+                    srv.waiting.get_or_insert((now, 0)).1 += s.requests - c_requests;
                 }
                 if srv.session.pending() == 0 {
                     if let Some((since, n)) = srv.waiting.take() {
-                        self.stats.latency.record_n(now.saturating_since(since), n);
+                        self.latency.record_n(now.saturating_since(since), n);
                     }
                 }
-                let h = &mut self.stats.http;
-                h.requests += s.requests - c.requests;
-                h.responses_2xx += s.responses_2xx - c.responses_2xx;
-                h.responses_4xx += s.responses_4xx - c.responses_4xx;
-                h.responses_5xx += s.responses_5xx - c.responses_5xx;
-                h.header_timeouts += s.header_timeouts - c.header_timeouts;
-                h.idle_timeouts += s.idle_timeouts - c.idle_timeouts;
-                h.send_timeouts += s.send_timeouts - c.send_timeouts;
             }
             Role::Client(c) => {
                 let st = e.conn.state();
@@ -489,28 +490,19 @@ impl Host {
                     let sent = tx.send_range(&mut |buf: &mut [u8]| {
                         let (r, n) = conn.poll_transmit(now, &mut buf[PAYLOAD_AT..])?;
                         ident = ident.wrapping_add(1);
-                        let tcp_at = PAYLOAD_AT - r.header_len();
-                        let (src, dst) = (*tuple.local.ip(), *tuple.remote.ip());
-                        let seg_len = r.emit(&mut buf[tcp_at..], n, src, dst);
-                        let ip_at = tcp_at - ipv4::MIN_HEADER_LEN;
-                        Ipv4Repr {
-                            src,
-                            dst,
-                            protocol: ipv4::PROTO_TCP,
-                            ttl: crate::iface::DEFAULT_TTL,
-                            ident,
-                            payload_len: seg_len,
-                            ecn: r.ecn,
-                        }
-                        .emit(&mut buf[ip_at..]);
-                        let tag = if vlan.is_some() {
-                            ethernet::VLAN_TAG_LEN
-                        } else {
-                            0
+                        let link = Link {
+                            src: mac,
+                            dst: peer_mac,
+                            vlan,
                         };
-                        let start = ip_at - ethernet::HEADER_LEN - tag;
-                        ethernet::emit(&mut buf[start..], peer_mac, mac, vlan, EtherType::Ipv4);
-                        Some((start, tcp_at + seg_len))
+                        let ip = Ip {
+                            src: *tuple.local.ip(),
+                            dst: *tuple.remote.ip(),
+                            ident,
+                        };
+                        let tcp_at = PAYLOAD_AT - r.header_len();
+                        let f = crate::frame::tcp_segment(buf, tcp_at, Some(&link), &ip, &r, n);
+                        Some((f.start, f.end))
                     });
                     match sent {
                         None => break,
@@ -543,19 +535,8 @@ impl Host {
             }
             Path::Resolving => {}
         }
-        let (now_c, was) = (e.conn.stats, e.tcp_counted);
-        self.stats.challenge_acks += now_c.challenge_acks - was.challenge_acks;
-        self.stats.challenge_acks_suppressed +=
-            now_c.challenge_acks_suppressed - was.challenge_acks_suppressed;
-        self.stats.retransmits += now_c.retransmits - was.retransmits;
-        self.stats.window_probes += now_c.window_probes - was.window_probes;
-        self.stats.rto_expiries += now_c.rto_expiries - was.rto_expiries;
-        self.stats.tail_loss_probes += now_c.tail_loss_probes - was.tail_loss_probes;
-        self.stats.spurious_retransmits += now_c.spurious_retransmits - was.spurious_retransmits;
-        self.stats.undos += now_c.undos - was.undos;
-        self.stats.duplicates_received += now_c.duplicate_segments - was.duplicate_segments;
-        self.stats.ce_received += now_c.ce_received - was.ce_received;
-        self.stats.ecn_reductions += now_c.ecn_reductions - was.ecn_reductions;
+        let now_c = e.conn.stats;
+        self.stats.tcp.add(&now_c.since(&e.tcp_counted));
         e.tcp_counted = now_c;
         if !e.in_time_wait && e.conn.state() == State::TimeWait {
             if self.time_wait >= self.cfg.max_time_wait {

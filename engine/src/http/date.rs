@@ -2,6 +2,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// Bytes of an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT").
 pub const DATE_LEN: usize = 29;
 
 /// The current IMF-fixdate, re-rendered only when the second changes.
@@ -58,6 +59,7 @@ impl DateCache {
         }
     }
 
+    /// The date as it goes into the header.
     pub fn as_bytes(&self) -> &[u8; DATE_LEN] {
         &self.text
     }

@@ -73,17 +73,24 @@ impl Default for HttpConfig {
     }
 }
 
-/// Counters a worker sums over its sessions.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
-pub struct HttpStats {
-    pub requests: u64,
-    pub responses_2xx: u64,
-    pub responses_4xx: u64,
-    pub responses_5xx: u64,
-    pub header_timeouts: u64,
-    pub idle_timeouts: u64,
-    /// Connections reset because a response made no progress for `send_timeout`.
-    pub send_timeouts: u64,
+crate::stats::counter_set! {
+    /// Counters a worker sums over its sessions.
+    pub struct HttpStats {
+        /// Requests parsed.
+        requests,
+        /// Responses with a 2xx status.
+        responses_2xx,
+        /// Responses with a 4xx status.
+        responses_4xx,
+        /// Responses with a 5xx status.
+        responses_5xx,
+        /// Connections closed because a request head did not arrive in time.
+        header_timeouts,
+        /// Keep-alive connections closed for idling.
+        idle_timeouts,
+        /// Connections reset because a response made no progress for `send_timeout`.
+        send_timeouts,
+    }
 }
 
 const MAX_HEADERS: usize = 64;
@@ -115,6 +122,7 @@ enum Read {
 /// What the caller should do with the connection after `drive` or `on_timeout`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
+    /// Keep the connection.
     Continue,
     /// Close abruptly (RST): the peer did not finish in time after our close.
     Abort,
@@ -145,6 +153,7 @@ pub struct Session {
     deferred: Option<Request>,
     /// Whether any request has been seen (the first waits `header_timeout` from the start).
     served: bool,
+    /// What the session counted.
     pub stats: HttpStats,
 }
 
@@ -165,6 +174,7 @@ struct Request {
 }
 
 impl Session {
+    /// A session for a connection that opened at `now`.
     pub fn new(now: Instant) -> Session {
         Session {
             inbuf: Vec::new(),

@@ -8,7 +8,9 @@ use std::sync::Arc;
 /// One thing to serve.
 #[derive(Clone, Debug)]
 pub struct Resource {
+    /// The Content-Type header's value.
     pub content_type: &'static str,
+    /// The body, shared by every response that serves it.
     pub body: Arc<[u8]>,
 }
 
@@ -16,9 +18,11 @@ pub struct Resource {
 /// Called on the worker's core for every GET and HEAD, with the request target (path and
 /// query); `None` answers 404. Must not block: it runs between two packets.
 pub trait Handler: Send + Sync {
+    /// The resource for `target` (path and query), or `None` for 404.
     fn respond(&self, target: &str) -> Option<Resource>;
 }
 
+/// What the responder serves.
 #[derive(Clone)]
 pub enum Site {
     /// The same body for every GET or HEAD.
@@ -27,7 +31,9 @@ pub enum Site {
     Handler(Arc<dyn Handler>),
     /// Files by URL path ("/index.html"); "/" and directory paths map to their index.html.
     Root {
+        /// Resources by URL path.
         files: HashMap<String, Resource>,
+        /// Bytes of all bodies together.
         bytes: usize,
     },
 }
@@ -61,14 +67,17 @@ impl std::error::Error for SiteError {}
 /// A lookup's result.
 #[derive(Debug)]
 pub enum Lookup<'a> {
+    /// A resource of the site.
     Found(&'a Resource),
     /// Made by a handler for this request.
     Made(Resource),
+    /// No resource for this path (404).
     NotFound,
     /// The path tries to leave the root ("..") or is not a clean absolute path.
     Forbidden,
 }
 
+/// The Content-Type for a file, by its extension.
 pub fn content_type(path: &str) -> &'static str {
     let ext = path.rsplit_once('.').map_or("", |(_, e)| e);
     match ext.to_ascii_lowercase().as_str() {
@@ -98,6 +107,7 @@ impl Site {
         Site::body("Hello from fastpath\n")
     }
 
+    /// `text` as a plain-text body for every path.
     pub fn body(text: &str) -> Site {
         Site::Body(Resource {
             content_type: "text/plain; charset=utf-8",

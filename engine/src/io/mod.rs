@@ -9,7 +9,7 @@
 //! Frames are owned handles (`Device::Frame`, never `Clone`): every frame is in exactly
 //! one place, and [`Device::accounting`] counts where.
 
-pub mod memory;
+pub(crate) mod memory;
 
 use std::io;
 

@@ -132,11 +132,6 @@ impl<T> Arp<T> {
         }
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &ArpConfig {
-        &self.cfg
-    }
-
     /// Whether `ip` is one of our addresses.
     pub fn is_ours(&self, ip: Ipv4Addr) -> bool {
         self.cfg.addrs.iter().any(|(a, _)| *a == ip)
@@ -174,11 +169,13 @@ impl<T> Arp<T> {
     }
 
     /// Number of cache entries (fresh or not yet evicted).
+    #[cfg(test)]
     pub fn cache_len(&self) -> usize {
         self.cache.len()
     }
 
     /// Frames currently held for pending resolutions.
+    #[cfg(test)]
     pub fn pending_frames(&self) -> usize {
         self.pending_frames
     }

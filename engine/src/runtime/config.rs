@@ -11,18 +11,21 @@ use crate::afxdp::BindMode;
 use crate::app::App;
 use crate::http::{Handler, HttpConfig, Site};
 use crate::tcp::TcpConfig;
-use crate::wire::ethernet::MacAddr;
+use crate::worker::FrameHandler;
 
 pub use fastpath_xdp::XdpMode;
 
 /// An IPv4 address with its prefix length, as `10.0.0.2/24`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Cidr {
+    /// The address.
     pub addr: Ipv4Addr,
+    /// The prefix length of its subnet (0-32).
     pub prefix: u8,
 }
 
 impl Cidr {
+    /// `addr/prefix`.
     pub fn new(addr: Ipv4Addr, prefix: u8) -> Cidr {
         Cidr { addr, prefix }
     }
@@ -102,9 +105,10 @@ pub enum Service {
     Http(Arc<Site>),
     /// No listener: the engine is a client only (its application opens connections).
     None,
-    /// Bench-only: every TCP frame for our address and port [`crate::worker::REFLECT_PORT`]
-    /// goes straight back, nothing else runs. The ceiling of the AF_XDP path.
-    Reflect(Option<InjectTo>),
+    /// A program's own frame path in place of the stack (bench tools, such as `fastpath
+    /// reflect`): every frame for our addresses and the handler's port goes to it, nothing
+    /// else runs.
+    Frames(Arc<dyn FrameHandler>),
 }
 
 impl Service {
@@ -112,14 +116,6 @@ impl Service {
     pub fn handler(handler: impl Handler + 'static) -> Service {
         Service::Http(Arc::new(Site::Handler(Arc::new(handler))))
     }
-}
-
-/// Reflect mode: frames to send at start to the other end (which reflects too).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct InjectTo {
-    pub count: usize,
-    pub addr: Ipv4Addr,
-    pub mac: MacAddr,
 }
 
 type MakeApp = dyn Fn(usize, usize) -> Option<Box<dyn App>> + Send + Sync;
@@ -130,6 +126,7 @@ type MakeApp = dyn Fn(usize, usize) -> Option<Box<dyn App>> + Send + Sync;
 pub struct AppFactory(Arc<MakeApp>);
 
 impl AppFactory {
+    /// An application factory from `make(worker index, worker count)`.
     pub fn new(
         make: impl Fn(usize, usize) -> Option<Box<dyn App>> + Send + Sync + 'static,
     ) -> AppFactory {
@@ -153,6 +150,7 @@ impl fmt::Debug for AppFactory {
 pub struct EngineConfig {
     /// The interface to attach to, in the calling thread's network namespace.
     pub iface: String,
+    /// Which receive queues to attach to (default: all).
     pub queues: Queues,
     /// The CPU of each queue's worker, in the order of the queues (default: the queue's
     /// number modulo the CPU count).
@@ -167,9 +165,13 @@ pub struct EngineConfig {
     pub ports: Vec<u16>,
     /// Local ports (inclusive) for connections the engine opens; steered to the engine.
     pub local_ports: (u16, u16),
+    /// How the AF_XDP sockets are opened.
     pub afxdp: AfXdpConfig,
+    /// How the steering program is attached.
     pub xdp: XdpConfig,
+    /// Every connection's TCP settings.
     pub tcp: TcpConfig,
+    /// Every session's HTTP settings.
     pub http: HttpConfig,
     /// Connections each worker holds at most, TIME_WAIT not counted; SYNs beyond get a RST.
     pub max_conns: usize,
@@ -182,6 +184,7 @@ pub struct EngineConfig {
     pub loopback_inbox: usize,
     /// Write every frame received and sent to this pcap file.
     pub pcap: Option<PathBuf>,
+    /// What the workers serve.
     pub service: Service,
     /// An application in each worker, beside the service.
     pub apps: Option<AppFactory>,
@@ -237,7 +240,7 @@ impl EngineConfig {
     pub(crate) fn listen_ports(&self) -> &[u16] {
         match self.service {
             Service::Http(_) => &self.ports,
-            Service::None | Service::Reflect(_) => &[],
+            Service::None | Service::Frames(_) => &[],
         }
     }
 }

@@ -239,7 +239,7 @@ fn bind(path: &Path) -> Result<UnixListener, StartError> {
         if !meta.file_type().is_socket() {
             return Err(fail(io::Error::new(
                 io::ErrorKind::AlreadyExists,
-                "exists and is not a socket; give --control another path",
+                "exists and is not a socket; give another control path",
             )));
         }
         match UnixStream::connect(path) {

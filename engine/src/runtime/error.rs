@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use crate::afxdp::XskError;
 use fastpath_xdp::XdpError;
 
+/// Why [`Engine::start`](super::Engine::start) failed.
 #[derive(Debug)]
 pub enum StartError {
     /// The process lacks capabilities AF_XDP and XDP need (named).
@@ -16,8 +17,11 @@ pub enum StartError {
     NoInterface(String),
     /// A queue the configuration names does not exist on the interface.
     NoSuchQueue {
+        /// The interface.
         iface: String,
+        /// The queue asked for.
         queue: u32,
+        /// How many receive queues the interface has.
         queues: u32,
     },
     /// The configuration names no queue.
@@ -25,40 +29,83 @@ pub enum StartError {
     /// The configuration gives no address.
     NoAddress,
     /// Fewer cores than queues were given.
-    TooFewCores { cores: usize, queues: usize },
+    TooFewCores {
+        /// Cores given.
+        cores: usize,
+        /// Queues to run.
+        queues: usize,
+    },
     /// A core that is not on this machine.
-    NoSuchCpu { cpu: usize, cpus: usize },
+    NoSuchCpu {
+        /// The core asked for.
+        cpu: usize,
+        /// How many CPUs this machine has.
+        cpus: usize,
+    },
     /// `max_conns` is 0: no connection could be held.
     NoConnections,
     /// The local port range is empty or starts at 0.
-    BadLocalPorts { lo: u16, hi: u16 },
+    BadLocalPorts {
+        /// The first port.
+        lo: u16,
+        /// The last port.
+        hi: u16,
+    },
     /// Reading something about the interface failed.
     Interface {
+        /// The interface.
         iface: String,
+        /// What was being read.
         what: &'static str,
+        /// The operating system's answer.
         err: io::Error,
     },
     /// Loading, attaching or filling the steering program failed.
     Xdp(XdpError),
     /// Opening the AF_XDP socket of one queue failed.
     Socket {
+        /// The interface.
         iface: String,
+        /// The queue.
         queue: u32,
+        /// Why the socket could not be opened.
         err: XskError,
     },
     /// The pcap file could not be created.
-    Pcap { path: PathBuf, err: io::Error },
+    Pcap {
+        /// The file asked for.
+        path: PathBuf,
+        /// The operating system's answer.
+        err: io::Error,
+    },
     /// The operating system refused something else (threads, eventfds, randomness).
-    Os { what: &'static str, err: io::Error },
+    Os {
+        /// What was being done.
+        what: &'static str,
+        /// The operating system's answer.
+        err: io::Error,
+    },
     /// The control socket could not be made at this path.
-    Control { path: PathBuf, err: io::Error },
+    Control {
+        /// The socket's path.
+        path: PathBuf,
+        /// The operating system's answer.
+        err: io::Error,
+    },
     /// Another engine answers on this control socket.
     ControlInUse(PathBuf),
     /// A worker could not become the `--user` given.
-    User { name: String, err: String },
+    User {
+        /// The user.
+        name: String,
+        /// Why not.
+        err: String,
+    },
     /// The metrics listener could not be bound.
     Metrics {
+        /// The address asked for.
         addr: std::net::SocketAddr,
+        /// The operating system's answer.
         err: io::Error,
     },
 }

@@ -40,13 +40,12 @@ use crate::pcap::PcapWriter;
 use crate::stats::{Counters, Published};
 use crate::table::SocketTable;
 use crate::tcp::Secrets;
-use crate::worker::{
-    inspect_channel, Handoff, Inject, StopSignal, Worker, WorkerConfig, WorkerSummary,
-};
+use crate::worker::{inspect_channel, Handoff, StopSignal, Worker, WorkerConfig};
 
+pub use crate::worker::{FrameHandler, WorkerSummary};
 pub use caps::missing_capabilities;
 pub use config::{
-    AfXdpConfig, AppFactory, Cidr, EngineConfig, InjectTo, Queues, Service, XdpConfig, XdpMode,
+    AfXdpConfig, AppFactory, Cidr, EngineConfig, Queues, Service, XdpConfig, XdpMode,
     DEFAULT_FRAMES,
 };
 pub use control::{default_control_path, VERSION as CONTROL_VERSION};
@@ -282,12 +281,8 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
         }
     }
 
-    let reflect = matches!(cfg.service, Service::Reflect(_));
-    let steered: Vec<(std::net::Ipv4Addr, u16)> = if reflect {
-        addrs
-            .iter()
-            .map(|a| (a.cidr.addr, crate::worker::REFLECT_PORT))
-            .collect()
+    let steered: Vec<(std::net::Ipv4Addr, u16)> = if let Service::Frames(h) = &cfg.service {
+        addrs.iter().map(|a| (a.cidr.addr, h.port())).collect()
     } else {
         listen.iter().map(|a| (*a.ip(), a.port())).collect()
     };
@@ -367,7 +362,7 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
     };
     let site = match &cfg.service {
         Service::Http(site) => site.clone(),
-        Service::None | Service::Reflect(_) => Arc::new(Site::hello()),
+        Service::None | Service::Frames(_) => Arc::new(Site::hello()),
     };
     let our: Vec<OurAddr> = addrs
         .iter()
@@ -377,19 +372,12 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
             owned: a.owned,
         })
         .collect();
-    let inject = match cfg.service {
-        Service::Reflect(Some(to)) => Some(Inject {
-            count: to.count,
-            src_mac: mac,
-            dst_mac: to.mac,
-            src: cfg.addrs[0].addr,
-            dst: to.addr,
-        }),
-        _ => None,
-    };
     let wcfg = WorkerConfig {
         busy_poll: cfg.afxdp.busy_poll,
-        reflect,
+        frames: match &cfg.service {
+            Service::Frames(h) => Some(h.clone()),
+            _ => None,
+        },
         ..WorkerConfig::default()
     };
     let table = Arc::new(SocketTable::with_capacity(
@@ -442,10 +430,8 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
             secrets.clone(),
         );
         let mut wcfg = wcfg.clone();
-        if w == 0 {
-            // Only the first worker starts the bouncing.
-            wcfg.inject = inject.clone();
-        }
+        // Only the first worker sends a frame handler's initial frames.
+        wcfg.initial_frames = w == 0;
         let mut worker = Worker::new(xsk, Iface::new(mac, our.clone()), wcfg, published.clone())
             .with_host(host, handoffs.next().expect("one handoff per worker"));
         if let Some(p) = &pcap {

@@ -14,27 +14,33 @@ use super::config::Cidr;
 /// The whole run: how it was attached, each queue's worker, and what was left at exit.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Report {
+    /// The interface the engine ran on.
     pub iface: String,
+    /// The engine's addresses.
     pub addrs: Vec<AddrReport>,
     /// How the steering program was attached.
     pub xdp: XdpReport,
     /// From the start to the end of the stop.
     pub seconds: f64,
+    /// Each queue and what its worker reported.
     pub queues: Vec<QueueReport>,
     /// Counters summed over the workers that reported.
     pub total: Counters,
+    /// What the engine still held after its workers stopped.
     pub at_exit: AtExit,
 }
 
 /// One of the engine's addresses, as the engine held it.
 #[derive(Clone, Copy, Debug, serde::Serialize)]
 pub struct AddrReport {
+    /// The address and prefix.
     #[serde(flatten)]
     pub cidr: Cidr,
     /// Owned (the kernel lacks it) or shared with the kernel.
     pub owned: bool,
 }
 
+/// How the steering program ran.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct XdpReport {
     /// "native" or "generic".
@@ -49,6 +55,7 @@ pub struct XdpReport {
 /// One queue and its worker.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct QueueReport {
+    /// The queue as started.
     #[serde(flatten)]
     pub info: QueueInfo,
     /// What the worker counted; `None` when it failed.
@@ -60,8 +67,11 @@ pub struct QueueReport {
 /// A queue as started: its worker's core and the AF_XDP mode the kernel granted.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct QueueInfo {
+    /// The receive queue.
     pub queue: u32,
+    /// The CPU its worker was pinned to, if pinned.
     pub core: Option<usize>,
+    /// Zero-copy or copy mode.
     pub afxdp_mode: GrantedMode,
     /// Why zero-copy was not granted, when copy mode was the fallback.
     pub fallback: Option<String>,

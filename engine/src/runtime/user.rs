@@ -9,8 +9,11 @@ use std::fmt;
 /// A user to run the workers as.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RunAs {
+    /// The user's name.
     pub name: String,
+    /// Its uid.
     pub uid: u32,
+    /// Its primary group.
     pub gid: u32,
 }
 

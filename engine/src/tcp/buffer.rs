@@ -103,6 +103,7 @@ pub fn trim_pool() -> usize {
 }
 
 /// Bytes this thread's pool holds (free buffers waiting for reuse).
+#[cfg(test)]
 pub fn pooled_bytes() -> usize {
     POOL.try_with(|p| p.borrow().bytes).unwrap_or(0)
 }

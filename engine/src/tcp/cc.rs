@@ -5,8 +5,11 @@ use core::time::Duration;
 
 use crate::time::Instant;
 
+/// A congestion control algorithm: the window it allows and how events change it.
 pub trait CongestionControl {
+    /// The congestion window, in bytes.
     fn cwnd(&self) -> u32;
+    /// The slow-start threshold, in bytes.
     fn ssthresh(&self) -> u32;
     /// New data was acknowledged outside recovery.
     fn on_ack(&mut self, now: Instant, acked: u32, rtt: Option<Duration>);
@@ -18,6 +21,7 @@ pub trait CongestionControl {
     fn on_repeated_rto(&mut self);
     /// RFC 5681 4.1: sending after an idle period longer than the RTO.
     fn on_idle_restart(&mut self);
+    /// The sender's segment size changed (the window's unit).
     fn set_mss(&mut self, mss: u32);
     /// The window is set from outside: by PRR during fast recovery (RFC 6937), to
     /// ssthresh when recovery ends, or back to its old value when a loss proves spurious.
@@ -27,8 +31,10 @@ pub trait CongestionControl {
 /// Which algorithm a connection uses (`--cc`).
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub enum Algorithm {
+    /// CUBIC (RFC 9438), Linux's default.
     #[default]
     Cubic,
+    /// NewReno (RFC 5681, RFC 6582).
     NewReno,
 }
 
@@ -66,6 +72,7 @@ pub struct NewReno {
 }
 
 impl NewReno {
+    /// The initial window for segments of `mss` bytes (RFC 5681 3.1).
     pub fn new(mss: u32) -> NewReno {
         NewReno {
             mss,
@@ -144,6 +151,7 @@ const C: f64 = 0.4;
 const BETA: f64 = 0.7;
 
 impl Cubic {
+    /// The initial window for segments of `mss` bytes.
     pub fn new(mss: u32) -> Cubic {
         Cubic {
             mss,
@@ -251,11 +259,14 @@ impl CongestionControl for Cubic {
 /// Enum dispatch over the algorithms: no box per connection.
 #[derive(Clone, Debug)]
 pub enum Controller {
+    /// CUBIC.
     Cubic(Cubic),
+    /// NewReno.
     NewReno(NewReno),
 }
 
 impl Controller {
+    /// The algorithm `alg`, starting with segments of `mss` bytes.
     pub fn new(alg: Algorithm, mss: u32) -> Controller {
         match alg {
             Algorithm::Cubic => Controller::Cubic(Cubic::new(mss)),

@@ -41,11 +41,14 @@ impl core::str::FromStr for Ecn {
     }
 }
 
+/// What every connection of a worker is configured with (Linux's defaults unless noted).
 #[derive(Copy, Clone, Debug)]
 pub struct TcpConfig {
     /// The MSS we announce: MTU minus 40 (1460 on Ethernet).
     pub mss: u16,
+    /// Receive buffer per connection, in bytes (the window we can offer).
     pub recv_buffer: usize,
+    /// Send buffer per connection, in bytes.
     pub send_buffer: usize,
     /// Offer window scaling (RFC 7323); our shift is derived from `recv_buffer`.
     pub window_scaling: bool,
@@ -59,9 +62,13 @@ pub struct TcpConfig {
     pub delayed_ack: Duration,
     /// Segments ACKed at once at the start of a connection (quick ACK mode).
     pub quickacks: u32,
+    /// The congestion control algorithm.
     pub cc: Algorithm,
+    /// The retransmission timeout before any RTT sample (RFC 6298 2.1: 1 s).
     pub initial_rto: Duration,
+    /// The floor of the computed retransmission timeout.
     pub min_rto: Duration,
+    /// The ceiling of the retransmission timeout, backoff included.
     pub max_rto: Duration,
     /// SYN (and SYN-ACK) retransmissions before giving up (Linux tcp_syn_retries: 6).
     pub syn_retries: u32,
@@ -74,6 +81,7 @@ pub struct TcpConfig {
     /// tcp_fin_timeout: 60 s). Counted from the last segment the peer sent, so a
     /// half-closed peer that keeps sending is never cut off.
     pub fin_wait2_timeout: Duration,
+    /// Keep-alive probes on idle connections, if enabled.
     pub keepalive: Option<Keepalive>,
     /// Challenge ACKs per second (RFC 5961 7; Linux tcp_challenge_ack_limit: 1000).
     pub challenge_ack_limit: u32,

@@ -23,16 +23,24 @@ pub enum SynVerdict {
     Ignore,
 }
 
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
-pub struct ListenerStats {
-    pub syns: u64,
-    pub cookies_sent: u64,
-    pub cookies_accepted: u64,
-    pub cookies_rejected: u64,
-    /// SYNs that also carried RST, FIN or ACK.
-    pub ignored: u64,
+crate::stats::counter_set! {
+    /// What a listener counted.
+    pub struct ListenerStats {
+        /// SYNs received.
+        syns,
+        /// SYN-ACKs sent with a cookie (backlog full).
+        cookies_sent,
+        /// ACKs whose cookie checked out (connections made from a cookie).
+        cookies_accepted,
+        /// ACKs whose cookie did not check out.
+        cookies_rejected,
+        /// SYNs that also carried RST, FIN or ACK.
+        ignored,
+    }
 }
 
+/// A passive open on one local address and port: answers SYNs, with SYN cookies when its
+/// backlog of half-open connections is full.
 #[derive(Debug)]
 pub struct Listener {
     local: SocketAddrV4,
@@ -41,6 +49,7 @@ pub struct Listener {
     half_open: usize,
     isn: IsnGenerator,
     cookies: CookieJar,
+    /// What the listener counted.
     pub stats: ListenerStats,
 }
 
@@ -58,6 +67,7 @@ impl Listener {
         }
     }
 
+    /// The address and port listened on.
     pub fn local(&self) -> SocketAddrV4 {
         self.local
     }

@@ -9,18 +9,18 @@
 //! recovery 8985 (RACK-TLP), 6937 (PRR), 2883 (D-SACK), 3708, 3522, 4015 and 5682 (undo,
 //! Eifel, F-RTO), 6675 (SACK recovery); 3168 (ECN).
 
-pub mod assembler;
-pub mod buffer;
+pub(crate) mod assembler;
+pub(crate) mod buffer;
 pub mod cc;
-pub mod config;
+pub(crate) mod config;
 mod conn;
-pub mod cookie;
-pub mod isn;
-pub mod listener;
-pub mod recovery;
-pub mod rtt;
-pub mod secrets;
-pub mod siphash;
+pub(crate) mod cookie;
+pub(crate) mod isn;
+pub(crate) mod listener;
+pub(crate) mod recovery;
+pub(crate) mod rtt;
+pub(crate) mod secrets;
+pub(crate) mod siphash;
 
 /// Sequence numbers live with the wire format (`wire::seq`); TCP uses them everywhere.
 pub use crate::wire::seq::SeqNum;

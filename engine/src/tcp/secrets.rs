@@ -43,6 +43,7 @@ const CLIENT_ISN: &[u8] = b"fastpath tcp client isn";
 const PORT_START: &[u8] = b"fastpath tcp ephemeral port start";
 
 impl Secrets {
+    /// Derives every key from one 32-byte random master.
     pub fn from_master(master: [u8; 32]) -> Secrets {
         Secrets {
             listener_isn: IsnKey(subkey(&master, LISTENER_ISN)),

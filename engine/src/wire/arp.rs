@@ -18,12 +18,17 @@ mod field {
     pub const TPA: usize = 24;
 }
 
+/// Bytes of an Ethernet/IPv4 ARP packet.
 pub const PACKET_LEN: usize = 28;
 
+/// The ARP operation.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Op {
+    /// Who has the target address? (1)
     Request,
+    /// The sender has the address asked for (2).
     Reply,
+    /// Any other operation code, carried as it was.
     Other(u16),
 }
 
@@ -47,10 +52,15 @@ impl Op {
 /// A parsed Ethernet/IPv4 ARP packet.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct ArpRepr {
+    /// Request or reply.
     pub op: Op,
+    /// The sender's hardware address.
     pub sender_mac: MacAddr,
+    /// The sender's IPv4 address.
     pub sender_ip: Ipv4Addr,
+    /// The target's hardware address (zero in a request).
     pub target_mac: MacAddr,
+    /// The IPv4 address asked about, or replied to.
     pub target_ip: Ipv4Addr,
 }
 

@@ -2,8 +2,10 @@
 
 use super::{be16, Field, WireError};
 
+/// A 48-bit Ethernet address.
 pub type MacAddr = [u8; 6];
 
+/// The broadcast address, ff:ff:ff:ff:ff:ff.
 pub const BROADCAST: MacAddr = [0xff; 6];
 
 mod field {
@@ -15,15 +17,22 @@ mod field {
     pub const VLAN_INNER: usize = 16;
 }
 
+/// Bytes of an untagged Ethernet II header.
 pub const HEADER_LEN: usize = 14;
+/// Bytes an 802.1Q or 802.1ad tag adds to the header.
 pub const VLAN_TAG_LEN: usize = 4;
 
+/// The ethertypes the engine reads.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[repr(u16)]
 pub enum EtherType {
+    /// IPv4.
     Ipv4 = 0x0800,
+    /// ARP.
     Arp = 0x0806,
+    /// An 802.1Q VLAN tag.
     Vlan = 0x8100,
+    /// An 802.1ad (QinQ) service tag.
     QinQ = 0x88a8,
 }
 
@@ -36,6 +45,7 @@ pub struct Frame<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> Frame<T> {
+    /// Checks that the header (and its tag, if any) fits in `buf`.
     pub fn new_checked(buf: T) -> Result<Frame<T>, WireError> {
         let b = buf.as_ref();
         if b.len() < HEADER_LEN {
@@ -53,10 +63,12 @@ impl<T: AsRef<[u8]>> Frame<T> {
         Ok(Frame { buf, payload_at })
     }
 
+    /// The destination address.
     pub fn dst(&self) -> MacAddr {
         self.buf.as_ref()[field::DST].try_into().unwrap_or_default()
     }
 
+    /// The source address.
     pub fn src(&self) -> MacAddr {
         self.buf.as_ref()[field::SRC].try_into().unwrap_or_default()
     }
@@ -71,28 +83,34 @@ impl<T: AsRef<[u8]>> Frame<T> {
         (self.payload_at > HEADER_LEN).then(|| be16(self.buf.as_ref(), field::VLAN_TCI) & 0x0fff)
     }
 
+    /// Bytes of the header: 14, or 18 with a tag.
     pub fn header_len(&self) -> usize {
         self.payload_at
     }
 
+    /// The bytes after the header (and tag).
     pub fn payload(&self) -> &[u8] {
         &self.buf.as_ref()[self.payload_at..]
     }
 
+    /// The buffer the view was made over.
     pub fn into_inner(self) -> T {
         self.buf
     }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Frame<T> {
+    /// Writes the destination address.
     pub fn set_dst(&mut self, mac: MacAddr) {
         self.buf.as_mut()[field::DST].copy_from_slice(&mac);
     }
 
+    /// Writes the source address.
     pub fn set_src(&mut self, mac: MacAddr) {
         self.buf.as_mut()[field::SRC].copy_from_slice(&mac);
     }
 
+    /// The bytes after the header (and tag), writable.
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let at = self.payload_at;
         &mut self.buf.as_mut()[at..]

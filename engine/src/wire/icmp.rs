@@ -6,36 +6,57 @@ use std::net::Ipv4Addr;
 use super::checksum;
 use super::{be16, be32, WireError};
 
+/// ICMP type: echo reply.
 pub const TYPE_ECHO_REPLY: u8 = 0;
+/// ICMP type: destination unreachable.
 pub const TYPE_DEST_UNREACHABLE: u8 = 3;
+/// ICMP type: echo request.
 pub const TYPE_ECHO_REQUEST: u8 = 8;
+/// Destination-unreachable code: fragmentation needed and DF set (RFC 1191).
 pub const CODE_FRAG_NEEDED: u8 = 4;
+/// Bytes of the ICMP header (type, code, checksum, four more).
 pub const HEADER_LEN: usize = 8;
 
 /// What an ICMP message means to the engine.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum IcmpRepr {
+    /// A ping (RFC 792).
     EchoRequest {
+        /// The identifier the reply must echo.
         ident: u16,
+        /// The sequence number the reply must echo.
         seq: u16,
     },
+    /// An answer to a ping.
     EchoReply {
+        /// The echoed identifier.
         ident: u16,
+        /// The echoed sequence number.
         seq: u16,
     },
     /// RFC 1191: a router needs the packet smaller. Carries the start of the packet we
     /// sent, enough to find its TCP connection.
     FragNeeded {
+        /// The next-hop MTU the router reports.
         mtu: u16,
+        /// Source address of the packet that was too big (ours).
         orig_src: Ipv4Addr,
+        /// Destination address of the packet that was too big.
         orig_dst: Ipv4Addr,
+        /// IP protocol of the packet that was too big.
         orig_protocol: u8,
+        /// Its source port (TCP).
         orig_src_port: u16,
+        /// Its destination port (TCP).
         orig_dst_port: u16,
+        /// Its sequence number (TCP).
         orig_seq: u32,
     },
+    /// Any other message, by type and code.
     Other {
+        /// The ICMP type.
         kind: u8,
+        /// The ICMP code.
         code: u8,
     },
 }

@@ -19,8 +19,11 @@ mod field {
     pub const DST: usize = 16;
 }
 
+/// Bytes of an IPv4 header without options.
 pub const MIN_HEADER_LEN: usize = 20;
+/// IP protocol number of ICMP.
 pub const PROTO_ICMP: u8 = 1;
+/// IP protocol number of TCP.
 pub const PROTO_TCP: u8 = 6;
 const FLAG_DF: u16 = 0x4000;
 const FLAG_MF: u16 = 0x2000;
@@ -34,6 +37,7 @@ pub struct Packet<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
+    /// Checks version, header length, total length and header checksum, and refuses fragments.
     pub fn new_checked(buf: T) -> Result<Packet<T>, WireError> {
         let b = buf.as_ref();
         if b.len() < MIN_HEADER_LEN {
@@ -63,14 +67,17 @@ impl<T: AsRef<[u8]>> Packet<T> {
         self.buf.as_ref()
     }
 
+    /// Bytes of the header, options included.
     pub fn header_len(&self) -> usize {
         ((self.b()[field::VER_IHL] & 0x0f) as usize) * 4
     }
 
+    /// The total length field: header plus payload.
     pub fn total_len(&self) -> usize {
         be16(self.b(), field::TOTAL_LEN) as usize
     }
 
+    /// The source address.
     pub fn src(&self) -> Ipv4Addr {
         let b = self.b();
         Ipv4Addr::new(
@@ -81,6 +88,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
         )
     }
 
+    /// The destination address.
     pub fn dst(&self) -> Ipv4Addr {
         let b = self.b();
         Ipv4Addr::new(
@@ -91,14 +99,17 @@ impl<T: AsRef<[u8]>> Packet<T> {
         )
     }
 
+    /// The protocol of the payload (`PROTO_TCP`, `PROTO_ICMP`, ...).
     pub fn protocol(&self) -> u8 {
         self.b()[field::PROTOCOL]
     }
 
+    /// The time to live.
     pub fn ttl(&self) -> u8 {
         self.b()[field::TTL]
     }
 
+    /// The identification field.
     pub fn ident(&self) -> u16 {
         be16(self.b(), field::IDENT)
     }
@@ -108,10 +119,12 @@ impl<T: AsRef<[u8]>> Packet<T> {
         self.b()[field::TOS] & 0x3
     }
 
+    /// Whether the don't-fragment flag is set.
     pub fn dont_frag(&self) -> bool {
         be16(self.b(), field::FLAGS_FRAG) & FLAG_DF != 0
     }
 
+    /// The payload, bounded by the total length.
     pub fn payload(&self) -> &[u8] {
         &self.b()[self.header_len()..self.total_len()]
     }
@@ -120,11 +133,17 @@ impl<T: AsRef<[u8]>> Packet<T> {
 /// The fields the engine sets when it writes an IPv4 header (no options).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Ipv4Repr {
+    /// Source address.
     pub src: Ipv4Addr,
+    /// Destination address.
     pub dst: Ipv4Addr,
+    /// Protocol of the payload.
     pub protocol: u8,
+    /// Time to live.
     pub ttl: u8,
+    /// Identification field.
     pub ident: u16,
+    /// Bytes of payload after the header.
     pub payload_len: usize,
     /// The ECN field (RFC 3168 5); the DSCP is always 0.
     pub ecn: u8,
@@ -132,8 +151,11 @@ pub struct Ipv4Repr {
 
 /// RFC 3168 5: the ECN field's codepoints.
 pub const ECN_NOT_ECT: u8 = 0b00;
+/// ECN-capable transport (1).
 pub const ECN_ECT1: u8 = 0b01;
+/// ECN-capable transport (0).
 pub const ECN_ECT0: u8 = 0b10;
+/// Congestion experienced.
 pub const ECN_CE: u8 = 0b11;
 
 impl Ipv4Repr {

@@ -41,6 +41,7 @@ pub enum WireError {
 }
 
 impl WireError {
+    /// Every reason, in index order (for counters and reports).
     pub const ALL: [WireError; 9] = [
         WireError::Truncated,
         WireError::BadVersion,
@@ -58,6 +59,7 @@ impl WireError {
         self as usize
     }
 
+    /// The reason's name in reports and counters.
     pub const fn as_str(self) -> &'static str {
         match self {
             WireError::Truncated => "truncated",

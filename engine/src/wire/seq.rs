@@ -13,6 +13,7 @@ impl SeqNum {
         self.0.wrapping_sub(lo.0) < hi.0.wrapping_sub(lo.0)
     }
 
+    /// The later of two sequence numbers (circular order).
     pub fn max(self, other: SeqNum) -> SeqNum {
         if self >= other {
             self
@@ -21,6 +22,7 @@ impl SeqNum {
         }
     }
 
+    /// The earlier of two sequence numbers (circular order).
     pub fn min(self, other: SeqNum) -> SeqNum {
         if self <= other {
             self

@@ -12,34 +12,50 @@ use super::seq::SeqNum;
 pub struct Flags(pub u8);
 
 impl Flags {
+    /// No more data from the sender.
     pub const FIN: Flags = Flags(0x01);
+    /// Synchronize sequence numbers.
     pub const SYN: Flags = Flags(0x02);
+    /// Reset the connection.
     pub const RST: Flags = Flags(0x04);
+    /// Push.
     pub const PSH: Flags = Flags(0x08);
+    /// The acknowledgment field is significant.
     pub const ACK: Flags = Flags(0x10);
+    /// The urgent pointer is significant.
     pub const URG: Flags = Flags(0x20);
+    /// ECN echo (RFC 3168).
     pub const ECE: Flags = Flags(0x40);
+    /// Congestion window reduced (RFC 3168).
     pub const CWR: Flags = Flags(0x80);
+    /// No flag.
     pub const NONE: Flags = Flags(0);
 
+    /// Every flag of `other` is set.
     pub const fn contains(self, other: Flags) -> bool {
         self.0 & other.0 == other.0
     }
+    /// Some flag of `other` is set.
     pub const fn intersects(self, other: Flags) -> bool {
         self.0 & other.0 != 0
     }
+    /// The flag byte as on the wire.
     pub const fn bits(self) -> u8 {
         self.0
     }
+    /// SYN is set.
     pub fn syn(self) -> bool {
         self.contains(Flags::SYN)
     }
+    /// ACK is set.
     pub fn ack(self) -> bool {
         self.contains(Flags::ACK)
     }
+    /// FIN is set.
     pub fn fin(self) -> bool {
         self.contains(Flags::FIN)
     }
+    /// RST is set.
     pub fn rst(self) -> bool {
         self.contains(Flags::RST)
     }
@@ -88,7 +104,9 @@ pub const MAX_OPTIONS_LEN: usize = 40;
 /// A SACK block: `[left, right)` in sequence space.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct SackBlock {
+    /// First sequence number of the block.
     pub left: SeqNum,
+    /// One past the last sequence number of the block.
     pub right: SeqNum,
 }
 
@@ -105,10 +123,12 @@ pub struct TcpOptions {
     pub timestamps: Option<(u32, u32)>,
     /// RFC 2018 §3: up to four blocks; `sack_len` says how many are valid.
     pub sack: [SackBlock; MAX_SACK_BLOCKS],
+    /// How many of `sack` are valid.
     pub sack_len: u8,
 }
 
 impl TcpOptions {
+    /// The valid SACK blocks.
     pub fn sack_blocks(&self) -> &[SackBlock] {
         &self.sack[..(self.sack_len as usize).min(MAX_SACK_BLOCKS)]
     }
@@ -147,14 +167,21 @@ impl TcpOptions {
 /// A parsed TCP header (without payload). Ports are host order.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct TcpRepr {
+    /// Source port.
     pub src_port: u16,
+    /// Destination port.
     pub dst_port: u16,
+    /// Sequence number of the first byte (or of the SYN or FIN).
     pub seq: SeqNum,
+    /// Acknowledgment number (meaningful with ACK).
     pub ack: SeqNum,
+    /// Control flags.
     pub flags: Flags,
     /// The raw 16-bit window field (unscaled).
     pub window: u16,
+    /// Urgent pointer (read, never acted on).
     pub urgent: u16,
+    /// The options.
     pub options: TcpOptions,
     /// The IP header's ECN field this segment travels with (RFC 3168 5, `ipv4::ECN_*`):
     /// filled from the IP header on receive, written into it on send. Not a TCP header
@@ -198,6 +225,7 @@ mod kind {
     pub const TIMESTAMPS: u8 = 8;
 }
 
+/// Bytes of a TCP header without options.
 pub const MIN_HEADER_LEN: usize = 20;
 /// RFC 7323 §2.3: a shift count above 14 is treated as 14.
 pub const MAX_WINDOW_SCALE: u8 = 14;
@@ -302,7 +330,9 @@ impl TcpOptions {
 /// A checked TCP segment: header and options fit, checksum verified.
 #[derive(Debug)]
 pub struct TcpPacket<'a> {
+    /// The parsed header.
     pub repr: TcpRepr,
+    /// The payload, borrowed from the frame.
     pub payload: &'a [u8],
 }
 

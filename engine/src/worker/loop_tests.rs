@@ -297,3 +297,136 @@ fn a_worker_answers_an_operator_between_turns_from_its_own_state() {
     sim.step();
     assert!(b.try_recv().is_ok());
 }
+
+#[test]
+fn timers_wait_for_a_backed_up_ring_that_holds_the_ack() {
+    // The server's response is out; the client's ACK for it reaches the server behind
+    // 600 other frames, after the retransmission timeout has passed. A worker that fired
+    // its timers before draining the ring would retransmit a response the ACK behind
+    // them already covers (at scale: a storm of spurious retransmissions).
+    let (app, out) = fetch(GET);
+    let server = EngineSpec::server(SERVER, SERVER_MAC);
+    let cfg = LinkConfig {
+        frames: 4096,
+        ..LinkConfig::default()
+    };
+    let (mut sim, client, srv) = client_and_server(cfg, server, app);
+    // Everything up to the server's response, one turn of the loop at a time.
+    let until = sim.now + Duration::from_secs(5);
+    let answered = sim.run_until(until, |sim| sim.workers[srv].counters().http_2xx == 1);
+    assert!(answered, "the server answered");
+    // The client takes the response and sends its ACK (and FIN, as the server closed).
+    sim.workers[client].poll(sim.now);
+    let mut from_client = Vec::new();
+    while let Some(f) = sim.workers[srv].device_mut().take() {
+        from_client.push(f);
+    }
+    assert!(!from_client.is_empty(), "the client acknowledged");
+    // 600 frames of an ethertype nobody handles first, then the ACK.
+    let mut junk = vec![0u8; 60];
+    junk[..6].copy_from_slice(&SERVER_MAC);
+    junk[12..14].copy_from_slice(&0x88b5u16.to_be_bytes());
+    let dev = sim.workers[client].device_mut();
+    for _ in 0..600 {
+        dev.inject(&junk);
+    }
+    for f in &from_client {
+        dev.inject(f);
+    }
+    // Well past any retransmission timeout.
+    let now = sim.now + Duration::from_secs(3);
+    let w = &mut sim.workers[srv];
+    for _ in 0..4 {
+        w.poll(now);
+        w.device_mut().refill();
+    }
+    let s = w.counters();
+    assert_eq!(s.drop_unsupported, 600, "{s:?}");
+    assert_eq!(
+        (
+            s.tcp_retransmits,
+            s.tcp_rto_expiries,
+            s.tcp_tail_loss_probes
+        ),
+        (0, 0, 0),
+        "nothing was retransmitted: the ACK was in the ring"
+    );
+    let _ = out;
+}
+
+/// A frame handler that sends two frames at start, sends back every frame whose first
+/// byte is 1 (with it set to 0x77), and releases the rest.
+#[derive(Debug)]
+struct Bounce;
+
+impl crate::worker::FrameHandler for Bounce {
+    fn port(&self) -> u16 {
+        9
+    }
+    fn initial_frame(&self, i: usize, buf: &mut [u8]) -> usize {
+        if i < 2 {
+            buf[..60].fill(0xa0 + i as u8);
+            60
+        } else {
+            0
+        }
+    }
+    fn on_frame(&self, frame: &mut [u8]) -> bool {
+        if frame[0] == 1 {
+            frame[0] = 0x77;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[test]
+fn a_frame_handler_takes_every_frame_in_place_of_the_stack() {
+    let (dev, mut far) = link(LinkConfig::default());
+    let mut spec = EngineSpec::server(SERVER, SERVER_MAC);
+    spec.worker.frames = Some(Arc::new(Bounce));
+    spec.worker.initial_frames = true;
+    let mut sim = Sim::new();
+    sim.add_engine(spec, vec![dev], vec![]);
+    let worker = sim.workers.pop().unwrap();
+    // One to bounce, one to drop, then an ARP request the stack would have answered.
+    far.inject(&[1u8; 60]);
+    far.inject(&[3u8; 60]);
+    let mut arp = [0u8; 60];
+    crate::frame::arp(
+        &mut arp,
+        CLIENT_MAC,
+        &crate::wire::arp::ArpRepr {
+            op: crate::wire::arp::Op::Request,
+            sender_mac: CLIENT_MAC,
+            sender_ip: CLIENT,
+            target_mac: [0; 6],
+            target_ip: SERVER,
+        },
+    );
+    far.inject(&arp);
+    let stop = crate::worker::StopSignal::new();
+    let stop2 = stop.clone();
+    let thread = std::thread::spawn(move || worker.run(&stop2));
+    let mut got = Vec::new();
+    let started = std::time::Instant::now();
+    while got.len() < 3 && started.elapsed() < Duration::from_secs(10) {
+        match far.take() {
+            Some(f) => got.push(f),
+            None => std::thread::sleep(Duration::from_millis(1)),
+        }
+    }
+    stop.request(Duration::ZERO);
+    let summary = thread.join().unwrap();
+    assert_eq!(got.len(), 3, "two initial frames and one bounced");
+    assert_eq!((got[0][0], got[1][0], got[2][0]), (0xa0, 0xa1, 0x77));
+    assert_eq!(got[2].len(), 60);
+    assert!(
+        far.take().is_none(),
+        "the dropped frame and the ARP request got no answer"
+    );
+    let c = summary.counters;
+    assert_eq!((c.rx_frames, c.tx_frames, c.arp_replies), (3, 3, 0));
+    assert!(summary.frames.balanced(), "{:?}", summary.frames);
+}

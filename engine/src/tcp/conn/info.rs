@@ -29,7 +29,9 @@ pub enum Limit {
 pub struct ConnInfo {
     /// `ss`'s state name: "established", "syn-recv", "time-wait", ...
     pub state: &'static str,
+    /// Our address and port.
     pub local: SocketAddrV4,
+    /// The peer's address and port.
     pub remote: SocketAddrV4,
     /// Bytes the peer sent that the application has not read (`ss` Recv-Q).
     pub recv_q: u32,
@@ -44,9 +46,11 @@ pub struct ConnInfo {
     /// Congestion window and slow-start threshold, in bytes (`ssthresh` is `None` until
     /// the first congestion response).
     pub cwnd: u32,
+    /// Slow-start threshold in bytes.
     pub ssthresh: Option<u32>,
     /// Smoothed RTT and its variation, in microseconds (`None` before the first sample).
     pub srtt_us: Option<u64>,
+    /// RTTVAR, in microseconds.
     pub rttvar_us: u64,
     /// The retransmission timeout armed next, backoff included, in microseconds.
     pub rto_us: u64,
@@ -54,15 +58,21 @@ pub struct ConnInfo {
     pub backoff: u32,
     /// The peer's receive window, and the one we last advertised, in bytes.
     pub snd_wnd: u32,
+    /// The window we last advertised, in bytes.
     pub rcv_wnd: u32,
     /// Segments sent again, and how many retransmission timeouts fired.
     pub retrans: u64,
+    /// Retransmission timeouts that fired.
     pub rto_expiries: u64,
     /// Bytes sent (first transmissions), acknowledged, and received in order.
     pub bytes_sent: u64,
+    /// Bytes the peer acknowledged.
     pub bytes_acked: u64,
+    /// Bytes received in order.
     pub bytes_received: u64,
+    /// Segments sent (retransmissions included).
     pub segs_out: u64,
+    /// Segments received.
     pub segs_in: u64,
     /// Acknowledged bytes per second over the connection's life, in bits per second.
     pub delivery_rate_bps: u64,
@@ -73,8 +83,11 @@ pub struct ConnInfo {
     pub ca_state: &'static str,
     /// What holds the sender back now.
     pub limited_by: Limit,
+    /// SACK was agreed (RFC 2018).
     pub sack: bool,
+    /// Timestamps were agreed (RFC 7323).
     pub timestamps: bool,
+    /// ECN was agreed (RFC 3168).
     pub ecn: bool,
     /// Window scale shifts: ours, the peer's (`None` without scaling).
     pub wscale: Option<(u8, u8)>,

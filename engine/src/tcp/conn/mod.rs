@@ -31,22 +31,34 @@ use crate::wire::tcp::TcpRepr;
 /// (local, remote) addresses and ports: what tells two connections apart.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct FourTuple {
+    /// Our address and port.
     pub local: SocketAddrV4,
+    /// The peer's address and port.
     pub remote: SocketAddrV4,
 }
 
 /// RFC 9293 3.3.2. LISTEN lives in the listener, not in a connection.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum State {
+    /// We sent a SYN and wait for the SYN-ACK.
     SynSent,
+    /// We answered a SYN and wait for its ACK.
     SynReceived,
+    /// Both sides may send.
     Established,
+    /// We sent FIN; it is not acknowledged yet.
     FinWait1,
+    /// Our FIN is acknowledged; waiting for the peer's.
     FinWait2,
+    /// Both sides sent FIN at once; ours is not acknowledged yet.
     Closing,
+    /// Both FINs acknowledged; waiting 2 MSL for stray segments.
     TimeWait,
+    /// The peer sent FIN; we may still send.
     CloseWait,
+    /// We sent FIN after the peer's; waiting for its ACK.
     LastAck,
+    /// Gone: nothing more is sent or accepted.
     Closed,
 }
 
@@ -82,44 +94,56 @@ pub enum CloseReason {
     Aborted,
 }
 
-/// What a connection counted (for stats and tests).
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
-pub struct ConnStats {
-    pub segments_in: u64,
-    pub segments_out: u64,
-    pub retransmits: u64,
-    pub rto_expiries: u64,
-    pub fast_retransmits: u64,
-    /// Zero-window probes sent by the persist timer.
-    pub window_probes: u64,
-    pub challenge_acks: u64,
-    pub challenge_acks_suppressed: u64,
-    pub paws_rejected: u64,
-    /// ICMP fragmentation-needed messages that lowered the segment size / were ignored.
-    pub pmtu_updates: u64,
-    pub pmtu_ignored: u64,
-    /// Duplicate ACKs for out-of-window pure ACKs not sent (rate limit).
-    pub oow_acks_suppressed: u64,
-    pub out_of_order: u64,
-    pub ooo_dropped: u64,
-    /// Data segments that carried only bytes already received (the peer retransmitted
-    /// what had arrived): each is reported back with a D-SACK block (RFC 2883).
-    pub duplicate_segments: u64,
-    /// D-SACK blocks the peer sent: each says one of our segments arrived twice.
-    pub dsacks_received: u64,
-    /// Our retransmissions that a D-SACK proved unneeded (segments).
-    pub spurious_retransmits: u64,
-    /// Congestion responses undone because the loss proved spurious (RFC 3708 / Eifel
-    /// RFC 3522, 4015 / F-RTO RFC 5682).
-    pub undos: u64,
-    /// Tail loss probes sent (RFC 8985 7).
-    pub tail_loss_probes: u64,
-    /// Segments RACK declared lost (RFC 8985 6).
-    pub rack_lost: u64,
-    /// Data segments that arrived marked CE (RFC 3168).
-    pub ce_received: u64,
-    /// Window reductions made for the peer's ECE (at most one per window).
-    pub ecn_reductions: u64,
+crate::stats::counter_set! {
+    /// What a connection counted (for stats and tests).
+    pub struct ConnStats {
+        /// Segments received.
+        segments_in,
+        /// Segments sent.
+        segments_out,
+        /// Segments sent again (any reason).
+        retransmits,
+        /// Retransmission timeouts that fired.
+        rto_expiries,
+        /// Retransmissions on loss detected by ACKs, not by a timeout.
+        fast_retransmits,
+        /// Zero-window probes sent by the persist timer.
+        window_probes,
+        /// Challenge ACKs sent (RFC 5961).
+        challenge_acks,
+        /// Challenge ACKs not sent for the rate limit.
+        challenge_acks_suppressed,
+        /// Segments refused by PAWS (RFC 7323 5).
+        paws_rejected,
+        /// ICMP fragmentation-needed messages that lowered the segment size.
+        pmtu_updates,
+        /// Fragmentation-needed messages ignored (implausible MTU or sequence number).
+        pmtu_ignored,
+        /// Duplicate ACKs for out-of-window pure ACKs not sent (rate limit).
+        oow_acks_suppressed,
+        /// Data segments that arrived beyond a hole.
+        out_of_order,
+        /// Out-of-order segments dropped (no room to keep them).
+        ooo_dropped,
+        /// Data segments that carried only bytes already received (the peer retransmitted
+        /// what had arrived): each is reported back with a D-SACK block (RFC 2883).
+        duplicate_segments,
+        /// D-SACK blocks the peer sent: each says one of our segments arrived twice.
+        dsacks_received,
+        /// Our retransmissions that a D-SACK proved unneeded (segments).
+        spurious_retransmits,
+        /// Congestion responses undone because the loss proved spurious (RFC 3708 / Eifel
+        /// RFC 3522, 4015 / F-RTO RFC 5682).
+        undos,
+        /// Tail loss probes sent (RFC 8985 7).
+        tail_loss_probes,
+        /// Segments RACK declared lost (RFC 8985 6).
+        rack_lost,
+        /// Data segments that arrived marked CE (RFC 3168).
+        ce_received,
+        /// Window reductions made for the peer's ECE (at most one per window).
+        ecn_reductions,
+    }
 }
 
 /// Timestamps state (RFC 7323 4, 5), when both sides sent the option.
@@ -137,6 +161,7 @@ pub struct Conn {
     tuple: FourTuple,
     state: State,
     close_reason: Option<CloseReason>,
+    /// What the connection counted.
     pub stats: ConnStats,
 
     // Send sequence space (RFC 9293 3.3.1).
@@ -438,10 +463,12 @@ impl Conn {
         self.cc = Controller::new(self.cfg.cc, self.send_mss);
     }
 
+    /// The connection's addresses and ports.
     pub fn tuple(&self) -> FourTuple {
         self.tuple
     }
 
+    /// The connection's state.
     pub fn state(&self) -> State {
         self.state
     }
@@ -451,10 +478,12 @@ impl Conn {
         self.state == State::Closed && self.pending_rst.is_none()
     }
 
+    /// Why the connection closed, once it has.
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.close_reason
     }
 
+    /// Whether the connection is in ESTABLISHED.
     pub fn is_established(&self) -> bool {
         self.state == State::Established
     }
@@ -633,10 +662,12 @@ impl Conn {
         self.send_mss
     }
 
+    /// The congestion window, in bytes.
     pub fn cwnd(&self) -> u32 {
         self.cc.cwnd()
     }
 
+    /// The slow-start threshold, in bytes.
     pub fn ssthresh(&self) -> u32 {
         self.cc.ssthresh()
     }
@@ -646,10 +677,12 @@ impl Conn {
         self.ecn_ok
     }
 
+    /// The current retransmission timeout (backoff included).
     pub fn rtt_rto(&self) -> Duration {
         self.rtt.rto()
     }
 
+    /// The smoothed RTT, once there is a sample.
     pub fn srtt(&self) -> Option<Duration> {
         self.rtt.srtt()
     }

@@ -48,10 +48,6 @@ impl Rack {
         self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
     }
 
-    pub fn reordering_seen(&self) -> bool {
-        self.reordering_seen
-    }
-
     /// RFC 8985 6.2 step 3: a segment below the highest SACKed one, never retransmitted,
     /// was delivered late: the path reorders.
     pub fn on_reordering(&mut self) {
