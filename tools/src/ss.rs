@@ -25,11 +25,7 @@ pub struct SsArgs {
     /// syn-sent, syn-recv, fin-wait-1, fin-wait-2, time-wait, close-wait, last-ack,
     /// closing) or a group (all, connected, synchronized); OP one of = != < <= > >= (or
     /// eq ne lt le gt ge).
-    #[arg(
-        value_name = "FILTER",
-        trailing_var_arg = true,
-        allow_hyphen_values = true
-    )]
+    #[arg(value_name = "FILTER")]
     pub filter: Vec<String>,
 }
 
@@ -420,5 +416,29 @@ mod tests {
         ] {
             assert!(detail.contains(want), "{want} in {detail}");
         }
+    }
+
+    #[test]
+    fn options_may_follow_the_filter() {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from([
+            "fastpath",
+            "ss",
+            "--iface",
+            "eth1",
+            "state",
+            "established",
+            "dport",
+            "=",
+            ":80",
+            "--json",
+        ])
+        .unwrap();
+        let crate::cli::Command::Ss(a) = cli.command else {
+            panic!("ss")
+        };
+        assert!(a.json);
+        assert_eq!(a.filter, words("state established dport = :80"));
+        assert!(Filter::parse(&a.filter).is_ok());
     }
 }
