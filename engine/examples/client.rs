@@ -25,10 +25,10 @@ struct Squares;
 impl Handler for Squares {
     fn respond(&self, target: &str) -> Option<Resource> {
         let n: u64 = target.strip_prefix("/square?")?.parse().ok()?;
-        Some(Resource {
-            content_type: "text/plain",
-            body: format!("{}\n", n * n).into_bytes().into(),
-        })
+        Some(Resource::new(
+            "text/plain",
+            format!("{}\n", n * n).into_bytes(),
+        ))
     }
 }
 

@@ -28,10 +28,10 @@ impl Handler for Hello {
             "Hello, {}! (request {n})\n",
             if name.is_empty() { "world" } else { name }
         );
-        Some(Resource {
-            content_type: "text/plain; charset=utf-8",
-            body: body.into_bytes().into(),
-        })
+        Some(Resource::new(
+            "text/plain; charset=utf-8",
+            body.into_bytes(),
+        ))
     }
 }
 

@@ -307,7 +307,24 @@ pub fn http_session(data: &[u8]) {
         max_pipeline: 8,
         ..HttpConfig::default()
     };
-    let site = Site::body("fuzz");
+    // A file with validators and a gzip representation: fuzzed If-*, Range and
+    // Accept-Encoding headers reach every rule of `http/answer.rs`.
+    let site = {
+        use crate::http::{Encoded, FileInfo, Resource};
+        use std::sync::Arc;
+        let body = b"fuzz body 0123456789".repeat(8);
+        let gz = b"pretend gzip".to_vec();
+        let mut info = FileInfo::new(&body, 784_111_777, 2_000_000_000);
+        info.gzip = Some(Encoded {
+            etag: FileInfo::new(&gz, 0, 0).etag,
+            body: Arc::from(gz),
+        });
+        Site::Body(Resource {
+            content_type: "text/plain",
+            body: Arc::from(body),
+            file: Some(Arc::new(info)),
+        })
+    };
     let date = *b"Mon, 23 Nov 2026 10:00:00 GMT";
     let mut session = Session::new(now0);
     let mut now = now0;

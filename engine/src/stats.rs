@@ -146,6 +146,8 @@ counter_set! {
         http_requests,
         /// HTTP responses 2xx.
         http_2xx,
+        /// HTTP responses 3xx (304 Not Modified, 301 to a directory).
+        http_3xx,
         /// HTTP responses 4xx.
         http_4xx,
         /// HTTP responses 5xx.

@@ -164,6 +164,7 @@ impl<D: Device> Worker<D> {
             c.conns_tw_overflow = s.time_wait_overflow;
             c.http_requests = s.http.requests;
             c.http_2xx = s.http.responses_2xx;
+            c.http_3xx = s.http.responses_3xx;
             c.http_4xx = s.http.responses_4xx;
             c.http_5xx = s.http.responses_5xx;
             c.http_header_timeouts = s.http.header_timeouts;

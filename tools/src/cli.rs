@@ -164,14 +164,51 @@ pub struct ServeArgs {
     #[arg(long, value_name = "TEXT", conflicts_with = "root")]
     pub body: Option<String>,
 
-    /// Serve the files under DIR, loaded into memory at start: content types by extension,
-    /// index.html for directories, 404 otherwise, paths that leave DIR refused.
+    /// Serve the files under DIR, loaded into memory at start: content types by extension
+    /// (the mime_guess table), index.html for directories, 404 otherwise, paths that
+    /// leave DIR refused. ETag and Last-Modified with 304 for conditional requests, byte
+    /// ranges (206, 416), FILE.gz and FILE.br beside FILE sent to clients that accept
+    /// them. SIGHUP loads DIR again and swaps it in without dropping a connection (a tree
+    /// that fails to load leaves the old one serving, and the log says why).
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
 
-    /// Largest total size --root may load, in bytes.
+    /// Largest total size --root may load, in bytes (the .gz copies --compress makes
+    /// included).
     #[arg(long = "root-max-bytes", value_name = "N", default_value_t = 1 << 30)]
     pub root_max_bytes: usize,
+
+    /// With --root: make a gzip copy of every text file (HTML, CSS, JavaScript, JSON,
+    /// SVG, ...) of 256 bytes or more that has no FILE.gz beside it, once at load at the
+    /// best level, and serve it to clients that accept gzip (nginx: gzip_static with
+    /// the .gz files made beforehand). FILE.gz and FILE.br found beside FILE are served
+    /// with or without this flag.
+    #[arg(long, requires = "root")]
+    pub compress: bool,
+
+    /// Write a line per answered request to FILE (appended; created if missing), in
+    /// nginx's `combined` format by default. Written by a thread of its own: a worker
+    /// never waits for the disk; if the writer falls behind, lines are dropped and
+    /// counted (stats lines, summary, --report-json), never the requests. SIGUSR1
+    /// reopens FILE (after logrotate renamed it; `copytruncate` is not needed).
+    #[arg(long = "access-log", value_name = "FILE")]
+    pub access_log: Option<PathBuf>,
+
+    /// --access-log line format: `combined` (nginx's default) or `json` (one object per
+    /// line: time, remote_addr, request, method, uri, protocol, status,
+    /// body_bytes_sent, http_referer, http_user_agent).
+    #[arg(
+        long = "access-log-format",
+        value_name = "combined|json",
+        default_value = "combined",
+        requires = "access_log"
+    )]
+    pub access_log_format: AccessLogFormat,
+
+    /// `Cache-Control` value on every 200, 206 and 304 answer (e.g. "public,
+    /// max-age=3600"; nginx: `expires` or `add_header Cache-Control`). Default: none.
+    #[arg(long = "cache-control", value_name = "VALUE", value_parser = cache_control)]
+    pub cache_control: Option<String>,
 
     /// Connections each worker holds at most, not counting TIME_WAIT; SYNs beyond are reset.
     #[arg(long = "max-conns", value_name = "N", default_value_t = 16384)]
@@ -421,6 +458,31 @@ pub struct LoadArgs {
     pub report_json: Option<PathBuf>,
 }
 
+/// `--access-log-format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AccessLogFormat {
+    Combined,
+    Json,
+}
+
+/// A `Cache-Control` value: printable ASCII on one line, short enough for a head.
+fn cache_control(v: &str) -> Result<String, String> {
+    let max = fastpath_engine::http::CACHE_CONTROL_MAX;
+    if v.trim().is_empty() {
+        return Err("give a value, e.g. \"public, max-age=3600\"".into());
+    }
+    if v.len() > max {
+        return Err(format!("{} bytes: at most {max}", v.len()));
+    }
+    if !v
+        .bytes()
+        .all(|b| b == b' ' || b == b'\t' || b.is_ascii_graphic())
+    {
+        return Err("printable ASCII only (no line breaks or control characters)".into());
+    }
+    Ok(v.trim().to_string())
+}
+
 /// An inclusive port range, `LO-HI`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PortRange {
@@ -483,6 +545,39 @@ mod tests {
         let r: PortRange = "100-200".parse().unwrap();
         assert_eq!((r.lo, r.hi), (100, 200));
         assert!("200-100".parse::<PortRange>().is_err());
+    }
+
+    #[test]
+    fn cache_control_values_are_checked() {
+        let parse = |v: &str| {
+            Cli::try_parse_from([
+                "fastpath",
+                "serve",
+                "--iface",
+                "x",
+                "--ip",
+                "10.0.0.2/24",
+                "--cache-control",
+                v,
+            ])
+        };
+        let Command::Serve(s) = parse("public, max-age=60").unwrap().command else {
+            panic!()
+        };
+        assert_eq!(s.cache_control.as_deref(), Some("public, max-age=60"));
+        for bad in ["", "a\r\nSet-Cookie: x", &"x".repeat(300)] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+        let compress_alone = Cli::try_parse_from([
+            "fastpath",
+            "serve",
+            "--iface",
+            "x",
+            "--ip",
+            "10.0.0.2/24",
+            "--compress",
+        ]);
+        assert!(compress_alone.is_err(), "--compress needs --root");
     }
 
     #[test]

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use fastpath_engine::afxdp::XskError;
-use fastpath_engine::http::{HttpConfig, Site};
+use fastpath_engine::http::{
+    AccessLogger, HttpConfig, LiveSite, LoadOptions, LogFormat, Site, QUEUE_RECORDS,
+};
 use fastpath_engine::runtime::{
     AfXdpConfig, Engine, EngineConfig, Queues, Running, Service, StartError, XdpConfig,
 };
@@ -16,7 +18,7 @@ use fastpath_engine::stats::Counters;
 use fastpath_engine::tcp::TcpConfig;
 use fastpath_xdp::XdpError;
 
-use crate::cli::ServeArgs;
+use crate::cli::{AccessLogFormat, ServeArgs};
 use crate::lists::{IdList, Selection};
 
 /// The engine `serve`'s flags describe.
@@ -49,6 +51,7 @@ pub fn engine_config(args: &ServeArgs) -> anyhow::Result<EngineConfig> {
         keepalive_timeout: secs("--keepalive-timeout", args.keepalive_timeout)?,
         send_timeout: secs("--send-timeout", args.send_timeout)?,
         max_body: args.max_body,
+        cache_control: args.cache_control.clone(),
         ..HttpConfig::default()
     };
     c.max_conns = args.max_conns;
@@ -139,23 +142,117 @@ pub fn start_error(e: StartError) -> anyhow::Error {
     anyhow::anyhow!(text)
 }
 
-/// What to serve: `--root`, `--body`, or the default hello.
+/// What to serve: `--root` (replaceable by a reload), `--body`, or the default hello.
 fn site_from(args: &ServeArgs) -> anyhow::Result<Site> {
     Ok(match (&args.root, &args.body) {
         (Some(dir), _) => {
-            let site = Site::load_dir(dir, args.root_max_bytes)?;
-            if let Site::Root { files, bytes } = &site {
-                tracing::info!(
-                    "serving {} file(s), {bytes} bytes, from {} (in memory)",
-                    files.len(),
-                    dir.display()
-                );
-            }
-            site
+            let site = Site::load(dir, &load_options(args))?;
+            tracing::info!("serving {} (in memory)", describe(dir, &site));
+            Site::Live(Arc::new(LiveSite::new(site)))
         }
         (None, Some(text)) => Site::body(text),
         (None, None) => Site::hello(),
     })
+}
+
+/// "N file(s), B bytes, from DIR (E with a precompressed copy)".
+fn describe(dir: &Path, site: &Site) -> String {
+    let Site::Root { files, bytes } = site else {
+        return dir.display().to_string();
+    };
+    let encoded = files
+        .values()
+        .filter(|r| r.file.as_ref().is_some_and(|f| f.has_variants()))
+        .count();
+    format!(
+        "{} file(s), {bytes} bytes, from {} ({encoded} with a precompressed copy)",
+        files.len(),
+        dir.display()
+    )
+}
+
+/// The site a reload replaces, if the configuration serves one (`--root`).
+fn live_site(config: &EngineConfig) -> Option<Arc<LiveSite>> {
+    match &config.service {
+        Service::Http(site) => match &**site {
+            Site::Live(live) => Some(live.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// SIGHUP: loads `--root` again into a new generation and swaps it in; requests from then
+/// on see it, responses already queued finish with the old one. A tree that fails to
+/// load leaves the old one serving, and the log says why.
+fn reload(args: &ServeArgs, live: Option<&LiveSite>) {
+    let (Some(live), Some(dir)) = (live, &args.root) else {
+        tracing::warn!("SIGHUP: nothing to reload (only --root is reloaded)");
+        return;
+    };
+    let started = Instant::now();
+    match Site::load(dir, &load_options(args)) {
+        Ok(site) => {
+            let what = describe(dir, &site);
+            let generation = live.replace(site);
+            tracing::info!(
+                "reloaded {what} in {:.0} ms: generation {generation} serving",
+                started.elapsed().as_secs_f64() * 1e3
+            );
+        }
+        Err(e) => tracing::error!(
+            "reload failed, generation {} still serving: {e}",
+            live.generation()
+        ),
+    }
+}
+
+/// `--access-log`: the logger thread, started before the workers.
+fn access_logger(args: &ServeArgs) -> anyhow::Result<Option<AccessLogger>> {
+    let Some(path) = &args.access_log else {
+        return Ok(None);
+    };
+    let format = match args.access_log_format {
+        AccessLogFormat::Combined => LogFormat::Combined,
+        AccessLogFormat::Json => LogFormat::Json,
+    };
+    let logger = AccessLogger::open(path, format, QUEUE_RECORDS).with_context(|| {
+        format!(
+            "--access-log {}: cannot open it for appending; give a writable file",
+            path.display()
+        )
+    })?;
+    tracing::info!("access log: {} ({format:?})", path.display());
+    Ok(Some(logger))
+}
+
+/// The thread that reloads on SIGHUP: loading a big tree (with --compress) takes seconds,
+/// and neither stats lines nor a stop signal should wait for it. One request pending at
+/// most (a SIGHUP during a reload asks for one more, which reads the newest files); the
+/// thread ends when the sender is dropped.
+fn reloader(
+    args: &ServeArgs,
+    live: Option<Arc<LiveSite>>,
+) -> anyhow::Result<std::sync::mpsc::SyncSender<()>> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+    let args = args.clone();
+    std::thread::Builder::new()
+        .name("fastpath-reload".into())
+        .spawn(move || {
+            while rx.recv().is_ok() {
+                reload(&args, live.as_deref());
+            }
+        })
+        .context("starting the reload thread")?;
+    Ok(tx)
+}
+
+/// How `--root` is loaded.
+pub fn load_options(args: &ServeArgs) -> LoadOptions {
+    LoadOptions {
+        max_bytes: args.root_max_bytes,
+        compress: args.compress,
+    }
 }
 
 pub(crate) fn secs(flag: &str, v: f64) -> anyhow::Result<Duration> {
@@ -195,7 +292,7 @@ pub fn stats_line(
     let secs = interval.as_secs_f64().max(1e-3);
     let rate = |a: u64, b: u64| (a.saturating_sub(b)) as f64 / secs;
     format!(
-        "[{:>4.0}s] {:.0} req/s, {} conns open ({:.0} new/s) | rx {:.0} tx {:.0} frames/s | 2xx {} 4xx {} 5xx {} | arp {} icmp {} rst {} | drops: malformed {} fragment {} unsupported {} tx_full {} handoff {} | kernel drops: ring full {} other {}",
+        "[{:>4.0}s] {:.0} req/s, {} conns open ({:.0} new/s) | rx {:.0} tx {:.0} frames/s | 2xx {} 3xx {} 4xx {} 5xx {} | arp {} icmp {} rst {} | drops: malformed {} fragment {} unsupported {} tx_full {} handoff {} | kernel drops: ring full {} other {}",
         elapsed.as_secs_f64(),
         rate(now.http_requests, before.http_requests),
         now.conns_accepted.saturating_sub(now.conns_closed),
@@ -203,6 +300,7 @@ pub fn stats_line(
         rate(now.rx_frames, before.rx_frames),
         rate(now.tx_frames, before.tx_frames),
         now.http_2xx,
+        now.http_3xx,
         now.http_4xx,
         now.http_5xx,
         now.arp_replies,
@@ -224,7 +322,16 @@ pub fn main(args: &ServeArgs) -> anyhow::Result<()> {
         return crate::load::self_load(args, stop);
     }
     let grace = secs("--grace", args.grace)?;
-    let config = engine_config(args)?;
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
+        .context("installing the SIGHUP handler")?;
+    let usr1 = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGUSR1, usr1.clone())
+        .context("installing the SIGUSR1 handler")?;
+    let mut config = engine_config(args)?;
+    let live = live_site(&config);
+    let logger = access_logger(args)?;
+    config.http.access_log = logger.as_ref().map(AccessLogger::handle);
     if let Some(path) = &config.control {
         tracing::info!(
             "control socket {} (fastpath stat, fastpath ss)",
@@ -241,6 +348,7 @@ pub fn main(args: &ServeArgs) -> anyhow::Result<()> {
         args.iface,
         running.queues().len()
     );
+    let reloads = reloader(args, live)?;
     let started = Instant::now();
     let interval = Duration::from_secs(args.stats_interval.max(1));
     let mut last = Counters::default();
@@ -254,16 +362,32 @@ pub fn main(args: &ServeArgs) -> anyhow::Result<()> {
         if stop.load(Ordering::SeqCst) || deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
+        if hup.swap(false, Ordering::SeqCst) {
+            // Full: a reload is already asked for and will read the newest files.
+            let _ = reloads.try_send(());
+        }
+        if usr1.swap(false, Ordering::SeqCst) {
+            match &logger {
+                Some(l) => l.reopen(),
+                None => tracing::warn!("SIGUSR1: no --access-log to reopen"),
+            }
+        }
         if running.worker_ended() {
             tracing::error!("a worker stopped unexpectedly: shutting down");
             break;
         }
         if args.stats_interval > 0 && last_at.elapsed() >= interval {
             let now = running.stats();
-            println!(
-                "{}",
-                stats_line(started.elapsed(), &now, &last, last_at.elapsed())
-            );
+            let mut line = stats_line(started.elapsed(), &now, &last, last_at.elapsed());
+            if let Some(l) = &logger {
+                let s = l.stats();
+                line += &format!(
+                    " | log lines {} dropped {}",
+                    s.written,
+                    s.dropped + s.failed
+                );
+            }
+            println!("{line}");
             last = now;
             last_at = Instant::now();
         }
@@ -271,8 +395,26 @@ pub fn main(args: &ServeArgs) -> anyhow::Result<()> {
     }
     let report = running.stop(grace);
     print!("{}", report.summary());
+    // The workers have stopped: the logger writes what they queued, then stops.
+    let log_stats = logger.map(|l| l.finish());
+    if let (Some(s), Some(path)) = (&log_stats, &args.access_log) {
+        println!(
+            "access log {}: {} line(s) written, {} dropped (queue full), {} lost to write errors",
+            path.display(),
+            s.written,
+            s.dropped,
+            s.failed
+        );
+    }
     if let Some(path) = &args.report_json {
-        write_json(path, &report)?;
+        match &log_stats {
+            Some(s) => {
+                let mut v = serde_json::to_value(&report)?;
+                v["access_log"] = serde_json::to_value(s)?;
+                write_json(path, &v)?;
+            }
+            None => write_json(path, &report)?,
+        }
     }
     if report.failed() {
         bail!("a worker failed (see above); the XDP program was detached");
@@ -334,6 +476,67 @@ mod tests {
         assert_eq!(c.max_conns, 7);
         assert_eq!(c.tcp.time_wait, Duration::from_millis(500));
         assert!(matches!(&c.service, Service::Http(s) if format!("{s:?}").contains("104, 105")));
+    }
+
+    #[test]
+    fn file_serving_flags_reach_the_config_and_bad_ones_say_what_to_do() {
+        let dir = std::env::temp_dir().join(format!("fastpath-serve-flags-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("index.html"), "hi").unwrap();
+        let root = dir.to_str().unwrap();
+        let args = serve_args(&[
+            "fastpath",
+            "serve",
+            "--iface",
+            "x",
+            "--ip",
+            "10.0.0.2/24",
+            "--root",
+            root,
+            "--compress",
+            "--cache-control",
+            "max-age=60",
+        ]);
+        let c = engine_config(&args).unwrap();
+        assert_eq!(c.http.cache_control.as_deref(), Some("max-age=60"));
+        assert!(live_site(&c).is_some(), "--root is reloadable");
+        assert_eq!(
+            load_options(&args),
+            LoadOptions {
+                max_bytes: 1 << 30,
+                compress: true
+            }
+        );
+        let bad = serve_args(&[
+            "fastpath",
+            "serve",
+            "--iface",
+            "x",
+            "--ip",
+            "10.0.0.2/24",
+            "--access-log",
+            "/nonexistent-dir/access.log",
+        ]);
+        let e = access_logger(&bad).err().expect("refused");
+        assert!(
+            format!("{e:#}").starts_with("--access-log /nonexistent-dir/access.log: cannot open"),
+            "{e:#}"
+        );
+        let too_small = serve_args(&[
+            "fastpath",
+            "serve",
+            "--iface",
+            "x",
+            "--ip",
+            "10.0.0.2/24",
+            "--root",
+            root,
+            "--root-max-bytes",
+            "1",
+        ]);
+        let e = engine_config(&too_small).expect_err("refused");
+        assert!(format!("{e:#}").contains("raise --root-max-bytes"), "{e:#}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -266,6 +266,8 @@ impl Host {
             .map(|&a| Listener::new(a, cfg.tcp, cfg.backlog, &secrets))
             .collect();
         let mut cfg = cfg;
+        // A queue of this worker's own for the access log: no contention between workers.
+        cfg.http.access_log = cfg.http.access_log.as_ref().map(|l| l.for_worker());
         if cfg.addrs.is_empty() {
             cfg.addrs = listen.iter().map(|a| (*a.ip(), 32)).collect();
             cfg.addrs.dedup();

@@ -13,17 +13,38 @@
 //! - Responses carry `Server`, `Date` (rendered once a second by the caller),
 //!   `Content-Type` and `Content-Length`. Bodies are shared (`Arc`), never copied per
 //!   connection; a body larger than the send buffer streams out as the peer acknowledges.
+//! - Files as nginx serves them (`answer.rs`): `ETag` and `Last-Modified` with
+//!   conditional requests (304, 412), single ranges (206, 416), precompressed
+//!   representations chosen by `Accept-Encoding`, an optional `Cache-Control`.
+//!
+//! Files: `site.rs` what is served (and `LiveSite` for reloads), `load.rs` loading a
+//! directory, `files.rs` per-file facts computed at load, `answer.rs` the answer and its
+//! head, `conditional.rs`, `range.rs` and `negotiate.rs` the RFC 9110 rules it applies,
+//! `response.rs` statuses and queued responses, `date.rs` the `Date` header,
+//! `access_log.rs` the access log's records and its logger thread.
 
+mod access_log;
+mod answer;
+mod conditional;
 mod date;
+mod files;
+mod load;
+mod negotiate;
+mod range;
 mod response;
 mod site;
 
+pub use access_log::{AccessLog, AccessLogger, LogFormat, LogStats, Record, QUEUE_RECORDS};
 pub use date::{DateCache, DATE_LEN};
-pub use site::{content_type, Handler, Lookup, Resource, Site, SiteError};
+pub use files::{content_type, Coding, Encoded, FileInfo};
+pub use load::LoadOptions;
+pub use response::CACHE_CONTROL_MAX;
+pub use site::{Handler, LiveSite, Lookup, Resource, Site, SiteError};
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use self::answer::{Asked, Reply};
 use self::response::{Body, Response, Status, Writer};
 use crate::tcp::Conn;
 use crate::time::Instant;
@@ -55,6 +76,12 @@ pub struct HttpConfig {
     pub max_pipeline: usize,
     /// `Server` header value.
     pub server: &'static str,
+    /// `Cache-Control` on 200, 206 and 304 answers (none by default, as nginx); at most
+    /// `CACHE_CONTROL_MAX` bytes, a longer value is not sent.
+    pub cache_control: Option<String>,
+    /// Where a line per answered request goes (none by default). Each worker takes a
+    /// queue of its own from it (`AccessLog::for_worker`).
+    pub access_log: Option<AccessLog>,
 }
 
 impl Default for HttpConfig {
@@ -69,6 +96,8 @@ impl Default for HttpConfig {
             send_timeout: Duration::from_secs(60),
             max_pipeline: 64,
             server: "fastpath",
+            cache_control: None,
+            access_log: None,
         }
     }
 }
@@ -80,6 +109,8 @@ crate::stats::counter_set! {
         requests,
         /// Responses with a 2xx status.
         responses_2xx,
+        /// Responses with a 3xx status (304 Not Modified, 301 to a directory).
+        responses_3xx,
         /// Responses with a 4xx status.
         responses_4xx,
         /// Responses with a 5xx status.
@@ -164,13 +195,19 @@ fn has_token(value: &[u8], token: &str) -> bool {
         .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
 }
 
+/// The access log's line for a request head that could not be parsed.
+fn log_unparsed(cfg: &HttpConfig, conn: &Conn, date: &[u8; DATE_LEN], status: Status) {
+    if let Some(log) = &cfg.access_log {
+        log.push(access_log::Record::unparsed(conn, date, status));
+    }
+}
+
 /// What a parsed request asks for.
 struct Request {
-    status: Status,
+    reply: Reply,
     head_only: bool,
     keep_alive: bool,
     body: Read,
-    resource: Option<Resource>,
 }
 
 impl Session {
@@ -324,7 +361,7 @@ impl Session {
     }
 
     fn answer(&mut self, r: Request, date: &[u8; DATE_LEN], cfg: &HttpConfig) {
-        self.queue(r.status, r.head_only, r.keep_alive, r.resource, date, cfg);
+        self.queue(r.reply, r.head_only, r.keep_alive, date, cfg);
     }
 
     /// The body of the current request has been read: its answer can go.
@@ -337,57 +374,32 @@ impl Session {
 
     fn error(&mut self, status: Status, date: &[u8; DATE_LEN], cfg: &HttpConfig) {
         self.deferred = None;
-        self.queue(status, false, false, None, date, cfg);
+        self.queue(Reply::plain(status), false, false, date, cfg);
         self.closing = true;
         self.read = Read::Drain;
     }
 
     fn queue(
         &mut self,
-        status: Status,
+        reply: Reply,
         head_only: bool,
         keep_alive: bool,
-        resource: Option<Resource>,
         date: &[u8; DATE_LEN],
         cfg: &HttpConfig,
     ) {
         // Errors close; a 404 or 405 is an answer like any other.
-        let close = !keep_alive
-            || !matches!(
-                status,
-                Status::Ok | Status::NotFound | Status::MethodNotAllowed
-            );
-        let (content_type, body): (&str, Body) = match resource {
-            Some(r) => (r.content_type, Body::Shared(r.body)),
-            None => ("text/plain; charset=utf-8", Body::Static(status.body())),
-        };
+        let close = !keep_alive || !reply.keeps_connection();
+        let body = reply.body();
         let head_at = self.heads.len();
         let mut w = Writer {
             buf: &mut self.heads,
             start: head_at,
         };
-        w.put(b"HTTP/1.1 ");
-        w.put(status.line());
-        w.put(b"\r\nServer: ");
-        w.put(cfg.server.as_bytes());
-        w.put(b"\r\nDate: ");
-        w.put(date);
-        w.put(b"\r\nContent-Type: ");
-        w.put(content_type.as_bytes());
-        w.put(b"\r\nContent-Length: ");
-        w.num(body.bytes().len() as u64);
-        if status == Status::MethodNotAllowed {
-            w.put(b"\r\nAllow: GET, HEAD");
-        }
-        if close {
-            w.put(b"\r\nConnection: close");
-        } else {
-            w.put(b"\r\nConnection: keep-alive");
-        }
-        w.put(b"\r\n\r\n");
+        reply.write_head(&mut w, body.bytes().len(), cfg, date, close);
         let head_len = self.heads.len() - head_at;
-        match status {
-            Status::Ok => self.stats.responses_2xx += 1,
+        match reply.status {
+            Status::Ok | Status::PartialContent => self.stats.responses_2xx += 1,
+            Status::NotModified | Status::MovedPermanently => self.stats.responses_3xx += 1,
             Status::NotImplemented | Status::VersionNotSupported => self.stats.responses_5xx += 1,
             _ => self.stats.responses_4xx += 1,
         }
@@ -514,22 +526,27 @@ impl Session {
                     } else {
                         Status::HeadersTooLarge
                     };
+                    log_unparsed(cfg, conn, date, status);
                     self.error(status, date, cfg);
                 } else if conn.peer_closed() && conn.readable() == 0 {
                     // The peer half-closed mid-request: nothing will complete it.
+                    log_unparsed(cfg, conn, date, Status::BadRequest);
                     self.error(Status::BadRequest, date, cfg);
                 }
                 return false;
             }
             Err(httparse::Error::Version) => {
+                log_unparsed(cfg, conn, date, Status::VersionNotSupported);
                 self.error(Status::VersionNotSupported, date, cfg);
                 return false;
             }
             Err(httparse::Error::TooManyHeaders) => {
+                log_unparsed(cfg, conn, date, Status::HeadersTooLarge);
                 self.error(Status::HeadersTooLarge, date, cfg);
                 return false;
             }
             Err(_) => {
+                log_unparsed(cfg, conn, date, Status::BadRequest);
                 self.error(Status::BadRequest, date, cfg);
                 return false;
             }
@@ -538,6 +555,16 @@ impl Session {
         self.served = true;
         self.active_at = now;
         let r = self.classify(&req, site, cfg);
+        if let Some(log) = &cfg.access_log {
+            let (status, bytes) = match &r {
+                Ok(r) => (
+                    r.reply.status,
+                    if r.head_only { 0 } else { r.reply.body_len() },
+                ),
+                Err(s) => (*s, s.body().len()),
+            };
+            log.push(access_log::Record::parsed(&req, conn, date, status, bytes));
+        }
         self.inbuf.drain(..n);
         self.head_since = now; // for a pipelined request already in `inbuf`
         match r {
@@ -573,9 +600,12 @@ impl Session {
         let mut transfer_encoding = false;
         let mut keep_alive = version == 1;
         let mut host = false;
+        let mut asked = Asked::default();
         for h in req.headers.iter() {
             let name = h.name;
-            if name.eq_ignore_ascii_case("content-length") {
+            if let Some(slot) = asked.slot(name) {
+                slot.get_or_insert(h.value);
+            } else if name.eq_ignore_ascii_case("content-length") {
                 let v = std::str::from_utf8(h.value)
                     .ok()
                     .map(str::trim)
@@ -632,25 +662,24 @@ impl Session {
         let head_only = method == "HEAD";
         if method != "GET" && !head_only {
             return Ok(Request {
-                status: Status::MethodNotAllowed,
+                reply: Reply::plain(Status::MethodNotAllowed),
                 head_only: false,
                 keep_alive,
                 body,
-                resource: None,
             });
         }
-        let (status, resource) = match site.lookup(target) {
-            Lookup::Found(r) => (Status::Ok, Some(r.clone())),
-            Lookup::Made(r) => (Status::Ok, Some(r)),
-            Lookup::NotFound => (Status::NotFound, None),
+        let reply = match site.lookup(target) {
+            Lookup::Found(r) => Reply::for_resource(r.clone(), head_only, &asked),
+            Lookup::Made(r) => Reply::for_resource(r, head_only, &asked),
+            Lookup::Redirect(to) => Reply::redirect(to),
+            Lookup::NotFound => Reply::plain(Status::NotFound),
             Lookup::Forbidden => return Err(Status::BadRequest),
         };
         Ok(Request {
-            status,
+            reply,
             head_only,
             keep_alive,
             body,
-            resource,
         })
     }
 

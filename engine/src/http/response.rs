@@ -1,16 +1,23 @@
 //! What a session answers with: status lines and their bodies, queued responses (head
 //! in the session's arena, body shared), and the writer that builds a head.
 
+use std::ops::Range;
 use std::sync::Arc;
 
-/// The longest response head written.
-pub(super) const HEAD_MAX: usize = 384;
+/// The longest response head written (`--cache-control` is at most `CACHE_CONTROL_MAX`, a
+/// directory redirect's `Location` at most 512 bytes).
+pub(super) const HEAD_MAX: usize = 1024;
+
+/// The longest `Cache-Control` value accepted.
+pub const CACHE_CONTROL_MAX: usize = 256;
 
 #[derive(Clone, Debug)]
 pub(super) enum Body {
     None,
     Static(&'static [u8]),
     Shared(Arc<[u8]>),
+    /// A range of a shared body (206).
+    Slice(Arc<[u8]>, Range<usize>),
 }
 
 impl Body {
@@ -19,6 +26,7 @@ impl Body {
             Body::None => &[],
             Body::Static(b) => b,
             Body::Shared(b) => b,
+            Body::Slice(b, r) => &b[r.clone()],
         }
     }
 }
@@ -41,12 +49,17 @@ impl Response {
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(super) enum Status {
     Ok,
+    PartialContent,
+    MovedPermanently,
+    NotModified,
     BadRequest,
     NotFound,
     MethodNotAllowed,
     RequestTimeout,
+    PreconditionFailed,
     PayloadTooLarge,
     UriTooLong,
+    RangeNotSatisfiable,
     HeadersTooLarge,
     NotImplemented,
     VersionNotSupported,
@@ -56,6 +69,11 @@ impl Status {
     pub(super) fn line(self) -> &'static [u8] {
         match self {
             Status::Ok => b"200 OK",
+            Status::PartialContent => b"206 Partial Content",
+            Status::MovedPermanently => b"301 Moved Permanently",
+            Status::NotModified => b"304 Not Modified",
+            Status::PreconditionFailed => b"412 Precondition Failed",
+            Status::RangeNotSatisfiable => b"416 Range Not Satisfiable",
             Status::BadRequest => b"400 Bad Request",
             Status::NotFound => b"404 Not Found",
             Status::MethodNotAllowed => b"405 Method Not Allowed",
@@ -67,9 +85,18 @@ impl Status {
             Status::VersionNotSupported => b"505 HTTP Version Not Supported",
         }
     }
+    /// The numeric code, for the access log.
+    pub(super) fn code(self) -> u16 {
+        let l = self.line();
+        l[..3].iter().fold(0, |n, d| n * 10 + u16::from(d - b'0'))
+    }
+
     pub(super) fn body(self) -> &'static [u8] {
         match self {
-            Status::Ok => b"",
+            Status::Ok | Status::PartialContent | Status::NotModified => b"",
+            Status::MovedPermanently => b"301 Moved Permanently\n",
+            Status::PreconditionFailed => b"412 Precondition Failed\n",
+            Status::RangeNotSatisfiable => b"416 Range Not Satisfiable\n",
             Status::BadRequest => b"400 Bad Request\n",
             Status::NotFound => b"404 Not Found\n",
             Status::MethodNotAllowed => b"405 Method Not Allowed\n",

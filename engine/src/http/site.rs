@@ -1,9 +1,14 @@
-//! What the responder serves: one body for every path (`--body`), or a directory loaded
-//! into memory at start (`--root`).
+//! What the responder serves: one body for every path (`--body`), a directory loaded
+//! into memory (`--root`, see `load.rs`), a program's handler, or any of these behind a
+//! `LiveSite` that a reload replaces while serving.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use super::files::FileInfo;
 
 /// One thing to serve.
 #[derive(Clone, Debug)]
@@ -12,6 +17,20 @@ pub struct Resource {
     pub content_type: &'static str,
     /// The body, shared by every response that serves it.
     pub body: Arc<[u8]>,
+    /// A file's validators and precompressed representations (`None`: the body alone,
+    /// served without `ETag` or `Last-Modified`).
+    pub file: Option<Arc<FileInfo>>,
+}
+
+impl Resource {
+    /// A body with its content type, nothing more.
+    pub fn new(content_type: &'static str, body: impl Into<Arc<[u8]>>) -> Resource {
+        Resource {
+            content_type,
+            body: body.into(),
+            file: None,
+        }
+    }
 }
 
 /// Answers requests with the program's own content (a program that embeds the engine).
@@ -36,6 +55,57 @@ pub enum Site {
         /// Bytes of all bodies together.
         bytes: usize,
     },
+    /// Whatever site the `LiveSite` holds at the moment of each request.
+    Live(Arc<LiveSite>),
+}
+
+/// A site that can be replaced while it serves (a reload). Each request looks up the
+/// generation current when it arrives; a response already queued keeps the bodies it
+/// shares (`Arc`) until it is written, so in-flight responses finish on the old
+/// generation, which is freed when the last of them is. The swap is one atomic pointer
+/// store (`arc-swap`); a lookup takes no lock and allocates nothing.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use fastpath_engine::http::{LiveSite, LoadOptions, Site};
+/// use fastpath_engine::runtime::{EngineConfig, Service};
+/// let dir = std::path::Path::new("/srv/www");
+/// let live = Arc::new(LiveSite::new(Site::load(dir, &LoadOptions::default())?));
+/// let mut config = EngineConfig::new("eth1", "192.0.2.10/24".parse().unwrap());
+/// config.service = Service::Http(Arc::new(Site::Live(live.clone())));
+/// // Later, from any thread (the engine keeps serving meanwhile):
+/// let generation = live.replace(Site::load(dir, &LoadOptions::default())?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct LiveSite {
+    current: ArcSwap<Site>,
+    generation: AtomicU64,
+}
+
+impl LiveSite {
+    /// Serves `site` until the first swap.
+    pub fn new(site: Site) -> LiveSite {
+        LiveSite {
+            current: ArcSwap::from_pointee(site),
+            generation: AtomicU64::new(1),
+        }
+    }
+
+    /// Serves `site` from the next request on. Returns the new generation's number.
+    pub fn replace(&self, site: Site) -> u64 {
+        self.current.store(Arc::new(site));
+        self.generation.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// The site serving now.
+    pub fn current(&self) -> Arc<Site> {
+        self.current.load_full()
+    }
+
+    /// 1 for the site it was made with, one more for each `replace`.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
 }
 
 impl std::fmt::Debug for Site {
@@ -47,6 +117,11 @@ impl std::fmt::Debug for Site {
                 .debug_struct("Root")
                 .field("files", &files.len())
                 .field("bytes", bytes)
+                .finish(),
+            Site::Live(l) => f
+                .debug_struct("Live")
+                .field("generation", &l.generation())
+                .field("site", &*l.current())
                 .finish(),
         }
     }
@@ -64,6 +139,9 @@ impl std::fmt::Display for SiteError {
 
 impl std::error::Error for SiteError {}
 
+/// The longest `Location` a directory redirect writes.
+pub(super) const REDIRECT_MAX: usize = 512;
+
 /// A lookup's result.
 #[derive(Debug)]
 pub enum Lookup<'a> {
@@ -71,34 +149,12 @@ pub enum Lookup<'a> {
     Found(&'a Resource),
     /// Made by a handler for this request.
     Made(Resource),
+    /// A directory named without its trailing slash: 301 to this location.
+    Redirect(String),
     /// No resource for this path (404).
     NotFound,
     /// The path tries to leave the root ("..") or is not a clean absolute path.
     Forbidden,
-}
-
-/// The Content-Type for a file, by its extension.
-pub fn content_type(path: &str) -> &'static str {
-    let ext = path.rsplit_once('.').map_or("", |(_, e)| e);
-    match ext.to_ascii_lowercase().as_str() {
-        "html" | "htm" => "text/html; charset=utf-8",
-        "css" => "text/css; charset=utf-8",
-        "js" | "mjs" => "text/javascript; charset=utf-8",
-        "json" => "application/json",
-        "txt" | "md" => "text/plain; charset=utf-8",
-        "xml" => "application/xml",
-        "svg" => "image/svg+xml",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "gif" => "image/gif",
-        "webp" => "image/webp",
-        "ico" => "image/x-icon",
-        "woff" => "font/woff",
-        "woff2" => "font/woff2",
-        "wasm" => "application/wasm",
-        "pdf" => "application/pdf",
-        _ => "application/octet-stream",
-    }
 }
 
 impl Site {
@@ -109,84 +165,27 @@ impl Site {
 
     /// `text` as a plain-text body for every path.
     pub fn body(text: &str) -> Site {
-        Site::Body(Resource {
-            content_type: "text/plain; charset=utf-8",
-            body: Arc::from(text.as_bytes()),
-        })
-    }
-
-    /// Loads every regular file under `root` (following no symlinks out of it), at most
-    /// `max_bytes` in total.
-    pub fn load_dir(root: &Path, max_bytes: usize) -> Result<Site, SiteError> {
-        let meta = std::fs::metadata(root)
-            .map_err(|e| SiteError(format!("--root {}: {e}", root.display())))?;
-        if !meta.is_dir() {
-            return Err(SiteError(format!(
-                "--root {}: not a directory",
-                root.display()
-            )));
-        }
-        let root = root
-            .canonicalize()
-            .map_err(|e| SiteError(format!("--root {}: {e}", root.display())))?;
-        let mut files = HashMap::new();
-        let mut bytes = 0usize;
-        let mut stack: Vec<PathBuf> = vec![root.clone()];
-        while let Some(dir) = stack.pop() {
-            let entries = std::fs::read_dir(&dir)
-                .map_err(|e| SiteError(format!("reading {}: {e}", dir.display())))?;
-            for entry in entries {
-                let entry =
-                    entry.map_err(|e| SiteError(format!("reading {}: {e}", dir.display())))?;
-                let path = entry.path();
-                let ft = entry
-                    .file_type()
-                    .map_err(|e| SiteError(format!("{}: {e}", path.display())))?;
-                if ft.is_symlink() {
-                    // Only links that stay inside the root are served.
-                    match path.canonicalize() {
-                        Ok(t) if t.starts_with(&root) && t.is_file() => {}
-                        _ => continue,
-                    }
-                } else if ft.is_dir() {
-                    stack.push(path);
-                    continue;
-                } else if !ft.is_file() {
-                    continue;
-                }
-                let data = std::fs::read(&path)
-                    .map_err(|e| SiteError(format!("reading {}: {e}", path.display())))?;
-                bytes += data.len();
-                if bytes > max_bytes {
-                    return Err(SiteError(format!(
-                        "--root {}: more than {max_bytes} bytes; the responder serves from memory (raise --root-max-bytes)",
-                        root.display()
-                    )));
-                }
-                let rel = path.strip_prefix(&root).expect("under the root");
-                let Some(rel) = rel.to_str() else {
-                    continue; // not UTF-8: no URL names it
-                };
-                let url = format!("/{}", rel.replace(std::path::MAIN_SEPARATOR, "/"));
-                files.insert(
-                    url.clone(),
-                    Resource {
-                        content_type: content_type(&url),
-                        body: Arc::from(data),
-                    },
-                );
-            }
-        }
-        Ok(Site::Root { files, bytes })
+        Site::Body(Resource::new("text/plain; charset=utf-8", text.as_bytes()))
     }
 
     /// The resource for a request target (its path; a query string is ignored). No
     /// allocation unless the path is percent-encoded or names a directory.
     pub fn lookup(&self, target: &str) -> Lookup<'_> {
-        if let Site::Handler(h) = self {
-            return h.respond(target).map_or(Lookup::NotFound, Lookup::Made);
+        match self {
+            Site::Handler(h) => return h.respond(target).map_or(Lookup::NotFound, Lookup::Made),
+            Site::Live(l) => {
+                return match l.current.load().lookup(target) {
+                    Lookup::Found(r) => Lookup::Made(r.clone()),
+                    Lookup::Made(r) => Lookup::Made(r),
+                    Lookup::Redirect(to) => Lookup::Redirect(to),
+                    Lookup::NotFound => Lookup::NotFound,
+                    Lookup::Forbidden => Lookup::Forbidden,
+                }
+            }
+            _ => {}
         }
-        let path = target.split(['?', '#']).next().unwrap_or("");
+        let raw = target.split(['?', '#']).next().unwrap_or("");
+        let path = raw;
         let decoded;
         let path = if path.contains('%') {
             match clean_path(path) {
@@ -203,22 +202,45 @@ impl Site {
         };
         match self {
             Site::Body(r) => Lookup::Found(r),
-            Site::Handler(_) => Lookup::NotFound,
+            Site::Handler(_) | Site::Live(_) => Lookup::NotFound,
             Site::Root { files, .. } => {
                 if let Some(r) = files.get(path) {
                     return Lookup::Found(r);
                 }
-                let index = if path.ends_with('/') {
-                    format!("{path}index.html")
-                } else {
-                    format!("{path}/index.html")
+                if path.ends_with('/') {
+                    return with_index(path, "index.html", |p| files.get(p))
+                        .map_or(Lookup::NotFound, Lookup::Found);
+                }
+                let Some(r) = with_index(path, "/index.html", |p| files.get(p)) else {
+                    return Lookup::NotFound;
                 };
-                files
-                    .get(index.as_str())
-                    .map_or(Lookup::NotFound, Lookup::Found)
+                // A directory named without its slash: nginx answers 301 to DIR/, so that
+                // the page's relative links resolve inside the directory. The query
+                // string goes along. A target too long to fit a head gets the page.
+                let query = &target[raw.len()..];
+                let query = query.split('#').next().unwrap_or("");
+                if raw.len() + query.len() < REDIRECT_MAX {
+                    Lookup::Redirect(format!("{raw}/{query}"))
+                } else {
+                    Lookup::Found(r)
+                }
             }
         }
     }
+}
+
+/// Calls `f` with `path` + `suffix`, built on the stack (no allocation for the paths a
+/// site has: "/" is the most requested of all).
+fn with_index<R>(path: &str, suffix: &str, f: impl FnOnce(&str) -> R) -> R {
+    let mut buf = [0u8; 256];
+    let n = path.len() + suffix.len();
+    if n > buf.len() {
+        return f(&format!("{path}{suffix}"));
+    }
+    buf[..path.len()].copy_from_slice(path.as_bytes());
+    buf[path.len()..n].copy_from_slice(suffix.as_bytes());
+    // Both halves are UTF-8, so is the whole.
+    f(std::str::from_utf8(&buf[..n]).unwrap_or_default())
 }
 
 /// An absolute path with no "..", NUL or backslash.
@@ -273,7 +295,14 @@ mod tests {
             "text/html; charset=utf-8"
         );
         assert_eq!(found("/sub/a.css").unwrap().0, "text/css; charset=utf-8");
-        assert_eq!(found("/sub").unwrap().1, b"sub");
+        match site.lookup("/sub?x=1") {
+            Lookup::Redirect(to) => assert_eq!(to, "/sub/?x=1"),
+            other => panic!("{other:?}"),
+        }
+        match site.lookup("/s%75b") {
+            Lookup::Redirect(to) => assert_eq!(to, "/s%75b/"),
+            other => panic!("{other:?}"),
+        }
         assert_eq!(found("/sub/").unwrap().1, b"sub");
         assert_eq!(found("/s%75b/a.css").unwrap().1, b"body{}");
         assert!(matches!(site.lookup("/nope"), Lookup::NotFound));

@@ -164,7 +164,7 @@ fn queue_lines(o: &mut String, q: &QueueInfo, s: &WorkerSummary) {
     );
     let _ = writeln!(
         o,
-        "    connections {} accepted, {} closed, {} left in TIME_WAIT, {} left in other states, {} refused, {} skipped TIME_WAIT; requests {} (2xx {}, 4xx {}, 5xx {}); handoffs out {} in {} dropped {}",
+        "    connections {} accepted, {} closed, {} left in TIME_WAIT, {} left in other states, {} refused, {} skipped TIME_WAIT; requests {} (2xx {}, 3xx {}, 4xx {}, 5xx {}); handoffs out {} in {} dropped {}",
         c.conns_accepted,
         c.conns_closed,
         s.time_wait_left,
@@ -173,6 +173,7 @@ fn queue_lines(o: &mut String, q: &QueueInfo, s: &WorkerSummary) {
         c.conns_tw_overflow,
         c.http_requests,
         c.http_2xx,
+        c.http_3xx,
         c.http_4xx,
         c.http_5xx,
         c.handoff_out,
