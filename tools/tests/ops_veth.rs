@@ -330,8 +330,16 @@ fn doctor_on_a_veth_says_copy_mode_and_names_the_tx_offload_setting() {
     let (ok, text) = doctor(pair.engine_if());
     assert!(ok, "{text}");
     assert!(text.contains("XDP: fastpath's program"), "{text}");
+    // The engine's default control socket is the one `--iface` names.
+    let sock = format!("/run/fastpath/{}.sock", pair.engine_if());
+    assert!(Path::new(&sock).exists(), "{sock}");
+    let (ok, out, err) = fastpath(&["stat", "--iface", pair.engine_if(), "--once", "--json"]);
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["control"], sock.as_str());
     let (ok, out, err, _) = stop_report(engine, SIGTERM);
     assert!(ok, "{out}{err}");
+    assert!(!Path::new(&sock).exists(), "removed at exit");
     // A FAIL exits non-zero.
     let (ok, text) = doctor("fp-no-such-if");
     assert!(
