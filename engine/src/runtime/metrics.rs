@@ -161,12 +161,16 @@ fn escape(s: &str) -> String {
 pub(crate) struct Metrics {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    /// Where it listens (the port the kernel chose, for port 0).
+    #[cfg_attr(not(test), allow(dead_code))]
+    addr: SocketAddr,
 }
 
 impl Metrics {
     pub fn start(addr: SocketAddr, view: Arc<View>) -> Result<Metrics, StartError> {
         let fail = |err| StartError::Metrics { addr, err };
         let listener = TcpListener::bind(addr).map_err(fail)?;
+        let bound = listener.local_addr().map_err(fail)?;
         listener.set_nonblocking(true).map_err(fail)?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
@@ -180,6 +184,7 @@ impl Metrics {
         Ok(Metrics {
             stop,
             thread: Some(thread),
+            addr: bound,
         })
     }
 
@@ -286,5 +291,28 @@ mod page_tests {
             let name = line.split(['{', ' ']).next().unwrap();
             assert!(page.contains(&format!("# TYPE {name} ")), "{line}");
         }
+    }
+
+    #[test]
+    fn get_metrics_is_served_and_anything_else_is_404() {
+        use std::io::{Read, Write};
+        use std::sync::Arc;
+        let view = Arc::new(super::super::control::tests::view());
+        let mut m = super::Metrics::start("127.0.0.1:0".parse().unwrap(), view).unwrap();
+        let get = |path: &str| {
+            let mut s = std::net::TcpStream::connect(m.addr).unwrap();
+            write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).unwrap();
+            out
+        };
+        let page = get("/metrics");
+        assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{page}");
+        assert!(page.contains("Content-Type: text/plain; version=0.0.4"));
+        assert!(page.contains("\r\n\r\n# HELP fastpath_info "), "{page}");
+        let (head, body) = page.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains(&format!("Content-Length: {}", body.len())));
+        assert!(get("/").starts_with("HTTP/1.1 404 Not Found\r\n"));
+        m.stop();
     }
 }
