@@ -119,6 +119,9 @@ impl Conn {
         let synced = self.state.synchronized() || self.state == State::Closed;
         let data_start = self.data_start();
         let seq_bytes = |a: super::SeqNum, b: super::SeqNum| (a - b).max(0) as u64;
+        // A FIN takes a sequence number but carries no byte.
+        let past =
+            |fin: Option<super::SeqNum>, edge: super::SeqNum| fin.is_some_and(|f| edge > f) as u64;
         let unsent = (self.data_end() - self.snd_nxt.max(data_start)).max(0) as u32;
         let (cwnd_room, wnd_room) = self.window_rooms();
         let limited_by = if unsent == 0 || !self.state.may_send() {
@@ -132,7 +135,7 @@ impl Conn {
         };
         let age = now.saturating_since(self.opened);
         let bytes_acked = if synced {
-            seq_bytes(self.snd_una, data_start)
+            seq_bytes(self.snd_una, data_start).saturating_sub(past(self.fin_at, self.snd_una))
         } else {
             0
         };
@@ -158,13 +161,14 @@ impl Conn {
             retrans: self.stats.retransmits,
             rto_expiries: self.stats.rto_expiries,
             bytes_sent: if synced {
-                seq_bytes(self.snd_max, data_start)
+                seq_bytes(self.snd_max, data_start).saturating_sub(past(self.fin_at, self.snd_max))
             } else {
                 0
             },
             bytes_acked,
             bytes_received: if synced {
                 seq_bytes(self.rcv_nxt, self.irs + 1)
+                    .saturating_sub(past(self.peer_fin, self.rcv_nxt))
             } else {
                 0
             },

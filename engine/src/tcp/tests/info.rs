@@ -66,3 +66,28 @@ fn info_says_the_peers_window_holds_data_back() {
     assert_eq!(i.wscale, None);
     assert!(!i.sack && !i.timestamps);
 }
+
+#[test]
+fn info_counts_data_bytes_not_the_fins() {
+    let c = run(
+        &crate::tcp::TcpConfig::default(),
+        "
+0.000 < S seq 0 win 65535 <mss 1460>
+0.000 > S. seq 0 ack 1
+0.010 < . seq 1 ack 1 win 65535
+0.020 app send 100
+0.020 > P. seq 1 ack 1 len 100
+0.030 < . seq 1 ack 101 win 65535
+0.040 app close
+0.040 > F. seq 101 ack 1
+0.050 < F. seq 1 ack 102 win 65535
+0.050 > . seq 102 ack 2
+",
+    );
+    let i = c.info(Instant::from_millis(60));
+    assert_eq!(i.state, "time-wait");
+    assert_eq!(
+        (i.bytes_sent, i.bytes_acked, i.bytes_received),
+        (100, 100, 0)
+    );
+}
