@@ -166,9 +166,13 @@ pub fn render(s: &Value, before: Option<(&Value, Duration)>) -> String {
     o
 }
 
-/// Drops the engine counts, by reason, summed.
+/// Drops the engine counts by reason and those the kernel counts on its AF_XDP socket
+/// (XDP_STATISTICS), summed.
 fn drops(c: &Value) -> u64 {
     [
+        "xsk_rx_dropped",
+        "xsk_rx_invalid",
+        "xsk_tx_invalid",
         "drop_malformed",
         "drop_fragment",
         "drop_not_ours",
@@ -270,6 +274,12 @@ fn uptime(s: f64) -> String {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
+
+    #[test]
+    fn drops_add_the_kernels_to_the_engines() {
+        let c = json!({"drop_malformed": 2, "xsk_rx_dropped": 5, "handoff_dropped": 1});
+        assert_eq!(super::drops(&c), 8);
+    }
 
     fn status(rx: u64) -> serde_json::Value {
         json!({
