@@ -22,10 +22,14 @@ use crate::time::{Clock, Instant};
 
 mod handoff;
 mod frames;
+mod inspect;
 mod tx;
 
 pub use frames::FrameHandler;
 pub use handoff::{Handoff, StopSignal};
+#[cfg(test)]
+pub(crate) use inspect::LIST_CHUNK;
+pub use inspect::{inspect_channel, Answer, InspectHandle, Inspector, Query, WorkerGauges};
 use tx::{capture, DevTx};
 
 /// Batches of received frames one turn of the loop takes at most before it transmits.
@@ -108,6 +112,8 @@ pub struct Worker<D: Device = Xsk> {
     batch: Vec<D::Frame>,
     /// Since when the timers have waited for a backed-up RX ring, if they are waiting.
     timers_deferred_since: Option<Instant>,
+    /// Operators' questions (`inspect.rs`).
+    inspector: Option<Inspector>,
 }
 
 impl<D: Device> Worker<D> {
@@ -125,6 +131,7 @@ impl<D: Device> Worker<D> {
             loop_out: Vec::new(),
             batch: Vec::with_capacity(cfg.batch),
             timers_deferred_since: None,
+            inspector: None,
             cfg,
         }
     }
@@ -280,7 +287,7 @@ impl<D: Device> Worker<D> {
     }
 
     /// One turn of the loop at `now`: completions, a batch of received frames, handoffs,
-    /// loopback, timers, the app, then transmit. Returns whether anything was done. `run`
+    /// loopback, timers, the app, an operator's question (`inspect.rs`), then transmit. Returns whether anything was done. `run`
     /// calls it with the clock's time; a test may call it with its own.
     pub fn poll(&mut self, now: Instant) -> bool {
         if let Some(h) = &mut self.host {
@@ -327,6 +334,7 @@ impl<D: Device> Worker<D> {
             }
         }
         worked |= self.run_app(now);
+        self.answer_inspect(now);
         self.loopback_send();
         self.dev.flush_tx();
         worked

@@ -40,6 +40,18 @@ pub enum Command {
     /// report frames per second: the ceiling of the AF_XDP path on this machine. Run one
     /// at each end of a link; one of them starts the bouncing with --inject.
     Reflect(Box<ReflectArgs>),
+    /// What a running engine is (interface, queues, cores, AF_XDP and XDP modes,
+    /// addresses, ports, uptime) and its counters per queue, refreshed every second.
+    Stat(crate::stat::StatArgs),
+    /// A running engine's connections, as `ss -tin` shows the kernel's: state, queues,
+    /// cwnd, RTT, RTO, retransmissions, bytes, rates, what limits the sender; with ss's
+    /// filters (`state established`, `dport = :80`, `dst 10.0.0.0/8`).
+    Ss(crate::ss::SsArgs),
+    /// Checks what decides whether the engine will run well on IF, one line each (OK,
+    /// WARN, FAIL) with the fix: driver, zero-copy, queues, RSS, IRQ affinity, memlock,
+    /// huge pages, busy-poll knobs, a veth peer's TX checksum offload, an XDP program
+    /// already attached, the kernel's AF_XDP features. Changes nothing without --fix.
+    Doctor(crate::doctor::DoctorArgs),
 }
 
 /// An IPv4 address with its prefix length, as `10.0.0.2/24` (the engine's type).
@@ -293,6 +305,21 @@ pub struct ServeArgs {
     /// report beside it).
     #[arg(long = "report-json", value_name = "FILE")]
     pub report_json: Option<PathBuf>,
+
+    /// The control socket `fastpath stat` and `fastpath ss` ask (mode 0600, only this
+    /// user may connect; removed at exit). Default: /run/fastpath/IF.sock.
+    #[arg(long, value_name = "PATH")]
+    pub control: Option<PathBuf>,
+
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics, from the kernel's stack (give
+    /// a management address, e.g. 127.0.0.1:9100), never from a worker.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
+
+    /// Once attached and bound, run the worker threads as NAME (as nginx's `user`) with no
+    /// capability; detaching at exit stays with the privileged main thread.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -1,14 +1,18 @@
 //! The `fastpath` command: `serve` attaches the engine to an interface, `demo` shows it
 //! working on a veth pair it builds and removes itself, `load` drives HTTP load through the
-//! engine.
+//! engine; `stat` and `ss` look inside a running engine through its control socket.
 
 mod cli;
+mod control;
 mod demo;
+mod doctor;
 mod lists;
 mod load;
 mod loadgen;
 mod reflect;
 mod serve;
+mod ss;
+mod stat;
 
 use std::process::ExitCode;
 
@@ -31,6 +35,9 @@ fn main() -> ExitCode {
         cli::Command::Demo(args) => demo::main(&args),
         cli::Command::Load(args) => load::main(&args),
         cli::Command::Reflect(args) => reflect::main(&args),
+        cli::Command::Stat(args) => stat::main(&args),
+        cli::Command::Ss(args) => ss::main(&args),
+        cli::Command::Doctor(args) => doctor::main(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -59,6 +59,16 @@ pub fn engine_config(args: &ServeArgs) -> anyhow::Result<EngineConfig> {
     c.backlog = args.backlog;
     c.loopback_inbox = args.loopback_inbox;
     c.pcap = args.pcap.clone();
+    if let Some(path) = &args.control {
+        c.control = Some(path.clone());
+    }
+    c.metrics = args.metrics;
+    if let Some(name) = &args.user {
+        c.user = Some(
+            fastpath_engine::runtime::RunAs::lookup(name)
+                .map_err(|e| anyhow::anyhow!("--user: {e}"))?,
+        );
+    }
     c.service = Service::Http(Arc::new(site_from(args)?));
     Ok(c)
 }
@@ -336,6 +346,15 @@ pub fn main(args: &ServeArgs) -> anyhow::Result<()> {
     let live = live_site(&config);
     let logger = access_logger(args)?;
     config.http.access_log = logger.as_ref().map(AccessLogger::handle);
+    if let Some(path) = &config.control {
+        tracing::info!(
+            "control socket {} (fastpath stat, fastpath ss)",
+            path.display()
+        );
+    }
+    if let Some(addr) = &config.metrics {
+        tracing::info!("metrics at http://{addr}/metrics");
+    }
     let running = start(config)?;
     tracing::info!(
         "serving {} on {} ({} queue(s)); Ctrl-C to stop",

@@ -218,11 +218,26 @@ fn startup_failures_say_what_to_do() {
 
     // A program already attached (here: another fastpath) is named, never replaced...
     let first = serve(&pair, &[]);
+    // A second engine on the same interface is refused at its control socket, before it
+    // touches the interface...
     let (ok, err) = run(&["--iface", pair.engine_if()]);
+    assert!(
+        !ok && err.contains("is in use: another engine runs on this interface"),
+        "{err}"
+    );
+    // ... and with a control socket of its own, at the attached program.
+    let sock = std::env::temp_dir().join(format!("fastpath-second-{}.sock", std::process::id()));
+    let (ok, err) = run(&[
+        "--iface",
+        pair.engine_if(),
+        "--control",
+        sock.to_str().unwrap(),
+    ]);
     assert!(
         !ok && err.contains("fastpath_steer") && err.contains("--force"),
         "{err}"
     );
+    assert!(!sock.exists(), "a failed start removes its control socket");
     assert!(pair.xdp_attached());
     let (ok, out, err) = stop(first, SIGTERM);
     assert!(ok, "{out}{err}");

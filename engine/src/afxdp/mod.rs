@@ -7,6 +7,7 @@
 //! id of the UMEM that made it, and every other socket refuses it (`umem.rs`).
 
 mod config;
+mod cred;
 mod error;
 mod ethtool;
 mod mmap;
@@ -18,6 +19,7 @@ mod waker;
 mod xsk;
 
 pub use config::{BindMode, BusyPoll, FrameAccounting, GrantedMode, XdpStatistics, XskConfig};
+pub use cred::{drop_thread_privileges, peer_uid};
 pub use error::XskError;
 pub use ethtool::{driver_name, rx_queue_count};
 pub use netdev::{ifindex, ipv4_addresses, mac_address};

@@ -41,12 +41,16 @@ use crate::wire::tcp::TcpRepr;
 mod client;
 pub(crate) mod events;
 mod frame;
+mod inspect;
+mod latency;
 mod loopback;
 mod server;
 mod slab;
 
 use frame::{send_segment, PAYLOAD_AT};
 pub use frame::{BuildRange, Tx, FRAME_ROOM};
+pub use inspect::{ConnEntry, HostGauges};
+pub use latency::{LatencyHistogram, BOUNDS_US as LATENCY_BOUNDS_US};
 use loopback::is_loopback;
 pub use loopback::{flow_worker, LoopSegment};
 
@@ -174,6 +178,9 @@ struct ServerSide {
     half_open: bool,
     /// The session's counters already added to the host's.
     counted: HttpStats,
+    /// When the oldest request whose response is not yet all handed to TCP was parsed,
+    /// and how many such requests there are (pipelined ones share the oldest's start).
+    waiting: Option<(Instant, u64)>,
 }
 
 #[derive(Default)]
@@ -228,6 +235,8 @@ pub struct Host {
     ident: u16,
     scratch: Vec<u8>,
     stats: HostStats,
+    /// Request latency (`latency.rs`).
+    latency: LatencyHistogram,
     secrets: Secrets,
     /// ISNs of the connections the application opens (a key of their own).
     isn: IsnGenerator,
@@ -285,6 +294,7 @@ impl Host {
             ident: 0,
             scratch: vec![0; 65536],
             stats: HostStats::default(),
+            latency: LatencyHistogram::default(),
             isn: IsnGenerator::new(secrets.client_isn()),
             arp: Arp::new(arp_cfg),
             events: VecDeque::new(),
@@ -436,8 +446,17 @@ impl Host {
                     }
                 }
                 let s = srv.session.stats;
+                let c_requests = srv.counted.requests;
                 self.stats.http.add(&s.since(&srv.counted));
                 srv.counted = s;
+                if s.requests > c_requests {
+                    srv.waiting.get_or_insert((now, 0)).1 += s.requests - c_requests;
+                }
+                if srv.session.pending() == 0 {
+                    if let Some((since, n)) = srv.waiting.take() {
+                        self.latency.record_n(now.saturating_since(since), n);
+                    }
+                }
             }
             Role::Client(c) => {
                 let st = e.conn.state();

@@ -42,6 +42,7 @@ impl Host {
                 listener,
                 half_open,
                 counted: HttpStats::default(),
+                waiting: None,
             })),
             path,
             in_time_wait: false,

@@ -343,3 +343,79 @@ fn time_wait_does_not_count_against_max_conns_and_is_bounded() {
         (5, 3, 0)
     );
 }
+
+#[test]
+fn connections_are_listed_in_bounded_chunks() {
+    let mut net = Net::new(1, HostConfig::default());
+    for port in 40000..40005 {
+        net.connect(port);
+    }
+    net.run_for(Duration::from_millis(100));
+    let h = &net.hosts[0];
+    assert_eq!(h.gauges().connections, 5);
+    let mut out = Vec::new();
+    let mut from = Some(0);
+    let mut calls = 0;
+    while let Some(f) = from {
+        let before = out.len();
+        from = h.list_connections(net.now, f, 2, &mut out);
+        assert!(out.len() - before <= 2, "at most 2 slots visited per call");
+        calls += 1;
+    }
+    assert_eq!(calls, 3, "5 slots in chunks of 2");
+    let mut ports: Vec<u16> = out.iter().map(|e| e.info.remote.port()).collect();
+    ports.sort();
+    assert_eq!(ports, (40000..40005).collect::<Vec<_>>());
+    assert!(out
+        .iter()
+        .all(|e| e.info.state == "established" && e.role == "server" && e.worker == 0));
+    assert!(out.iter().all(|e| e.info.srtt_us.is_some()));
+}
+
+#[test]
+fn a_small_response_lands_in_the_first_latency_bucket() {
+    let mut net = Net::new(1, HostConfig::default());
+    let i = net.connect(40100);
+    net.run_for(Duration::from_millis(100));
+    net.clients[i]
+        .0
+        .send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    net.run_for(Duration::from_millis(200));
+    let l = net.hosts[0].gauges().latency;
+    assert_eq!(l.count, 2, "a sample per request");
+    assert_eq!(
+        l.buckets[0], 2,
+        "handed to TCP in the turn that parsed them"
+    );
+}
+
+/// What one chunk of a listing costs the worker (run by hand, `--ignored --nocapture` in
+/// release; docs/performance.md): 2,000 connections listed 256 slots at a time.
+#[test]
+#[ignore]
+fn listing_cost() {
+    let mut net = Net::new(1, HostConfig::default());
+    for port in 0..2000u16 {
+        net.connect(20000 + port);
+    }
+    net.run_for(Duration::from_millis(200));
+    let h = &net.hosts[0];
+    assert_eq!(h.gauges().connections, 2000);
+    let mut out = Vec::with_capacity(2000);
+    let mut chunks = 0;
+    let start = std::time::Instant::now();
+    for _ in 0..100 {
+        out.clear();
+        let mut from = Some(0);
+        while let Some(f) = from {
+            from = h.list_connections(net.now, f, crate::worker::LIST_CHUNK, &mut out);
+            chunks += 1;
+        }
+    }
+    let per_chunk = start.elapsed() / chunks;
+    println!(
+        "{} connections, {chunks} chunks of {} slots: {per_chunk:?} per chunk",
+        out.len(),
+        crate::worker::LIST_CHUNK
+    );
+}

@@ -188,6 +188,14 @@ pub struct EngineConfig {
     pub service: Service,
     /// An application in each worker, beside the service.
     pub apps: Option<AppFactory>,
+    /// The control socket `fastpath stat` and `fastpath ss` ask (`None`: no control
+    /// channel). Default: `/run/fastpath/IFACE.sock`.
+    pub control: Option<PathBuf>,
+    /// Serve Prometheus metrics at `http://ADDR:PORT/metrics` from the kernel's stack.
+    pub metrics: Option<std::net::SocketAddr>,
+    /// Run the worker threads as this user, with no capability, once everything
+    /// privileged is done (see `RunAs`).
+    pub user: Option<super::RunAs>,
 }
 
 impl EngineConfig {
@@ -222,6 +230,9 @@ impl EngineConfig {
             pcap: None,
             service: Service::Http(Arc::new(Site::hello())),
             apps: None,
+            control: Some(super::control::default_control_path(iface)),
+            metrics: None,
+            user: None,
         }
     }
 

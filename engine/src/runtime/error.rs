@@ -85,6 +85,29 @@ pub enum StartError {
         /// The operating system's answer.
         err: io::Error,
     },
+    /// The control socket could not be made at this path.
+    Control {
+        /// The socket's path.
+        path: PathBuf,
+        /// The operating system's answer.
+        err: io::Error,
+    },
+    /// Another engine answers on this control socket.
+    ControlInUse(PathBuf),
+    /// A worker could not become the `--user` given.
+    User {
+        /// The user.
+        name: String,
+        /// Why not.
+        err: String,
+    },
+    /// The metrics listener could not be bound.
+    Metrics {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// The operating system's answer.
+        err: io::Error,
+    },
 }
 
 impl fmt::Display for StartError {
@@ -131,6 +154,18 @@ impl fmt::Display for StartError {
             }
             StartError::Pcap { path, err } => write!(f, "creating {}: {err}", path.display()),
             StartError::Os { what, err } => write!(f, "{what}: {err}"),
+            StartError::Control { path, err } => {
+                write!(f, "control socket {}: {err}", path.display())
+            }
+            StartError::ControlInUse(path) => write!(
+                f,
+                "control socket {} is in use: another engine runs on this interface (stop it first), or give this one another control path",
+                path.display()
+            ),
+            StartError::User { name, err } => {
+                write!(f, "running the workers as {name}: {err}")
+            }
+            StartError::Metrics { addr, err } => write!(f, "metrics listener on {addr}: {err}"),
         }
     }
 }

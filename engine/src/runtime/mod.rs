@@ -19,8 +19,11 @@
 
 mod caps;
 mod config;
+mod control;
 mod error;
+mod metrics;
 mod report;
+mod user;
 
 use std::net::SocketAddrV4;
 use std::sync::{Arc, Mutex};
@@ -37,7 +40,7 @@ use crate::pcap::PcapWriter;
 use crate::stats::{Counters, Published};
 use crate::table::SocketTable;
 use crate::tcp::Secrets;
-use crate::worker::{Handoff, StopSignal, Worker, WorkerConfig};
+use crate::worker::{inspect_channel, Handoff, StopSignal, Worker, WorkerConfig};
 
 pub use crate::worker::{FrameHandler, WorkerSummary};
 pub use caps::missing_capabilities;
@@ -45,8 +48,10 @@ pub use config::{
     AfXdpConfig, AppFactory, Cidr, EngineConfig, Queues, Service, XdpConfig, XdpMode,
     DEFAULT_FRAMES,
 };
+pub use control::{default_control_path, VERSION as CONTROL_VERSION};
 pub use error::StartError;
 pub use report::{AddrReport, AtExit, QueueInfo, QueueReport, Report, XdpReport};
+pub use user::RunAs;
 
 /// Segments a worker's handoff queue holds (frames that reached the wrong worker).
 const HANDOFF_DEPTH: usize = 4096;
@@ -74,6 +79,9 @@ pub struct Running {
     addrs: Vec<AddrReport>,
     xdp_mode: AttachedMode,
     started: Instant,
+    /// The control channel and the metrics listener (stopped before the workers).
+    control: Option<control::Control>,
+    metrics: Option<metrics::Metrics>,
 }
 
 struct WorkerThread {
@@ -109,6 +117,7 @@ impl Running {
     /// Stops accepting, lets in-flight responses finish for up to `grace`, waits for the
     /// workers, detaches the program, and says what happened.
     pub fn stop(mut self, grace: Duration) -> Report {
+        self.stop_operations();
         self.stop.request(grace);
         let counters = self
             .steering
@@ -168,9 +177,22 @@ impl Running {
     }
 }
 
+impl Running {
+    /// Closes the control socket (removing it) and the metrics listener.
+    fn stop_operations(&mut self) {
+        if let Some(mut c) = self.control.take() {
+            c.stop();
+        }
+        if let Some(mut m) = self.metrics.take() {
+            m.stop();
+        }
+    }
+}
+
 impl Drop for Running {
     /// Dropped without `stop`: the workers stop at once, then the program detaches.
     fn drop(&mut self) {
+        self.stop_operations();
         self.stop.request(Duration::ZERO);
         for w in self.workers.drain(..) {
             let _ = w.handle.join();
@@ -193,6 +215,13 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
         return Err(StartError::MissingCapabilities(missing));
     }
     check(&cfg)?;
+    // The control socket first: a second engine for the same socket is refused before it
+    // touches the interface.
+    let control = cfg
+        .control
+        .as_deref()
+        .map(control::Control::bind)
+        .transpose()?;
     let iface = cfg.iface.as_str();
     let interface = |what: &'static str| {
         move |err| StartError::Interface {
@@ -354,12 +383,19 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
     let table = Arc::new(SocketTable::with_capacity(
         cfg.max_conns.saturating_mul(queues.len()).min(1 << 18),
     ));
-    let mut handoffs = Handoff::mesh(queues.len(), HANDOFF_DEPTH, cfg.loopback_inbox)
-        .map_err(|err| StartError::Os {
-            what: "creating the queues between workers",
-            err,
-        })?
-        .into_iter();
+    let handoffs =
+        Handoff::mesh(queues.len(), HANDOFF_DEPTH, cfg.loopback_inbox).map_err(|err| {
+            StartError::Os {
+                what: "creating the queues between workers",
+                err,
+            }
+        })?;
+    let wakers = handoffs
+        .first()
+        .map(|h| h.wakers.clone())
+        .unwrap_or_default();
+    let mut handoffs = handoffs.into_iter();
+    let mut inspect = Vec::new();
     let secrets = random_secrets()?;
     let stop = StopSignal::new();
     let mut running = Running {
@@ -370,8 +406,10 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
         stop: stop.clone(),
         iface: iface.to_string(),
         addrs,
-        xdp_mode,
+        xdp_mode: xdp_mode.clone(),
         started: Instant::now(),
+        control,
+        metrics: None,
     };
     let n = queues.len();
     for (w, ((xsk, &q), core)) in sockets.into_iter().zip(&queues).zip(cores).enumerate() {
@@ -399,10 +437,15 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
         if let Some(p) = &pcap {
             worker = worker.with_pcap(p.clone());
         }
+        let (asker, inspector) = inspect_channel(wakers.get(w).cloned());
+        worker = worker.with_inspector(inspector);
+        inspect.push(asker);
         if let Some(app) = cfg.apps.as_ref().and_then(|f| f.make(w, n)) {
             worker = worker.with_app(app);
         }
         let stop = stop.clone();
+        let run_as = cfg.user.clone();
+        let (dropped_tx, dropped_rx) = std::sync::mpsc::sync_channel(1);
         // A failure here drops `running`: the workers already started stop, the program
         // detaches.
         let handle = std::thread::Builder::new()
@@ -413,16 +456,102 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
                         tracing::warn!("queue {q}: could not pin to CPU {c}");
                     }
                 }
+                if let Some(u) = run_as {
+                    // Everything privileged is done: the socket is bound, its rings
+                    // mapped, the program attached. A worker that cannot drop root
+                    // does not serve.
+                    let dropped = afxdp::drop_thread_privileges(u.uid, u.gid);
+                    let failed = dropped.is_err();
+                    let _ = dropped_tx.send(dropped);
+                    if failed {
+                        return worker.finish();
+                    }
+                }
                 worker.run(&stop)
             })
             .map_err(|err| StartError::Os {
                 what: "starting a worker thread",
                 err,
             })?;
-        running.workers.push(WorkerThread { handle, published });
+        running.workers.push(WorkerThread {
+            handle,
+            published: published.clone(),
+        });
         running.queues.push(info);
+        if let Some(u) = &cfg.user {
+            match dropped_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => {
+                    return Err(StartError::User {
+                        name: u.name.clone(),
+                        err: err.to_string(),
+                    })
+                }
+                Err(_) => {
+                    return Err(StartError::User {
+                        name: u.name.clone(),
+                        err: "the worker ended first".into(),
+                    })
+                }
+            }
+        }
     }
+    if let Some(u) = &cfg.user {
+        tracing::info!(
+            "workers run as {} (uid {}, gid {}) with no capability",
+            u.name,
+            u.uid,
+            u.gid
+        );
+    }
+    start_operations(&cfg, &mut running, &xdp_mode, inspect)?;
     Ok(running)
+}
+
+/// The control channel and the metrics listener, reading the started engine.
+fn start_operations(
+    cfg: &EngineConfig,
+    running: &mut Running,
+    xdp_mode: &AttachedMode,
+    inspect: Vec<crate::worker::InspectHandle>,
+) -> Result<(), StartError> {
+    if running.control.is_none() && cfg.metrics.is_none() {
+        return Ok(());
+    }
+    let (mode, native_refused) = match xdp_mode {
+        AttachedMode::Native => ("native", None),
+        AttachedMode::Generic { native_refused } => ("generic", native_refused.clone()),
+    };
+    let view = Arc::new(control::View {
+        iface: running.iface.clone(),
+        addrs: running.addrs.clone(),
+        ports: cfg.listen_ports().to_vec(),
+        local_ports: cfg.local_ports,
+        xdp_mode: mode,
+        native_refused,
+        busy_poll: cfg.afxdp.busy_poll,
+        queues: running.queues.clone(),
+        published: running
+            .workers
+            .iter()
+            .map(|w| w.published.clone())
+            .collect(),
+        inspect,
+        table: running.table.clone(),
+        started: running.started,
+        started_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        control: cfg.control.clone(),
+        metrics: cfg.metrics,
+    });
+    if let Some(c) = &mut running.control {
+        c.serve(view.clone())?;
+    }
+    if let Some(addr) = cfg.metrics {
+        running.metrics = Some(metrics::Metrics::start(addr, view)?);
+    }
+    Ok(())
 }
 
 /// What can be refused before touching the interface.

@@ -73,7 +73,12 @@ impl RttEstimator {
         self.srtt
     }
 
-    #[cfg(test)]
+    /// RTTVAR (RFC 6298), for `Conn::info`.
+    pub fn rttvar(&self) -> Duration {
+        self.rttvar
+    }
+
+    /// Doublings of the timer since the last RTT sample.
     pub fn backoff_count(&self) -> u32 {
         self.backoff
     }

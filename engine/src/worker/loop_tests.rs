@@ -250,6 +250,55 @@ fn the_real_run_loop_serves_and_stops_on_request() {
 }
 
 #[test]
+fn a_worker_answers_an_operator_between_turns_from_its_own_state() {
+    use crate::worker::{inspect_channel, Answer, Query};
+    let (app, out) = fetch(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"); // keep-alive: stays open
+    let server = EngineSpec::server(SERVER, SERVER_MAC);
+    let (mut sim, _client, srv) = client_and_server(LinkConfig::default(), server, app);
+    let (asker, inspector) = inspect_channel(None);
+    let w = sim.workers.remove(srv);
+    sim.workers.insert(srv, w.with_inspector(inspector));
+    let until = sim.now + Duration::from_secs(5);
+    let answered = |_: &mut Sim| out.lock().unwrap().response.ends_with(b"hello\n");
+    assert!(sim.run_until(until, answered), "the response arrives");
+
+    let pending = asker.send(Query::Connections { from: 0 }).unwrap();
+    assert!(
+        pending.try_recv().is_err(),
+        "nothing is answered outside a turn"
+    );
+    sim.step();
+    let Ok(Answer::Connections { conns, next }) = pending.try_recv() else {
+        panic!("answered in one turn");
+    };
+    assert_eq!(next, None, "one chunk holds them all");
+    assert_eq!(conns.len(), 1);
+    let c = &conns[0];
+    assert_eq!((c.info.state, c.role), ("established", "server"));
+    assert_eq!(*c.info.remote.ip(), CLIENT);
+    assert!(c.info.bytes_sent > 0 && c.info.bytes_received > 0);
+
+    let pending = asker.send(Query::Gauges).unwrap();
+    sim.step();
+    let Ok(Answer::Gauges(g)) = pending.try_recv() else {
+        panic!("gauges answered");
+    };
+    assert_eq!(g.host.connections, 1);
+    assert_eq!(g.host.latency.count, 1, "one request, one latency sample");
+    assert!(g.frames.balanced());
+
+    // One question per turn: bounded work, whatever the operators ask.
+    let (a, b) = (
+        asker.send(Query::Gauges).unwrap(),
+        asker.send(Query::Gauges).unwrap(),
+    );
+    sim.step();
+    assert!(a.try_recv().is_ok() && b.try_recv().is_err());
+    sim.step();
+    assert!(b.try_recv().is_ok());
+}
+
+#[test]
 fn timers_wait_for_a_backed_up_ring_that_holds_the_ack() {
     // The server's response is out; the client's ACK for it reaches the server behind
     // 600 other frames, after the retransmission timeout has passed. A worker that fired

@@ -4,10 +4,13 @@
 //! what leaves and when (segmentation, retransmission, ACK policy), `timers.rs` the
 //! deadlines. This file holds the state and the application's side.
 
+mod info;
 mod input;
 mod output;
 mod recovery;
 mod timers;
+
+pub use info::{ConnInfo, Limit};
 
 use core::time::Duration;
 use std::net::SocketAddrV4;
@@ -277,6 +280,8 @@ pub struct Conn {
     cwnd_limited_until: Option<SeqNum>,
     /// The application released the connection (`release`): FIN_WAIT_2 is bounded.
     orphaned: bool,
+    /// When the connection was created (for `info`'s rates; read nowhere else).
+    opened: Instant,
 }
 
 impl Conn {
@@ -354,6 +359,7 @@ impl Conn {
             last_oow_ack: None,
             orphaned: false,
             cwnd_limited_until: None,
+            opened: now,
         }
     }
 

@@ -126,7 +126,7 @@ impl Conn {
     /// Bytes that may still enter the network, as (room under cwnd, room under the peer's
     /// window): cwnd minus the pipe (RFC 6675: SACKed and lost bytes have left the
     /// network), and the peer's window past SND.NXT.
-    fn window_rooms(&self) -> (u32, u32) {
+    pub(super) fn window_rooms(&self) -> (u32, u32) {
         let pipe = self.pipe();
         let mut cwnd_room = self.cc.cwnd().saturating_sub(pipe);
         if self.ca != CaState::Open && cwnd_room > 0 {

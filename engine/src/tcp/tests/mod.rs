@@ -3,5 +3,6 @@
 
 mod ecn;
 mod harness;
+mod info;
 mod recovery;
 mod scripts;
