@@ -310,7 +310,7 @@ pub struct ServeArgs {
     #[arg(long = "report-json", value_name = "FILE")]
     pub report_json: Option<PathBuf>,
 
-    /// The control socket `fastpath stat` and `fastpath ss` ask (mode 0600, only this
+    /// The control socket `fastpath stat`, `ss` and `reload` ask (mode 0600, only this
     /// user may connect; removed at exit). Default: /run/fastpath/IF.sock.
     #[arg(long, value_name = "PATH")]
     pub control: Option<PathBuf>,

@@ -227,7 +227,7 @@ pub struct EngineConfig {
     pub service: Service,
     /// An application in each worker, beside the service.
     pub apps: Option<AppFactory>,
-    /// The control socket `fastpath stat` and `fastpath ss` ask (`None`: no control
+    /// The control socket `fastpath stat`, `ss` and `reload` ask (`None`: no control
     /// channel). Default: `/run/fastpath/IFACE.sock`.
     pub control: Option<PathBuf>,
     /// Serve Prometheus metrics at `http://ADDR:PORT/metrics` from the kernel's stack.

@@ -1,5 +1,6 @@
 //! The control channel: a unix socket per running engine (`/run/fastpath/IFACE.sock` by
-//! default) where `fastpath stat` and `fastpath ss` ask what the engine is doing.
+//! default) where `fastpath stat` and `fastpath ss` ask what the engine is doing
+//! and `fastpath reload` has it reload.
 //!
 //! Protocol (version 1): JSON lines. A request is one object per line,
 //! `{"v":1,"cmd":"status"}`, `{"v":1,"cmd":"connections"}`, `{"v":1,"cmd":"metrics"}` or
