@@ -47,6 +47,10 @@ pub enum Command {
     /// cwnd, RTT, RTO, retransmissions, bytes, rates, what limits the sender; with ss's
     /// filters (`state established`, `dport = :80`, `dst 10.0.0.0/8`).
     Ss(crate::ss::SsArgs),
+    /// Asks a running `serve --root DIR` to read its tree again and waits for the answer:
+    /// the new generation and its files, or why the load failed (the old tree keeps
+    /// serving). Exits non-zero on failure, or when the engine serves no --root.
+    Reload(crate::reload::ReloadArgs),
     /// Checks what decides whether the engine will run well on IF, one line each (OK,
     /// WARN, FAIL) with the fix: driver, zero-copy, queues, RSS, IRQ affinity, memlock,
     /// huge pages, busy-poll knobs, a veth peer's TX checksum offload, an XDP program
@@ -306,7 +310,7 @@ pub struct ServeArgs {
     #[arg(long = "report-json", value_name = "FILE")]
     pub report_json: Option<PathBuf>,
 
-    /// The control socket `fastpath stat` and `fastpath ss` ask (mode 0600, only this
+    /// The control socket `fastpath stat`, `ss` and `reload` ask (mode 0600, only this
     /// user may connect; removed at exit). Default: /run/fastpath/IF.sock.
     #[arg(long, value_name = "PATH")]
     pub control: Option<PathBuf>,

@@ -10,7 +10,7 @@ use anyhow::{bail, Context};
 use fastpath_engine::runtime::{default_control_path, CONTROL_VERSION};
 use serde_json::Value;
 
-/// `--iface IF | --control PATH`, shared by `stat` and `ss`.
+/// `--iface IF | --control PATH`, shared by `stat`, `ss` and `reload`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Target {
     /// The interface of the engine to ask (its control socket is /run/fastpath/IF.sock).
@@ -58,6 +58,12 @@ impl Client {
         out.set_read_timeout(Some(Duration::from_secs(30)))?;
         let input = BufReader::new(out.try_clone()?);
         Ok(Client { out, input, path })
+    }
+
+    /// How long an answer may take (30 s unless changed).
+    pub fn set_timeout(&mut self, wait: Duration) -> anyhow::Result<()> {
+        self.out.set_read_timeout(Some(wait))?;
+        Ok(())
     }
 
     /// Sends `cmd` and returns the engine's answer (an error answer becomes an error).

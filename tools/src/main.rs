@@ -1,6 +1,7 @@
 //! The `fastpath` command: `serve` attaches the engine to an interface, `demo` shows it
 //! working on a veth pair it builds and removes itself, `load` drives HTTP load through the
-//! engine; `stat` and `ss` look inside a running engine through its control socket.
+//! engine; `stat` and `ss` look inside a running engine through its control socket, and
+//! `reload` has it read its `--root` again.
 
 mod cli;
 mod control;
@@ -10,6 +11,7 @@ mod lists;
 mod load;
 mod loadgen;
 mod reflect;
+mod reload;
 mod serve;
 mod ss;
 mod stat;
@@ -37,6 +39,7 @@ fn main() -> ExitCode {
         cli::Command::Reflect(args) => reflect::main(&args),
         cli::Command::Stat(args) => stat::main(&args),
         cli::Command::Ss(args) => ss::main(&args),
+        cli::Command::Reload(args) => reload::main(&args),
         cli::Command::Doctor(args) => doctor::main(&args),
     };
     match result {

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -12,7 +12,8 @@ use fastpath_engine::http::{
     AccessLogger, HttpConfig, LiveSite, LoadOptions, LogFormat, Site, SiteError, QUEUE_RECORDS,
 };
 use fastpath_engine::runtime::{
-    AfXdpConfig, Engine, EngineConfig, Queues, Running, Service, StartError, XdpConfig,
+    AfXdpConfig, Engine, EngineConfig, Queues, ReloadHook, ReloadOutcome, Running, Service,
+    StartError, XdpConfig,
 };
 use fastpath_engine::stats::Counters;
 use fastpath_engine::tcp::TcpConfig;
@@ -195,29 +196,67 @@ fn live_site(config: &EngineConfig) -> Option<Arc<LiveSite>> {
     }
 }
 
-/// SIGHUP: loads `--root` again into a new generation and swaps it in; requests from then
-/// on see it, responses already queued finish with the old one. A tree that fails to
-/// load leaves the old one serving, and the log says why.
-fn reload(args: &ServeArgs, live: Option<&LiveSite>) {
-    let (Some(live), Some(dir)) = (live, &args.root) else {
-        tracing::warn!("SIGHUP: nothing to reload (only --root is reloaded)");
-        return;
-    };
-    let started = Instant::now();
-    match Site::load(dir, &load_options(args)) {
-        Ok(site) => {
-            let what = describe(dir, &site);
-            let generation = live.replace(site);
-            tracing::info!(
-                "reloaded {what} in {:.0} ms: generation {generation} serving",
-                started.elapsed().as_secs_f64() * 1e3
-            );
+/// Loads `--root` again into a new generation and swaps it in, for SIGHUP and for the
+/// control channel's `reload` (`fastpath reload`); one at a time. Requests from then on
+/// see the new tree, responses already queued finish with the old one. A tree that fails
+/// to load leaves the old one serving, and the log (and the answer) says why.
+pub struct Reloader {
+    args: ServeArgs,
+    live: Option<Arc<LiveSite>>,
+    one_at_a_time: Mutex<()>,
+}
+
+impl Reloader {
+    fn new(args: &ServeArgs, live: Option<Arc<LiveSite>>) -> Reloader {
+        Reloader {
+            args: args.clone(),
+            live,
+            one_at_a_time: Mutex::new(()),
         }
-        Err(e) => tracing::error!(
-            "reload failed, generation {} still serving: {}",
-            live.generation(),
-            site_error(e)
-        ),
+    }
+
+    /// Reloads, logging what happened under `asked_by`'s name, and says what happened.
+    pub fn run(&self, asked_by: &str) -> ReloadOutcome {
+        let _one = self.one_at_a_time.lock().unwrap_or_else(|e| e.into_inner());
+        let (Some(live), Some(dir)) = (&self.live, &self.args.root) else {
+            let message = "this engine serves no --root: only --root is reloaded".to_string();
+            tracing::warn!("{asked_by}: nothing to reload ({message})");
+            return ReloadOutcome {
+                ok: false,
+                generation: 0,
+                message,
+            };
+        };
+        let started = Instant::now();
+        match Site::load(dir, &load_options(&self.args)) {
+            Ok(site) => {
+                let what = describe(dir, &site);
+                let generation = live.replace(site);
+                let message = format!(
+                    "reloaded {what} in {:.0} ms: generation {generation} serving",
+                    started.elapsed().as_secs_f64() * 1e3
+                );
+                tracing::info!("{asked_by}: {message}");
+                ReloadOutcome {
+                    ok: true,
+                    generation,
+                    message,
+                }
+            }
+            Err(e) => {
+                let generation = live.generation();
+                let message = format!(
+                    "reload failed, generation {generation} still serving: {:#}",
+                    site_error(e)
+                );
+                tracing::error!("{asked_by}: {message}");
+                ReloadOutcome {
+                    ok: false,
+                    generation,
+                    message,
+                }
+            }
+        }
     }
 }
 
@@ -244,17 +283,13 @@ fn access_logger(args: &ServeArgs) -> anyhow::Result<Option<AccessLogger>> {
 /// and neither stats lines nor a stop signal should wait for it. One request pending at
 /// most (a SIGHUP during a reload asks for one more, which reads the newest files); the
 /// thread ends when the sender is dropped.
-fn reloader(
-    args: &ServeArgs,
-    live: Option<Arc<LiveSite>>,
-) -> anyhow::Result<std::sync::mpsc::SyncSender<()>> {
+fn reloader(reload: Arc<Reloader>) -> anyhow::Result<std::sync::mpsc::SyncSender<()>> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
-    let args = args.clone();
     std::thread::Builder::new()
         .name("fastpath-reload".into())
         .spawn(move || {
             while rx.recv().is_ok() {
-                reload(&args, live.as_deref());
+                reload.run("SIGHUP");
             }
         })
         .context("starting the reload thread")?;
@@ -343,12 +378,16 @@ pub fn main(args: &ServeArgs) -> anyhow::Result<()> {
     signal_hook::flag::register(signal_hook::consts::SIGUSR1, usr1.clone())
         .context("installing the SIGUSR1 handler")?;
     let mut config = engine_config(args)?;
-    let live = live_site(&config);
+    let reload = Arc::new(Reloader::new(args, live_site(&config)));
+    config.reload = Some(ReloadHook::new({
+        let reload = reload.clone();
+        move || reload.run("fastpath reload")
+    }));
     let logger = access_logger(args)?;
     config.http.access_log = logger.as_ref().map(AccessLogger::handle);
     if let Some(path) = &config.control {
         tracing::info!(
-            "control socket {} (fastpath stat, fastpath ss)",
+            "control socket {} (fastpath stat, ss, reload)",
             path.display()
         );
     }
@@ -362,7 +401,7 @@ pub fn main(args: &ServeArgs) -> anyhow::Result<()> {
         args.iface,
         running.queues().len()
     );
-    let reloads = reloader(args, live)?;
+    let reloads = reloader(reload)?;
     let started = Instant::now();
     let interval = Duration::from_secs(args.stats_interval.max(1));
     let mut last = Counters::default();
@@ -550,6 +589,43 @@ mod tests {
         ]);
         let e = engine_config(&too_small).expect_err("refused");
         assert!(format!("{e:#}").contains("raise --root-max-bytes"), "{e:#}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// What `fastpath reload` is answered: the new generation, the old one still serving
+    /// after a failed load, and no --root said as such.
+    #[test]
+    fn a_reload_says_what_it_did() {
+        let dir =
+            std::env::temp_dir().join(format!("fastpath-serve-reload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("index.html"), "hi").unwrap();
+        let root = dir.to_str().unwrap();
+        let argv = ["fastpath", "serve", "--iface", "x", "--ip", "10.0.0.2/24"];
+        let mut args = serve_args(&[&argv[..], &["--root", root]].concat());
+        let c = engine_config(&args).unwrap();
+        let live = live_site(&c).unwrap();
+        let r = Reloader::new(&args, Some(live.clone()));
+        std::fs::write(dir.join("two.html"), "there").unwrap();
+        let out = r.run("test");
+        assert!(out.ok, "{out:?}");
+        assert_eq!((out.generation, live.generation()), (2, 2));
+        assert!(out.message.contains("2 file(s)"), "{out:?}");
+        args.root_max_bytes = 1;
+        let out = Reloader::new(&args, Some(live.clone())).run("test");
+        assert!(!out.ok);
+        assert_eq!(out.generation, 2);
+        assert!(
+            out.message
+                .starts_with("reload failed, generation 2 still serving: --root"),
+            "{out:?}"
+        );
+        let none = serve_args(&argv);
+        let out = Reloader::new(&none, None).run("test");
+        assert!(
+            !out.ok && out.message.contains("serves no --root"),
+            "{out:?}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

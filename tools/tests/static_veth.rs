@@ -1,7 +1,7 @@
 //! `fastpath serve --root` as a person moving from nginx expects it, with curl and wrk
 //! across a veth pair (issue: serving files the way nginx users expect): validators and
 //! 304, ranges and 416, If-Range, precompressed representations, Cache-Control, live
-//! reload, the access log. Every test builds its own namespaces and web root, bounds its
+//! reload (SIGHUP and `fastpath reload`), the access log. Every test builds its own namespaces and web root, bounds its
 //! load in count and time, and cleans up on every exit path.
 
 mod common;
@@ -339,6 +339,72 @@ fn reload_under_wrk_load_serves_the_new_tree_without_errors() {
         total(&report, "http_2xx"),
         "{report:#}"
     );
+}
+
+/// `fastpath reload ARGS...`, run here (the control socket is a file): (ok, stdout, stderr).
+fn fastpath_reload(args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(common::BIN)
+        .arg("reload")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn fastpath_reload_swaps_the_tree_or_says_why_not() {
+    if !privileged::check("fastpath_reload_swaps_the_tree_or_says_why_not") {
+        return;
+    }
+    let (dir, _cleanup) = web_root("static-ctlreload", &[]);
+    std::fs::write(dir.join("page.html"), "generation one\n").unwrap();
+    let pair = VethPair::new("ctlrl");
+    let engine = serve(
+        &pair,
+        &[
+            "--root",
+            dir.to_str().unwrap(),
+            "--root-max-bytes",
+            "100000",
+        ],
+    );
+    let url = format!("http://{}/page.html", pair.engine_addr());
+    assert_eq!(curl(&pair, &url, &[]).1, b"generation one\n");
+    let iface = pair.engine_if();
+
+    // The command returns once the new tree serves: no waiting on the log.
+    std::fs::write(dir.join("page.html"), "generation two\n").unwrap();
+    let (ok, out, err) = fastpath_reload(&["--iface", iface]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("generation 2 serving"), "{out}");
+    assert!(out.contains("1 file(s)"), "{out}");
+    assert_eq!(curl(&pair, &url, &[]).1, b"generation two\n");
+
+    // A tree over --root-max-bytes: non-zero, the reason, and the old tree still serves.
+    std::fs::write(dir.join("huge.bin"), vec![0u8; 200_000]).unwrap();
+    std::fs::write(dir.join("page.html"), "generation three\n").unwrap();
+    let (ok, out, err) = fastpath_reload(&["--iface", iface]);
+    assert!(!ok, "{out}{err}");
+    assert!(
+        err.contains("reload failed, generation 2 still serving")
+            && err.contains("raise --root-max-bytes"),
+        "{err}"
+    );
+    assert_eq!(curl(&pair, &url, &[]).1, b"generation two\n");
+    let (ok, out, err, _) = stop_report(engine, SIGTERM);
+    assert!(ok, "{out}{err}");
+    assert!(err.contains("fastpath reload: reload failed"), "{err}");
+
+    // An engine serving no --root: non-zero, and it says so.
+    let engine = serve(&pair, &["--body", "hi"]);
+    let (ok, out, err) = fastpath_reload(&["--iface", iface]);
+    assert!(!ok && err.contains("serves no --root"), "{out}{err}");
+    let (ok, out, err, _) = stop_report(engine, SIGTERM);
+    assert!(ok, "{out}{err}");
 }
 
 fn wrk_summary_ok(text: &str) -> u64 {

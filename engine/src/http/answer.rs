@@ -17,13 +17,53 @@ use super::response::{Body, Status, Writer, CACHE_CONTROL_MAX};
 use super::site::Resource;
 use super::HttpConfig;
 
-/// The request header fields a static answer depends on (first line of each).
+/// The request header fields a static answer depends on: every line of a list-valued one
+/// (RFC 9110 5.3), the first line of the others.
 #[derive(Copy, Clone, Debug, Default)]
 pub(super) struct Asked<'a> {
     pub pre: Preconditions<'a>,
     pub range: Option<&'a [u8]>,
     pub if_range: Option<&'a [u8]>,
-    pub accept_encoding: Option<&'a [u8]>,
+    pub accept_encoding: Option<ListField<'a>>,
+}
+
+/// A list-valued field (`#element`: `If-Match`, `If-None-Match`, `Accept-Encoding`) read
+/// from every line the request has of it, as RFC 9110 5.3 says a recipient may combine
+/// them: in order, as one comma-separated list. Nothing is copied; the lines after the
+/// first are found again among the header lines that follow it.
+#[derive(Copy, Clone, Debug)]
+pub(super) struct ListField<'a> {
+    name: &'a str,
+    first: &'a [u8],
+    /// The header lines after the first of this field.
+    rest: &'a [httparse::Header<'a>],
+}
+
+impl<'a> ListField<'a> {
+    /// A field of one line.
+    #[cfg(test)]
+    pub fn one(value: &'a [u8]) -> ListField<'a> {
+        ListField {
+            name: "",
+            first: value,
+            rest: &[],
+        }
+    }
+
+    /// The field's elements across all its lines, trimmed, empty ones skipped (5.6.1).
+    pub fn items(self) -> impl Iterator<Item = &'a [u8]> {
+        let name = self.name;
+        let more = self
+            .rest
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value);
+        std::iter::once(self.first)
+            .chain(more)
+            .flat_map(|line| line.split(|&b| b == b','))
+            .map(<[u8]>::trim_ascii)
+            .filter(|t| !t.is_empty())
+    }
 }
 
 /// What a request gets.
@@ -250,26 +290,98 @@ fn selected(r: &Resource, coding: Coding) -> &Arc<[u8]> {
 }
 
 impl<'a> Asked<'a> {
-    /// Where a header field's value goes, if it is one of ours.
-    pub fn slot(&mut self, name: &str) -> Option<&mut Option<&'a [u8]>> {
-        let n = name.as_bytes();
-        let slot = if n.eq_ignore_ascii_case(b"range") {
-            &mut self.range
-        } else if n.eq_ignore_ascii_case(b"if-none-match") {
+    /// Takes header line `h` if it is one of ours (whether or not an earlier line of it
+    /// was taken); `rest` are the lines after it, where a list-valued field continues.
+    pub fn take(&mut self, h: &'a httparse::Header<'a>, rest: &'a [httparse::Header<'a>]) -> bool {
+        let n = h.name.as_bytes();
+        let list = if n.eq_ignore_ascii_case(b"if-none-match") {
             &mut self.pre.if_none_match
-        } else if n.eq_ignore_ascii_case(b"if-modified-since") {
-            &mut self.pre.if_modified_since
         } else if n.eq_ignore_ascii_case(b"accept-encoding") {
             &mut self.accept_encoding
-        } else if n.eq_ignore_ascii_case(b"if-range") {
-            &mut self.if_range
         } else if n.eq_ignore_ascii_case(b"if-match") {
             &mut self.pre.if_match
-        } else if n.eq_ignore_ascii_case(b"if-unmodified-since") {
-            &mut self.pre.if_unmodified_since
         } else {
-            return None;
+            let slot = if n.eq_ignore_ascii_case(b"range") {
+                &mut self.range
+            } else if n.eq_ignore_ascii_case(b"if-modified-since") {
+                &mut self.pre.if_modified_since
+            } else if n.eq_ignore_ascii_case(b"if-range") {
+                &mut self.if_range
+            } else if n.eq_ignore_ascii_case(b"if-unmodified-since") {
+                &mut self.pre.if_unmodified_since
+            } else {
+                return false;
+            };
+            slot.get_or_insert(h.value);
+            return true;
         };
-        Some(slot)
+        // The first line of a list holds the rest (the later lines are found from it).
+        list.get_or_insert(ListField {
+            name: h.name,
+            first: h.value,
+            rest,
+        });
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 9110 5.3: a list-valued field on several lines is one list, in order; other
+    /// fields between its lines and single-valued fields (first line wins) are unchanged.
+    #[test]
+    fn list_fields_on_several_lines_are_combined() {
+        let h = |name, value: &'static str| httparse::Header {
+            name,
+            value: value.as_bytes(),
+        };
+        let lines = [
+            h("If-None-Match", "\"a\""),
+            h("Accept-Encoding", "identity;q=0.5"),
+            h("Range", "bytes=0-1"),
+            h("if-none-match", " \"b\", \"c\" "),
+            h("Range", "bytes=5-9"),
+            h("ACCEPT-ENCODING", "gzip"),
+            h("If-Match", "\"x\""),
+            h("If-Match", "*"),
+            h("X-Other", "\"d\""),
+        ];
+        let mut asked = Asked::default();
+        for (i, line) in lines.iter().enumerate() {
+            let ours = asked.take(line, &lines[i + 1..]);
+            assert_eq!(ours, line.name != "X-Other", "{}", line.name);
+        }
+        let items = |f: Option<ListField<'_>>| -> Vec<String> {
+            f.unwrap()
+                .items()
+                .map(|t| String::from_utf8_lossy(t).into_owned())
+                .collect()
+        };
+        assert_eq!(items(asked.pre.if_none_match), ["\"a\"", "\"b\"", "\"c\""]);
+        assert_eq!(items(asked.pre.if_match), ["\"x\"", "*"]);
+        assert_eq!(items(asked.accept_encoding), ["identity;q=0.5", "gzip"]);
+        assert_eq!(asked.range, Some(&b"bytes=0-1"[..]), "first line wins");
+        // What they decide: a tag on the second line is a 304, a coding on the second
+        // line is chosen.
+        let v = Validators {
+            etag: Some("\"c\""),
+            modified: None,
+        };
+        let pre = Preconditions {
+            if_match: None,
+            ..asked.pre
+        };
+        assert_eq!(conditional::evaluate(&pre, v), Outcome::NotModified);
+        assert_eq!(
+            conditional::evaluate(&asked.pre, v),
+            Outcome::NotModified,
+            "* on If-Match's second line matches"
+        );
+        assert_eq!(
+            negotiate::choose(asked.accept_encoding, true, false),
+            Coding::Gzip
+        );
     }
 }

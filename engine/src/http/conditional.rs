@@ -3,6 +3,8 @@
 //! The validators are the ones the loader computed (`files::FileInfo`); a resource
 //! without them (a handler's, `--body`) still exists, so `*` matches it.
 
+use super::answer::ListField;
+
 /// A resource's validators as the precondition rules see them.
 #[derive(Copy, Clone, Debug)]
 pub(super) struct Validators<'a> {
@@ -12,11 +14,12 @@ pub(super) struct Validators<'a> {
     pub modified: Option<u64>,
 }
 
-/// The precondition header fields of a request (the first line of each).
+/// The precondition header fields of a request (every line of the two lists, the first
+/// of the dates).
 #[derive(Copy, Clone, Debug, Default)]
 pub(super) struct Preconditions<'a> {
-    pub if_match: Option<&'a [u8]>,
-    pub if_none_match: Option<&'a [u8]>,
+    pub if_match: Option<ListField<'a>>,
+    pub if_none_match: Option<ListField<'a>>,
     pub if_modified_since: Option<&'a [u8]>,
     pub if_unmodified_since: Option<&'a [u8]>,
 }
@@ -76,23 +79,20 @@ pub(super) fn if_range_holds(value: &[u8], v: Validators<'_>) -> bool {
 /// Whether an `If-Match` / `If-None-Match` list names the current representation: `*`
 /// matches any existing one; `weak` selects weak comparison (RFC 9110 8.8.3.2: the opaque
 /// tags agree, `W/` ignored) over strong (neither is weak, and they agree).
-fn list_matches(value: &[u8], etag: Option<&str>, weak: bool) -> bool {
-    let value = value.trim_ascii();
-    if value == b"*" {
+/// The list may span several lines (RFC 9110 5.3); a `*` among tags, which no sender
+/// should make, is still taken as `*`.
+fn list_matches(list: ListField<'_>, etag: Option<&str>, weak: bool) -> bool {
+    if list.items().any(|t| t == b"*") {
         return true;
     }
     let Some(ours) = etag else {
         return false;
     };
     let ours = ours.as_bytes();
-    value
-        .split(|&b| b == b',')
-        .map(<[u8]>::trim_ascii)
-        .filter(|t| !t.is_empty())
-        .any(|t| match t.strip_prefix(b"W/") {
-            Some(opaque) => weak && opaque == ours,
-            None => t == ours,
-        })
+    list.items().any(|t| match t.strip_prefix(b"W/") {
+        Some(opaque) => weak && opaque == ours,
+        None => t == ours,
+    })
 }
 
 /// An HTTP-date (IMF-fixdate or the two obsolete forms) as seconds since the epoch.
@@ -122,8 +122,8 @@ mod tests {
         ius: Option<&'a str>,
     ) -> Preconditions<'a> {
         Preconditions {
-            if_match: im.map(str::as_bytes),
-            if_none_match: inm.map(str::as_bytes),
+            if_match: im.map(|v| ListField::one(v.as_bytes())),
+            if_none_match: inm.map(|v| ListField::one(v.as_bytes())),
             if_modified_since: ims.map(str::as_bytes),
             if_unmodified_since: ius.map(str::as_bytes),
         }

@@ -601,10 +601,10 @@ impl Session {
         let mut keep_alive = version == 1;
         let mut host = false;
         let mut asked = Asked::default();
-        for h in req.headers.iter() {
+        for (i, h) in req.headers.iter().enumerate() {
             let name = h.name;
-            if let Some(slot) = asked.slot(name) {
-                slot.get_or_insert(h.value);
+            if asked.take(h, &req.headers[i + 1..]) {
+                continue;
             } else if name.eq_ignore_ascii_case("content-length") {
                 let v = std::str::from_utf8(h.value)
                     .ok()

@@ -5,6 +5,7 @@
 //! request excludes it (when it is not named, it loses to any coding named with q > 0); if it excludes everything we have, identity is sent anyway
 //! (the RFC allows that instead of 406, and a page that loads beats an error).
 
+use super::answer::ListField;
 use super::files::Coding;
 
 /// Qualities in thousandths (`q=0.5` → 500).
@@ -30,9 +31,9 @@ fn quality(q: &[u8]) -> Option<u16> {
     (v <= 1000).then_some(v)
 }
 
-/// Picks the coding for a request's `Accept-Encoding` value, given which encoded
-/// representations exist.
-pub(super) fn choose(accept: Option<&[u8]>, gzip: bool, br: bool) -> Coding {
+/// Picks the coding for a request's `Accept-Encoding` (all its lines), given which
+/// encoded representations exist.
+pub(super) fn choose(accept: Option<ListField<'_>>, gzip: bool, br: bool) -> Coding {
     let Some(accept) = accept else {
         return Coding::Identity;
     };
@@ -40,7 +41,7 @@ pub(super) fn choose(accept: Option<&[u8]>, gzip: bool, br: bool) -> Coding {
         return Coding::Identity;
     }
     let (mut q_gzip, mut q_br, mut q_identity, mut q_any) = (None, None, None, None);
-    for item in accept.split(|&b| b == b',') {
+    for item in accept.items() {
         let mut params = item.split(|&b| b == b';');
         let name = params.next().unwrap_or(b"").trim_ascii();
         if name.is_empty() {
@@ -98,7 +99,7 @@ mod tests {
     use Coding::*;
 
     fn c(v: &str, gz: bool, br: bool) -> Coding {
-        choose(Some(v.as_bytes()), gz, br)
+        choose(Some(ListField::one(v.as_bytes())), gz, br)
     }
 
     #[test]

@@ -144,6 +144,45 @@ impl fmt::Debug for AppFactory {
     }
 }
 
+type Reload = dyn Fn() -> ReloadOutcome + Send + Sync;
+
+/// What the embedding program does when asked to reload through the control channel
+/// (`fastpath reload`): re-read whatever it serves and swap it in. The hook runs on the
+/// control channel's thread for the asking client, never on a worker, and may take its
+/// time (the client waits for the answer); the engine itself reloads nothing.
+#[derive(Clone)]
+pub struct ReloadHook(Arc<Reload>);
+
+impl ReloadHook {
+    /// A reload hook from `reload`, called once per `reload` request.
+    pub fn new(reload: impl Fn() -> ReloadOutcome + Send + Sync + 'static) -> ReloadHook {
+        ReloadHook(Arc::new(reload))
+    }
+
+    /// Runs the hook.
+    pub fn run(&self) -> ReloadOutcome {
+        (self.0)()
+    }
+}
+
+impl fmt::Debug for ReloadHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ReloadHook(..)")
+    }
+}
+
+/// What a reload did, as the control channel reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReloadOutcome {
+    /// Whether the new content was loaded and now serves.
+    pub ok: bool,
+    /// The generation serving after the attempt: the new one, or after a failure the
+    /// one that still serves.
+    pub generation: u64,
+    /// What was loaded, or why loading failed, in the embedding program's words.
+    pub message: String,
+}
+
 /// Everything `Engine::start` needs. `EngineConfig::new` gives the defaults `fastpath
 /// serve` documents; change fields from there.
 #[derive(Clone, Debug)]
@@ -188,7 +227,7 @@ pub struct EngineConfig {
     pub service: Service,
     /// An application in each worker, beside the service.
     pub apps: Option<AppFactory>,
-    /// The control socket `fastpath stat` and `fastpath ss` ask (`None`: no control
+    /// The control socket `fastpath stat`, `ss` and `reload` ask (`None`: no control
     /// channel). Default: `/run/fastpath/IFACE.sock`.
     pub control: Option<PathBuf>,
     /// Serve Prometheus metrics at `http://ADDR:PORT/metrics` from the kernel's stack.
@@ -196,6 +235,9 @@ pub struct EngineConfig {
     /// Run the worker threads as this user, with no capability, once everything
     /// privileged is done (see `RunAs`).
     pub user: Option<super::RunAs>,
+    /// What the control channel's `reload` request runs (`None`: the request is answered
+    /// with an error saying there is nothing to reload).
+    pub reload: Option<ReloadHook>,
 }
 
 impl EngineConfig {
@@ -233,6 +275,7 @@ impl EngineConfig {
             control: Some(super::control::default_control_path(iface)),
             metrics: None,
             user: None,
+            reload: None,
         }
     }
 

@@ -1,9 +1,15 @@
 //! The control channel: a unix socket per running engine (`/run/fastpath/IFACE.sock` by
-//! default) where `fastpath stat` and `fastpath ss` ask what the engine is doing.
+//! default) where `fastpath stat` and `fastpath ss` ask what the engine is doing
+//! and `fastpath reload` has it reload.
 //!
 //! Protocol (version 1): JSON lines. A request is one object per line,
-//! `{"v":1,"cmd":"status"}`, `{"v":1,"cmd":"connections"}` or `{"v":1,"cmd":"metrics"}`;
-//! each gets one line back, `{"v":1,"ok":true,...}` or `{"v":1,"ok":false,"error":"..."}`.
+//! `{"v":1,"cmd":"status"}`, `{"v":1,"cmd":"connections"}`, `{"v":1,"cmd":"metrics"}` or
+//! `{"v":1,"cmd":"reload"}`; each gets one line back, `{"v":1,"ok":true,...}` or
+//! `{"v":1,"ok":false,"error":"..."}`. `reload` runs the hook the embedding program gave
+//! (`EngineConfig::reload`) on this client's control thread, never on a worker, and
+//! answers when it is done: `"generation"` and `"message"` either way, `ok:false` with
+//! the message as `"error"` when the load failed (the old content keeps serving) or no
+//! hook was given.
 //! A client may ask several times on one connection. An unknown field is ignored; a
 //! request with another `v` is answered with an error naming the version spoken here.
 //!
@@ -30,6 +36,7 @@ use crate::stats::{Counters, Published};
 use crate::table::SocketTable;
 use crate::worker::{Answer, InspectHandle, Query, WorkerGauges};
 
+use super::config::ReloadHook;
 use super::report::{AddrReport, QueueInfo};
 use super::StartError;
 
@@ -70,6 +77,8 @@ pub(crate) struct View {
     pub started_unix: u64,
     pub control: Option<PathBuf>,
     pub metrics: Option<std::net::SocketAddr>,
+    /// What a `reload` request runs.
+    pub reload: Option<ReloadHook>,
 }
 
 impl View {
@@ -144,6 +153,23 @@ impl View {
             }
         }
         json!({"connections": conns, "queues_not_answering": silent})
+    }
+
+    /// The `reload` answer: the hook's outcome, an error when it failed or there is none.
+    pub fn reload(&self) -> Value {
+        let Some(hook) = &self.reload else {
+            return error(
+                "nothing to reload: the program running this engine registered no reload hook",
+            );
+        };
+        let out = hook.run();
+        if out.ok {
+            json!({"generation": out.generation, "message": out.message})
+        } else {
+            let mut e = error(&out.message);
+            e["generation"] = json!(out.generation);
+            e
+        }
     }
 }
 
@@ -353,13 +379,17 @@ pub(crate) fn answer(view: &View, line: &str) -> Value {
         Some("status") => view.status(),
         Some("connections") => view.connections(),
         Some("metrics") => json!({"text": super::metrics::render(view)}),
+        Some("reload") => view.reload(),
         Some(other) => {
             return error(&format!(
-                "unknown command '{other}': status, connections or metrics"
+                "unknown command '{other}': status, connections, metrics or reload"
             ))
         }
-        None => return error("no cmd: status, connections or metrics"),
+        None => return error("no cmd: status, connections, metrics or reload"),
     };
+    if body["ok"] == false {
+        return body;
+    }
     if let Value::Object(m) = &mut body {
         m.insert("v".into(), json!(VERSION));
         m.insert("ok".into(), json!(true));
@@ -415,7 +445,42 @@ pub(crate) mod tests {
             started_unix: 0,
             control: None,
             metrics: None,
+            reload: None,
         }
+    }
+
+    #[test]
+    fn reload_runs_the_hook_and_says_what_it_did() {
+        use super::super::config::ReloadOutcome;
+        use std::sync::atomic::AtomicU64;
+        let mut v = view();
+        let e = answer(&v, r#"{"v":1,"cmd":"reload"}"#);
+        assert_eq!(e["ok"], false, "{e}");
+        assert!(
+            e["error"].as_str().unwrap().contains("nothing to reload"),
+            "{e}"
+        );
+        // A hook that succeeds once, then fails.
+        let calls = Arc::new(AtomicU64::new(0));
+        let seen = calls.clone();
+        v.reload = Some(ReloadHook::new(move || {
+            let n = seen.fetch_add(1, Ordering::SeqCst);
+            ReloadOutcome {
+                ok: n == 0,
+                generation: 2,
+                message: if n == 0 { "3 file(s)" } else { "too large" }.into(),
+            }
+        }));
+        let ok = answer(&v, r#"{"v":1,"cmd":"reload"}"#);
+        assert_eq!(ok["ok"], true, "{ok}");
+        assert_eq!(ok["v"], 1);
+        assert_eq!(ok["generation"], 2);
+        assert_eq!(ok["message"], "3 file(s)");
+        let e = answer(&v, r#"{"v":1,"cmd":"reload"}"#);
+        assert_eq!(e["ok"], false, "{e}");
+        assert_eq!(e["error"], "too large");
+        assert_eq!(e["generation"], 2, "the generation still serving");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
     #[test]

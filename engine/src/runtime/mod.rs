@@ -45,8 +45,8 @@ use crate::worker::{inspect_channel, Handoff, StopSignal, Worker, WorkerConfig};
 pub use crate::worker::{FrameHandler, WorkerSummary};
 pub use caps::missing_capabilities;
 pub use config::{
-    AfXdpConfig, AppFactory, Cidr, EngineConfig, Queues, Service, XdpConfig, XdpMode,
-    DEFAULT_FRAMES,
+    AfXdpConfig, AppFactory, Cidr, EngineConfig, Queues, ReloadHook, ReloadOutcome, Service,
+    XdpConfig, XdpMode, DEFAULT_FRAMES,
 };
 pub use control::{default_control_path, VERSION as CONTROL_VERSION};
 pub use error::StartError;
@@ -544,6 +544,7 @@ fn start_operations(
             .map_or(0, |d| d.as_secs()),
         control: cfg.control.clone(),
         metrics: cfg.metrics,
+        reload: cfg.reload.clone(),
     });
     if let Some(c) = &mut running.control {
         c.serve(view.clone())?;

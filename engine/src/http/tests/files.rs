@@ -208,6 +208,39 @@ fn a_precompressed_representation_has_its_own_tag_and_ranges() {
     assert!(got.starts_with("HTTP/1.1 405") && !got.contains("Cache-Control"));
 }
 
+/// RFC 9110 5.3: If-None-Match, If-Match and Accept-Encoding sent on several lines are
+/// one list each; the second line counts as much as the first.
+#[test]
+fn list_fields_on_several_lines_are_one_list() {
+    let mut p = Pair::new(site(true), HttpConfig::default());
+    let (_, plain, _) = get(&mut p, "");
+    let tag = header(&plain, "etag").unwrap().to_string();
+    // The matching tag on the second If-None-Match line, another field between them.
+    let (status, ..) = get(
+        &mut p,
+        &format!("If-None-Match: \"old\"\r\nX-Other: 1\r\nIf-None-Match: {tag}\r\n"),
+    );
+    assert_eq!(status, "HTTP/1.1 304 Not Modified");
+    // The matching tag on the second If-Match line: no 412.
+    let (status, ..) = get(&mut p, &format!("If-Match: \"old\"\r\nIf-Match: {tag}\r\n"));
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let (status, ..) = get(&mut p, "If-Match: \"old\"\r\nIf-Match: \"older\"\r\n");
+    assert_eq!(status, "HTTP/1.1 412 Precondition Failed");
+    // gzip named on the second Accept-Encoding line only.
+    let (_, h, got) = get(
+        &mut p,
+        "Accept-Encoding: deflate\r\nAccept-Encoding: gzip\r\n",
+    );
+    assert_eq!(header(&h, "content-encoding"), Some("gzip"));
+    assert_eq!(got, "pretend-gzip-bytes-0123456789");
+    // ...and refused on the second line: the last weight given for a coding holds.
+    let (_, h, _) = get(
+        &mut p,
+        "Accept-Encoding: gzip\r\nAccept-Encoding: gzip;q=0\r\n",
+    );
+    assert_eq!(header(&h, "content-encoding"), None);
+}
+
 #[test]
 fn the_access_log_gets_a_line_per_answer() {
     use crate::http::{AccessLogger, LogFormat};
