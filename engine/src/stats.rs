@@ -194,6 +194,8 @@ counter_set! {
         tcp_ecn_reductions,
         /// Connections given up: retransmissions, keep-alive or FIN_WAIT_2 ran out of time.
         conns_timed_out,
+        /// Quiet connections asked whether their peer still has them, after kernel drops.
+        liveness_probes,
         /// Loopback segments put into a worker's in-memory inbox (never on the NIC).
         loopback_out,
         /// Loopback segments taken from this worker's inbox.

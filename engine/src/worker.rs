@@ -35,6 +35,26 @@ use tx::{capture, DevTx};
 /// Batches of received frames one turn of the loop takes at most before it transmits.
 const RX_BURST_BATCHES: usize = 8;
 
+/// A liveness sweep starts this long after the last kernel drop (the burst is over, so
+/// the answers are not dropped in turn), at most once per `SWEEP_EVERY`, and probes
+/// `SWEEP_BUDGET` connections per `SWEEP_TURN` (25,600 a second).
+const SWEEP_AFTER: Duration = Duration::from_secs(1);
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+const SWEEP_TURN: Duration = Duration::from_millis(10);
+const SWEEP_BUDGET: usize = 256;
+
+/// What the worker knows of the frames the kernel dropped before it saw them.
+#[derive(Debug, Default)]
+struct Liveness {
+    /// RX drops (ring full, no frame) counted so far.
+    drops: u64,
+    /// When the count last grew, until a sweep starts.
+    drops_at: Option<Instant>,
+    /// When the last sweep started, and its last turn.
+    started: Option<Instant>,
+    turn: Option<Instant>,
+}
+
 /// How long timers may wait for a backed-up RX ring to drain before they fire anyway: the
 /// minimum retransmission timeout. A ring that takes longer to drain holds, more likely
 /// than not, the ACKs those timers wait for; at 200k connections a 10 ms bound still let
@@ -112,6 +132,8 @@ pub struct Worker<D: Device = Xsk> {
     batch: Vec<D::Frame>,
     /// Since when the timers have waited for a backed-up RX ring, if they are waiting.
     timers_deferred_since: Option<Instant>,
+    /// Kernel drops seen, and the liveness sweeps they start.
+    liveness: Liveness,
     /// Operators' questions (`inspect.rs`).
     inspector: Option<Inspector>,
 }
@@ -131,6 +153,7 @@ impl<D: Device> Worker<D> {
             loop_out: Vec::new(),
             batch: Vec::with_capacity(cfg.batch),
             timers_deferred_since: None,
+            liveness: Liveness::default(),
             inspector: None,
             cfg,
         }
@@ -188,6 +211,7 @@ impl<D: Device> Worker<D> {
             c.tcp_ce_received = s.tcp.ce_received;
             c.tcp_ecn_reductions = s.tcp.ecn_reductions;
             c.conns_timed_out = s.timed_out;
+            c.liveness_probes = s.liveness_probes;
             c.loopback_out = s.loopback_out;
             c.loopback_in = s.loopback_in;
             c.conns_opened = s.connects;
@@ -265,6 +289,12 @@ impl<D: Device> Worker<D> {
             if now - last_publish >= self.cfg.publish_every {
                 self.publish();
                 last_publish = now;
+                let c = &self.iface.counters;
+                let drops = c.xsk_rx_dropped + c.xsk_rx_ring_full;
+                if drops > self.liveness.drops {
+                    self.liveness.drops = drops;
+                    self.liveness.drops_at = Some(now);
+                }
             }
             if now - last_trim.0 >= Duration::from_secs(1) {
                 last_trim = (now, self.trim_memory(last_trim.1));
@@ -284,6 +314,42 @@ impl<D: Device> Worker<D> {
             crate::heap::release();
         }
         held
+    }
+
+    /// After the kernel dropped frames the engine never saw, asks every quiet connection
+    /// whether its peer still has it (`Host::start_liveness_sweep`): a dropped FIN, or the
+    /// single RST of a peer that gave up an orphaned connection, would otherwise leave it
+    /// held until an idle timeout. Paced: see `SWEEP_AFTER`.
+    fn liveness_sweep(&mut self, now: Instant) {
+        let Worker {
+            dev,
+            iface,
+            host,
+            pcap,
+            liveness: l,
+            ..
+        } = self;
+        let Some(h) = host else {
+            return;
+        };
+        if let Some(at) = l.drops_at {
+            let rested = l.started.is_none_or(|t| now - t >= SWEEP_EVERY);
+            if now - at >= SWEEP_AFTER && rested && !h.sweeping() {
+                h.start_liveness_sweep();
+                l.started = Some(now);
+                l.drops_at = None;
+            }
+        }
+        if h.sweeping() && l.turn.is_none_or(|t| now - t >= SWEEP_TURN) {
+            let mut tx = DevTx {
+                dev,
+                pcap,
+                counters: &mut iface.counters,
+            };
+            h.sweep(now, SWEEP_BUDGET, &mut tx);
+            l.turn = Some(now);
+            dev.flush_tx();
+        }
     }
 
     /// One turn of the loop at `now`: completions, a batch of received frames, handoffs,
@@ -333,6 +399,7 @@ impl<D: Device> Worker<D> {
                 self.timers(now);
             }
         }
+        self.liveness_sweep(now);
         worked |= self.run_app(now);
         self.answer_inspect(now);
         self.loopback_send();
@@ -359,6 +426,9 @@ impl<D: Device> Worker<D> {
         }
         if !self.handoff_backlog.is_empty() || self.host.as_ref().is_some_and(|h| h.has_events()) {
             sleep = Duration::ZERO;
+        }
+        if self.host.as_ref().is_some_and(|h| h.sweeping()) || self.liveness.drops_at.is_some() {
+            sleep = sleep.min(SWEEP_TURN);
         }
         // poll() sleeps in whole milliseconds: a deadline closer than that (a load
         // generator's next scheduled request) is met by spinning, not by oversleeping it.

@@ -143,6 +143,8 @@ crate::stats::counter_set! {
         /// Connections that ended because retransmissions (or keep-alive, or FIN_WAIT_2) ran
         /// out of time.
         timed_out,
+        /// Keep-alive probes a liveness sweep sent (after kernel drops, `slab.rs`).
+        liveness_probes,
         /// Segments put into another worker's (or our own) loopback inbox.
         loopback_out,
         /// Loopback segments received.
@@ -224,6 +226,8 @@ pub struct Host {
     /// Per slot: bumped when the slot is freed, so a stale `ConnId` is recognised.
     generations: Vec<u32>,
     free: Vec<u32>,
+    /// The next slot a liveness sweep probes, while one runs (`slab.rs`).
+    sweep: Option<usize>,
     live: usize,
     /// Of `live`, in TIME_WAIT.
     time_wait: usize,
@@ -282,6 +286,7 @@ impl Host {
             listeners,
             accepting: true,
             slab: Vec::new(),
+            sweep: None,
             generations: Vec::new(),
             free: Vec::new(),
             live: 0,

@@ -87,4 +87,51 @@ impl Host {
         }
         self.stats.closed += 1;
     }
+
+    /// Starts a liveness sweep: every quiet connection will be asked, a few at a time
+    /// (`sweep`), whether its peer still has it. For after the kernel dropped frames the
+    /// engine never saw: a peer's FIN, or the one RST a peer sends when it gives up an
+    /// orphaned connection, may have been among them, and nothing else would ever come.
+    pub fn start_liveness_sweep(&mut self) {
+        if self.sweep.is_none() && self.live > 0 {
+            self.sweep = Some(0);
+        }
+    }
+
+    /// Is a liveness sweep under way?
+    pub fn sweeping(&self) -> bool {
+        self.sweep.is_some()
+    }
+
+    /// Probes up to `budget` quiet connections of the running sweep, looking at no more
+    /// than 8 slots per probe. Returns how many were probed.
+    pub fn sweep(&mut self, now: Instant, budget: usize, tx: &mut dyn Tx) -> usize {
+        let Some(mut slot) = self.sweep else {
+            return 0;
+        };
+        let (mut probed, mut looked) = (0, 0);
+        while slot < self.slab.len() && probed < budget && looked < budget * 8 {
+            looked += 1;
+            let asked = self.slab[slot]
+                .as_deref_mut()
+                .is_some_and(|e| !e.in_time_wait && e.conn.probe_liveness());
+            if asked {
+                probed += 1;
+                self.service(slot, now, tx);
+            }
+            slot += 1;
+        }
+        self.sweep = (slot < self.slab.len()).then_some(slot);
+        self.stats.liveness_probes += probed as u64;
+        probed
+    }
+
+    /// Drops every connection without a word to the peer, as a host that lost its
+    /// sockets (and whose RSTs were lost) would (tests).
+    #[cfg(test)]
+    pub(crate) fn forget_all(&mut self) {
+        for slot in 0..self.slab.len() {
+            self.remove(slot);
+        }
+    }
 }

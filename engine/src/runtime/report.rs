@@ -205,12 +205,13 @@ fn queue_lines(o: &mut String, q: &QueueInfo, s: &WorkerSummary) {
     );
     let _ = writeln!(
         o,
-        "    kernel drops (XDP_STATISTICS): RX ring full {}, no frame or other {}; fill ring found empty {} times; invalid descriptors rx {} tx {}",
+        "    kernel drops (XDP_STATISTICS): RX ring full {}, no frame or other {}; fill ring found empty {} times; invalid descriptors rx {} tx {}; liveness probes after drops {}",
         c.xsk_rx_ring_full,
         c.xsk_rx_dropped,
         c.xsk_fill_ring_empty,
         c.xsk_rx_invalid,
-        c.xsk_tx_invalid
+        c.xsk_tx_invalid,
+        c.liveness_probes
     );
     let _ = writeln!(
         o,

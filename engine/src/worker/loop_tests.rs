@@ -430,3 +430,43 @@ fn a_frame_handler_takes_every_frame_in_place_of_the_stack() {
     assert_eq!((c.rx_frames, c.tx_frames, c.arp_replies), (3, 3, 0));
     assert!(summary.frames.balanced(), "{:?}", summary.frames);
 }
+
+#[test]
+fn a_liveness_sweep_finds_the_connections_whose_peer_is_gone() {
+    // A keep-alive connection sits idle; the client's host then forgets it without a
+    // word (its FIN or RST lost, as in a mass close whose frames the kernel dropped). The
+    // server would hold it until its idle timeout. A liveness sweep probes it; the client
+    // answers the probe with a RST (no such connection) and the server lets go.
+    let (app, _out) = fetch(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let server = EngineSpec::server(SERVER, SERVER_MAC);
+    let (mut sim, client, srv) = client_and_server(LinkConfig::default(), server, app);
+    let until = sim.now + Duration::from_secs(5);
+    assert!(sim.run_until(until, |sim| sim.workers[srv].counters().http_2xx == 1));
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(
+        sim.workers[srv].host().unwrap().connections(),
+        1,
+        "idle, held"
+    );
+    sim.workers[client].host_mut().unwrap().forget_all();
+    sim.run_for(Duration::from_secs(10));
+    assert_eq!(
+        sim.workers[srv].host().unwrap().connections(),
+        1,
+        "nothing tells the server: it still holds the connection"
+    );
+    let w = &mut sim.workers[srv];
+    w.host_mut().unwrap().start_liveness_sweep();
+    assert!(w.host().unwrap().sweeping());
+    let until = sim.now + Duration::from_secs(1);
+    sim.run_until(until, |sim| {
+        sim.workers[srv].host().unwrap().connections() == 0
+    });
+    let s = sim.workers[srv].counters();
+    assert_eq!(s.liveness_probes, 1, "{s:?}");
+    assert_eq!(
+        sim.workers[srv].host().unwrap().connections(),
+        0,
+        "the probe drew a RST and the connection went"
+    );
+}

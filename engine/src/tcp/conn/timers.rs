@@ -108,6 +108,20 @@ impl Conn {
         }
     }
 
+    /// Asks the peer whether it still has this connection: a keep-alive probe (an ACK one
+    /// below SND.UNA) goes out with the next output, which a live peer answers with an
+    /// ACK and a peer that forgot the connection with a RST. Only for a synchronized,
+    /// quiet connection (nothing in flight: a connection with data out finds out by its
+    /// own retransmissions). Returns whether a probe was queued.
+    pub fn probe_liveness(&mut self) -> bool {
+        let quiet =
+            matches!(self.state, State::Established | State::CloseWait) && self.in_flight() == 0;
+        if quiet {
+            self.probe_pending = true;
+        }
+        quiet
+    }
+
     /// The gap before the next zero-window probe: the RTO doubled per probe sent, at most
     /// `MAX_PERSIST`.
     fn persist_interval(&self) -> Duration {
