@@ -110,16 +110,16 @@ impl Conn {
 
     /// Asks the peer whether it still has this connection: a keep-alive probe (an ACK one
     /// below SND.UNA) goes out with the next output, which a live peer answers with an
-    /// ACK and a peer that forgot the connection with a RST. Only for a synchronized,
-    /// quiet connection (nothing in flight: a connection with data out finds out by its
-    /// own retransmissions). Returns whether a probe was queued.
+    /// ACK and a peer that forgot the connection with a RST. In every synchronized state
+    /// but TIME_WAIT: a connection with data or a FIN out would find out by its own
+    /// retransmissions too, but after a burst of them its backed-off timer may be minutes
+    /// away. Returns whether a probe was queued.
     pub fn probe_liveness(&mut self) -> bool {
-        let quiet =
-            matches!(self.state, State::Established | State::CloseWait) && self.in_flight() == 0;
-        if quiet {
+        let ask = self.state.synchronized() && self.state != State::TimeWait;
+        if ask {
             self.probe_pending = true;
         }
-        quiet
+        ask
     }
 
     /// The gap before the next zero-window probe: the RTO doubled per probe sent, at most
