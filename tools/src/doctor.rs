@@ -20,7 +20,7 @@ pub struct DoctorArgs {
     pub fix: bool,
 
     /// Frames per queue the engine would use (`serve --frames`), for the memory checks.
-    #[arg(long, value_name = "N", default_value_t = 4096)]
+    #[arg(long, value_name = "N", default_value_t = fastpath_engine::runtime::DEFAULT_FRAMES as u64)]
     pub frames: u64,
 
     /// Check for `serve --busy-poll` (interrupt deferral then matters).

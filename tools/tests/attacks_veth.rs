@@ -13,9 +13,36 @@ use common::{
     assert_nothing_held, mac_text, one_at_a_time, peer_script, per_queue, serve, stop_report,
     total, web_root,
 };
-use fastpath_testbed::{privileged, VethPair};
+use fastpath_testbed::{privileged, ChildGuard, VethPair};
 
 const SIGTERM: i32 = 15;
+
+/// Starts `syn_flood.py` from the peer namespace at the engine for `secs` seconds and
+/// waits until its first batch is on the wire (it says "flooding"). Its last output line
+/// is the number of SYNs it sent.
+fn start_syn_flood(pair: &VethPair, secs: &str) -> ChildGuard {
+    let mac = mac_text(pair.engine_mac());
+    let target = pair.engine_addr().to_string();
+    let mut flood = pair.peer_ns().spawn(&[
+        "timeout",
+        "60",
+        "python3",
+        &peer_script("syn_flood.py"),
+        pair.peer_if(),
+        &mac,
+        &target,
+        secs,
+    ]);
+    let flooding = flood.wait_for_output(Duration::from_secs(30), |out, _| {
+        out.lines().any(|l| l == "flooding")
+    });
+    assert!(
+        flooding,
+        "the flood did not start: {:?}",
+        flood.stop(Duration::from_secs(1))
+    );
+    flood
+}
 
 /// Resident memory of a process, in kB.
 fn rss_kb(pid: u32) -> u64 {
@@ -39,27 +66,8 @@ fn syn_flood_beside_new_connections_uses_cookies_and_stays_bounded() {
     let engine = serve(&pair, &["--backlog", "128"]);
     let pid = engine.pid();
     let rss_before = rss_kb(pid);
-    let mac = mac_text(pair.engine_mac());
     let target = pair.engine_addr().to_string();
-    let mut flood = pair.peer_ns().spawn(&[
-        "timeout",
-        "60",
-        "python3",
-        &peer_script("syn_flood.py"),
-        pair.peer_if(),
-        &mac,
-        &target,
-        "6",
-    ]);
-    // The flood says when its first batch is on the wire.
-    let flooding = flood.wait_for_output(Duration::from_secs(30), |out, _| {
-        out.lines().any(|l| l == "flooding")
-    });
-    assert!(
-        flooding,
-        "the flood did not start: {:?}",
-        flood.stop(Duration::from_secs(1))
-    );
+    let mut flood = start_syn_flood(&pair, "6");
     // Real clients meanwhile: a new connection for every request, so each one's SYN
     // competes with the flood for the backlog.
     let url = format!("http://{target}/");
@@ -321,28 +329,12 @@ fn a_burst_the_worker_cannot_take_is_counted_as_kernel_drops() {
         &["--frames", "512", "--rx-ring", "64", "--fill-ring", "128"],
     );
     let pid = engine.pid();
-    let mac = mac_text(pair.engine_mac());
     let target = pair.engine_addr().to_string();
-    let mut flood = pair.peer_ns().spawn(&[
-        "timeout",
-        "30",
-        "python3",
-        &peer_script("syn_flood.py"),
-        pair.peer_if(),
-        &mac,
-        &target,
-        "1",
-    ]);
-    let flooding = flood.wait_for_output(Duration::from_secs(20), |out, _| {
-        out.lines().any(|l| l == "flooding")
-    });
+    let mut flood = start_syn_flood(&pair, "1");
     fastpath_testbed::proc::signal(pid, libc::SIGSTOP);
     let (status, fout, ferr) = flood.wait_exit(Duration::from_secs(30));
     fastpath_testbed::proc::signal(pid, libc::SIGCONT);
-    assert!(
-        flooding && status.is_some_and(|s| s.success()),
-        "{fout}{ferr}"
-    );
+    assert!(status.is_some_and(|s| s.success()), "{fout}{ferr}");
     let sent: u64 = fout
         .lines()
         .last()
@@ -388,22 +380,7 @@ fn sigterm_in_the_middle_of_a_burst_is_a_clean_stop() {
     let _serial = one_at_a_time();
     let pair = VethPair::new("tburst");
     let engine = serve(&pair, &[]);
-    let mac = mac_text(pair.engine_mac());
-    let target = pair.engine_addr().to_string();
-    let mut flood = pair.peer_ns().spawn(&[
-        "timeout",
-        "30",
-        "python3",
-        &peer_script("syn_flood.py"),
-        pair.peer_if(),
-        &mac,
-        &target,
-        "3",
-    ]);
-    let flooding = flood.wait_for_output(Duration::from_secs(20), |out, _| {
-        out.lines().any(|l| l == "flooding")
-    });
-    assert!(flooding, "{:?}", flood.stop(Duration::from_secs(1)));
+    let mut flood = start_syn_flood(&pair, "3");
     let (ok, out, err, report) = stop_report(engine, SIGTERM);
     let _ = flood.wait_exit(Duration::from_secs(30));
     assert!(ok, "a clean exit\n{out}{err}");
