@@ -256,6 +256,13 @@ pub struct ServeArgs {
     #[arg(long = "tcp-retries", value_name = "N", default_value_t = 15)]
     pub tcp_retries: u32,
 
+    /// Congestion control: `cubic` (Linux's default), `newreno`, or `bbr` (version 1, as
+    /// Linux's tcp_bbr: a model of the path's bandwidth and RTT sets the window, so random
+    /// loss does not cut it; the engine does not pace, see docs/tcp.md). When measuring
+    /// against the kernel, use what `sysctl net.ipv4.tcp_congestion_control` says.
+    #[arg(long = "cc", value_name = "ALG", default_value = "cubic")]
+    pub cc: fastpath_engine::tcp::cc::Algorithm,
+
     /// Explicit Congestion Notification (RFC 3168), as Linux's tcp_ecn: `server`
     /// accepts it when a peer's SYN asks (Linux's default), `on` also asks for it on
     /// connections the engine opens, `off` never uses it.
@@ -450,6 +457,13 @@ pub struct LoadArgs {
     /// Spin instead of sleeping when idle.
     #[arg(long = "busy-poll")]
     pub busy_poll: bool,
+
+    /// Congestion control: `cubic` (Linux's default), `newreno`, or `bbr` (version 1, as
+    /// Linux's tcp_bbr: a model of the path's bandwidth and RTT sets the window, so random
+    /// loss does not cut it; the engine does not pace, see docs/tcp.md). When measuring
+    /// against the kernel, use what `sysctl net.ipv4.tcp_congestion_control` says.
+    #[arg(long = "cc", value_name = "ALG", default_value = "cubic")]
+    pub cc: fastpath_engine::tcp::cc::Algorithm,
 
     /// Explicit Congestion Notification (RFC 3168) on the load's connections: `on` asks
     /// for it in each SYN, `server` and `off` do not (the engine only opens connections

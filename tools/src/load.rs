@@ -219,6 +219,7 @@ pub fn main(args: &LoadArgs) -> anyhow::Result<()> {
     config.afxdp.mode = args.mode;
     config.afxdp.busy_poll = args.busy_poll;
     config.tcp.ecn = args.ecn;
+    config.tcp.cc = args.cc;
     config.xdp = XdpConfig {
         mode: args.xdp_mode,
         force: args.force,

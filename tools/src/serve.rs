@@ -45,6 +45,7 @@ pub fn engine_config(args: &ServeArgs) -> anyhow::Result<EngineConfig> {
         time_wait: secs("--time-wait", args.time_wait)?,
         data_retries: args.tcp_retries,
         ecn: args.ecn,
+        cc: args.cc,
         ..TcpConfig::default()
     };
     c.http = HttpConfig {

@@ -1,9 +1,23 @@
-//! Congestion control behind one trait: NewReno (RFC 5681, RFC 6582) and CUBIC (RFC 9438,
-//! the default, as on Linux). Windows are in bytes.
+//! Congestion control behind one trait: NewReno (RFC 5681, RFC 6582), CUBIC (RFC 9438,
+//! the default, as on Linux) and BBR (`tcp/bbr.rs`, model-based). Windows are in bytes.
 
 use core::time::Duration;
 
+use super::bbr::Bbr;
+use super::recovery::rate::RateSample;
 use crate::time::Instant;
+
+/// Where loss recovery stands, as a congestion control sees it.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum CaPhase {
+    /// No loss being repaired.
+    #[default]
+    Open,
+    /// Fast recovery.
+    Recovery,
+    /// After a retransmission timeout.
+    Loss,
+}
 
 /// A congestion control algorithm: the window it allows and how events change it.
 pub trait CongestionControl {
@@ -20,7 +34,7 @@ pub trait CongestionControl {
     /// The timer expired again for the same data: ssthresh is kept, cwnd is one segment.
     fn on_repeated_rto(&mut self);
     /// RFC 5681 4.1: sending after an idle period longer than the RTO.
-    fn on_idle_restart(&mut self);
+    fn on_idle_restart(&mut self, now: Instant);
     /// The sender's segment size changed (the window's unit).
     fn set_mss(&mut self, mss: u32);
     /// The window is set from outside: by PRR during fast recovery (RFC 6937), to
@@ -36,6 +50,9 @@ pub enum Algorithm {
     Cubic,
     /// NewReno (RFC 5681, RFC 6582).
     NewReno,
+    /// BBR version 1 (`tcp/bbr.rs`): a path model sets the window; random loss does not
+    /// cut it.
+    Bbr,
 }
 
 impl core::str::FromStr for Algorithm {
@@ -44,8 +61,9 @@ impl core::str::FromStr for Algorithm {
         match s {
             "cubic" => Ok(Algorithm::Cubic),
             "reno" | "newreno" => Ok(Algorithm::NewReno),
+            "bbr" => Ok(Algorithm::Bbr),
             _ => Err(format!(
-                "'{s}' is not a congestion control: use cubic or newreno"
+                "'{s}' is not a congestion control: use cubic, newreno or bbr"
             )),
         }
     }
@@ -118,7 +136,7 @@ impl CongestionControl for NewReno {
         self.cwnd = self.mss;
         self.acked_in_ca = 0;
     }
-    fn on_idle_restart(&mut self) {
+    fn on_idle_restart(&mut self, _now: Instant) {
         self.cwnd = self.cwnd.min(initial_window(self.mss));
     }
     fn set_mss(&mut self, mss: u32) {
@@ -244,7 +262,7 @@ impl CongestionControl for Cubic {
         self.cwnd = self.mss;
         self.epoch = None;
     }
-    fn on_idle_restart(&mut self) {
+    fn on_idle_restart(&mut self, _now: Instant) {
         self.cwnd = self.cwnd.min(initial_window(self.mss));
         self.epoch = None;
     }
@@ -263,6 +281,8 @@ pub enum Controller {
     Cubic(Cubic),
     /// NewReno.
     NewReno(NewReno),
+    /// BBR (boxed: its model is several times the size of the others).
+    Bbr(Box<Bbr>),
 }
 
 impl Controller {
@@ -271,6 +291,49 @@ impl Controller {
         match alg {
             Algorithm::Cubic => Controller::Cubic(Cubic::new(mss)),
             Algorithm::NewReno => Controller::NewReno(NewReno::new(mss)),
+            Algorithm::Bbr => Controller::Bbr(Box::new(Bbr::new(mss))),
+        }
+    }
+
+    /// Does the controller set the window itself on every ACK, recovery included (Linux
+    /// `cong_control`)? Then PRR, the end-of-recovery reset to ssthresh and the one-shot
+    /// reductions do not apply.
+    pub fn model_based(&self) -> bool {
+        matches!(self, Controller::Bbr(_))
+    }
+
+    /// One ACK's delivery-rate sample, after loss recovery took the ACK.
+    pub(crate) fn on_rate_sample(
+        &mut self,
+        now: Instant,
+        rs: &RateSample,
+        phase: CaPhase,
+        in_flight: u32,
+        delivered: u64,
+        delivered_at: Instant,
+    ) {
+        if let Controller::Bbr(b) = self {
+            b.on_sample(now, rs, phase, in_flight, delivered, delivered_at);
+        }
+    }
+
+    /// A loss response proved spurious and the controller keeps its own state: true when
+    /// it took the undo itself (BBR), false when the caller restores the prior state.
+    pub fn on_undo(&mut self) -> bool {
+        match self {
+            Controller::Bbr(b) => {
+                b.on_undo();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// BBR's state, for inspection.
+    pub fn bbr(&self) -> Option<&Bbr> {
+        match self {
+            Controller::Bbr(b) => Some(b),
+            _ => None,
         }
     }
 
@@ -278,6 +341,7 @@ impl Controller {
         match self {
             Controller::Cubic(c) => c,
             Controller::NewReno(c) => c,
+            Controller::Bbr(c) => c.as_mut(),
         }
     }
 
@@ -285,6 +349,7 @@ impl Controller {
         match self {
             Controller::Cubic(c) => c,
             Controller::NewReno(c) => c,
+            Controller::Bbr(c) => c.as_ref(),
         }
     }
 }
@@ -308,8 +373,8 @@ impl CongestionControl for Controller {
     fn on_repeated_rto(&mut self) {
         self.inner().on_repeated_rto()
     }
-    fn on_idle_restart(&mut self) {
-        self.inner().on_idle_restart()
+    fn on_idle_restart(&mut self, _now: Instant) {
+        self.inner().on_idle_restart(_now)
     }
     fn set_mss(&mut self, mss: u32) {
         self.inner().set_mss(mss)

@@ -11,6 +11,7 @@
 
 pub(crate) mod assembler;
 pub(crate) mod buffer;
+pub mod bbr;
 pub mod cc;
 pub(crate) mod config;
 mod conn;

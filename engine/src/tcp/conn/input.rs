@@ -311,6 +311,8 @@ impl Conn {
 
         let prior_una = self.snd_una;
         let prior_fack = self.sent.fack();
+        self.rate_prior_in_flight = self.pipe();
+        self.rate_rtt = None;
         let mut info = SackInfo::default();
         if self.sack_ok && seg.ack >= self.snd_una {
             let blocks = seg.options.sack_blocks();
@@ -402,11 +404,12 @@ impl Conn {
         if self.snd_nxt < self.snd_una {
             self.snd_nxt = self.snd_una;
         }
-        let rack = &mut self.rack;
+        let (rack, rate) = (&mut self.rack, &mut self.rate);
         let mut reordered = false;
         let (mut first_sent, mut retrans_acked) = (None, false);
         let delivered = self.sent.ack(self.snd_una, |s| {
             rack.advance(s, now);
+            rate.on_delivered(s.tx, s.sent_at, s.order, s.seq_len());
             // RFC 8985 6.2 step 3: a hole filled by its original, not a retransmission.
             reordered |= prior_fack.is_some_and(|f| s.end <= f) && !s.has(EVER_RETRANS);
             if s.has(EVER_RETRANS) {
@@ -440,6 +443,7 @@ impl Conn {
                 self.timed = None;
             }
         }
+        self.rate_rtt = sample;
         if let Some(r) = sample {
             self.rtt.on_sample(r);
             self.rack.on_rtt_sample(r);

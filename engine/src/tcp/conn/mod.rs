@@ -22,6 +22,7 @@ use super::cc::{CongestionControl, Controller};
 use super::config::TcpConfig;
 use super::recovery::prr::Prr;
 use super::recovery::rack::Rack;
+use super::recovery::rate::Rate;
 use super::recovery::sent::SentQueue;
 use super::rtt::RttEstimator;
 use super::SeqNum;
@@ -243,6 +244,11 @@ pub struct Conn {
     /// Every segment in flight, with what the peer SACKed and what is lost.
     sent: SentQueue,
     rack: Rack,
+    /// Delivery rate estimation (the samples a model-based congestion control reads).
+    rate: Rate,
+    /// The pipe before the ACK being processed, and the RTT it measured.
+    rate_prior_in_flight: u32,
+    rate_rtt: Option<Duration>,
     /// RACK's reordering timer (RFC 8985 6.3).
     reo_at: Option<Instant>,
     /// Tail loss probe timer (RFC 8985 7.2), and a probe due now.
@@ -340,6 +346,9 @@ impl Conn {
             high_seq: iss,
             sent: SentQueue::new(),
             rack: Rack::new(),
+            rate: Rate::default(),
+            rate_prior_in_flight: 0,
+            rate_rtt: None,
             reo_at: None,
             tlp_at: None,
             tlp_pending: false,

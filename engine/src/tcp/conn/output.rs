@@ -210,7 +210,8 @@ impl Conn {
     /// Bookkeeping for a retransmission of `len` payload bytes at `seq` from entry `i`.
     fn sent_retransmission(&mut self, now: Instant, i: usize, seq: SeqNum, len: u32) {
         let with_fin = self.fin_seq() == Some(seq + len);
-        self.sent.retransmitted(i, len + with_fin as u32, now);
+        let tx = self.rate.on_send(now, self.sent.is_empty());
+        self.sent.retransmitted(i, len + with_fin as u32, now, tx);
         self.stats.retransmits += 1;
         self.timed = None;
         if self.ca != CaState::Open {
@@ -259,11 +260,15 @@ impl Conn {
         let pending = (data_end - self.snd_nxt).max(0) as u32;
         let fin_due = self.fin_seq().is_some_and(|f| self.snd_nxt <= f);
         if pending == 0 && !fin_due {
+            // Out of data with room to send: rate samples now describe the application.
+            let (pipe, cwnd, lost) = (self.pipe(), self.cc.cwnd(), self.sent.lost_bytes());
+            self.rate
+                .check_app_limited(0, self.send_mss, pipe, cwnd, lost);
             return None;
         }
         // RFC 5681 4.1: restart from the initial window after an idle period.
         if self.snd_una == self.snd_max && now - self.last_send > self.rtt.rto() {
-            self.cc.on_idle_restart();
+            self.cc.on_idle_restart(now);
         }
         let (cwnd_room, wnd_room) = self.window_rooms();
         let usable = if probe {
@@ -342,7 +347,8 @@ impl Conn {
             self.snd_nxt = end;
         }
         if end > self.snd_max {
-            self.sent.push(self.snd_max, end, now);
+            let tx = self.rate.on_send(now, self.sent.is_empty());
+            self.sent.push(self.snd_max, end, now, tx);
             self.snd_max = end;
             if !retransmit && self.ts.is_none() && self.timed.is_none() {
                 self.timed = Some((end, now));

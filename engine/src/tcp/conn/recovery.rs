@@ -8,7 +8,7 @@
 use core::time::Duration;
 
 use super::Conn;
-use crate::tcp::cc::{CongestionControl, Controller};
+use crate::tcp::cc::{CaPhase, CongestionControl, Controller};
 use crate::tcp::recovery::prr::Prr;
 use crate::tcp::recovery::sent::EVER_RETRANS;
 use crate::tcp::SeqNum;
@@ -93,10 +93,11 @@ impl Conn {
             if l >= r {
                 continue;
             }
-            let rack = &mut self.rack;
+            let (rack, rate) = (&mut self.rack, &mut self.rate);
             let mut reordered = false;
             info.sacked += self.sent.sack(l, r, |s| {
                 rack.advance(s, now);
+                rate.on_delivered(s.tx, s.sent_at, s.order, s.seq_len());
                 // RFC 8985 6.2 step 3: delivered below what was already SACKed, and
                 // never retransmitted: it arrived late.
                 reordered |= prior_fack.is_some_and(|f| s.end <= f) && !s.has(EVER_RETRANS);
@@ -147,6 +148,7 @@ impl Conn {
         dupack: bool,
     ) {
         let advanced = self.snd_una > prior_una;
+        let lost_before = self.sent.lost_bytes();
         self.process_tlp_ack(now, seg.ack, info.dsack_tlp, dupack && info.sacked == 0);
 
         match self.ca {
@@ -188,7 +190,7 @@ impl Conn {
         if self.ca == CaState::Open && self.sent.lost_bytes() > 0 {
             self.enter_recovery(now);
         }
-        if self.ca == CaState::Recovery {
+        if self.ca == CaState::Recovery && !self.cc.model_based() {
             let delivered = if self.sack_ok {
                 acked + info.sacked
             } else {
@@ -199,7 +201,32 @@ impl Conn {
                 .on_ack(delivered, self.pipe(), self.cc.ssthresh(), self.send_mss);
             self.cc.set_cwnd(cwnd);
         }
+        if self.cc.model_based() {
+            self.model_ack(now, lost_before);
+        }
         self.arm_tlp(now);
+    }
+
+    /// A model-based congestion control (BBR) takes the ACK's delivery-rate sample and
+    /// sets the window, in recovery too (Linux `tcp_cong_control` with `cong_control`).
+    fn model_ack(&mut self, now: Instant, lost_before: u32) {
+        let losses = self.sent.lost_bytes().saturating_sub(lost_before);
+        let min_rtt = self.rack.min_rtt();
+        let rs = self.rate.generate(
+            now,
+            losses,
+            self.rate_prior_in_flight,
+            self.rate_rtt,
+            min_rtt,
+        );
+        let phase = match self.ca {
+            CaState::Open => CaPhase::Open,
+            CaState::Recovery => CaPhase::Recovery,
+            CaState::Loss => CaPhase::Loss,
+        };
+        let (delivered, at) = (self.rate.delivered, self.rate.delivered_at);
+        let pipe = self.pipe();
+        self.cc.on_rate_sample(now, &rs, phase, pipe, delivered, at);
     }
 
     /// RFC 6675 pipe; without SACK, each duplicate ACK in recovery stands for a segment
@@ -238,10 +265,12 @@ impl Conn {
         self.rack_detect(now, false);
         if self.ca == CaState::Open && self.sent.lost_bytes() > 0 {
             self.enter_recovery(now);
-            let cwnd = self
-                .prr
-                .on_ack(0, self.pipe(), self.cc.ssthresh(), self.send_mss);
-            self.cc.set_cwnd(cwnd);
+            if !self.cc.model_based() {
+                let cwnd = self
+                    .prr
+                    .on_ack(0, self.pipe(), self.cc.ssthresh(), self.send_mss);
+                self.cc.set_cwnd(cwnd);
+            }
         }
     }
 
@@ -269,8 +298,11 @@ impl Conn {
             return;
         }
         self.cc.on_congestion(now, self.flight_size());
-        let ssthresh = self.cc.ssthresh();
-        self.cc.set_cwnd(ssthresh);
+        if !self.cc.model_based() {
+            // BBR (version 1, as Linux) does not answer ECN with a window cut.
+            let ssthresh = self.cc.ssthresh();
+            self.cc.set_cwnd(ssthresh);
+        }
         self.stats.ecn_reductions += 1;
         self.ecn_hold_until = Some(self.snd_max);
         self.cwr_pending = true;
@@ -367,8 +399,10 @@ impl Conn {
                 self.undo_response();
                 return;
             }
-            let ssthresh = self.cc.ssthresh();
-            self.cc.set_cwnd(ssthresh);
+            if !self.cc.model_based() {
+                let ssthresh = self.cc.ssthresh();
+                self.cc.set_cwnd(ssthresh);
+            }
         }
         self.rack.on_recovery_end();
         self.ca = CaState::Open;
@@ -412,9 +446,11 @@ impl Conn {
     /// `tcp_undo_cwnd_reduction`).
     fn undo_response(&mut self) {
         let Some(u) = self.undo.take() else { return };
-        let cwnd = self.cc.cwnd().max(u.prior.cwnd());
-        self.cc = u.prior;
-        self.cc.set_cwnd(cwnd);
+        if !self.cc.on_undo() {
+            let cwnd = self.cc.cwnd().max(u.prior.cwnd());
+            self.cc = u.prior;
+            self.cc.set_cwnd(cwnd);
+        }
         self.sent.clear_lost();
         if self.ca == CaState::Recovery {
             self.rack.on_recovery_end();
@@ -440,8 +476,10 @@ impl Conn {
             // timeout; respond to it once, as to any loss.
             self.tlp_high = None;
             self.cc.on_congestion(now, self.flight_size());
-            let ssthresh = self.cc.ssthresh();
-            self.cc.set_cwnd(ssthresh);
+            if !self.cc.model_based() {
+                let ssthresh = self.cc.ssthresh();
+                self.cc.set_cwnd(ssthresh);
+            }
         } else if pure_dup {
             self.tlp_high = None;
         }

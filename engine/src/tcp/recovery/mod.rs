@@ -4,5 +4,6 @@
 //! makes with them (`conn/recovery.rs`).
 
 pub mod prr;
+pub mod rate;
 pub mod rack;
 pub mod sent;

@@ -43,6 +43,11 @@ impl Rack {
         }
     }
 
+    /// The smallest RTT measured.
+    pub fn min_rtt(&self) -> Option<Duration> {
+        self.min_rtt
+    }
+
     /// An RTT measurement (RFC 8985 6.2 step 1): RACK keeps the minimum.
     pub fn on_rtt_sample(&mut self, rtt: Duration) {
         self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
@@ -159,7 +164,12 @@ mod tests {
     fn marks_only_after_rtt_plus_reordering_window() {
         let mut q = SentQueue::new();
         for k in 0..4u32 {
-            q.push(SeqNum(k * 100), SeqNum(k * 100 + 100), ms(k as u64));
+            q.push(
+                SeqNum(k * 100),
+                SeqNum(k * 100 + 100),
+                ms(k as u64),
+                Default::default(),
+            );
         }
         let mut rack = Rack::new();
         rack.on_rtt_sample(Duration::from_millis(20));

@@ -9,6 +9,7 @@
 
 use std::collections::VecDeque;
 
+use super::rate::TxState;
 use crate::tcp::SeqNum;
 use crate::time::Instant;
 
@@ -32,6 +33,8 @@ pub struct Seg {
     /// it and declare it lost as soon as that data is SACKed.
     pub order: u32,
     pub flags: u8,
+    /// Delivery-rate state when it last left (`tcp/recovery/rate.rs`).
+    pub tx: TxState,
 }
 
 impl Seg {
@@ -115,7 +118,7 @@ impl SentQueue {
     }
 
     /// A new segment left: `[start, end)` directly after the last one.
-    pub fn push(&mut self, start: SeqNum, end: SeqNum, now: Instant) {
+    pub fn push(&mut self, start: SeqNum, end: SeqNum, now: Instant, tx: TxState) {
         debug_assert!(self.segs.back().is_none_or(|s| s.end == start));
         self.segs.push_back(Seg {
             start,
@@ -123,6 +126,7 @@ impl SentQueue {
             sent_at: now,
             order: self.next_order,
             flags: 0,
+            tx,
         });
         self.next_order = self.next_order.wrapping_add(1);
         self.total += (end - start) as u32;
@@ -259,7 +263,7 @@ impl SentQueue {
 
     /// Entry `i` is being retransmitted, its first `len` sequence numbers at most (the
     /// rest is split off and keeps its state): no longer lost, sent at `now`.
-    pub fn retransmitted(&mut self, i: usize, len: u32, now: Instant) {
+    pub fn retransmitted(&mut self, i: usize, len: u32, now: Instant, tx: TxState) {
         let s = self.segs[i];
         if len < s.seq_len() {
             self.split(i, s.start + len);
@@ -271,6 +275,7 @@ impl SentQueue {
         let e = &mut self.segs[i];
         e.flags = (e.flags & !LOST) | EVER_RETRANS;
         e.sent_at = now;
+        e.tx = tx;
         e.order = self.next_order;
         self.next_order = self.next_order.wrapping_add(1);
     }
@@ -328,6 +333,7 @@ mod tests {
                 SeqNum(k * 100),
                 SeqNum(k * 100 + 100),
                 Instant::from_millis(k as u64),
+                TxState::default(),
             );
         }
         q
@@ -360,7 +366,7 @@ mod tests {
         assert_eq!((q.lost_bytes(), q.pipe()), (100, 200));
         assert_eq!(q.first_lost(), Some(0));
         // Retransmitted with a smaller segment size: the tail stays lost.
-        q.retransmitted(0, 60, Instant::from_millis(9));
+        q.retransmitted(0, 60, Instant::from_millis(9), TxState::default());
         assert_eq!(q.get(0).flags, EVER_RETRANS);
         assert_eq!(q.get(1).flags, LOST);
         assert_eq!(q.lost_bytes(), 40);
