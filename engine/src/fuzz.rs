@@ -116,6 +116,12 @@ pub fn tcp_conn(data: &[u8]) {
         send_buffer: if cfg_bits & 32 != 0 { 4096 } else { 65536 },
         // Ask for ECN on the engine's own SYN whenever it opens the connection.
         ecn: crate::tcp::Ecn::On,
+        // Both kinds of congestion control: loss-based, and BBR's model on rate samples.
+        cc: if cfg_bits & 64 != 0 {
+            crate::tcp::cc::Algorithm::Bbr
+        } else {
+            crate::tcp::cc::Algorithm::Cubic
+        },
         ..TcpConfig::default()
     };
     let local = SocketAddrV4::new(OUR_IP, 80);

@@ -257,6 +257,13 @@ impl SendBuffer {
         self.ring.capacity()
     }
 
+    /// Lets the buffer hold up to `capacity` bytes (never less than it holds now).
+    pub fn grow_to(&mut self, capacity: usize) {
+        if capacity > self.ring.cap {
+            self.ring.cap = capacity;
+        }
+    }
+
     /// Heap bytes held (0 while empty).
     pub fn allocated(&self) -> usize {
         self.ring.allocated()
@@ -374,6 +381,23 @@ mod tests {
             self.0 ^= self.0 << 17;
             self.0
         }
+    }
+
+    #[test]
+    fn a_send_buffer_grows_its_limit_with_data_in_it() {
+        let mut b = SendBuffer::with_capacity(4096);
+        let data: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+        assert_eq!(b.write(&data), 4096);
+        b.consume(1000);
+        // Wrapped: the next bytes land at the front of the ring, then the limit grows.
+        assert_eq!(b.write(&data[4096..6096]), 1000);
+        b.grow_to(16_384);
+        b.grow_to(8192); // never shrinks
+        assert_eq!(b.capacity(), 16_384);
+        assert_eq!(b.write(&data[5096..]), 16_384 - 4096);
+        let mut out = vec![0; b.len()];
+        assert_eq!(b.read_at(0, &mut out), 16_384);
+        assert_eq!(out[..], data[1000..1000 + 16_384]);
     }
 
     #[test]

@@ -48,8 +48,13 @@ pub struct TcpConfig {
     pub mss: u16,
     /// Receive buffer per connection, in bytes (the window we can offer).
     pub recv_buffer: usize,
-    /// Send buffer per connection, in bytes.
+    /// Send buffer per connection, in bytes: what the application may queue at first.
     pub send_buffer: usize,
+    /// The most the send buffer grows to (Linux tcp_wmem[2], 4 MB): it follows the
+    /// congestion window, two windows' worth (three with BBR, Linux `sndbuf_expand`), so
+    /// a sender with a large window keeps new data to send past a hole. Memory still
+    /// follows the data: only queued bytes take buffer.
+    pub send_buffer_max: usize,
     /// Offer window scaling (RFC 7323); our shift is derived from `recv_buffer`.
     pub window_scaling: bool,
     /// Offer SACK (RFC 2018).
@@ -95,6 +100,7 @@ impl Default for TcpConfig {
             mss: 1460,
             recv_buffer: 256 * 1024,
             send_buffer: 256 * 1024,
+            send_buffer_max: 4 * 1024 * 1024,
             window_scaling: true,
             sack: true,
             timestamps: true,

@@ -338,6 +338,7 @@ impl Conn {
         }
         if seg.ack >= prior_una && self.state.synchronized() {
             self.on_ack_recovery(now, seg, prior_una, acked, info, dupack);
+            self.expand_send_buffer();
             if self.ecn_ok && seg.flags.contains(Flags::ECE) {
                 self.on_ece(now);
             }

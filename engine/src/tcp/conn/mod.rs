@@ -519,6 +519,16 @@ impl Conn {
         }
     }
 
+    /// Linux `tcp_sndbuf_expand`: the send buffer may hold two congestion windows (three
+    /// with BBR, which may slow-start in recovery), up to `send_buffer_max`, so a large
+    /// window always has new data behind a hole (whose SACKs reveal a lost
+    /// retransmission). It only grows; bytes take memory only while queued.
+    fn expand_send_buffer(&mut self) {
+        let factor = if self.cc.model_based() { 3 } else { 2 };
+        let want = (self.cc.cwnd() as usize * factor).next_power_of_two();
+        self.send_buf.grow_to(want.min(self.cfg.send_buffer_max));
+    }
+
     /// Bytes written but not yet acknowledged by the peer.
     pub fn unacked(&self) -> usize {
         self.send_buf.len()
