@@ -372,7 +372,7 @@ impl Host {
         mtu: u16,
         tx: &mut dyn Tx,
     ) {
-        let Some(owner) = self.table.get(tuple) else {
+        let Some(owner) = self.table.get_as(self.worker as usize, tuple) else {
             return;
         };
         if owner.worker != self.worker {
@@ -519,10 +519,13 @@ impl Host {
                 }
             }
             Path::Loopback => {
-                let to = match self.table.get(&FourTuple {
-                    local: tuple.remote,
-                    remote: tuple.local,
-                }) {
+                let to = match self.table.get_as(
+                    self.worker as usize,
+                    &FourTuple {
+                        local: tuple.remote,
+                        remote: tuple.local,
+                    },
+                ) {
                     Some(o) => o.worker,
                     None => flow_worker(tuple.remote, tuple.local, self.cfg.workers),
                 };
