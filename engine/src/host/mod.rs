@@ -330,9 +330,10 @@ impl Host {
     }
 
     /// Renders the `Date` header if a new second began, given the worker's monotonic
-    /// time: the wall clock is read once a second, not once per batch.
-    pub fn refresh_date_at(&mut self, now: Instant) {
-        self.date.refresh_at(now);
+    /// time: the wall clock is read once a second, not once per batch. Returns whether it
+    /// read the clock.
+    pub fn refresh_date_at(&mut self, now: Instant) -> bool {
+        self.date.refresh_at(now)
     }
 
     /// Renders the `Date` header if a new second began, reading the wall clock each call.
