@@ -241,7 +241,7 @@ counter_set! {
         /// Sleeps that ended 1 ms or more past the deadline they asked for.
         sleeps_late,
         /// Times the scheduler took the worker's core away (involuntary context switches
-        /// of its thread, read when the counters are published).
+        /// of its thread, read once a second and at the end).
         preemptions,
     }
 }

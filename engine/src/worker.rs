@@ -186,9 +186,6 @@ impl<D: Device> Worker<D> {
     /// Publishes the worker's counters, the host's copied in under the worker's names
     /// (the one place the two sets meet; each set sums itself).
     fn publish(&mut self) {
-        if let Some(n) = turns::preemptions() {
-            self.iface.counters.preemptions = n;
-        }
         if let Some(h) = &self.host {
             let s = h.stats();
             let c = &mut self.iface.counters;
@@ -312,9 +309,18 @@ impl<D: Device> Worker<D> {
             }
             if now - last_trim.0 >= Duration::from_secs(1) {
                 last_trim = (now, self.trim_memory(last_trim.1));
+                self.read_preemptions();
             }
         }
         self.finish()
+    }
+
+    /// Once a second and at the end (a read of /proc costs some 20-50 µs): how often the
+    /// scheduler took this thread's core away.
+    fn read_preemptions(&mut self) {
+        if let Some(n) = turns::preemptions() {
+            self.iface.counters.preemptions = n;
+        }
     }
 
     /// Once a second: buffers the pool kept through a whole second unused go back to the
@@ -757,6 +763,7 @@ impl<D: Device> Worker<D> {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
+        self.read_preemptions();
         self.publish();
         if let Some(p) = &self.pcap {
             if let Ok(mut w) = p.lock() {

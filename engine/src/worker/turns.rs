@@ -98,8 +98,8 @@ pub(super) fn record_sleep(asked: Duration, slept: Duration, c: &mut Counters) {
 
 /// Times the calling thread was preempted (Linux's `nonvoluntary_ctxt_switches` in
 /// `/proc/thread-self/status`): a slow turn with no work to show for it, on a core that
-/// other processes share, is most often one of these. Read when the counters are
-/// published, not per turn; `None` where the file is not there.
+/// other processes share, is most often one of these. Read once a second, not per turn;
+/// `None` where the file is not there.
 pub(super) fn preemptions() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/thread-self/status").ok()?;
     status
