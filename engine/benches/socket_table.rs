@@ -1,5 +1,9 @@
 //! Socket table cost: lookup, and insert+remove, with two threads working at once, at 1k,
 //! 64k and 1M entries. `cargo bench -p fastpath-engine --bench socket_table`.
+//!
+//! Each runs on a table with one replica (both threads share every lock, as all lookups
+//! did before the table had replicas) and with two (each thread reads its own, as each
+//! worker does; a write changes both): before and after, side by side in one run.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,8 +21,8 @@ fn tuple(i: u32) -> FourTuple {
     }
 }
 
-fn filled(n: u32) -> Arc<SocketTable> {
-    let t = Arc::new(SocketTable::with_capacity(n as usize));
+fn filled(n: u32, replicas: usize) -> Arc<SocketTable> {
+    let t = Arc::new(SocketTable::with_readers(n as usize, replicas));
     for i in 0..n {
         t.insert(
             tuple(i),
@@ -60,57 +64,61 @@ where
 
 fn bench(c: &mut Criterion) {
     for n in [1_000u32, 64_000, 1_000_000] {
-        let table = filled(n);
-        let mut group = c.benchmark_group("socket_table");
-        group.throughput(Throughput::Elements(1));
-        group.bench_with_input(BenchmarkId::new("lookup_2_threads", n), &n, |b, &n| {
-            b.iter_custom(|iters| {
-                let t2 = table.clone();
-                with_contention(
-                    iters,
-                    |i| {
-                        let k = tuple((i.wrapping_mul(2_654_435_761) % n as u64) as u32);
-                        assert!(table.get(&k).is_some());
-                    },
-                    move |i| {
-                        let k = tuple((i.wrapping_mul(40_503) % n as u64) as u32);
-                        std::hint::black_box(t2.get(&k));
-                    },
-                )
-            })
-        });
-        group.bench_with_input(
-            BenchmarkId::new("insert_remove_2_threads", n),
-            &n,
-            |b, &n| {
+        // One replica: both threads share every lock (the table before replicas); two:
+        // each thread reads its own, as each worker does.
+        for replicas in [1usize, 2] {
+            let table = filled(n, replicas);
+            let mut group = c.benchmark_group(format!("socket_table/{replicas}_replicas"));
+            group.throughput(Throughput::Elements(1));
+            group.bench_with_input(BenchmarkId::new("lookup_2_threads", n), &n, |b, &n| {
                 b.iter_custom(|iters| {
                     let t2 = table.clone();
                     with_contention(
                         iters,
                         |i| {
-                            // Keys above the filled range: a connection opens and closes.
-                            let k = tuple(n + 1 + (i % 4096) as u32);
-                            let me = Owner {
-                                worker: 0,
-                                slot: i as u32,
-                            };
-                            table.insert(k, me).unwrap();
-                            table.remove(&k, me);
+                            let k = tuple((i.wrapping_mul(2_654_435_761) % n as u64) as u32);
+                            assert!(table.get_as(0, &k).is_some());
                         },
                         move |i| {
-                            let k = tuple(n + 10_000 + (i % 4096) as u32);
-                            let me = Owner {
-                                worker: 1,
-                                slot: i as u32,
-                            };
-                            let _ = t2.insert(k, me);
-                            t2.remove(&k, me);
+                            let k = tuple((i.wrapping_mul(40_503) % n as u64) as u32);
+                            std::hint::black_box(t2.get_as(1, &k));
                         },
                     )
                 })
-            },
-        );
-        group.finish();
+            });
+            group.bench_with_input(
+                BenchmarkId::new("insert_remove_2_threads", n),
+                &n,
+                |b, &n| {
+                    b.iter_custom(|iters| {
+                        let t2 = table.clone();
+                        with_contention(
+                            iters,
+                            |i| {
+                                // Keys above the filled range: a connection opens and closes.
+                                let k = tuple(n + 1 + (i % 4096) as u32);
+                                let me = Owner {
+                                    worker: 0,
+                                    slot: i as u32,
+                                };
+                                table.insert(k, me).unwrap();
+                                table.remove(&k, me);
+                            },
+                            move |i| {
+                                let k = tuple(n + 10_000 + (i % 4096) as u32);
+                                let me = Owner {
+                                    worker: 1,
+                                    slot: i as u32,
+                                };
+                                let _ = t2.insert(k, me);
+                                t2.remove(&k, me);
+                            },
+                        )
+                    })
+                },
+            );
+            group.finish();
+        }
     }
 }
 

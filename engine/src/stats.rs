@@ -206,6 +206,43 @@ counter_set! {
         conns_opened,
         /// Connects that failed: the next hop never answered ARP.
         conns_unreachable,
+        /// Loop turns that did work, by the time they took (sleep excluded): under 16 µs.
+        loop_lt_16us,
+        /// Turns of 16-64 µs.
+        loop_lt_64us,
+        /// Turns of 64-256 µs.
+        loop_lt_256us,
+        /// Turns of 256 µs to 1 ms.
+        loop_lt_1ms,
+        /// Turns of 1-4 ms (slow: see `loop_slow_*` for what they did).
+        loop_lt_4ms,
+        /// Turns of 4-16 ms.
+        loop_lt_16ms,
+        /// Turns of 16 ms or more.
+        loop_ge_16ms,
+        /// Frames the slow turns (1 ms or more) received.
+        loop_slow_rx_frames,
+        /// Frames the slow turns transmitted.
+        loop_slow_tx_frames,
+        /// Slow turns that ran due timers.
+        loop_slow_timers,
+        /// Slow turns that took segments from other workers (handoffs, loopback).
+        loop_slow_handoffs,
+        /// Slow turns that rendered a new `Date` header.
+        loop_slow_date,
+        /// Slow turns in which the app had events to handle.
+        loop_slow_app,
+        /// Slow turns that published the counters snapshot.
+        loop_slow_publish,
+        /// Slow turns right after a sleep.
+        loop_slow_after_sleep,
+        /// Sleeps in the device's poll() when idle.
+        sleeps,
+        /// Sleeps that ended 1 ms or more past the deadline they asked for.
+        sleeps_late,
+        /// Times the scheduler took the worker's core away (involuntary context switches
+        /// of its thread, read once a second and at the end).
+        preemptions,
     }
 }
 

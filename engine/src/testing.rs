@@ -124,7 +124,7 @@ impl Sim {
         mut apps: Vec<Option<Box<dyn App>>>,
     ) -> Vec<usize> {
         let n = devices.len();
-        let table = Arc::new(SocketTable::new());
+        let table = Arc::new(SocketTable::with_readers(0, n));
         let engine = self.tables.len();
         self.tables.push(table.clone());
         let mesh = Handoff::mesh(n, 1024, spec.loop_depth).expect("eventfds for the wakers");

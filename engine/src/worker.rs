@@ -23,6 +23,7 @@ use crate::time::{Clock, Instant};
 mod handoff;
 mod frames;
 mod inspect;
+mod turns;
 mod tx;
 
 pub use frames::FrameHandler;
@@ -30,6 +31,7 @@ pub use handoff::{Handoff, StopSignal};
 #[cfg(test)]
 pub(crate) use inspect::LIST_CHUNK;
 pub use inspect::{inspect_channel, Answer, InspectHandle, Inspector, Query, WorkerGauges};
+use turns::Turn;
 use tx::{capture, DevTx};
 
 /// Batches of received frames one turn of the loop takes at most before it transmits.
@@ -132,6 +134,8 @@ pub struct Worker<D: Device = Xsk> {
     batch: Vec<D::Frame>,
     /// Since when the timers have waited for a backed-up RX ring, if they are waiting.
     timers_deferred_since: Option<Instant>,
+    /// What the current turn of the loop did (`turns.rs`).
+    turn: Turn,
     /// Kernel drops seen, and the liveness sweeps they start.
     liveness: Liveness,
     /// Operators' questions (`inspect.rs`).
@@ -153,6 +157,7 @@ impl<D: Device> Worker<D> {
             loop_out: Vec::new(),
             batch: Vec::with_capacity(cfg.batch),
             timers_deferred_since: None,
+            turn: Turn::default(),
             liveness: Liveness::default(),
             inspector: None,
             cfg,
@@ -262,8 +267,13 @@ impl<D: Device> Worker<D> {
         let mut last_trim = (clock.now(), 0u64);
         let mut stopping: Option<Instant> = None;
         let mut grace = Duration::ZERO;
+        let mut slept = Duration::ZERO;
         loop {
             let now = clock.now();
+            let took = now.saturating_since(self.turn.start).saturating_sub(slept);
+            self.turn.end(took, &mut self.iface.counters);
+            self.turn = Turn::begin(now, &self.iface.counters, !slept.is_zero());
+            slept = Duration::ZERO;
             if stopping.is_none() && stop.requested() {
                 stopping = Some(now);
                 grace = stop.grace();
@@ -282,11 +292,12 @@ impl<D: Device> Worker<D> {
             } else {
                 idle = idle.saturating_add(1);
                 if !self.cfg.busy_poll && idle > self.cfg.idle_spins {
-                    self.sleep(now);
+                    slept = self.sleep(now, &clock);
                 }
             }
             self.dev.refill();
             if now - last_publish >= self.cfg.publish_every {
+                self.turn.publish = true;
                 self.publish();
                 last_publish = now;
                 let c = &self.iface.counters;
@@ -298,9 +309,18 @@ impl<D: Device> Worker<D> {
             }
             if now - last_trim.0 >= Duration::from_secs(1) {
                 last_trim = (now, self.trim_memory(last_trim.1));
+                self.read_preemptions();
             }
         }
         self.finish()
+    }
+
+    /// Once a second and at the end (a read of /proc costs some 20-50 µs): how often the
+    /// scheduler took this thread's core away.
+    fn read_preemptions(&mut self) {
+        if let Some(n) = turns::preemptions() {
+            self.iface.counters.preemptions = n;
+        }
     }
 
     /// Once a second: buffers the pool kept through a whole second unused go back to the
@@ -357,7 +377,7 @@ impl<D: Device> Worker<D> {
     /// calls it with the clock's time; a test may call it with its own.
     pub fn poll(&mut self, now: Instant) -> bool {
         if let Some(h) = &mut self.host {
-            h.refresh_date_at(now);
+            self.turn.date = h.refresh_date_at(now);
         }
         self.dev.complete();
         let mut batch = std::mem::take(&mut self.batch);
@@ -374,6 +394,7 @@ impl<D: Device> Worker<D> {
                 break;
             }
             worked = true;
+            self.turn.rx += n as u64;
             for f in batch.drain(..) {
                 self.frame(f, now);
             }
@@ -384,8 +405,9 @@ impl<D: Device> Worker<D> {
         }
         self.batch = batch;
         worked |= self.retry_handoffs();
-        worked |= self.handoffs(now);
-        worked |= self.loopback_in(now);
+        let handoffs = self.handoffs(now) | self.loopback_in(now);
+        self.turn.handoffs = handoffs;
+        worked |= handoffs;
         // Retransmission timers wait while received frames are still queued (for at most
         // TIMERS_DEFERRED_MAX): the ACKs that would cancel them may be among those frames.
         // The loop does not sleep meanwhile (it has work), so nothing else waits on this.
@@ -396,14 +418,16 @@ impl<D: Device> Worker<D> {
             (true, Some(since)) if now - since < TIMERS_DEFERRED_MAX => {}
             _ => {
                 self.timers_deferred_since = None;
-                self.timers(now);
+                self.turn.timers = self.timers(now);
             }
         }
         self.liveness_sweep(now);
-        worked |= self.run_app(now);
+        self.turn.app = self.run_app(now);
+        worked |= self.turn.app;
         self.answer_inspect(now);
         self.loopback_send();
         self.dev.flush_tx();
+        self.turn.worked = worked;
         worked
     }
 
@@ -418,8 +442,8 @@ impl<D: Device> Worker<D> {
     }
 
     /// Sleeps in the device until a frame arrives, something is queued for this worker,
-    /// or the next deadline (at most `idle_sleep`).
-    fn sleep(&mut self, now: Instant) {
+    /// or the next deadline (at most `idle_sleep`). Returns how long it slept, by `clock`.
+    fn sleep(&mut self, now: Instant, clock: &Clock) -> Duration {
         let mut sleep = self.cfg.idle_sleep;
         if let Some(at) = self.next_deadline() {
             sleep = sleep.min(at.saturating_since(now));
@@ -432,20 +456,26 @@ impl<D: Device> Worker<D> {
         }
         // poll() sleeps in whole milliseconds: a deadline closer than that (a load
         // generator's next scheduled request) is met by spinning, not by oversleeping it.
-        if sleep >= Duration::from_millis(1) {
-            let ms = sleep.as_millis() as i32;
-            match &self.handoff {
-                Some(h) => {
-                    let waker = h.wakers[h.me].clone();
-                    let (inbox, loop_inbox) = (&h.inbox, &h.loop_inbox);
-                    let ready = || !inbox.is_empty() || !loop_inbox.is_empty();
-                    let _ = self.dev.wait(Some((&waker, &ready)), ms);
-                }
-                None => {
-                    let _ = self.dev.wait(None, ms);
-                }
+        if sleep < Duration::from_millis(1) {
+            return Duration::ZERO;
+        }
+        let ms = sleep.as_millis() as i32;
+        let before = clock.now();
+        match &self.handoff {
+            Some(h) => {
+                let waker = h.wakers[h.me].clone();
+                let (inbox, loop_inbox) = (&h.inbox, &h.loop_inbox);
+                let ready = || !inbox.is_empty() || !loop_inbox.is_empty();
+                let _ = self.dev.wait(Some((&waker, &ready)), ms);
+            }
+            None => {
+                let _ = self.dev.wait(None, ms);
             }
         }
+        let slept = clock.now().saturating_since(before);
+        let asked = Duration::from_millis(ms as u64);
+        turns::record_sleep(asked, slept, &mut self.iface.counters);
+        slept
     }
 
     /// The device (tests look at its frames and link).
@@ -483,7 +513,8 @@ impl<D: Device> Worker<D> {
         self.host.as_mut()
     }
 
-    fn timers(&mut self, now: Instant) {
+    /// Runs the host's due timers; returns whether any were due.
+    fn timers(&mut self, now: Instant) -> bool {
         let Worker {
             dev,
             iface,
@@ -499,8 +530,10 @@ impl<D: Device> Worker<D> {
                     counters: &mut iface.counters,
                 };
                 h.poll_timers(now, &mut tx);
+                return true;
             }
         }
+        false
     }
 
     fn neighbor(&mut self, now: Instant, arp: &crate::wire::arp::ArpRepr) {
@@ -730,6 +763,7 @@ impl<D: Device> Worker<D> {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
+        self.read_preemptions();
         self.publish();
         if let Some(p) = &self.pcap {
             if let Ok(mut w) = p.lock() {

@@ -74,6 +74,26 @@ fn curl_get_head_and_http_1_0() {
     let (ok, out, err, report) = stop_report(engine, SIGTERM);
     assert!(ok, "{out}{err}");
     assert_eq!(total(&report, "http_requests"), 3, "{report:#}");
+    // Three curls, one after another: at least three turns of the loop did work, and the
+    // worker slept between them; the summary shows the histogram.
+    let turns: u64 = [
+        "loop_lt_16us",
+        "loop_lt_64us",
+        "loop_lt_256us",
+        "loop_lt_1ms",
+        "loop_lt_4ms",
+        "loop_lt_16ms",
+        "loop_ge_16ms",
+    ]
+    .iter()
+    .map(|k| total(&report, k))
+    .sum();
+    assert!(turns >= 3, "{report:#}");
+    assert!(total(&report, "sleeps") > 0, "{report:#}");
+    assert!(
+        out.contains("loop turns by time (work only): <16us"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -64,10 +64,13 @@ impl Host {
             }
             Disposition::Reset => {
                 if let Some(rst) = seg.repr.rst_reply(seg.payload.len()) {
-                    let to = match self.table.get(&FourTuple {
-                        local: seg.src,
-                        remote: seg.dst,
-                    }) {
+                    let to = match self.table.get_as(
+                        self.worker as usize,
+                        &FourTuple {
+                            local: seg.src,
+                            remote: seg.dst,
+                        },
+                    ) {
                         Some(o) => o.worker,
                         None => flow_worker(seg.src, seg.dst, self.cfg.workers),
                     };

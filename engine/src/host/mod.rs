@@ -330,9 +330,10 @@ impl Host {
     }
 
     /// Renders the `Date` header if a new second began, given the worker's monotonic
-    /// time: the wall clock is read once a second, not once per batch.
-    pub fn refresh_date_at(&mut self, now: Instant) {
-        self.date.refresh_at(now);
+    /// time: the wall clock is read once a second, not once per batch. Returns whether it
+    /// read the clock.
+    pub fn refresh_date_at(&mut self, now: Instant) -> bool {
+        self.date.refresh_at(now)
     }
 
     /// Renders the `Date` header if a new second began, reading the wall clock each call.
@@ -372,7 +373,7 @@ impl Host {
         mtu: u16,
         tx: &mut dyn Tx,
     ) {
-        let Some(owner) = self.table.get(tuple) else {
+        let Some(owner) = self.table.get_as(self.worker as usize, tuple) else {
             return;
         };
         if owner.worker != self.worker {
@@ -519,10 +520,13 @@ impl Host {
                 }
             }
             Path::Loopback => {
-                let to = match self.table.get(&FourTuple {
-                    local: tuple.remote,
-                    remote: tuple.local,
-                }) {
+                let to = match self.table.get_as(
+                    self.worker as usize,
+                    &FourTuple {
+                        local: tuple.remote,
+                        remote: tuple.local,
+                    },
+                ) {
                     Some(o) => o.worker,
                     None => flow_worker(tuple.remote, tuple.local, self.cfg.workers),
                 };

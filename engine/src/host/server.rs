@@ -39,7 +39,7 @@ impl Host {
             local: SocketAddrV4::new(meta.dst, seg.dst_port),
             remote: SocketAddrV4::new(meta.src, seg.src_port),
         };
-        if let Some(owner) = self.table.get(&tuple) {
+        if let Some(owner) = self.table.get_as(self.worker as usize, &tuple) {
             if owner.worker != self.worker {
                 return Disposition::Forward(owner.worker);
             }

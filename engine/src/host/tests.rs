@@ -35,7 +35,7 @@ fn meta() -> Meta {
 
 impl Net {
     fn new(workers: u16, cfg: HostConfig) -> Net {
-        let table = Arc::new(SocketTable::new());
+        let table = Arc::new(SocketTable::with_readers(0, workers as usize));
         let hosts = (0..workers)
             .map(|w| {
                 let mut h = Host::new(

@@ -38,10 +38,10 @@ impl DateCache {
 
     /// Like `refresh`, but reads the wall clock only when `now` (the worker's monotonic
     /// time, read anyway) says a new second may have begun: one clock read a second
-    /// instead of one per loop.
-    pub fn refresh_at(&mut self, now: crate::time::Instant) {
+    /// instead of one per loop. Returns whether it read the clock.
+    pub fn refresh_at(&mut self, now: crate::time::Instant) -> bool {
         if self.next_check.is_some_and(|t| now < t) {
-            return;
+            return false;
         }
         let d = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -49,6 +49,7 @@ impl DateCache {
         self.set(d.as_secs());
         let to_next = std::time::Duration::from_nanos(1_000_000_000 - u64::from(d.subsec_nanos()));
         self.next_check = Some(now + to_next);
+        true
     }
 
     /// Renders `secs` since the Unix epoch (if not already).

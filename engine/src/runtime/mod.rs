@@ -380,8 +380,9 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
         },
         ..WorkerConfig::default()
     };
-    let table = Arc::new(SocketTable::with_capacity(
+    let table = Arc::new(SocketTable::with_readers(
         cfg.max_conns.saturating_mul(queues.len()).min(1 << 18),
+        queues.len(),
     ));
     let handoffs =
         Handoff::mesh(queues.len(), HANDOFF_DEPTH, cfg.loopback_inbox).map_err(|err| {

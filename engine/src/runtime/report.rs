@@ -218,6 +218,28 @@ fn queue_lines(o: &mut String, q: &QueueInfo, s: &WorkerSummary) {
         "    http timeouts: header {}, idle {}, send {}",
         c.http_header_timeouts, c.http_idle_timeouts, c.http_send_timeouts
     );
+    let _ = writeln!(
+        o,
+        "    loop turns by time (work only): <16us {}, <64us {}, <256us {}, <1ms {}, <4ms {}, <16ms {}, >=16ms {}; the slow ones (>=1ms) held rx {} tx {} frames, timers {}, handoffs {}, Date {}, app {}, publish {}, after a sleep {}; sleeps {} (woke >=1ms late {}); preempted {} times",
+        c.loop_lt_16us,
+        c.loop_lt_64us,
+        c.loop_lt_256us,
+        c.loop_lt_1ms,
+        c.loop_lt_4ms,
+        c.loop_lt_16ms,
+        c.loop_ge_16ms,
+        c.loop_slow_rx_frames,
+        c.loop_slow_tx_frames,
+        c.loop_slow_timers,
+        c.loop_slow_handoffs,
+        c.loop_slow_date,
+        c.loop_slow_app,
+        c.loop_slow_publish,
+        c.loop_slow_after_sleep,
+        c.sleeps,
+        c.sleeps_late,
+        c.preemptions
+    );
     if c.loopback_out + c.loopback_in + c.conns_opened > 0 {
         let _ = writeln!(
             o,
