@@ -406,11 +406,15 @@ impl Conn {
             self.snd_nxt = self.snd_una;
         }
         let (rack, rate) = (&mut self.rack, &mut self.rate);
+        // Rate samples are only taken for a controller that reads them.
+        let sample_rate = self.cc.model_based();
         let mut reordered = false;
         let (mut first_sent, mut retrans_acked) = (None, false);
         let delivered = self.sent.ack(self.snd_una, |s| {
             rack.advance(s, now);
-            rate.on_delivered(s.tx, s.sent_at, s.order, s.seq_len());
+            if sample_rate {
+                rate.on_delivered(s.tx, s.sent_at, s.order, s.seq_len());
+            }
             // RFC 8985 6.2 step 3: a hole filled by its original, not a retransmission.
             reordered |= prior_fack.is_some_and(|f| s.end <= f) && !s.has(EVER_RETRANS);
             if s.has(EVER_RETRANS) {

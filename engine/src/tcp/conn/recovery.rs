@@ -94,10 +94,13 @@ impl Conn {
                 continue;
             }
             let (rack, rate) = (&mut self.rack, &mut self.rate);
+            let sample_rate = self.cc.model_based();
             let mut reordered = false;
             info.sacked += self.sent.sack(l, r, |s| {
                 rack.advance(s, now);
-                rate.on_delivered(s.tx, s.sent_at, s.order, s.seq_len());
+                if sample_rate {
+                    rate.on_delivered(s.tx, s.sent_at, s.order, s.seq_len());
+                }
                 // RFC 8985 6.2 step 3: delivered below what was already SACKed, and
                 // never retransmitted: it arrived late.
                 reordered |= prior_fack.is_some_and(|f| s.end <= f) && !s.has(EVER_RETRANS);
