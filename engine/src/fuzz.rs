@@ -8,7 +8,7 @@ use crate::iface::{Action, Iface, OurAddr};
 use crate::tcp::{Conn, FourTuple, Listener, SeqNum, State, SynVerdict, TcpConfig};
 use crate::time::Instant;
 use crate::wire::tcp::{Flags, SackBlock, TcpOptions, TcpPacket, TcpRepr};
-use crate::wire::{arp, ethernet, icmp, ipv4};
+use crate::wire::{arp, ethernet, icmp, icmpv6, ipv4, ipv6};
 
 const OUR_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 1];
 const OUR_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
@@ -27,6 +27,7 @@ pub fn wire_frame(data: &[u8]) {
     }
     let _ = ipv4::Packet::new_checked(data);
     let _ = TcpPacket::parse(data, PEER_IP, OUR_IP);
+    ipv6_packet(data);
 
     let mut iface = Iface::new(
         OUR_MAC,
@@ -42,6 +43,36 @@ pub fn wire_frame(data: &[u8]) {
     if let Action::Transmit(n) = iface.handle(&mut buf, len) {
         assert!(n <= buf.len());
         ethernet::Frame::new_checked(&buf[..n]).expect("a reply we built parses");
+    }
+}
+
+/// An IPv6 packet (no Ethernet header): the extension header walk, then ICMPv6 (echo,
+/// packet too big, neighbour discovery) and TCP over the IPv6 pseudo-header. What parses
+/// stays inside the buffer.
+pub fn ipv6_packet(data: &[u8]) {
+    let Ok(p) = ipv6::Packet::new_checked(data) else {
+        return;
+    };
+    assert!(p.header_len() + p.upper().len() <= data.len());
+    let ip = icmpv6::IpInfo {
+        src: p.src(),
+        dst: p.dst(),
+        hop_limit: p.hop_limit(),
+    };
+    match p.upper_protocol() {
+        ipv6::NH_ICMPV6 => {
+            if let Ok(icmpv6::Icmpv6Repr::Ndp(n)) = icmpv6::Icmpv6Repr::parse(p.upper(), &ip) {
+                // What parses re-emits to a message that parses to the same.
+                let mut b = [0u8; 64];
+                let len = n.emit(&mut b, ip.src, ip.dst);
+                let back = icmpv6::Icmpv6Repr::parse(&b[..len], &ip);
+                assert_eq!(back, Ok(icmpv6::Icmpv6Repr::Ndp(n)));
+            }
+        }
+        ipv6::NH_TCP => {
+            let _ = TcpPacket::parse_v6(p.upper(), ip.src, ip.dst);
+        }
+        _ => {}
     }
 }
 

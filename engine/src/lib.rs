@@ -11,7 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod time; // explicit monotonic time, passed into every protocol layer (no clock reads inside)
-pub mod wire; // checked views over bytes: ethernet (+802.1Q), arp, ipv4, icmp, tcp, checksums
+pub mod wire; // checked views over bytes: ethernet (+802.1Q), arp, ipv4, ipv6, icmp(v6)/ndp, tcp
 pub mod frame; // the Ethernet and IPv4 headers of every frame the engine sends, in one place
 pub mod timer; // per-worker hierarchical timer wheel: O(1) schedule and cancel
 pub mod stats; // per-worker counters, published off the hot path
