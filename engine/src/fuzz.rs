@@ -13,6 +13,7 @@ use crate::wire::{arp, ethernet, icmp, icmpv6, ipv4, ipv6};
 const OUR_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 1];
 const OUR_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 const PEER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const OUR_IP6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10);
 
 /// A whole frame from the wire: every layer's checked constructor on the bytes as they
 /// are, then the per-frame path (`Iface::handle`) that answers ARP, ICMP and stray TCP in
@@ -73,6 +74,31 @@ pub fn ipv6_packet(data: &[u8]) {
             let _ = TcpPacket::parse_v6(p.upper(), ip.src, ip.dst);
         }
         _ => {}
+    }
+    // The per-frame path, with the packet's destination (and one more address) ours:
+    // one usable, one tentative. A reply must fit and parse back as IPv6.
+    let mut iface = Iface::new(OUR_MAC, Vec::new());
+    for (addr, tentative) in [(p.dst(), false), (OUR_IP6, true)] {
+        let a = crate::iface::OurAddr6 {
+            addr,
+            prefix: 64,
+            owned: true,
+        };
+        iface.add_ipv6(a, tentative);
+    }
+    let mut buf = [0u8; 2048];
+    let len = (data.len() + 14).min(buf.len());
+    ethernet::emit(
+        &mut buf,
+        OUR_MAC,
+        [2, 0, 0, 0, 0, 9],
+        None,
+        ethernet::EtherType::Ipv6,
+    );
+    buf[14..len].copy_from_slice(&data[..len - 14]);
+    if let Action::Transmit(n) = iface.handle(&mut buf, len) {
+        assert!(n <= buf.len());
+        ipv6::Packet::new_checked(&buf[14..n]).expect("a reply we built parses");
     }
 }
 
