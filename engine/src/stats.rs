@@ -112,8 +112,6 @@ counter_set! {
         ndp_ignored,
         /// Neighbour advertisements handed to the neighbour cache.
         ndp_learned,
-        /// Neighbour solicitations sent to resolve a next hop.
-        ndp_requests,
         /// Duplicate address detection probes sent (RFC 4862 5.4.2).
         dad_probes,
         /// Tentative IPv6 addresses found in use by another node (not used).

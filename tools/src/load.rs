@@ -266,15 +266,15 @@ pub fn main(args: &LoadArgs) -> anyhow::Result<()> {
 pub fn self_load(args: &ServeArgs, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     check(args.load_connections, args.load_pipeline, args.load_rate)?;
     let duration = secs("--load-duration", args.load_duration)?;
+    let own = args.ipv4()?.addr;
     let target = SocketAddrV4::new(
-        args.load_target.unwrap_or(args.ip.addr),
+        args.load_target.unwrap_or(own),
         args.ports.first().copied().unwrap_or(80),
     );
-    if !target.ip().is_loopback() && *target.ip() != args.ip.addr {
+    if !target.ip().is_loopback() && !args.ipv4_all().iter().any(|c| c.addr == *target.ip()) {
         bail!(
-            "--load-target {}: give the engine's own address ({}) or one in 127.0.0.0/8",
+            "--load-target {}: give one of the engine's own IPv4 addresses ({own}, ...) or one in 127.0.0.0/8",
             target.ip(),
-            args.ip.addr
         );
     }
     tracing::info!(
