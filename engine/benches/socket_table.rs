@@ -1,19 +1,29 @@
 //! Socket table cost: lookup, and insert+remove, with two threads working at once, at 1k,
-//! 64k and 1M entries. `cargo bench -p fastpath-engine --bench socket_table`.
+//! 64k and 1M entries; IPv4 lookups, and IPv6 lookups beside them (64k).
+//! `cargo bench -p fastpath-engine --bench socket_table`.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use fastpath_engine::table::{Owner, SocketTable};
-use fastpath_engine::tcp::FourTuple;
+use fastpath_engine::tcp::{FourTuple, FourTuple6};
 
 fn tuple(i: u32) -> FourTuple {
     FourTuple {
         local: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80),
         remote: SocketAddrV4::new(Ipv4Addr::from(0x0a01_0000 + (i >> 16)), (i & 0xffff) as u16),
+    }
+}
+
+fn tuple6(i: u32) -> FourTuple6 {
+    FourTuple6 {
+        local: Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10),
+        remote: Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, (i >> 16) as u16),
+        local_port: 80,
+        remote_port: (i & 0xffff) as u16,
     }
 }
 
@@ -110,6 +120,32 @@ fn bench(c: &mut Criterion) {
                 })
             },
         );
+        if n == 64_000 {
+            // The same lookups over IPv6 keys, in the same (IPv4-filled) table.
+            for i in 0..n {
+                let me = Owner {
+                    worker: (i % 2) as u16,
+                    slot: i,
+                };
+                table.insert6(tuple6(i), me).unwrap();
+            }
+            group.bench_with_input(BenchmarkId::new("lookup6_2_threads", n), &n, |b, &n| {
+                b.iter_custom(|iters| {
+                    let t2 = table.clone();
+                    with_contention(
+                        iters,
+                        |i| {
+                            let k = tuple6((i.wrapping_mul(2_654_435_761) % n as u64) as u32);
+                            assert!(table.get6(&k).is_some());
+                        },
+                        move |i| {
+                            let k = tuple6((i.wrapping_mul(40_503) % n as u64) as u32);
+                            std::hint::black_box(t2.get6(&k));
+                        },
+                    )
+                })
+            });
+        }
         group.finish();
     }
 }

@@ -25,7 +25,7 @@ pub(crate) mod siphash;
 /// Sequence numbers live with the wire format (`wire::seq`); TCP uses them everywhere.
 pub use crate::wire::seq::SeqNum;
 pub use config::{Ecn, Keepalive, TcpConfig};
-pub use conn::{CloseReason, Conn, ConnInfo, ConnStats, FourTuple, Limit, State};
+pub use conn::{CloseReason, Conn, ConnInfo, ConnStats, FourTuple, FourTuple6, Limit, State};
 pub use listener::{Listener, ListenerStats, SynVerdict};
 pub use secrets::Secrets;
 
