@@ -150,6 +150,11 @@ fn a_duplicate_seen_by_another_worker_keeps_the_address_unused_everywhere() {
         assert!(drain(far).is_empty());
     }
     let s = sim.finish();
+    // Gone from both, not merely still tentative: the solicitation and the ping are for an
+    // address neither worker has.
+    for w in &s {
+        assert_eq!(w.counters.drop_not_ours, 2, "{:?}", w.counters);
+    }
     assert_eq!(s[1].counters.dad_conflicts, 1);
     assert_eq!(s[0].counters.dad_probes, 1);
     assert_eq!(
