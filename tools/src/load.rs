@@ -24,6 +24,14 @@ pub fn parse_url(url: &str) -> anyhow::Result<(SocketAddrV4, String, String)> {
         Some(i) => (&rest[..i], rest[i..].to_string()),
         None => (rest, "/".to_string()),
     };
+    if let Some(inner) = authority.strip_prefix('[') {
+        // RFC 3986 3.2.2: an IPv6 literal in brackets.
+        let host = inner.split(']').next().unwrap_or(inner);
+        if host.parse::<std::net::Ipv6Addr>().is_ok() {
+            bail!("--url {url}: IPv6 targets are not supported yet (the engine opens IPv4 connections only); give an IPv4 address");
+        }
+        bail!("--url {url}: '[{host}]' is not an IPv6 address");
+    }
     let (host, port) = match authority.rsplit_once(':') {
         Some((h, p)) => (
             h,
@@ -333,5 +341,13 @@ mod tests {
         ] {
             assert!(parse_url(bad).is_err(), "{bad}");
         }
+        for v6 in ["http://[2001:db8::10]:80/", "http://[2001:db8::10]/"] {
+            let e = parse_url(v6).unwrap_err().to_string();
+            assert!(e.contains("IPv6 targets are not supported yet"), "{e}");
+        }
+        assert!(parse_url("http://[nope]/")
+            .unwrap_err()
+            .to_string()
+            .contains("not an IPv6"));
     }
 }
