@@ -2,9 +2,10 @@
 //! remoteport, secretkey), M a 4-microsecond timer, F SipHash-2-4; for IPv4 and IPv6
 //! 4-tuples alike ([`TupleBytes`]).
 
-use super::conn::{FourTuple, FourTuple6};
+use super::conn::FourTuple;
 use super::secrets::IsnKey;
 use super::siphash::siphash24;
+use super::tuple6::FourTuple6;
 use super::SeqNum;
 use crate::time::Instant;
 

@@ -13,7 +13,7 @@ mod timers;
 pub use info::{ConnInfo, Limit};
 
 use core::time::Duration;
-use std::net::{Ipv6Addr, SocketAddrV4};
+use std::net::SocketAddrV4;
 
 use self::recovery::{CaState, Frto, Undo};
 use super::assembler::Assembler;
@@ -35,20 +35,6 @@ pub struct FourTuple {
     pub local: SocketAddrV4,
     /// The peer's address and port.
     pub remote: SocketAddrV4,
-}
-
-/// An IPv6 connection's addresses and ports, kept compact (36 bytes: no flow label or
-/// scope, which do not tell connections apart on one link).
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub struct FourTuple6 {
-    /// Our address.
-    pub local: Ipv6Addr,
-    /// The peer's address.
-    pub remote: Ipv6Addr,
-    /// Our port.
-    pub local_port: u16,
-    /// The peer's port.
-    pub remote_port: u16,
 }
 
 /// RFC 9293 3.3.2. LISTEN lives in the listener, not in a connection.
