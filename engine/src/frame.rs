@@ -1,14 +1,17 @@
-//! Frame building: the Ethernet and IPv4 headers of every frame the engine sends (TCP
-//! segments, resets, ICMP echo replies, ARP requests) are written here and nowhere else.
+//! Frame building: the Ethernet and IP headers of every frame the engine sends (TCP
+//! segments, resets, ICMP echo replies, ARP requests, neighbour discovery) are written here
+//! and nowhere else.
 //! `wire` knows each header's bytes; this module decides what the engine puts in them:
 //! TTL 64, DF set, DSCP 0, one VLAN tag at most.
 
 use core::ops::Range;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::wire::arp::{self, ArpRepr};
 use crate::wire::ethernet::{self, EtherType, MacAddr};
+use crate::wire::icmpv6::NdpRepr;
 use crate::wire::ipv4::{self, Ipv4Repr};
+use crate::wire::ipv6::{self, Ipv6Repr};
 use crate::wire::tcp::TcpRepr;
 
 /// TTL of packets the engine originates (Linux's net.ipv4.ip_default_ttl).
@@ -71,6 +74,60 @@ pub fn ipv4_header(
         ecn,
     }
     .emit(&mut buf[ip_at..]);
+}
+
+/// The IPv6 addressing of a packet we send.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Ip6 {
+    /// Our address (or `::` for duplicate address detection).
+    pub src: Ipv6Addr,
+    /// The peer's address or a multicast group.
+    pub dst: Ipv6Addr,
+    /// The hop limit: [`DEFAULT_TTL`], or 255 for neighbour discovery (RFC 4861 7.1).
+    pub hop_limit: u8,
+}
+
+/// Writes a 40-byte IPv6 header at `ip_at` for `payload_len` bytes of `next_header` that
+/// follow it, with the ECN field `ecn`.
+pub fn ipv6_header(
+    buf: &mut [u8],
+    ip_at: usize,
+    ip: &Ip6,
+    next_header: u8,
+    ecn: u8,
+    payload_len: usize,
+) {
+    Ipv6Repr {
+        src: ip.src,
+        dst: ip.dst,
+        next_header,
+        hop_limit: ip.hop_limit,
+        payload_len,
+        ecn,
+    }
+    .emit(&mut buf[ip_at..]);
+}
+
+/// Writes an IPv6 packet carrying neighbour discovery message `m` at `ip_at`; returns its
+/// length (header included).
+pub fn ndp_packet(buf: &mut [u8], ip_at: usize, ip: &Ip6, m: &NdpRepr) -> usize {
+    let at = ip_at + ipv6::HEADER_LEN;
+    let n = m.emit(&mut buf[at..], ip.src, ip.dst);
+    ipv6_header(buf, ip_at, ip, ipv6::NH_ICMPV6, 0, n);
+    ipv6::HEADER_LEN + n
+}
+
+/// Writes a whole neighbour discovery frame from `src` (multicast to `ip.dst`'s group
+/// address, or unicast to `to`); returns its length.
+pub fn ndp(buf: &mut [u8], src: MacAddr, to: Option<MacAddr>, ip: &Ip6, m: &NdpRepr) -> usize {
+    let link = Link {
+        src,
+        dst: to.unwrap_or_else(|| ipv6::multicast_mac(ip.dst)),
+        vlan: None,
+    };
+    let at = link.header_len();
+    link.emit_before(buf, at, EtherType::Ipv6);
+    at + ndp_packet(buf, at, ip, m)
 }
 
 /// Writes a TCP segment's headers around its payload: the TCP header at `tcp_at` (its

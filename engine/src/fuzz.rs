@@ -8,11 +8,12 @@ use crate::iface::{Action, Iface, OurAddr};
 use crate::tcp::{Conn, FourTuple, Listener, SeqNum, State, SynVerdict, TcpConfig};
 use crate::time::Instant;
 use crate::wire::tcp::{Flags, SackBlock, TcpOptions, TcpPacket, TcpRepr};
-use crate::wire::{arp, ethernet, icmp, ipv4};
+use crate::wire::{arp, ethernet, icmp, icmpv6, ipv4, ipv6};
 
 const OUR_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 1];
 const OUR_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 const PEER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const OUR_IP6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10);
 
 /// A whole frame from the wire: every layer's checked constructor on the bytes as they
 /// are, then the per-frame path (`Iface::handle`) that answers ARP, ICMP and stray TCP in
@@ -27,6 +28,7 @@ pub fn wire_frame(data: &[u8]) {
     }
     let _ = ipv4::Packet::new_checked(data);
     let _ = TcpPacket::parse(data, PEER_IP, OUR_IP);
+    ipv6_packet(data);
 
     let mut iface = Iface::new(
         OUR_MAC,
@@ -42,6 +44,61 @@ pub fn wire_frame(data: &[u8]) {
     if let Action::Transmit(n) = iface.handle(&mut buf, len) {
         assert!(n <= buf.len());
         ethernet::Frame::new_checked(&buf[..n]).expect("a reply we built parses");
+    }
+}
+
+/// An IPv6 packet (no Ethernet header): the extension header walk, then ICMPv6 (echo,
+/// packet too big, neighbour discovery) and TCP over the IPv6 pseudo-header. What parses
+/// stays inside the buffer.
+pub fn ipv6_packet(data: &[u8]) {
+    let Ok(p) = ipv6::Packet::new_checked(data) else {
+        return;
+    };
+    assert!(p.header_len() + p.upper().len() <= data.len());
+    let ip = icmpv6::IpInfo {
+        src: p.src(),
+        dst: p.dst(),
+        hop_limit: p.hop_limit(),
+    };
+    match p.upper_protocol() {
+        ipv6::NH_ICMPV6 => {
+            if let Ok(icmpv6::Icmpv6Repr::Ndp(n)) = icmpv6::Icmpv6Repr::parse(p.upper(), &ip) {
+                // What parses re-emits to a message that parses to the same.
+                let mut b = [0u8; 64];
+                let len = n.emit(&mut b, ip.src, ip.dst);
+                let back = icmpv6::Icmpv6Repr::parse(&b[..len], &ip);
+                assert_eq!(back, Ok(icmpv6::Icmpv6Repr::Ndp(n)));
+            }
+        }
+        ipv6::NH_TCP => {
+            let _ = TcpPacket::parse_v6(p.upper(), ip.src, ip.dst);
+        }
+        _ => {}
+    }
+    // The per-frame path, with the packet's destination (and one more address) ours:
+    // one usable, one tentative. A reply must fit and parse back as IPv6.
+    let mut iface = Iface::new(OUR_MAC, Vec::new());
+    for (addr, tentative) in [(p.dst(), false), (OUR_IP6, true)] {
+        let a = crate::iface::OurAddr6 {
+            addr,
+            prefix: 64,
+            owned: true,
+        };
+        iface.add_ipv6(a, tentative);
+    }
+    let mut buf = [0u8; 2048];
+    let len = (data.len() + 14).min(buf.len());
+    ethernet::emit(
+        &mut buf,
+        OUR_MAC,
+        [2, 0, 0, 0, 0, 9],
+        None,
+        ethernet::EtherType::Ipv6,
+    );
+    buf[14..len].copy_from_slice(&data[..len - 14]);
+    if let Action::Transmit(n) = iface.handle(&mut buf, len) {
+        assert!(n <= buf.len());
+        ipv6::Packet::new_checked(&buf[14..n]).expect("a reply we built parses");
     }
 }
 

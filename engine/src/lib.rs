@@ -11,16 +11,16 @@
 #![warn(missing_docs)]
 
 pub mod time; // explicit monotonic time, passed into every protocol layer (no clock reads inside)
-pub mod wire; // checked views over bytes: ethernet (+802.1Q), arp, ipv4, icmp, tcp, checksums
+pub mod wire; // checked views over bytes: ethernet (+802.1Q), arp, ipv4, ipv6, icmp(v6)/ndp, tcp
 pub mod frame; // the Ethernet and IPv4 headers of every frame the engine sends, in one place
 pub mod timer; // per-worker hierarchical timer wheel: O(1) schedule and cancel
 pub mod stats; // per-worker counters, published off the hot path
 pub(crate) mod heap; // freed heap back to the kernel after a burst (malloc_trim, once a second)
 pub mod tcp; // sans-IO TCP: segments and `now` in, segments and the next deadline out
-pub(crate) mod neighbor; // ARP neighbour cache and next-hop resolution with bounded queueing
+pub(crate) mod neighbor; // ARP and NDP neighbour cache, next-hop resolution, duplicate address detection
 pub mod http; // the HTTP/1.1 responder, sans-IO: requests from a Conn, responses into it
 pub mod table; // the socket table shared by workers: 4-tuple -> (worker, slot)
-pub mod iface; // below TCP: our addresses, ARP and ICMP echo answers, RSTs, drops by reason
+pub mod iface; // below TCP: our addresses, ARP/NDP and ICMP(v6) echo answers, RSTs, drops by reason
 pub mod host; // a worker's TCP host: listeners, its connections, their HTTP sessions, timers
 pub mod app; // what runs inside a worker: a client API (connect, send, recv, close, events)
 #[allow(unsafe_code)]

@@ -106,6 +106,22 @@ counter_set! {
         icmp_other,
         /// ICMP "fragmentation needed" for TCP we sent, handed to the connection.
         icmp_frag_needed,
+        /// Neighbour solicitations for our IPv6 addresses answered (RFC 4861 7.2.4).
+        ndp_replies,
+        /// Neighbour discovery messages not for us or needing no answer.
+        ndp_ignored,
+        /// Neighbour advertisements handed to the neighbour cache.
+        ndp_learned,
+        /// Duplicate address detection probes sent (RFC 4862 5.4.2).
+        dad_probes,
+        /// Tentative IPv6 addresses found in use by another node (not used).
+        dad_conflicts,
+        /// ICMPv6 echo requests answered.
+        icmp6_echo_replies,
+        /// ICMPv6 messages counted and dropped (not echo, not for us).
+        icmp6_other,
+        /// ICMPv6 "packet too big" received (RFC 8201).
+        icmp6_too_big,
         /// TCP segments answered with RST (no listener, no connection).
         tcp_rst_sent,
         /// TCP segments delivered to the stack.

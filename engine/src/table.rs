@@ -1,6 +1,6 @@
 //! The socket table shared by all workers: 4-tuple (local address, local port, remote
-//! address, remote port) to the owning (worker, slot). The connection's state lives with
-//! its owner; the table only says who that is.
+//! address, remote port) to the owning (worker, slot), for both families. The connection's
+//! state lives with its owner; the table only says who that is.
 //!
 //! Read on every segment, written when a connection starts or ends. So the read path
 //! touches no cache line another worker's reads touch: the table holds one replica per
@@ -17,13 +17,18 @@
 //! Each replica has 64 shards, so an insert locks one shard, never a whole replica. The
 //! hash is SipHash with a per-process random key (std's `RandomState`): peers choose half
 //! of every key, so a fixed hash would let them aim for one bucket.
+//!
+//! Two families, two sets of shards: an IPv4 key stays 12 bytes and its lookup is the
+//! code it was before IPv6, where one enum key for both would hash and compare 37 bytes
+//! for every IPv4 segment. IPv6 entries live in one shared set of shards (`get6`), not
+//! yet replicated per reader. `cargo bench --bench socket_table` has a row for each.
 
 use std::collections::hash_map::{Entry, HashMap, RandomState};
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{RwLock, RwLockWriteGuard};
 
-use crate::tcp::FourTuple;
+use crate::tcp::{FourTuple, FourTuple6};
 
 const SHARDS: usize = 64;
 
@@ -37,6 +42,78 @@ pub struct Owner {
 }
 
 type Shard = RwLock<HashMap<FourTuple, Owner>>;
+
+/// One family's shards.
+#[derive(Debug)]
+struct Shards<K> {
+    shards: Box<[RwLock<HashMap<K, Owner>>]>,
+    hasher: RandomState,
+}
+
+impl<K: Hash + Eq + Copy> Shards<K> {
+    fn with_capacity(capacity: usize) -> Shards<K> {
+        let hasher = RandomState::new();
+        let per = capacity.div_ceil(SHARDS);
+        Shards {
+            shards: (0..SHARDS)
+                .map(|_| RwLock::new(HashMap::with_capacity_and_hasher(per, hasher.clone())))
+                .collect(),
+            hasher,
+        }
+    }
+
+    #[inline]
+    fn shard(&self, t: &K) -> &RwLock<HashMap<K, Owner>> {
+        let h = self.hasher.hash_one(t);
+        // The high bits: the map inside the shard uses the low ones.
+        &self.shards[(h >> 58) as usize % SHARDS]
+    }
+
+    #[inline]
+    fn get(&self, t: &K) -> Option<Owner> {
+        self.shard(t)
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(t)
+            .copied()
+    }
+
+    fn insert(&self, t: K, owner: Owner) -> Result<(), Owner> {
+        let mut shard = self.shard(&t).write().unwrap_or_else(|e| e.into_inner());
+        match shard.entry(t) {
+            Entry::Occupied(e) => Err(*e.get()),
+            Entry::Vacant(v) => {
+                v.insert(owner);
+                Ok(())
+            }
+        }
+    }
+
+    fn remove(&self, t: &K, owner: Owner) -> bool {
+        let mut shard = self.shard(t).write().unwrap_or_else(|e| e.into_inner());
+        match shard.get(t) {
+            Some(o) if *o == owner => {
+                shard.remove(t);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn count_owned_by(&self, worker: u16) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                s.read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .values()
+                    .filter(|o| o.worker == worker)
+                    .count()
+            })
+            .sum()
+    }
+}
+
 
 /// One reader's copy of the table, aligned so that no two replicas share a cache line
 /// (128: adjacent-line prefetch pairs lines on x86).
@@ -52,6 +129,7 @@ struct Replica {
 pub struct SocketTable {
     replicas: Box<[Replica]>,
     hasher: RandomState,
+    v6: Shards<FourTuple6>,
     len: AtomicUsize,
 }
 
@@ -85,6 +163,7 @@ impl SocketTable {
         SocketTable {
             replicas: (0..readers.max(1)).map(|_| replica()).collect(),
             hasher,
+            v6: Shards::with_capacity(0),
             len: AtomicUsize::new(0),
         }
     }
@@ -168,7 +247,29 @@ impl SocketTable {
         }
     }
 
-    /// Connections in the table.
+    /// The owner of an IPv6 connection, if any.
+    #[inline]
+    pub fn get6(&self, t: &FourTuple6) -> Option<Owner> {
+        self.v6.get(t)
+    }
+
+    /// [`SocketTable::insert`] for an IPv6 connection.
+    pub fn insert6(&self, t: FourTuple6, owner: Owner) -> Result<(), Owner> {
+        self.v6.insert(t, owner)?;
+        self.len.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// [`SocketTable::remove`] for an IPv6 connection.
+    pub fn remove6(&self, t: &FourTuple6, owner: Owner) -> bool {
+        let removed = self.v6.remove(t, owner);
+        if removed {
+            self.len.fetch_sub(1, Ordering::Relaxed);
+        }
+        removed
+    }
+
+    /// Connections in the table, both families.
     pub fn len(&self) -> usize {
         self.len.load(Ordering::Relaxed)
     }
@@ -178,9 +279,11 @@ impl SocketTable {
         self.len() == 0
     }
 
-    /// Entries owned by `worker` (for tests and the exit report; walks every shard).
+    /// Entries owned by `worker`, both families (for tests and the exit report; walks
+    /// every shard).
     pub fn count_owned_by(&self, worker: u16) -> usize {
-        self.replicas[0]
+        self.v6.count_owned_by(worker)
+            + self.replicas[0]
             .shards
             .iter()
             .map(|s| {
@@ -190,7 +293,7 @@ impl SocketTable {
                     .filter(|o| o.worker == worker)
                     .count()
             })
-            .sum()
+            .sum::<usize>()
     }
 }
 
@@ -223,6 +326,31 @@ mod tests {
         assert!(table.remove(&t(1000), a));
         assert_eq!(table.get(&t(1000)), None);
         assert_eq!((table.len(), table.count_owned_by(1)), (1, 1));
+    }
+
+    #[test]
+    fn both_families_are_keyed_apart_and_counted_together() {
+        let table = SocketTable::new();
+        let a = Owner { worker: 0, slot: 1 };
+        let b = Owner { worker: 1, slot: 2 };
+        let v6 = |port| FourTuple6 {
+            local: "2001:db8::10".parse().unwrap(),
+            remote: "2001:db8::1".parse().unwrap(),
+            local_port: 80,
+            remote_port: port,
+        };
+        assert_eq!(table.insert(t(1000), a), Ok(()));
+        assert_eq!(table.insert6(v6(1000), b), Ok(()));
+        assert_eq!(table.insert6(v6(1000), a), Err(b), "first owner wins");
+        assert_eq!(
+            (table.get(&t(1000)), table.get6(&v6(1000))),
+            (Some(a), Some(b))
+        );
+        assert_eq!(table.get6(&v6(1001)), None);
+        assert_eq!((table.len(), table.count_owned_by(1)), (2, 1));
+        assert!(!table.remove6(&v6(1000), a), "not a's to remove");
+        assert!(table.remove6(&v6(1000), b));
+        assert_eq!((table.len(), table.get(&t(1000))), (1, Some(a)));
     }
 
     #[test]

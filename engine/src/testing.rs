@@ -9,21 +9,23 @@
 //! Workers of one engine share a socket table and the handoff and loopback queues, as
 //! under `Engine::start`.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::app::{App, ConnId, Event, Net};
 use crate::host::{Host, HostConfig};
 use crate::http::Site;
-use crate::iface::{Iface, OurAddr};
+use crate::iface::{Iface, OurAddr, OurAddr6};
 use crate::io::memory::MemDevice;
 use crate::io::Device;
+pub use crate::neighbor::dad::DadConfig;
 use crate::stats::Published;
 use crate::table::SocketTable;
 use crate::tcp::Secrets;
 use crate::time::Instant;
 use crate::wire::ethernet::MacAddr;
+pub use crate::worker::{AddrState, Addrs6};
 use crate::worker::{Handoff, Worker, WorkerConfig, WorkerSummary};
 
 pub use crate::io::memory::{link, LinkConfig};
@@ -53,6 +55,11 @@ pub struct EngineSpec {
     pub worker: WorkerConfig,
     /// Depth of each worker's loopback inbox.
     pub loop_depth: usize,
+    /// Owned IPv6 addresses with their prefix lengths (neighbour discovery and echo).
+    pub addrs6: Vec<(Ipv6Addr, u8)>,
+    /// Duplicate address detection for `addrs6` before they are used (default: on, one
+    /// probe, 1 s).
+    pub dad: DadConfig,
 }
 
 impl EngineSpec {
@@ -66,6 +73,8 @@ impl EngineSpec {
             host: HostConfig::default(),
             worker: WorkerConfig::default(),
             loop_depth: 1024,
+            addrs6: Vec::new(),
+            dad: DadConfig::default(),
         }
     }
 
@@ -88,6 +97,8 @@ pub struct Sim {
     pub engine_of: Vec<usize>,
     /// Each engine's socket table.
     pub tables: Vec<Arc<SocketTable>>,
+    /// Each engine's IPv6 addresses and where their duplicate address detection stands.
+    pub addrs6: Vec<Arc<Addrs6>>,
     /// While set, frames arriving for worker `.0` are sent on through `.1` (the far end of
     /// another worker's link) instead: a NIC whose steering changed under a connection.
     pub divert: Option<(usize, MemDevice)>,
@@ -110,6 +121,7 @@ impl Sim {
             workers: Vec::new(),
             engine_of: Vec::new(),
             tables: Vec::new(),
+            addrs6: Vec::new(),
             divert: None,
             busy_step: Duration::from_micros(50),
         }
@@ -143,6 +155,8 @@ impl Sim {
             prefix: 24,
             owned: true,
         }];
+        let shared6 = Addrs6::new(spec.addrs6.iter().map(|(a, _)| *a));
+        self.addrs6.push(shared6.clone());
         apps.resize_with(n, || None);
         let mut ids = Vec::new();
         for (w, ((dev, hand), app)) in devices.into_iter().zip(mesh).zip(apps).enumerate() {
@@ -156,13 +170,26 @@ impl Sim {
                 Secrets::from_master([engine as u8 + 1; 32]),
             );
             host.set_date(1_795_392_000);
-            let mut worker = Worker::new(
-                dev,
-                Iface::new(spec.mac, our.clone()),
-                spec.worker.clone(),
-                Published::new(),
-            )
-            .with_host(host, hand);
+            let mut iface = Iface::new(spec.mac, our.clone());
+            for &(addr, prefix) in &spec.addrs6 {
+                let a = OurAddr6 {
+                    addr,
+                    prefix,
+                    owned: true,
+                };
+                iface.add_ipv6(a, true);
+            }
+            // The first worker probes; every worker hears the answers.
+            let dad = (w == 0).then(|| {
+                crate::neighbor::dad::Dad::new(
+                    spec.dad,
+                    spec.addrs6.iter().map(|(a, _)| *a),
+                    self.now,
+                )
+            });
+            let mut worker = Worker::new(dev, iface, spec.worker.clone(), Published::new())
+                .with_host(host, hand)
+                .with_ipv6(shared6.clone(), dad);
             if let Some(app) = app {
                 worker = worker.with_app(app);
             }

@@ -25,6 +25,7 @@ mod frames;
 mod inspect;
 mod turns;
 mod tx;
+mod v6;
 
 pub use frames::FrameHandler;
 pub use handoff::{Handoff, StopSignal};
@@ -33,6 +34,7 @@ pub(crate) use inspect::LIST_CHUNK;
 pub use inspect::{inspect_channel, Answer, InspectHandle, Inspector, Query, WorkerGauges};
 use turns::Turn;
 use tx::{capture, DevTx};
+pub use v6::{AddrState, Addrs6};
 
 /// Batches of received frames one turn of the loop takes at most before it transmits.
 const RX_BURST_BATCHES: usize = 8;
@@ -140,6 +142,8 @@ pub struct Worker<D: Device = Xsk> {
     liveness: Liveness,
     /// Operators' questions (`inspect.rs`).
     inspector: Option<Inspector>,
+    /// IPv6 duplicate address detection (`v6.rs`).
+    v6: Option<v6::V6>,
 }
 
 impl<D: Device> Worker<D> {
@@ -160,6 +164,7 @@ impl<D: Device> Worker<D> {
             turn: Turn::default(),
             liveness: Liveness::default(),
             inspector: None,
+            v6: None,
             cfg,
         }
     }
@@ -408,6 +413,7 @@ impl<D: Device> Worker<D> {
         let handoffs = self.handoffs(now) | self.loopback_in(now);
         self.turn.handoffs = handoffs;
         worked |= handoffs;
+        worked |= self.v6_turn(now);
         // Retransmission timers wait while received frames are still queued (for at most
         // TIMERS_DEFERRED_MAX): the ACKs that would cancel them may be among those frames.
         // The loop does not sleep meanwhile (it has work), so nothing else waits on this.
@@ -435,10 +441,7 @@ impl<D: Device> Worker<D> {
     pub fn next_deadline(&self) -> Option<Instant> {
         let host = self.host.as_ref().and_then(|h| h.next_deadline());
         let app = self.app.as_ref().and_then(|a| a.poll_at());
-        match (host, app) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [host, app, self.v6_deadline()].into_iter().flatten().min()
     }
 
     /// Sleeps in the device until a frame arrives, something is queued for this worker,
@@ -736,6 +739,10 @@ impl<D: Device> Worker<D> {
                 }
                 Action::Drop
             }
+            Action::DadConflict(addr) => {
+                self.dad_conflict(addr);
+                Action::Drop
+            }
             a => a,
         };
         match action {
@@ -786,3 +793,5 @@ impl<D: Device> Worker<D> {
 
 #[cfg(test)]
 mod loop_tests;
+#[cfg(test)]
+mod v6_tests;

@@ -40,3 +40,8 @@ fn tcp_conn_corpus() {
 fn http_session_corpus() {
     replay("http_session", fastpath_engine::fuzz::http_session);
 }
+
+#[test]
+fn ipv6_packet_corpus() {
+    replay("ipv6_packet", fastpath_engine::fuzz::ipv6_packet);
+}

@@ -1,7 +1,7 @@
 //! The `fastpath` command line. Flags named in the project's issues are a public contract:
 //! add freely, never rename or drop one without keeping the old spelling working.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -60,6 +60,58 @@ pub enum Command {
 
 /// An IPv4 address with its prefix length, as `10.0.0.2/24` (the engine's type).
 pub use fastpath_engine::runtime::Cidr;
+/// An address of either family with its prefix length (the engine's type).
+pub use fastpath_engine::runtime::{Cidr6, IpCidr};
+
+impl ServeArgs {
+    /// The first IPv4 --ip (the address the HTTP responder and --self-load use).
+    pub fn ipv4(&self) -> anyhow::Result<Cidr> {
+        self.ip
+            .iter()
+            .find_map(|c| match c {
+                IpCidr::V4(c) => Some(*c),
+                IpCidr::V6(_) => None,
+            })
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "give an IPv4 --ip too (e.g. --ip 192.0.2.10/24): TCP over IPv6 is not served yet, IPv6 addresses answer neighbour discovery and ping only"
+                )
+            })
+    }
+
+    /// Every IPv4 --ip, in order.
+    pub fn ipv4_all(&self) -> Vec<Cidr> {
+        let v4 = |c: &IpCidr| match c {
+            IpCidr::V4(c) => Some(*c),
+            IpCidr::V6(_) => None,
+        };
+        self.ip.iter().filter_map(v4).collect()
+    }
+
+    /// Every IPv6 --ip, in order.
+    pub fn ipv6_all(&self) -> Vec<Cidr6> {
+        let v6 = |c: &IpCidr| match c {
+            IpCidr::V6(c) => Some(*c),
+            IpCidr::V4(_) => None,
+        };
+        self.ip.iter().filter_map(v6).collect()
+    }
+
+    /// The --gateway of each family (an error for two of one family).
+    pub fn gateways(&self) -> anyhow::Result<(Option<Ipv4Addr>, Option<std::net::Ipv6Addr>)> {
+        let (mut v4, mut v6) = (None, None);
+        for g in &self.gateway {
+            let dup = match g {
+                IpAddr::V4(a) => v4.replace(*a).is_some(),
+                IpAddr::V6(a) => v6.replace(*a).is_some(),
+            };
+            if dup {
+                anyhow::bail!("--gateway given twice for one family: give at most one IPv4 and one IPv6 next hop");
+            }
+        }
+        Ok((v4, v6))
+    }
+}
 
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
@@ -73,15 +125,20 @@ pub struct ServeArgs {
     #[arg(long, value_name = "LIST|all", default_value = "all")]
     pub queues: Selection,
 
-    /// The engine's address and prefix. If the kernel already has it on IF the engine shares
-    /// it (the kernel keeps ARP and ICMP, the engine takes its TCP ports); otherwise the
-    /// engine owns it and answers ARP and ICMP echo itself.
-    #[arg(long, value_name = "ADDR/PREFIX")]
-    pub ip: Cidr,
+    /// The engine's address and prefix, IPv4 or IPv6; repeat for several
+    /// (`--ip 192.0.2.10/24 --ip 2001:db8::10/64`; at least one IPv4). If the kernel
+    /// already has it on IF the engine shares it (the kernel keeps ARP/neighbour discovery
+    /// and ICMP, the engine takes its TCP ports); otherwise the engine owns it and answers
+    /// ARP or neighbour discovery and ICMP echo itself. An owned IPv6 address is used once
+    /// duplicate address detection (1 s) found no other node with it; a duplicate stops
+    /// the start with an error.
+    #[arg(long, value_name = "ADDR/PREFIX", required = true)]
+    pub ip: Vec<IpCidr>,
 
-    /// Next hop for destinations outside the --ip prefix.
+    /// Next hop for destinations outside the --ip prefixes: one per family at most
+    /// (`--gateway 192.0.2.1 --gateway 2001:db8::1`).
     #[arg(long, value_name = "ADDR")]
-    pub gateway: Option<Ipv4Addr>,
+    pub gateway: Vec<IpAddr>,
 
     /// TCP port to serve (repeat for several).
     #[arg(long = "port", value_name = "P", default_value = "80")]
@@ -596,6 +653,64 @@ mod tests {
             "--compress",
         ]);
         assert!(compress_alone.is_err(), "--compress needs --root");
+    }
+
+    #[test]
+    fn ip_repeats_in_either_family_and_gateway_per_family() {
+        let parse = |extra: &[&str]| {
+            let mut a = vec!["fastpath", "serve", "--iface", "x"];
+            a.extend_from_slice(extra);
+            match Cli::try_parse_from(a).map(|c| c.command) {
+                Ok(Command::Serve(s)) => Ok(s),
+                Ok(_) => panic!(),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        let s = parse(&[
+            "--ip",
+            "192.0.2.10/24",
+            "--ip",
+            "2001:db8::10/64",
+            "--gateway",
+            "2001:db8::1",
+            "--gateway",
+            "192.0.2.1",
+        ])
+        .unwrap();
+        assert_eq!(s.ipv4().unwrap().to_string(), "192.0.2.10/24");
+        let v6: Vec<String> = s.ipv6_all().iter().map(|c| c.to_string()).collect();
+        assert_eq!(v6, ["2001:db8::10/64"]);
+        let (g4, g6) = s.gateways().unwrap();
+        assert_eq!(
+            (g4.unwrap().to_string(), g6.unwrap().to_string()),
+            ("192.0.2.1".into(), "2001:db8::1".into())
+        );
+        let c = crate::serve::engine_config(&s).unwrap();
+        assert_eq!((c.addrs.len(), c.addrs6.len()), (1, 1));
+        assert!(c.gateway.is_some() && c.gateway6.is_some());
+        // Two gateways of one family; IPv6 only (nothing serves TCP over it yet); bad text.
+        let s = parse(&[
+            "--ip",
+            "10.0.0.2/24",
+            "--gateway",
+            "10.0.0.1",
+            "--gateway",
+            "10.0.0.9",
+        ])
+        .unwrap();
+        assert!(s.gateways().unwrap_err().to_string().contains("twice"));
+        let s = parse(&["--ip", "2001:db8::10/64"]).unwrap();
+        assert!(crate::serve::engine_config(&s)
+            .unwrap_err()
+            .to_string()
+            .contains("IPv4 --ip"));
+        assert!(parse(&["--ip", "2001:db8::10"])
+            .unwrap_err()
+            .contains("no prefix"));
+        assert!(parse(&["--ip", "fe80::1/64"])
+            .unwrap_err()
+            .contains("link-local"));
+        assert!(parse(&[]).is_err(), "--ip is required");
     }
 
     #[test]

@@ -24,6 +24,14 @@ pub fn parse_url(url: &str) -> anyhow::Result<(SocketAddrV4, String, String)> {
         Some(i) => (&rest[..i], rest[i..].to_string()),
         None => (rest, "/".to_string()),
     };
+    if let Some(inner) = authority.strip_prefix('[') {
+        // RFC 3986 3.2.2: an IPv6 literal in brackets.
+        let host = inner.split(']').next().unwrap_or(inner);
+        if host.parse::<std::net::Ipv6Addr>().is_ok() {
+            bail!("--url {url}: IPv6 targets are not supported yet (the engine opens IPv4 connections only); give an IPv4 address");
+        }
+        bail!("--url {url}: '[{host}]' is not an IPv6 address");
+    }
     let (host, port) = match authority.rsplit_once(':') {
         Some((h, p)) => (
             h,
@@ -267,15 +275,15 @@ pub fn main(args: &LoadArgs) -> anyhow::Result<()> {
 pub fn self_load(args: &ServeArgs, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     check(args.load_connections, args.load_pipeline, args.load_rate)?;
     let duration = secs("--load-duration", args.load_duration)?;
+    let own = args.ipv4()?.addr;
     let target = SocketAddrV4::new(
-        args.load_target.unwrap_or(args.ip.addr),
+        args.load_target.unwrap_or(own),
         args.ports.first().copied().unwrap_or(80),
     );
-    if !target.ip().is_loopback() && *target.ip() != args.ip.addr {
+    if !target.ip().is_loopback() && !args.ipv4_all().iter().any(|c| c.addr == *target.ip()) {
         bail!(
-            "--load-target {}: give the engine's own address ({}) or one in 127.0.0.0/8",
+            "--load-target {}: give one of the engine's own IPv4 addresses ({own}, ...) or one in 127.0.0.0/8",
             target.ip(),
-            args.ip.addr
         );
     }
     tracing::info!(
@@ -334,5 +342,13 @@ mod tests {
         ] {
             assert!(parse_url(bad).is_err(), "{bad}");
         }
+        for v6 in ["http://[2001:db8::10]:80/", "http://[2001:db8::10]/"] {
+            let e = parse_url(v6).unwrap_err().to_string();
+            assert!(e.contains("IPv6 targets are not supported yet"), "{e}");
+        }
+        assert!(parse_url("http://[nope]/")
+            .unwrap_err()
+            .to_string()
+            .contains("not an IPv6"));
     }
 }

@@ -24,10 +24,12 @@ use crate::lists::{IdList, Selection};
 
 /// The engine `serve`'s flags describe.
 pub fn engine_config(args: &ServeArgs) -> anyhow::Result<EngineConfig> {
-    let mut c = EngineConfig::new(&args.iface, args.ip);
+    let mut c = EngineConfig::new(&args.iface, args.ipv4()?);
+    c.addrs = args.ipv4_all();
+    c.addrs6 = args.ipv6_all();
+    (c.gateway, c.gateway6) = args.gateways()?;
     c.queues = queues(&args.queues);
     c.cores = cores(&args.cores);
-    c.gateway = args.gateway;
     c.ports = args.ports.clone();
     c.local_ports = (args.local_ports.lo, args.local_ports.hi);
     c.afxdp = AfXdpConfig {
@@ -398,7 +400,11 @@ pub fn main(args: &ServeArgs) -> anyhow::Result<()> {
     let running = start(config)?;
     tracing::info!(
         "serving {} on {} ({} queue(s)); Ctrl-C to stop",
-        args.ip,
+        args.ip
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
         args.iface,
         running.queues().len()
     );

@@ -22,6 +22,6 @@ pub use config::{BindMode, BusyPoll, FrameAccounting, GrantedMode, XdpStatistics
 pub use cred::{drop_thread_privileges, peer_uid};
 pub use error::XskError;
 pub use ethtool::{driver_name, rx_queue_count};
-pub use netdev::{ifindex, ipv4_addresses, mac_address};
+pub use netdev::{ifindex, ipv4_addresses, ipv6_addresses, mac_address};
 pub use waker::Waker;
 pub use xsk::{Frame, Xsk};

@@ -3,7 +3,7 @@
 //! Both answer in the calling thread's network namespace.
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// The index of an interface, or `None` if there is no such interface here.
 pub fn ifindex(ifname: &str) -> Option<u32> {
@@ -94,6 +94,40 @@ pub fn ipv4_addresses(ifname: &str) -> io::Result<Vec<(Ipv4Addr, u8)>> {
     Ok(out)
 }
 
+/// The IPv6 addresses the kernel has on `ifname` (getifaddrs; prefix lengths not read:
+/// the engine only asks whether an address is the kernel's).
+pub fn ipv6_addresses(ifname: &str) -> io::Result<Vec<Ipv6Addr>> {
+    let mut head: *mut libc::ifaddrs = core::ptr::null_mut();
+    // SAFETY: getifaddrs fills `head` with a list we free below.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut out = Vec::new();
+    let mut cur = head;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list getifaddrs returned, not yet freed.
+        let ifa = unsafe { &*cur };
+        cur = ifa.ifa_next;
+        if ifa.ifa_addr.is_null() || ifa.ifa_name.is_null() {
+            continue;
+        }
+        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
+        let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) };
+        // SAFETY: ifa_addr is non-null and points at a sockaddr.
+        if name.to_bytes() != ifname.as_bytes()
+            || unsafe { (*ifa.ifa_addr).sa_family } as i32 != libc::AF_INET6
+        {
+            continue;
+        }
+        // SAFETY: an AF_INET6 address is a sockaddr_in6.
+        let a = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
+        out.push(Ipv6Addr::from(a.sin6_addr.s6_addr));
+    }
+    // SAFETY: freeing the list getifaddrs allocated, once.
+    unsafe { libc::freeifaddrs(head) };
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -104,6 +138,12 @@ mod tests {
             "{addrs:?}"
         );
         assert_eq!(super::mac_address("lo").unwrap(), [0; 6]);
+        // ::1 is on lo unless IPv6 is off in this namespace.
+        let v6 = super::ipv6_addresses("lo").unwrap();
+        assert!(
+            v6.is_empty() || v6.contains(&std::net::Ipv6Addr::LOCALHOST),
+            "{v6:?}"
+        );
         assert!(super::mac_address("no-such-if0").is_err());
     }
 }

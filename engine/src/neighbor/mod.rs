@@ -1,5 +1,6 @@
-//! Sans-IO ARP (RFC 826, timers after RFC 1122 §2.3.2.1), generic over the caller's frame
-//! handle `T`.
+//! Sans-IO neighbour resolution, generic over the caller's frame handle `T`: ARP for IPv4
+//! (RFC 826, timers after RFC 1122 §2.3.2.1) here, neighbour discovery for IPv6 in
+//! [`ndp`], both over one cache ([`cache`]); duplicate address detection in [`dad`].
 //!
 //! The worker feeds received ARP packets to [`Arp::on_arp`] and asks [`Arp::resolve`] for the
 //! MAC of a next hop before it writes an Ethernet header. Frames waiting for a resolution are
@@ -11,13 +12,22 @@
 //! global pending bound, usually empty); evicting from a full cache scans it once per
 //! insertion while full (a cache that fills up is a misconfiguration worth counting).
 
-use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use crate::time::Instant;
 use crate::wire::arp::{ArpRepr, Op};
 use crate::wire::ethernet::MacAddr;
+
+pub(crate) mod cache;
+pub(crate) mod dad;
+// Its user is the client side of TCP over IPv6 (connections the engine opens), not yet
+// built: until then only its tests call it.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) mod ndp;
+
+pub use cache::Resolve;
+use cache::{Cache, CacheEvent, Limits};
 
 /// ARP configuration.
 #[derive(Clone, Debug)]
@@ -43,6 +53,17 @@ pub struct ArpConfig {
 }
 
 impl ArpConfig {
+    pub(crate) fn limits(&self) -> Limits {
+        Limits {
+            capacity: self.cache_capacity,
+            entry_lifetime: self.entry_lifetime,
+            retry_interval: self.retry_interval,
+            max_requests: self.max_requests,
+            pending_per_dest: self.pending_per_dest,
+            pending_total: self.pending_total,
+        }
+    }
+
     /// Defaults: 1024 entries, 60 s lifetime, 1 s retry, 3 requests, 16 frames per
     /// destination, 256 in total.
     pub fn new(mac: MacAddr, addrs: Vec<(Ipv4Addr, u8)>, gateway: Option<Ipv4Addr>) -> Self {
@@ -67,17 +88,6 @@ pub enum ArpError {
     NoRoute,
 }
 
-/// Outcome of [`Arp::resolve`].
-#[derive(Debug, PartialEq, Eq)]
-pub enum Resolve<T> {
-    /// Cached and fresh: write the Ethernet header and send.
-    Ready(MacAddr, T),
-    /// Held until the address resolves or fails (see [`Arp::poll`]).
-    Queued,
-    /// The pending queue is full: the caller releases the frame (count it).
-    Dropped(T),
-}
-
 /// Something for the caller to do.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ArpEvent<T> {
@@ -89,27 +99,11 @@ pub enum ArpEvent<T> {
     Failed { ip: Ipv4Addr, frame: T },
 }
 
-#[derive(Copy, Clone, Debug)]
-struct Entry {
-    mac: MacAddr,
-    expires: Instant,
-}
-
-#[derive(Debug)]
-struct Pending<T> {
-    frames: VecDeque<T>,
-    requests_sent: u32,
-    next_request: Instant,
-}
-
 /// ARP cache and resolver for one interface.
 #[derive(Debug)]
 pub struct Arp<T> {
     cfg: ArpConfig,
-    cache: HashMap<Ipv4Addr, Entry>,
-    pending: HashMap<Ipv4Addr, Pending<T>>,
-    pending_frames: usize,
-    out: VecDeque<ArpEvent<T>>,
+    cache: Cache<Ipv4Addr, T>,
 }
 
 fn mask(prefix: u8) -> u32 {
@@ -124,10 +118,7 @@ impl<T> Arp<T> {
     /// A resolver with an empty cache.
     pub fn new(cfg: ArpConfig) -> Self {
         Arp {
-            cache: HashMap::with_capacity(cfg.cache_capacity.min(1 << 16)),
-            pending: HashMap::new(),
-            pending_frames: 0,
-            out: VecDeque::new(),
+            cache: Cache::new(cfg.limits()),
             cfg,
         }
     }
@@ -162,10 +153,7 @@ impl<T> Arp<T> {
 
     /// Cached, fresh MAC for `ip`.
     pub fn lookup(&self, now: Instant, ip: Ipv4Addr) -> Option<MacAddr> {
-        self.cache
-            .get(&ip)
-            .filter(|e| now < e.expires)
-            .map(|e| e.mac)
+        self.cache.lookup(now, ip)
     }
 
     /// Number of cache entries (fresh or not yet evicted).
@@ -177,34 +165,7 @@ impl<T> Arp<T> {
     /// Frames currently held for pending resolutions.
     #[cfg(test)]
     pub fn pending_frames(&self) -> usize {
-        self.pending_frames
-    }
-
-    fn insert(&mut self, now: Instant, ip: Ipv4Addr, mac: MacAddr) {
-        let expires = now + self.cfg.entry_lifetime;
-        if !self.cache.contains_key(&ip) && self.cache.len() >= self.cfg.cache_capacity {
-            // Evict the entry closest to expiry (= the oldest learned).
-            let oldest = self
-                .cache
-                .iter()
-                .min_by_key(|(_, e)| e.expires)
-                .map(|(k, _)| *k);
-            match oldest {
-                Some(k) => {
-                    self.cache.remove(&k);
-                }
-                None => return, // capacity 0: cache nothing
-            }
-        }
-        self.cache.insert(ip, Entry { mac, expires });
-        if let Some(p) = self.pending.remove(&ip) {
-            self.pending_frames -= p.frames.len();
-            self.out.extend(
-                p.frames
-                    .into_iter()
-                    .map(|frame| ArpEvent::Resolved { mac, frame }),
-            );
-        }
+        self.cache.pending_frames()
     }
 
     /// Handle a received ARP packet; returns a reply to emit (unicast to the sender) when it
@@ -218,8 +179,8 @@ impl<T> Arp<T> {
             && !self.is_ours(arp.sender_ip);
         // RFC 826 "Packet Reception": update an existing entry for the sender (merge flag)...
         let mut merged = false;
-        if sender_usable && self.cache.contains_key(&arp.sender_ip) {
-            self.insert(now, arp.sender_ip, arp.sender_mac);
+        if sender_usable && self.cache.has_entry(arp.sender_ip) {
+            self.cache.insert(now, arp.sender_ip, arp.sender_mac);
             merged = true;
         }
         if !self.is_ours(arp.target_ip) {
@@ -227,7 +188,7 @@ impl<T> Arp<T> {
         }
         // ...and add it if the packet is for us and it was not there.
         if sender_usable && !merged {
-            self.insert(now, arp.sender_ip, arp.sender_mac);
+            self.cache.insert(now, arp.sender_ip, arp.sender_mac);
         }
         if arp.op == Op::Request {
             return Some(ArpRepr {
@@ -244,67 +205,27 @@ impl<T> Arp<T> {
     /// Resolve `next_hop` for `frame`: ready now, queued (a request is scheduled), or
     /// dropped when the destination's or the global pending bound is reached.
     pub fn resolve(&mut self, now: Instant, next_hop: Ipv4Addr, frame: T) -> Resolve<T> {
-        if let Some(mac) = self.lookup(now, next_hop) {
-            return Resolve::Ready(mac, frame);
-        }
-        if self.pending_frames >= self.cfg.pending_total {
-            return Resolve::Dropped(frame);
-        }
-        let per_dest = self.cfg.pending_per_dest;
-        let p = self.pending.entry(next_hop).or_insert_with(|| Pending {
-            frames: VecDeque::new(),
-            requests_sent: 0,
-            next_request: now,
-        });
-        if p.frames.len() >= per_dest {
-            return Resolve::Dropped(frame);
-        }
-        p.frames.push_back(frame);
-        self.pending_frames += 1;
-        Resolve::Queued
+        self.cache.resolve(now, next_hop, frame)
     }
 
     /// Next thing to do at `now`, or `None` until [`Arp::poll_at`].
     pub fn poll(&mut self, now: Instant) -> Option<ArpEvent<T>> {
-        if let Some(ev) = self.out.pop_front() {
-            return Some(ev);
-        }
-        let due = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.next_request <= now)
-            .map(|(ip, _)| *ip)
-            .next()?;
-        let p = self.pending.get_mut(&due)?;
-        if p.requests_sent >= self.cfg.max_requests {
-            // RFC 1122 §2.3.2.1: give up after a bounded number of requests; release frames.
-            let p = self.pending.remove(&due)?;
-            self.pending_frames -= p.frames.len();
-            self.out.extend(
-                p.frames
-                    .into_iter()
-                    .map(|frame| ArpEvent::Failed { ip: due, frame }),
-            );
-            return self.poll(now);
-        }
-        p.requests_sent += 1;
-        // RFC 1122 §2.3.2.1: at most one request per second per destination.
-        p.next_request = now + self.cfg.retry_interval;
-        Some(ArpEvent::SendRequest(ArpRepr {
-            op: Op::Request,
-            sender_mac: self.cfg.mac,
-            sender_ip: self.source_for(due),
-            target_mac: [0; 6],
-            target_ip: due,
-        }))
+        Some(match self.cache.poll(now)? {
+            CacheEvent::Solicit(ip) => ArpEvent::SendRequest(ArpRepr {
+                op: Op::Request,
+                sender_mac: self.cfg.mac,
+                sender_ip: self.source_for(ip),
+                target_mac: [0; 6],
+                target_ip: ip,
+            }),
+            CacheEvent::Resolved { mac, frame } => ArpEvent::Resolved { mac, frame },
+            CacheEvent::Failed { ip, frame } => ArpEvent::Failed { ip, frame },
+        })
     }
 
     /// When to call [`Arp::poll`] next (`None`: nothing pending).
     pub fn poll_at(&self) -> Option<Instant> {
-        if !self.out.is_empty() {
-            return Some(Instant::ZERO);
-        }
-        self.pending.values().map(|p| p.next_request).min()
+        self.cache.poll_at()
     }
 }
 

@@ -2,7 +2,7 @@
 //! never parsed from one.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -55,6 +55,77 @@ impl FromStr for Cidr {
 impl fmt::Display for Cidr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// An IPv6 address with its prefix length, as `2001:db8::10/64`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Cidr6 {
+    /// The address.
+    pub addr: Ipv6Addr,
+    /// The length of its on-link prefix (0-128).
+    pub prefix: u8,
+}
+
+impl FromStr for Cidr6 {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Cidr6, String> {
+        let (a, p) = s.split_once('/').ok_or_else(|| {
+            format!("'{s}' has no prefix length: write ADDR/PREFIX, e.g. 2001:db8::10/64")
+        })?;
+        let addr: Ipv6Addr = a
+            .parse()
+            .map_err(|_| format!("'{a}' is not an IPv6 address"))?;
+        let prefix: u8 = p
+            .parse()
+            .ok()
+            .filter(|p| *p <= 128)
+            .ok_or_else(|| format!("'{p}' is not a prefix length (0-128)"))?;
+        if addr.is_unspecified() || addr.is_multicast() || addr.is_loopback() {
+            return Err(format!("{addr} cannot be an interface address"));
+        }
+        if crate::wire::ipv6::is_link_local(addr) {
+            return Err(format!(
+                "{addr} is link-local: the kernel keeps link-local traffic; give a global or unique local address"
+            ));
+        }
+        Ok(Cidr6 { addr, prefix })
+    }
+}
+
+impl fmt::Display for Cidr6 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// An address of either family with its prefix length, as the command line gives it
+/// (`--ip 192.0.2.10/24 --ip 2001:db8::10/64`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IpCidr {
+    /// IPv4.
+    V4(Cidr),
+    /// IPv6.
+    V6(Cidr6),
+}
+
+impl FromStr for IpCidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<IpCidr, String> {
+        if s.split('/').next().is_some_and(|a| a.contains(':')) {
+            s.parse().map(IpCidr::V6)
+        } else {
+            s.parse().map(IpCidr::V4)
+        }
+    }
+}
+
+impl fmt::Display for IpCidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IpCidr::V4(c) => c.fmt(f),
+            IpCidr::V6(c) => c.fmt(f),
+        }
     }
 }
 
@@ -200,6 +271,14 @@ pub struct EngineConfig {
     pub addrs: Vec<Cidr>,
     /// Next hop for destinations outside the addresses' prefixes.
     pub gateway: Option<Ipv4Addr>,
+    /// The engine's IPv6 addresses, owned or shared as for IPv4 (an owned one is used
+    /// once duplicate address detection found it unique; `Engine::start` waits for that).
+    pub addrs6: Vec<Cidr6>,
+    /// Next hop for IPv6 destinations outside the IPv6 prefixes.
+    pub gateway6: Option<Ipv6Addr>,
+    /// Duplicate address detection for owned IPv6 addresses (RFC 4862 5.4; default one
+    /// probe, 1 s; 0 transmits turns it off).
+    pub dad: super::DadConfig,
     /// TCP ports the HTTP responder listens on, on every address.
     pub ports: Vec<u16>,
     /// Local ports (inclusive) for connections the engine opens; steered to the engine.
@@ -250,6 +329,9 @@ impl EngineConfig {
             cores: None,
             addrs: vec![addr],
             gateway: None,
+            addrs6: Vec::new(),
+            gateway6: None,
+            dad: super::DadConfig::default(),
             ports: vec![80],
             local_ports: (61000, 64999),
             afxdp: AfXdpConfig {
@@ -303,6 +385,33 @@ mod tests {
             .contains("no prefix"));
         assert!("10.1.2.3/33".parse::<Cidr>().is_err());
         assert!("224.0.0.1/4".parse::<Cidr>().is_err());
+    }
+
+    #[test]
+    fn addresses_of_either_family_parse() {
+        let v6: IpCidr = "2001:db8::10/64".parse().unwrap();
+        assert_eq!(
+            v6,
+            IpCidr::V6(Cidr6 {
+                addr: "2001:db8::10".parse().unwrap(),
+                prefix: 64
+            })
+        );
+        assert_eq!(v6.to_string(), "2001:db8::10/64");
+        let v4: IpCidr = "192.0.2.10/24".parse().unwrap();
+        assert_eq!(v4, IpCidr::V4(Cidr::new(Ipv4Addr::new(192, 0, 2, 10), 24)));
+        for (bad, says) in [
+            ("2001:db8::10", "no prefix"),
+            ("2001:db8::10/129", "prefix length"),
+            ("2001:db8::zz/64", "not an IPv6 address"),
+            ("ff02::1/64", "cannot be"),
+            ("::1/128", "cannot be"),
+            ("fe80::1/64", "link-local"),
+            ("10.0.0.300/24", "not an IPv4 address"),
+        ] {
+            let e = bad.parse::<IpCidr>().unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -101,6 +101,13 @@ pub enum StartError {
         /// Why not.
         err: String,
     },
+    /// IPv6 addresses were given, and the steering program does not steer IPv6.
+    Ipv6NotSteered,
+    /// Duplicate address detection found another node on the link using this address
+    /// (RFC 4862 5.4): the engine does not use it.
+    DuplicateAddress(std::net::Ipv6Addr),
+    /// Duplicate address detection did not finish (the workers did not run it).
+    DadUnfinished,
     /// The metrics listener could not be bound.
     Metrics {
         /// The address asked for.
@@ -165,6 +172,16 @@ impl fmt::Display for StartError {
             StartError::User { name, err } => {
                 write!(f, "running the workers as {name}: {err}")
             }
+            StartError::Ipv6NotSteered => f.write_str(
+                "IPv6 addresses need a steering program that steers IPv6, and this build's does not: give IPv4 addresses only",
+            ),
+            StartError::DuplicateAddress(a) => write!(
+                f,
+                "{a} is already in use on the link (duplicate address detection, RFC 4862): another node answered for it; give another address"
+            ),
+            StartError::DadUnfinished => f.write_str(
+                "duplicate address detection for the IPv6 addresses did not finish: the workers did not run",
+            ),
             StartError::Metrics { addr, err } => write!(f, "metrics listener on {addr}: {err}"),
         }
     }

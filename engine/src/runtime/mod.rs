@@ -24,6 +24,7 @@ mod error;
 mod metrics;
 mod report;
 mod user;
+mod v6;
 
 use std::net::SocketAddrV4;
 use std::sync::{Arc, Mutex};
@@ -42,11 +43,13 @@ use crate::table::SocketTable;
 use crate::tcp::Secrets;
 use crate::worker::{inspect_channel, Handoff, StopSignal, Worker, WorkerConfig};
 
+pub use crate::neighbor::dad::DadConfig;
+pub use crate::worker::{AddrState, Addrs6};
 pub use crate::worker::{FrameHandler, WorkerSummary};
 pub use caps::missing_capabilities;
 pub use config::{
-    AfXdpConfig, AppFactory, Cidr, EngineConfig, Queues, ReloadHook, ReloadOutcome, Service,
-    XdpConfig, XdpMode, DEFAULT_FRAMES,
+    AfXdpConfig, AppFactory, Cidr, Cidr6, EngineConfig, IpCidr, Queues, ReloadHook, ReloadOutcome,
+    Service, XdpConfig, XdpMode, DEFAULT_FRAMES,
 };
 pub use control::{default_control_path, VERSION as CONTROL_VERSION};
 pub use error::StartError;
@@ -249,6 +252,7 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
     let cores = cores(&cfg, &queues)?;
     let mac = afxdp::mac_address(iface).map_err(interface("the MAC address"))?;
 
+    let plan6 = v6::Plan6::new(&cfg)?;
     let kernel_addrs = afxdp::ipv4_addresses(iface).unwrap_or_default();
     let addrs: Vec<AddrReport> = cfg
         .addrs
@@ -433,8 +437,12 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
         let mut wcfg = wcfg.clone();
         // Only the first worker sends a frame handler's initial frames.
         wcfg.initial_frames = w == 0;
-        let mut worker = Worker::new(xsk, Iface::new(mac, our.clone()), wcfg, published.clone())
-            .with_host(host, handoffs.next().expect("one handoff per worker"));
+        let mut iface6 = Iface::new(mac, our.clone());
+        plan6.add_to(&mut iface6);
+        // The first worker probes for duplicates; every worker hears the answers.
+        let mut worker = Worker::new(xsk, iface6, wcfg, published.clone())
+            .with_host(host, handoffs.next().expect("one handoff per worker"))
+            .with_ipv6(plan6.shared.clone(), (w == 0).then(|| plan6.dad(&cfg)));
         if let Some(p) = &pcap {
             worker = worker.with_pcap(p.clone());
         }
@@ -505,6 +513,9 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
             u.gid
         );
     }
+    // RFC 4862 5.4: the owned IPv6 addresses are used once found unique; a duplicate
+    // fails the start (dropping `running` stops the workers and detaches).
+    plan6.wait(&cfg)?;
     start_operations(&cfg, &mut running, &xdp_mode, inspect)?;
     Ok(running)
 }

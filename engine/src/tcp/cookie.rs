@@ -2,16 +2,17 @@
 //! the SYN-ACK's ISN carries a keyed hash of the 4-tuple, a coarse clock and the MSS
 //! index, and the low bits of its TSval carry window scale and SACK-permitted; the ACK
 //! that completes the handshake brings both back, and the connection is made from it.
+//! IPv4 and IPv6 4-tuples alike: the hash covers the whole tuple, and the MSS index is
+//! into the family's table (`TupleBytes::MSS_TABLE`, Linux's msstab and msstab6).
 
+#[cfg(test)]
 use super::conn::FourTuple;
-use super::isn::tuple_bytes;
+use super::isn::TupleBytes;
 use super::secrets::CookieKey;
 use super::siphash::siphash24;
 use super::SeqNum;
 use crate::time::Instant;
 
-/// MSS values a cookie can carry (Linux's msstab for IPv4).
-pub const MSS_TABLE: [u16; 4] = [536, 1300, 1440, 1460];
 /// The cookie clock ticks every 64 s; a cookie is valid for this many ticks back.
 const TICK_SECS: u64 = 64;
 const MAX_AGE: u32 = 2;
@@ -47,11 +48,8 @@ impl CookieJar {
         CookieJar { key: key.0 }
     }
 
-    fn hash(&self, tuple: &FourTuple, salt: u32) -> u32 {
-        let mut b = [0u8; 16];
-        b[..12].copy_from_slice(&tuple_bytes(tuple));
-        b[12..].copy_from_slice(&salt.to_be_bytes());
-        siphash24(&self.key, &b) as u32
+    fn hash<T: TupleBytes>(&self, tuple: &T, salt: u32) -> u32 {
+        siphash24(&self.key, tuple.salted(salt).as_ref()) as u32
     }
 
     fn tick(now: Instant) -> u32 {
@@ -59,8 +57,14 @@ impl CookieJar {
     }
 
     /// Our ISN for a SYN we answer statelessly (Linux `secure_tcp_syn_cookie`).
-    pub fn encode(&self, tuple: &FourTuple, client_isn: SeqNum, mss: u16, now: Instant) -> SeqNum {
-        let idx = MSS_TABLE.iter().rposition(|&m| m <= mss).unwrap_or(0) as u32;
+    pub fn encode<T: TupleBytes>(
+        &self,
+        tuple: &T,
+        client_isn: SeqNum,
+        mss: u16,
+        now: Instant,
+    ) -> SeqNum {
+        let idx = T::MSS_TABLE.iter().rposition(|&m| m <= mss).unwrap_or(0) as u32;
         let count = Self::tick(now);
         let cookie = self
             .hash(tuple, 0)
@@ -86,9 +90,9 @@ impl CookieJar {
     /// Checks the ACK completing a cookie handshake: `ack` is its acknowledgment number
     /// (our ISN + 1), `seq` its sequence number (client ISN + 1), `ts_ecr` its echoed
     /// timestamp if any. `None` for a forged, mangled or expired cookie.
-    pub fn decode(
+    pub fn decode<T: TupleBytes>(
         &self,
-        tuple: &FourTuple,
+        tuple: &T,
         ack: SeqNum,
         seq: SeqNum,
         ts_ecr: Option<u32>,
@@ -107,7 +111,7 @@ impl CookieJar {
         }
         let count = now_count.wrapping_sub(age);
         let idx = diff.wrapping_sub(self.hash(tuple, count)) & 0x00ff_ffff;
-        let mss = *MSS_TABLE.get(idx as usize)?;
+        let mss = *T::MSS_TABLE.get(idx as usize)?;
         let (window_scale, sack_permitted, timestamps) = match ts_ecr {
             Some(ecr) => {
                 let w = ecr & 0xf;
@@ -181,6 +185,31 @@ mod tests {
             (got.mss, got.window_scale, got.sack_permitted),
             (1300, None, false)
         );
+    }
+
+    #[test]
+    fn ipv6_cookies_round_trip_with_the_ipv6_mss_table() {
+        use crate::tcp::FourTuple6;
+        let j = jar(3);
+        let now = Instant::from_secs(1000);
+        let client = SeqNum(7);
+        let t6 = |remote: &str| FourTuple6 {
+            local: "2001:db8::10".parse().unwrap(),
+            remote: remote.parse().unwrap(),
+            local_port: 80,
+            remote_port: 40000,
+        };
+        let a = t6("2001:db8::1");
+        // Linux msstab6: the largest entry at or below the peer's MSS.
+        for (peer_mss, carried) in [(1440, 1440), (1460, 1440), (1300, 1220), (9000, 8940)] {
+            let isn = j.encode(&a, client, peer_mss, now);
+            let got = j.decode(&a, isn + 1, client + 1, None, now).unwrap();
+            assert_eq!(got.mss, carried, "peer MSS {peer_mss}");
+        }
+        let isn = j.encode(&a, client, 1440, now);
+        // Another peer differing only in the high bits of its address: refused.
+        let b = t6("2001:db9::1");
+        assert!(j.decode(&b, isn + 1, client + 1, None, now).is_none());
     }
 
     #[test]

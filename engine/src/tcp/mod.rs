@@ -22,6 +22,7 @@ pub(crate) mod recovery;
 pub(crate) mod rtt;
 pub(crate) mod secrets;
 pub(crate) mod siphash;
+mod tuple6; // the IPv6 4-tuple (socket table keys, ISNs, SYN cookies)
 
 /// Sequence numbers live with the wire format (`wire::seq`); TCP uses them everywhere.
 pub use crate::wire::seq::SeqNum;
@@ -29,6 +30,7 @@ pub use config::{Ecn, Keepalive, TcpConfig};
 pub use conn::{CloseReason, Conn, ConnInfo, ConnStats, FourTuple, Limit, State};
 pub use listener::{Listener, ListenerStats, SynVerdict};
 pub use secrets::Secrets;
+pub use tuple6::FourTuple6;
 
 #[cfg(test)]
 mod tests;

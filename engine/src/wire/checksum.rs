@@ -1,6 +1,6 @@
 //! The Internet checksum (RFC 1071) and its incremental update (RFC 1624).
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Ones'-complement sum of `data` as big-endian 16-bit words (odd tail padded with zero),
 /// folded to 16 bits, not inverted.
@@ -67,6 +67,19 @@ pub fn pseudo_header(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: u16) ->
         protocol as u16,
         length,
     ])
+}
+
+/// The IPv6 pseudo-header sum for upper-layer checksums (RFC 8200 8.1): addresses, the
+/// upper-layer packet length as 32 bits, three zero bytes and the next header.
+pub fn pseudo_header_v6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, length: u32) -> u16 {
+    let words = |a: Ipv6Addr| a.segments().into_iter().map(u64::from).sum::<u64>();
+    fold(
+        words(src)
+            + words(dst)
+            + u64::from(length >> 16)
+            + u64::from(length & 0xffff)
+            + u64::from(next_header),
+    )
 }
 
 /// The checksum field value for `data` (whose own checksum field must be zero or be the

@@ -30,6 +30,8 @@ pub enum EtherType {
     Ipv4 = 0x0800,
     /// ARP.
     Arp = 0x0806,
+    /// IPv6.
+    Ipv6 = 0x86dd,
     /// An 802.1Q VLAN tag.
     Vlan = 0x8100,
     /// An 802.1ad (QinQ) service tag.

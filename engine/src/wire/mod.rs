@@ -2,7 +2,7 @@
 //! lengths once, after which no accessor can panic. A malformed frame yields a small `Copy`
 //! error that the caller counts; nothing here logs or panics.
 //!
-//! IPv4 fragments are not reassembled: `ipv4` reports them as `WireError::Fragment` and the
+//! IPv4 and IPv6 fragments are not reassembled: `ipv4` reports them as `WireError::Fragment` and the
 //! engine counts and drops them. The TCP MSS the engine announces keeps its own segments
 //! under the path MTU, and Linux peers set DF, so fragments are rare on this path.
 
@@ -10,7 +10,9 @@ pub mod arp;
 pub mod checksum;
 pub mod ethernet;
 pub mod icmp;
+pub mod icmpv6;
 pub mod ipv4;
+pub mod ipv6;
 pub mod seq;
 pub mod tcp;
 
@@ -22,7 +24,7 @@ pub type Field = core::ops::Range<usize>;
 pub enum WireError {
     /// Shorter than the header (or than the length a header claims).
     Truncated,
-    /// IPv4 version is not 4.
+    /// IP version is not the one the ethertype says.
     BadVersion,
     /// IPv4 IHL below 5 or past the buffer.
     BadHeaderLen,
@@ -30,7 +32,7 @@ pub enum WireError {
     BadTotalLen,
     /// A checksum does not verify.
     BadChecksum,
-    /// An IPv4 fragment (not reassembled).
+    /// An IPv4 or IPv6 fragment (not reassembled).
     Fragment,
     /// TCP data offset below 5 or past the segment.
     BadDataOffset,
@@ -38,11 +40,16 @@ pub enum WireError {
     BadOption,
     /// An ethertype, ARP hardware/protocol type or IP protocol the engine does not handle.
     Unsupported,
+    /// An IPv6 extension header chain a host does not process (RFC 8200 4): longer than
+    /// the walk's bound, hop-by-hop not first, a routing header with segments left.
+    ExtHeader,
+    /// A neighbour discovery message that fails RFC 4861 7.1's validity checks.
+    BadNdp,
 }
 
 impl WireError {
     /// Every reason, in index order (for counters and reports).
-    pub const ALL: [WireError; 9] = [
+    pub const ALL: [WireError; 11] = [
         WireError::Truncated,
         WireError::BadVersion,
         WireError::BadHeaderLen,
@@ -52,6 +59,8 @@ impl WireError {
         WireError::BadDataOffset,
         WireError::BadOption,
         WireError::Unsupported,
+        WireError::ExtHeader,
+        WireError::BadNdp,
     ];
 
     /// Index into a `[u64; WireError::ALL.len()]` of drop counters.
@@ -71,6 +80,8 @@ impl WireError {
             WireError::BadDataOffset => "bad_data_offset",
             WireError::BadOption => "bad_option",
             WireError::Unsupported => "unsupported",
+            WireError::ExtHeader => "ext_header",
+            WireError::BadNdp => "bad_ndp",
         }
     }
 }

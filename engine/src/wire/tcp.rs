@@ -233,7 +233,7 @@ pub const MAX_WINDOW_SCALE: u8 = 14;
 use super::checksum;
 use super::ipv4::PROTO_TCP;
 use super::{be16, be32, WireError};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 impl TcpOptions {
     /// Parses the options area (RFC 9293 §3.2). Unknown kinds are skipped by their length;
@@ -339,6 +339,20 @@ pub struct TcpPacket<'a> {
 impl<'a> TcpPacket<'a> {
     /// Parses a segment (the IPv4 payload) sent from `src` to `dst`, verifying the checksum.
     pub fn parse(b: &'a [u8], src: Ipv4Addr, dst: Ipv4Addr) -> Result<TcpPacket<'a>, WireError> {
+        let len = u16::try_from(b.len()).map_err(|_| WireError::BadTotalLen)?;
+        Self::parse_with(b, checksum::pseudo_header(src, dst, PROTO_TCP, len))
+    }
+
+    /// Parses a segment (the IPv6 upper-layer bytes) sent from `src` to `dst`, verifying
+    /// the checksum over the IPv6 pseudo-header (RFC 8200 8.1).
+    pub fn parse_v6(b: &'a [u8], src: Ipv6Addr, dst: Ipv6Addr) -> Result<TcpPacket<'a>, WireError> {
+        let len = u32::try_from(b.len()).map_err(|_| WireError::BadTotalLen)?;
+        Self::parse_with(b, checksum::pseudo_header_v6(src, dst, PROTO_TCP, len))
+    }
+
+    /// Parses a segment whose pseudo-header sums to `pseudo`.
+    #[inline]
+    fn parse_with(b: &'a [u8], pseudo: u16) -> Result<TcpPacket<'a>, WireError> {
         if b.len() < MIN_HEADER_LEN {
             return Err(WireError::Truncated);
         }
@@ -346,12 +360,7 @@ impl<'a> TcpPacket<'a> {
         if hl < MIN_HEADER_LEN || hl > b.len() {
             return Err(WireError::BadDataOffset);
         }
-        let len = u16::try_from(b.len()).map_err(|_| WireError::BadTotalLen)?;
-        if checksum::combine(&[
-            checksum::sum(b),
-            checksum::pseudo_header(src, dst, PROTO_TCP, len),
-        ]) != 0xffff
-        {
+        if checksum::combine(&[checksum::sum(b), pseudo]) != 0xffff {
             return Err(WireError::BadChecksum);
         }
         let options = TcpOptions::parse(&b[field::OPTIONS..hl])?;
@@ -376,6 +385,21 @@ impl TcpRepr {
     /// Writes the header in front of a payload already at `b[header_len()..][..payload_len]`,
     /// with the checksum over both. Returns the segment length.
     pub fn emit(&self, b: &mut [u8], payload_len: usize, src: Ipv4Addr, dst: Ipv4Addr) -> usize {
+        let total = self.header_len() + payload_len;
+        let pseudo = checksum::pseudo_header(src, dst, PROTO_TCP, total as u16);
+        self.emit_with(b, payload_len, pseudo)
+    }
+
+    /// As [`TcpRepr::emit`], with the checksum over the IPv6 pseudo-header (RFC 8200 8.1).
+    pub fn emit_v6(&self, b: &mut [u8], payload_len: usize, src: Ipv6Addr, dst: Ipv6Addr) -> usize {
+        let total = self.header_len() + payload_len;
+        let pseudo = checksum::pseudo_header_v6(src, dst, PROTO_TCP, total as u32);
+        self.emit_with(b, payload_len, pseudo)
+    }
+
+    /// Writes header and checksum given the pseudo-header's sum.
+    #[inline]
+    fn emit_with(&self, b: &mut [u8], payload_len: usize, pseudo: u16) -> usize {
         let hl = self.header_len();
         b[field::SRC_PORT..field::SRC_PORT + 2].copy_from_slice(&self.src_port.to_be_bytes());
         b[field::DST_PORT..field::DST_PORT + 2].copy_from_slice(&self.dst_port.to_be_bytes());
@@ -389,7 +413,6 @@ impl TcpRepr {
         let written = self.options.emit(&mut b[field::OPTIONS..hl]);
         debug_assert_eq!(MIN_HEADER_LEN + written, hl);
         let total = hl + payload_len;
-        let pseudo = checksum::pseudo_header(src, dst, PROTO_TCP, total as u16);
         let c = checksum::checksum(&b[..total], pseudo);
         b[field::CHECKSUM..field::CHECKSUM + 2].copy_from_slice(&c.to_be_bytes());
         total

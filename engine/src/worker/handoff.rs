@@ -132,7 +132,8 @@ impl<D: Device> Worker<D> {
                 Action::Transmit(n) => self.send_copy(&bytes[..n]),
                 // Shared by the worker that received it: learn, do not pass it on again.
                 Action::Neighbor(arp) => self.neighbor(now, &arp),
-                Action::PathMtu { .. } | Action::Drop => {}
+                Action::DadConflict(addr) => self.dad_conflict(addr),
+                Action::PathMtu { .. } | Action::Neighbor6 { .. } | Action::Drop => {}
             }
         }
         any

@@ -1,0 +1,259 @@
+//! IPv6 below TCP: neighbour discovery for our addresses (RFC 4861 7.2.3, 7.2.4: answer
+//! solicitations in place), duplicate address detection's receive side (RFC 4862 5.4.3,
+//! 5.4.4: report a conflict for a tentative address), ICMPv6 echo (RFC 4443 4.2), and
+//! advertisements for the neighbour cache.
+//!
+//! A tentative address (its duplicate address detection not yet done) answers nothing and
+//! receives nothing but the messages that reveal a duplicate. The engine has no link-local
+//! address: link-local and router traffic stays with the kernel (the steering program
+//! passes it), so the engine sees only NDP for its owned addresses.
+
+use std::net::Ipv6Addr;
+
+use super::{Action, Iface};
+use crate::frame;
+use crate::wire::ethernet::MacAddr;
+use crate::wire::icmpv6::{self, Icmpv6Repr, IpInfo, NdpRepr, NDP_HOP_LIMIT};
+use crate::wire::ipv6::{self, solicited_node};
+
+/// ff02::1, all nodes on the link (RFC 4291 2.7.1).
+pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+
+/// An IPv6 address of the engine.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct OurAddr6 {
+    /// The address.
+    pub addr: Ipv6Addr,
+    /// The prefix length of its on-link prefix.
+    pub prefix: u8,
+    /// Owned: the kernel does not have it, the engine answers neighbour discovery and
+    /// echo for it (after duplicate address detection). Shared: the kernel answers those.
+    pub owned: bool,
+}
+
+impl Iface {
+    /// Adds IPv6 address `a`; `tentative` until duplicate address detection confirms it
+    /// ([`Iface::confirm_ipv6`]).
+    pub fn add_ipv6(&mut self, a: OurAddr6, tentative: bool) {
+        self.addrs6.retain(|(o, _)| o.addr != a.addr);
+        self.addrs6.push((a, tentative));
+    }
+
+    /// Duplicate address detection found `addr` unique: it may be used.
+    pub fn confirm_ipv6(&mut self, addr: Ipv6Addr) {
+        for (a, tentative) in &mut self.addrs6 {
+            if a.addr == addr {
+                *tentative = false;
+            }
+        }
+    }
+
+    /// Forgets `addr` (a duplicate: RFC 4862 5.4.5, the address is not used).
+    pub fn remove_ipv6(&mut self, addr: Ipv6Addr) {
+        self.addrs6.retain(|(a, _)| a.addr != addr);
+    }
+
+    /// Our IPv6 addresses, each with whether it is still tentative.
+    pub fn ipv6_addrs(&self) -> impl Iterator<Item = (OurAddr6, bool)> + '_ {
+        self.addrs6.iter().copied()
+    }
+
+    /// Our address `ip` with its tentative flag.
+    fn ours6(&self, ip: Ipv6Addr) -> Option<(OurAddr6, bool)> {
+        self.addrs6.iter().copied().find(|(a, _)| a.addr == ip)
+    }
+
+    /// Our usable (not tentative) address `ip`.
+    fn usable6(&self, ip: Ipv6Addr) -> Option<OurAddr6> {
+        self.ours6(ip).filter(|(_, t)| !t).map(|(a, _)| a)
+    }
+
+    pub(super) fn ipv6(
+        &mut self,
+        buf: &mut [u8],
+        len: usize,
+        eth_len: usize,
+        src_mac: MacAddr,
+    ) -> Action {
+        let (ip, proto, upper) = match ipv6::Packet::new_checked(&buf[eth_len..len]) {
+            Ok(p) => {
+                let at = eth_len + p.header_len();
+                let ip = IpInfo {
+                    src: p.src(),
+                    dst: p.dst(),
+                    hop_limit: p.hop_limit(),
+                };
+                (ip, p.upper_protocol(), at..at + p.upper().len())
+            }
+            Err(e) => return self.malformed(e),
+        };
+        // For us: one of our addresses, or a multicast group neighbour discovery uses
+        // (the solicited-node group of an owned address, all nodes).
+        let ndp_group = ip.dst == ALL_NODES
+            || self
+                .addrs6
+                .iter()
+                .any(|(a, _)| a.owned && solicited_node(a.addr) == ip.dst);
+        if self.ours6(ip.dst).is_none() && !ndp_group {
+            self.counters.drop_not_ours += 1;
+            return Action::Drop;
+        }
+        // A usable address of ours as the source is spoofed; a tentative one is the
+        // owner of a duplicate defending it (RFC 4862 5.4.4), let through to be seen.
+        if ip.src.is_loopback() || ip.src.is_multicast() || self.usable6(ip.src).is_some() {
+            self.counters.drop_martian += 1;
+            return Action::Drop;
+        }
+        match proto {
+            ipv6::NH_ICMPV6 => self.icmpv6(buf, upper, eth_len, src_mac, &ip, ndp_group),
+            _ => {
+                self.counters.drop_unsupported += 1;
+                Action::Drop
+            }
+        }
+    }
+
+    fn icmpv6(
+        &mut self,
+        buf: &mut [u8],
+        upper: core::ops::Range<usize>,
+        eth_len: usize,
+        src_mac: MacAddr,
+        ip: &IpInfo,
+        to_group: bool,
+    ) -> Action {
+        match Icmpv6Repr::parse(&buf[upper.clone()], ip) {
+            Err(e) => self.malformed(e),
+            Ok(Icmpv6Repr::EchoRequest { .. }) if !to_group => {
+                match self.usable6(ip.dst).filter(|a| a.owned) {
+                    Some(_) => self.echo6(buf, upper, eth_len, src_mac, ip),
+                    None => {
+                        self.counters.icmp6_other += 1;
+                        Action::Drop
+                    }
+                }
+            }
+            Ok(Icmpv6Repr::Ndp(NdpRepr::NeighborSolicit {
+                target,
+                source_lladdr,
+            })) => self.solicit(buf, eth_len, src_mac, ip, target, source_lladdr),
+            Ok(Icmpv6Repr::Ndp(NdpRepr::NeighborAdvert {
+                target,
+                target_lladdr,
+                ..
+            })) => self.advert(target, target_lladdr),
+            Ok(Icmpv6Repr::PacketTooBig { .. }) => {
+                self.counters.icmp6_too_big += 1;
+                Action::Drop
+            }
+            Ok(_) => {
+                self.counters.icmp6_other += 1;
+                Action::Drop
+            }
+        }
+    }
+
+    /// RFC 4443 4.2: the reply carries the request's identifier, sequence and data, from
+    /// the address the request was sent to, in a fresh header (extension headers of the
+    /// request are not echoed).
+    fn echo6(
+        &mut self,
+        buf: &mut [u8],
+        upper: core::ops::Range<usize>,
+        eth_len: usize,
+        src_mac: MacAddr,
+        ip: &IpInfo,
+    ) -> Action {
+        let msg_len = upper.len();
+        let msg_at = eth_len + ipv6::HEADER_LEN;
+        buf.copy_within(upper, msg_at);
+        if icmpv6::echo_request_to_reply(&mut buf[msg_at..msg_at + msg_len], ip.dst, ip.src)
+            .is_err()
+        {
+            self.counters.icmp6_other += 1;
+            return Action::Drop;
+        }
+        let hdr = frame::Ip6 {
+            src: ip.dst,
+            dst: ip.src,
+            hop_limit: frame::DEFAULT_TTL,
+        };
+        frame::ipv6_header(buf, eth_len, &hdr, ipv6::NH_ICMPV6, 0, msg_len);
+        self.reply_eth(buf, src_mac);
+        self.counters.icmp6_echo_replies += 1;
+        Action::Transmit(msg_at + msg_len)
+    }
+
+    /// RFC 4861 7.2.3 (and RFC 4862 5.4.3 for a tentative target).
+    fn solicit(
+        &mut self,
+        buf: &mut [u8],
+        eth_len: usize,
+        src_mac: MacAddr,
+        ip: &IpInfo,
+        target: Ipv6Addr,
+        source_lladdr: Option<MacAddr>,
+    ) -> Action {
+        let Some((ours, tentative)) = self.ours6(target).filter(|(a, _)| a.owned) else {
+            self.counters.ndp_ignored += 1;
+            return Action::Drop;
+        };
+        if tentative {
+            // From ::, another node is doing duplicate address detection for the same
+            // address: it is a duplicate. From anyone else, silently discarded.
+            if ip.src.is_unspecified() {
+                self.counters.dad_conflicts += 1;
+                return Action::DadConflict(target);
+            }
+            self.counters.ndp_ignored += 1;
+            return Action::Drop;
+        }
+        // To the soliciting node with S=1; to all nodes with S=0 when it asked from ::
+        // (it is doing duplicate address detection and has no address to answer to). O=1:
+        // the address is not anycast. Our link-layer address in the target option.
+        let (dst, dst_mac, solicited) = if ip.src.is_unspecified() {
+            (ALL_NODES, ipv6::multicast_mac(ALL_NODES), false)
+        } else {
+            (ip.src, source_lladdr.unwrap_or(src_mac), true)
+        };
+        let na = NdpRepr::NeighborAdvert {
+            router: false,
+            solicited,
+            override_: true,
+            target: ours.addr,
+            target_lladdr: Some(self.mac),
+        };
+        let hdr = frame::Ip6 {
+            src: ours.addr,
+            dst,
+            hop_limit: NDP_HOP_LIMIT,
+        };
+        let n = frame::ndp_packet(buf, eth_len, &hdr, &na);
+        self.reply_eth(buf, dst_mac);
+        self.counters.ndp_replies += 1;
+        Action::Transmit(eth_len + n)
+    }
+
+    /// RFC 4861 7.2.5 (and RFC 4862 5.4.4 for a tentative target).
+    fn advert(&mut self, target: Ipv6Addr, lladdr: Option<MacAddr>) -> Action {
+        if let Some((_, tentative)) = self.ours6(target) {
+            if tentative {
+                self.counters.dad_conflicts += 1;
+                return Action::DadConflict(target);
+            }
+            // Another node claims an address we use. Linux logs it and keeps the address.
+            self.counters.ndp_ignored += 1;
+            return Action::Drop;
+        }
+        match lladdr {
+            Some(mac) if mac[0] & 1 == 0 => {
+                self.counters.ndp_learned += 1;
+                Action::Neighbor6 { ip: target, mac }
+            }
+            _ => {
+                self.counters.ndp_ignored += 1;
+                Action::Drop
+            }
+        }
+    }
+}
