@@ -126,6 +126,9 @@ crate::stats::counter_set! {
         resets_sent,
         /// SYNs refused because `max_conns` was reached.
         refused_full,
+        /// Segments to a listening port with none of SYN, ACK or RST, dropped unanswered
+        /// (RFC 9293 3.10.7.2; Linux drops them too).
+        listen_dropped,
         /// Connections that skipped TIME_WAIT because `max_time_wait` was reached.
         time_wait_overflow,
         /// Segments not sent because no TX frame was free.

@@ -64,6 +64,12 @@ impl Host {
         if f.rst() {
             return Disposition::Dropped;
         }
+        if !f.syn() && !f.ack() {
+            // RFC 9293 3.10.7.2, LISTEN, fourth: a segment with none of SYN, ACK or RST
+            // (nmap's null and FIN probes) is dropped, not reset; Linux drops it too.
+            self.stats.listen_dropped += 1;
+            return Disposition::Dropped;
+        }
         if f.syn() && !f.ack() {
             if !self.accepting || self.live - self.time_wait >= self.cfg.max_conns {
                 self.stats.refused_full += 1;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::tcp::{Conn, SeqNum};
-use crate::wire::tcp::TcpPacket;
+use crate::wire::tcp::{Flags, TcpPacket};
 
 const SERVER_MAC: MacAddr = [2, 0, 0, 0, 0, 2];
 const CLIENT_MAC: MacAddr = [2, 0, 0, 0, 0, 1];
@@ -418,4 +418,40 @@ fn listing_cost() {
         out.len(),
         crate::worker::LIST_CHUNK
     );
+}
+
+/// RFC 9293 3.10.7.2 (LISTEN, fourth): a segment with none of SYN, ACK or RST to a
+/// listening port is dropped (nmap's null, FIN and Xmas probes; Linux drops them), while
+/// an ACK to a listener and anything to a closed port are reset.
+#[test]
+fn a_listener_drops_segments_without_syn_ack_or_rst() {
+    let mut net = Net::new(1, HostConfig::default());
+    let seg = |flags, dst_port| TcpRepr {
+        src_port: 40000,
+        dst_port,
+        seq: SeqNum(7),
+        flags,
+        window: 1024,
+        ..TcpRepr::default()
+    };
+    let mut tx = VecTx::default();
+    for flags in [
+        Flags::NONE,
+        Flags::FIN,
+        Flags::FIN | Flags::PSH | Flags::URG,
+        Flags::PSH,
+    ] {
+        let d = net.hosts[0].on_segment(net.now, &meta(), &seg(flags, 80), b"", &mut tx);
+        assert_eq!(d, Disposition::Dropped, "{flags:?} to a listener");
+    }
+    assert_eq!(net.hosts[0].stats().listen_dropped, 4);
+    let d = net.hosts[0].on_segment(net.now, &meta(), &seg(Flags::ACK, 80), b"", &mut tx);
+    assert_eq!(d, Disposition::Reset, "an ACK to a listener is reset");
+    let d = net.hosts[0].on_segment(net.now, &meta(), &seg(Flags::NONE, 81), b"", &mut tx);
+    assert_eq!(
+        d,
+        Disposition::Reset,
+        "a closed port resets even a null segment"
+    );
+    assert!(tx.0.is_empty());
 }
