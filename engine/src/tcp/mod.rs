@@ -24,7 +24,7 @@ pub(crate) mod siphash;
 
 /// Sequence numbers live with the wire format (`wire::seq`); TCP uses them everywhere.
 pub use crate::wire::seq::SeqNum;
-pub use config::{Ecn, Keepalive, TcpConfig};
+pub use config::{Ecn, Keepalive, TcpConfig, LINUX_RMEM_MAX};
 pub use conn::{CloseReason, Conn, ConnInfo, ConnStats, FourTuple, Limit, State};
 pub use listener::{Listener, ListenerStats, SynVerdict};
 pub use secrets::Secrets;
