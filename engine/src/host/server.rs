@@ -109,8 +109,8 @@ impl Host {
         vlan: Option<u16>,
         r: &TcpRepr,
     ) {
-        self.ident = self.ident.wrapping_add(1);
-        if !send_segment(tx, self.mac, peer_mac, vlan, tuple, self.ident, r, &[]) {
+        // A SYN-ACK: IP ID 0, as Linux's (see `ip_ident`).
+        if !send_segment(tx, self.mac, peer_mac, vlan, tuple, 0, r, &[]) {
             self.stats.tx_full += 1;
         }
     }
