@@ -73,6 +73,19 @@ pub fn ipv4_header(
     .emit(&mut buf[ip_at..]);
 }
 
+/// Writes a 20-byte IPv4 header at `ip_at` for an ICMP message of `payload_len` bytes
+/// that follows it, as Linux writes its ICMP: the whole TOS byte `tos`, and DF clear
+/// (Linux's ICMP socket does no path MTU discovery).
+pub fn icmp_ipv4_header(buf: &mut [u8], ip_at: usize, ip: &Ip, tos: u8, payload_len: usize) {
+    ipv4_header(buf, ip_at, ip, ipv4::PROTO_ICMP, 0, payload_len);
+    let h = &mut buf[ip_at..ip_at + ipv4::MIN_HEADER_LEN];
+    h[1] = tos;
+    h[6] &= !0x40; // DF
+    h[10..12].copy_from_slice(&[0, 0]);
+    let c = crate::wire::checksum::checksum(h, 0);
+    h[10..12].copy_from_slice(&c.to_be_bytes());
+}
+
 /// Writes a TCP segment's headers around its payload: the TCP header at `tcp_at` (its
 /// `payload_len` payload bytes already in place right after it), the IPv4 header right
 /// before it (ECN from `r.ecn`), and, with `link`, the Ethernet header before that.

@@ -38,10 +38,11 @@ counter_enum! {
     BadIhl = "malformed_ihl",
     BadL4 = "malformed_l4",
     BadTcpDoff = "malformed_tcp_doff",
+    RuleOwnedOther = "rule_owned_other",
 }
 
 /// FP_C_MAX in steer.h.
-const COUNT: usize = 16;
+const COUNT: usize = 17;
 const _: () = assert!(Counter::ALL.len() == COUNT);
 
 /// A snapshot of every counter, summed over CPUs.

@@ -9,8 +9,9 @@ use crate::{Steering, XdpError};
 /// How the engine holds an address (the `addrs` map's value).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum AddrMode {
-    /// The kernel does not have the address: all its ARP, ICMP and TCP go to the engine,
-    /// which answers ARP and ping itself and RSTs unserved ports.
+    /// The kernel does not have the address: all its ARP and IP traffic go to the engine,
+    /// which answers ARP and ping itself, RSTs unserved ports and answers UDP and other
+    /// protocols with ICMP unreachable.
     Owned,
     /// The kernel has the address too: only the engine's TCP ports (and local port range)
     /// are taken; ARP, ICMP and every other port stay with the kernel.

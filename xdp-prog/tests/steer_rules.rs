@@ -54,6 +54,7 @@ fn assert_engine(s: &Steering, frame: &[u8], rule: Counter) {
         Counter::RuleTcpPort,
         Counter::RuleTcpRange,
         Counter::RuleFragment,
+        Counter::RuleOwnedOther,
     ];
     let total: u64 = rules.iter().map(|&r| d.get(r)).sum();
     assert_eq!(total, 1, "exactly one rule: {d:?}");
@@ -178,14 +179,26 @@ fn vlan_options_fragments_and_other_protocols() {
         }
     }
 
-    // UDP to an owned address, IPv6, and other ethertypes are the kernel's.
-    let mut udp = Vec::new();
-    PacketBuilder::ethernet2(MAC_A, MAC_B)
-        .ipv4(PEER.octets(), OWNED.octets(), 64)
-        .udp(5353, 53)
-        .write(&mut udp, b"q")
-        .unwrap();
-    assert_kernel(&s, &udp, None);
+    // UDP and other protocols to an owned address are the engine's (it answers ICMP
+    // unreachable); to a shared address, the kernel's.
+    for (dst, owned) in [(OWNED, true), (SHARED, false), (OTHER, false)] {
+        let mut udp = Vec::new();
+        PacketBuilder::ethernet2(MAC_A, MAC_B)
+            .ipv4(PEER.octets(), dst.octets(), 64)
+            .udp(5353, 53)
+            .write(&mut udp, b"q")
+            .unwrap();
+        let mut gre = tcp(dst, 80);
+        gre[IP + 9] = 47;
+        for f in [udp, gre] {
+            if owned {
+                assert_engine(&s, &f, Counter::RuleOwnedOther);
+            } else {
+                assert_kernel(&s, &f, None);
+            }
+        }
+    }
+    // IPv6 and other ethertypes are the kernel's.
     let mut v6 = Vec::new();
     PacketBuilder::ethernet2(MAC_A, MAC_B)
         .ipv6([0xfe; 16], [0xfd; 16], 64)

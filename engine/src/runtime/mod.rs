@@ -432,7 +432,9 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
         let mut wcfg = wcfg.clone();
         // Only the first worker sends a frame handler's initial frames.
         wcfg.initial_frames = w == 0;
-        let mut worker = Worker::new(xsk, Iface::new(mac, our.clone()), wcfg, published.clone())
+        let mut iface = Iface::new(mac, our.clone());
+        iface.set_seed(secrets.icmp_seed() ^ w as u64);
+        let mut worker = Worker::new(xsk, iface, wcfg, published.clone())
             .with_host(host, handoffs.next().expect("one handoff per worker"));
         if let Some(p) = &pcap {
             worker = worker.with_pcap(p.clone());

@@ -36,6 +36,7 @@ pub struct Secrets {
     client_isn: IsnKey,
     port_start: u32,
     ip_id: IsnKey,
+    icmp_seed: u64,
 }
 
 const LISTENER_ISN: &[u8] = b"fastpath tcp listener isn";
@@ -43,6 +44,7 @@ const SYN_COOKIE: &[u8] = b"fastpath tcp syn cookie";
 const CLIENT_ISN: &[u8] = b"fastpath tcp client isn";
 const PORT_START: &[u8] = b"fastpath tcp ephemeral port start";
 const IP_ID: &[u8] = b"fastpath ip id start";
+const ICMP_SEED: &[u8] = b"fastpath icmp limits seed";
 
 impl Secrets {
     /// Derives every key from one 32-byte random master.
@@ -53,6 +55,7 @@ impl Secrets {
             client_isn: IsnKey(subkey(&master, CLIENT_ISN)),
             port_start: block(&master, PORT_START, 0) as u32,
             ip_id: IsnKey(subkey(&master, IP_ID)),
+            icmp_seed: block(&master, ICMP_SEED, 0),
         }
     }
 
@@ -75,6 +78,12 @@ impl Secrets {
     /// derived apart from every key).
     pub fn port_start(&self) -> u32 {
         self.port_start
+    }
+
+    /// Keys the ICMP rate limits' peer table and random numbers and the IPv4 ID buckets
+    /// (`icmp_out`): a peer must not predict which bucket it shares.
+    pub fn icmp_seed(&self) -> u64 {
+        self.icmp_seed
     }
 
     /// Where a connection's IPv4 identification counter starts: Linux gives each

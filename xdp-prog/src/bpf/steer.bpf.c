@@ -5,10 +5,11 @@
  * host's own traffic on the same NIC (SSH, DNS, other ports) is untouched:
  *
  *   ARP whose target is an OWNED address                    -> engine
- *   IPv4 to an OWNED address: ICMP, TCP (any port), fragments -> engine
+ *   IPv4 to an OWNED address: every protocol, fragments     -> engine
+ *     (ICMP and TCP it serves; UDP and the rest it answers with ICMP unreachable)
  *   TCP to a SHARED address on an engine port               -> engine
  *   TCP to any engine address on the local port range       -> engine
- *   everything else (other addresses, UDP, IPv6, ...)       -> kernel (XDP_PASS)
+ *   everything else (other addresses, IPv6, ...)            -> kernel (XDP_PASS)
  *
  * Malformed frames are counted by reason and passed: the kernel is the authority on what
  * to do with bytes that are not ours to understand.
@@ -215,8 +216,13 @@ static __always_inline int handle_ipv4(struct xdp_md *ctx, void *pos, void *end)
 			return pass();
 		return to_engine(ctx, FP_C_RULE_ICMP, flow_hash(ip->saddr, ip->daddr, 0));
 	}
-	if (ip->protocol != IPPROTO_TCP)
+	if (ip->protocol != IPPROTO_TCP) {
+		/* An owned address has no kernel behind it: its UDP and other protocols go to the
+		 * engine, which answers them with ICMP unreachable as a host does. */
+		if (mode == FP_ADDR_OWNED)
+			return to_engine(ctx, FP_C_RULE_OWNED_OTHER, flow_hash(ip->saddr, ip->daddr, 0));
 		return pass();
+	}
 
 	tcp = pos;
 	if ((void *)(tcp + 1) > end)

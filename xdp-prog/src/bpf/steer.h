@@ -5,7 +5,7 @@
 #define FASTPATH_STEER_H
 
 /* Values of the `addrs` map: how the engine holds an IPv4 address. */
-#define FP_ADDR_OWNED 1  /* the kernel does not have it: ARP, ICMP and all TCP go to the engine */
+#define FP_ADDR_OWNED 1  /* the kernel does not have it: ARP and all IP traffic go to the engine */
 #define FP_ADDR_SHARED 2 /* the kernel has it too: only the engine's TCP ports (and range) */
 
 /* Key of the `ports` map. addr 0 means "any of the engine's addresses". */
@@ -40,6 +40,7 @@ enum fp_counter {
 	FP_C_BAD_IHL,          /* malformed: IPv4 version != 4 or IHL < 5 */
 	FP_C_BAD_L4,           /* malformed: truncated ICMP or TCP header */
 	FP_C_BAD_TCP_DOFF,     /* malformed: TCP data offset < 5 or past the frame */
+	FP_C_RULE_OWNED_OTHER, /* matched: UDP or another protocol to an owned address */
 	FP_C_MAX,
 };
 
