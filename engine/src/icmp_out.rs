@@ -21,8 +21,9 @@
 //! - **IPv4 identification** of packets without a connection (ICMP, where DF is not set;
 //!   `ip_idents_reserve`): a counter per bucket of a keyed hash of (destination, source,
 //!   protocol), random at start; each use adds one plus a random number below the
-//!   milliseconds since the bucket was last used. So the two echo replies nmap asks for
-//!   25 ms apart differ by a few, as Linux's do.
+//!   jiffies since the bucket was last used (4 ms ticks: `CONFIG_HZ` 250, Debian's and
+//!   this kernel's). So the two echo replies nmap asks for 25 ms apart differ by 1 to 7,
+//!   as Linux's do (nmap's II=I needs steps under 10).
 //!
 //! Each worker keeps its own limits (Linux keeps one per network namespace): with N
 //! workers a flood spread over all queues can draw up to N times the global rate.
@@ -63,6 +64,8 @@ impl Default for IcmpLimitConfig {
 const PEER_SLOTS: usize = 256;
 /// Buckets of IPv4 identification counters.
 const ID_BUCKETS: usize = 256;
+/// Linux's clock tick at `CONFIG_HZ` 250, in microseconds.
+const JIFFY_MICROS: u64 = 4000;
 
 #[derive(Copy, Clone, Debug)]
 struct PeerBucket {
@@ -200,8 +203,9 @@ impl IcmpOut {
     /// no connection (and no DF).
     pub fn ip_id(&mut self, now: Instant, src: IpAddr, dst: IpAddr, protocol: u8) -> u16 {
         let i = self.hash(dst, src, protocol) % ID_BUCKETS;
+        let jiffies = |t: Instant| t.total_micros() / JIFFY_MICROS;
         let elapsed = match self.ids[i].1 {
-            Some(t) => now.saturating_since(t).as_millis() as u64,
+            Some(t) => jiffies(now).saturating_sub(jiffies(t)),
             None => 0,
         };
         let delta = if elapsed > 0 { self.below(elapsed) } else { 0 };
@@ -276,8 +280,11 @@ mod tests {
         let a = o.ip_id(t0, src, A, 1);
         let b = o.ip_id(t0, src, A, 1);
         assert_eq!(b, a.wrapping_add(1), "same millisecond: one up");
-        let c = o.ip_id(t0 + Duration::from_millis(25), src, A, 1);
-        let step = c.wrapping_sub(b);
-        assert!((1..=25).contains(&step), "{step}");
+        for n in 1..50u64 {
+            let before = o.ip_id(t0 + Duration::from_millis(100 * n), src, A, 1);
+            let c = o.ip_id(t0 + Duration::from_millis(100 * n + 25), src, A, 1);
+            let step = c.wrapping_sub(before);
+            assert!((1..=7).contains(&step), "25 ms = 6 jiffies: step {step}");
+        }
     }
 }
