@@ -75,7 +75,7 @@ pub struct ServeArgs {
 
     /// The engine's address and prefix. If the kernel already has it on IF the engine shares
     /// it (the kernel keeps ARP and ICMP, the engine takes its TCP ports); otherwise the
-    /// engine owns it and answers ARP and ICMP echo itself.
+    /// engine owns it and answers ARP, ICMP echo and (with ICMP unreachable) UDP itself.
     #[arg(long, value_name = "ADDR/PREFIX")]
     pub ip: Cidr,
 
