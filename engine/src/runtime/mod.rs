@@ -281,10 +281,16 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
         }
     }
 
-    let steered: Vec<(std::net::Ipv4Addr, u16)> = if let Service::Frames(h) = &cfg.service {
-        addrs.iter().map(|a| (a.cidr.addr, h.port())).collect()
+    let steered: Vec<(std::net::IpAddr, u16)> = if let Service::Frames(h) = &cfg.service {
+        addrs
+            .iter()
+            .map(|a| (a.cidr.addr.into(), h.port()))
+            .collect()
     } else {
-        listen.iter().map(|a| (*a.ip(), a.port())).collect()
+        listen
+            .iter()
+            .map(|a| ((*a.ip()).into(), a.port()))
+            .collect()
     };
     let mut steering = Steering::load(&SteerConfig {
         addrs: addrs
@@ -295,7 +301,7 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
                 } else {
                     AddrMode::Shared
                 };
-                (a.cidr.addr, mode)
+                (a.cidr.addr.into(), mode)
             })
             .collect(),
         ports: steered,
