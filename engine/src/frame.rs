@@ -1,7 +1,8 @@
 //! Frame building: the Ethernet and IPv4 headers of every frame the engine sends (TCP
 //! segments, resets, ICMP echo replies, ARP requests) are written here and nowhere else.
 //! `wire` knows each header's bytes; this module decides what the engine puts in them:
-//! TTL 64, DF set, DSCP 0, one VLAN tag at most.
+//! TTL 64, DF set, DSCP 0, one VLAN tag at most; ICMP as Linux sends it (the TOS asked
+//! for, no DF: `icmp_ipv4_header`).
 
 use core::ops::Range;
 use std::net::Ipv4Addr;
