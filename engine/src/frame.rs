@@ -2,7 +2,8 @@
 //! segments, resets, ICMP echo replies, ARP requests, neighbour discovery) are written here
 //! and nowhere else.
 //! `wire` knows each header's bytes; this module decides what the engine puts in them:
-//! TTL 64, DF set, DSCP 0, one VLAN tag at most.
+//! TTL 64, DF set, DSCP 0, one VLAN tag at most; ICMP as Linux sends it (the TOS asked
+//! for, no DF: `icmp_ipv4_header`).
 
 use core::ops::Range;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -128,6 +129,19 @@ pub fn ndp(buf: &mut [u8], src: MacAddr, to: Option<MacAddr>, ip: &Ip6, m: &NdpR
     let at = link.header_len();
     link.emit_before(buf, at, EtherType::Ipv6);
     at + ndp_packet(buf, at, ip, m)
+}
+
+/// Writes a 20-byte IPv4 header at `ip_at` for an ICMP message of `payload_len` bytes
+/// that follows it, as Linux writes its ICMP: the whole TOS byte `tos`, and DF clear
+/// (Linux's ICMP socket does no path MTU discovery).
+pub fn icmp_ipv4_header(buf: &mut [u8], ip_at: usize, ip: &Ip, tos: u8, payload_len: usize) {
+    ipv4_header(buf, ip_at, ip, ipv4::PROTO_ICMP, 0, payload_len);
+    let h = &mut buf[ip_at..ip_at + ipv4::MIN_HEADER_LEN];
+    h[1] = tos;
+    h[6] &= !0x40; // DF
+    h[10..12].copy_from_slice(&[0, 0]);
+    let c = crate::wire::checksum::checksum(h, 0);
+    h[10..12].copy_from_slice(&c.to_be_bytes());
 }
 
 /// Writes a TCP segment's headers around its payload: the TCP header at `tcp_at` (its

@@ -15,6 +15,7 @@ pub mod wire; // checked views over bytes: ethernet (+802.1Q), arp, ipv4, ipv6, 
 pub mod frame; // the Ethernet and IPv4 headers of every frame the engine sends, in one place
 pub mod timer; // per-worker hierarchical timer wheel: O(1) schedule and cancel
 pub mod stats; // per-worker counters, published off the hot path
+pub mod icmp_out; // how ICMP leaves, as Linux: error rate limits (per peer, in all), IPv4 IDs
 pub(crate) mod heap; // freed heap back to the kernel after a burst (malloc_trim, once a second)
 pub mod tcp; // sans-IO TCP: segments and `now` in, segments and the next deadline out
 pub(crate) mod neighbor; // ARP and NDP neighbour cache, next-hop resolution, duplicate address detection

@@ -122,6 +122,11 @@ counter_set! {
         icmp6_other,
         /// ICMPv6 "packet too big" received (RFC 8201).
         icmp6_too_big,
+        /// ICMP destination unreachable sent: port unreachable for UDP, protocol
+        /// unreachable for other protocols, to an owned address (RFC 1122 3.2.2.1, 4.1.3.1).
+        icmp_unreachable_sent,
+        /// ICMP errors not sent because of the rate limits (per peer or in all), as Linux.
+        icmp_rate_limited,
         /// TCP segments answered with RST (no listener, no connection).
         tcp_rst_sent,
         /// TCP segments delivered to the stack.

@@ -381,6 +381,7 @@ impl<D: Device> Worker<D> {
     /// loopback, timers, the app, an operator's question (`inspect.rs`), then transmit. Returns whether anything was done. `run`
     /// calls it with the clock's time; a test may call it with its own.
     pub fn poll(&mut self, now: Instant) -> bool {
+        self.iface.set_now(now);
         if let Some(h) = &mut self.host {
             self.turn.date = h.refresh_date_at(now);
         }

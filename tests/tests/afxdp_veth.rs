@@ -76,7 +76,7 @@ fn frames_flow_both_ways_and_every_frame_is_accounted_for() {
             unsafe { libc::if_nametoindex(name.as_ptr()) }
         };
         let mut steer = Steering::load(&SteerConfig {
-            addrs: vec![(engine_addr, AddrMode::Owned)],
+            addrs: vec![(engine_addr.into(), AddrMode::Owned)],
             ports: vec![],
             local_port_range: None,
             sockets_per_queue: 1,

@@ -38,10 +38,17 @@ counter_enum! {
     BadIhl = "malformed_ihl",
     BadL4 = "malformed_l4",
     BadTcpDoff = "malformed_tcp_doff",
+    RuleOwnedOther = "rule_owned_other",
+    RuleNdp = "rule_ndp",
+    RuleIcmp6 = "rule_icmp6",
+    BadIp6 = "malformed_ip6",
+    BadIp6Ext = "malformed_ip6_ext",
+    Ip6ExtLimit = "ip6_ext_limit",
+    Ip6ExtOther = "ip6_ext_other",
 }
 
 /// FP_C_MAX in steer.h.
-const COUNT: usize = 16;
+const COUNT: usize = 23;
 const _: () = assert!(Counter::ALL.len() == COUNT);
 
 /// A snapshot of every counter, summed over CPUs.

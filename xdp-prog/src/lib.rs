@@ -27,7 +27,7 @@ static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/steer.bpf.o"));
 /// Whether this steering program hands the engine IPv6 for its addresses (neighbour
 /// discovery, ICMPv6, TCP). While false, the engine refuses IPv6 addresses at start rather
 /// than run with addresses no frame reaches.
-pub const STEERS_IPV6: bool = false;
+pub const STEERS_IPV6: bool = true;
 
 /// The program's name as the kernel reports it (`bpftool prog`, `ip -d link`).
 pub const PROGRAM_NAME: &str = "fastpath_steer";

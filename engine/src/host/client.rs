@@ -145,6 +145,7 @@ impl Host {
             path,
             in_time_wait: false,
             tcp_counted: Default::default(),
+            ip_id: self.secrets.ip_id_start(&tuple),
         }));
         self.live += 1;
         self.stats.connects += 1;

@@ -36,7 +36,7 @@ use crate::timer::TimerWheel;
 use crate::wire::arp::ArpRepr;
 use crate::wire::ethernet::{self, MacAddr};
 use crate::wire::ipv4;
-use crate::wire::tcp::TcpRepr;
+use crate::wire::tcp::{Flags, TcpRepr};
 
 mod client;
 pub(crate) mod events;
@@ -126,6 +126,9 @@ crate::stats::counter_set! {
         resets_sent,
         /// SYNs refused because `max_conns` was reached.
         refused_full,
+        /// Segments to a listening port with none of SYN, ACK or RST, dropped unanswered
+        /// (RFC 9293 3.10.7.2; Linux drops them too).
+        listen_dropped,
         /// Connections that skipped TIME_WAIT because `max_time_wait` was reached.
         time_wait_overflow,
         /// Segments not sent because no TX frame was free.
@@ -165,6 +168,20 @@ struct Entry {
     in_time_wait: bool,
     /// The connection's counters already added to the host's.
     tcp_counted: crate::tcp::ConnStats,
+    /// The IPv4 identification of its last segment (see `ip_ident`).
+    ip_id: u16,
+}
+
+/// The IPv4 identification of a segment, as Linux 6.x chooses it: 0 in a SYN-ACK (Linux
+/// answers from the listener's request socket, which has no counter, and DF is set), else
+/// the connection's own counter, one up per segment, from a random start
+/// (`ip_select_ident_segs`, include/net/ip.h).
+fn ip_ident(r: &TcpRepr, counter: &mut u16) -> u16 {
+    if r.flags.contains(Flags::SYN | Flags::ACK) {
+        return 0;
+    }
+    *counter = counter.wrapping_add(1);
+    *counter
 }
 
 enum Role {
@@ -236,7 +253,6 @@ pub struct Host {
     table: Arc<SocketTable>,
     site: Arc<Site>,
     date: DateCache,
-    ident: u16,
     scratch: Vec<u8>,
     stats: HostStats,
     /// Request latency (`latency.rs`).
@@ -296,7 +312,6 @@ impl Host {
             table,
             site,
             date: DateCache::default(),
-            ident: 0,
             scratch: vec![0; 65536],
             stats: HostStats::default(),
             latency: LatencyHistogram::default(),
@@ -422,7 +437,6 @@ impl Host {
     /// write, send what TCP has, and file its next deadline (or remove it once closed).
     fn service(&mut self, slot: usize, now: Instant, tx: &mut dyn Tx) {
         let mut scratch = std::mem::take(&mut self.scratch);
-        let mut ident = self.ident;
         let mut tx_full = 0;
         let mac = self.mac;
         let Some(e) = self.slab[slot].as_mut() else {
@@ -491,13 +505,13 @@ impl Host {
                 mac: peer_mac,
                 vlan,
             } => {
-                let conn = &mut e.conn;
+                let (conn, ip_id) = (&mut e.conn, &mut e.ip_id);
                 loop {
                     // The payload goes straight from the send buffer into the frame; the
                     // headers are written in front of it.
                     let sent = tx.send_range(&mut |buf: &mut [u8]| {
                         let (r, n) = conn.poll_transmit(now, &mut buf[PAYLOAD_AT..])?;
-                        ident = ident.wrapping_add(1);
+                        let ident = ip_ident(&r, ip_id);
                         let link = Link {
                             src: mac,
                             dst: peer_mac,
@@ -582,7 +596,6 @@ impl Host {
                 self.events.push_back((id, Event::Closed(how)));
             }
         }
-        self.ident = ident;
         self.scratch = scratch;
         self.stats.tx_full += tx_full;
         if closed {

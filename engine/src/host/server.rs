@@ -64,6 +64,12 @@ impl Host {
         if f.rst() {
             return Disposition::Dropped;
         }
+        if !f.syn() && !f.ack() {
+            // RFC 9293 3.10.7.2, LISTEN, fourth: a segment with none of SYN, ACK or RST
+            // (nmap's null and FIN probes) is dropped, not reset; Linux drops it too.
+            self.stats.listen_dropped += 1;
+            return Disposition::Dropped;
+        }
         if f.syn() && !f.ack() {
             if !self.accepting || self.live - self.time_wait >= self.cfg.max_conns {
                 self.stats.refused_full += 1;
@@ -103,8 +109,8 @@ impl Host {
         vlan: Option<u16>,
         r: &TcpRepr,
     ) {
-        self.ident = self.ident.wrapping_add(1);
-        if !send_segment(tx, self.mac, peer_mac, vlan, tuple, self.ident, r, &[]) {
+        // A SYN-ACK: IP ID 0, as Linux's (see `ip_ident`).
+        if !send_segment(tx, self.mac, peer_mac, vlan, tuple, 0, r, &[]) {
             self.stats.tx_full += 1;
         }
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::tcp::{Conn, SeqNum};
-use crate::wire::tcp::TcpPacket;
+use crate::wire::tcp::{Flags, TcpPacket};
 
 const SERVER_MAC: MacAddr = [2, 0, 0, 0, 0, 2];
 const CLIENT_MAC: MacAddr = [2, 0, 0, 0, 0, 1];
@@ -22,6 +22,8 @@ struct Net {
     resets: u64,
     forwarded: u64,
     scratch: Vec<u8>,
+    /// Every frame the hosts sent: (client port, TCP flags, IPv4 identification, DF).
+    sent: Vec<(u16, Flags, u16, bool)>,
 }
 
 fn meta() -> Meta {
@@ -59,6 +61,7 @@ impl Net {
             resets: 0,
             forwarded: 0,
             scratch: vec![0; 65536],
+            sent: Vec::new(),
         }
     }
 
@@ -165,6 +168,9 @@ impl Net {
             let ip = ipv4::Packet::new_checked(eth.payload()).unwrap();
             assert_eq!((ip.src(), ip.dst()), (SERVER, CLIENT));
             let p = TcpPacket::parse(ip.payload(), ip.src(), ip.dst()).expect("checksums");
+            let df = f[eth.header_len() + 6] & 0x40 != 0;
+            self.sent
+                .push((p.repr.dst_port, p.repr.flags, ip.ident(), df));
             let (c, got) = self
                 .clients
                 .iter_mut()
@@ -418,4 +424,70 @@ fn listing_cost() {
         out.len(),
         crate::worker::LIST_CHUNK
     );
+}
+
+/// RFC 9293 3.10.7.2 (LISTEN, fourth): a segment with none of SYN, ACK or RST to a
+/// listening port is dropped (nmap's null, FIN and Xmas probes; Linux drops them), while
+/// an ACK to a listener and anything to a closed port are reset.
+#[test]
+fn a_listener_drops_segments_without_syn_ack_or_rst() {
+    let mut net = Net::new(1, HostConfig::default());
+    let seg = |flags, dst_port| TcpRepr {
+        src_port: 40000,
+        dst_port,
+        seq: SeqNum(7),
+        flags,
+        window: 1024,
+        ..TcpRepr::default()
+    };
+    let mut tx = VecTx::default();
+    for flags in [
+        Flags::NONE,
+        Flags::FIN,
+        Flags::FIN | Flags::PSH | Flags::URG,
+        Flags::PSH,
+    ] {
+        let d = net.hosts[0].on_segment(net.now, &meta(), &seg(flags, 80), b"", &mut tx);
+        assert_eq!(d, Disposition::Dropped, "{flags:?} to a listener");
+    }
+    assert_eq!(net.hosts[0].stats().listen_dropped, 4);
+    let d = net.hosts[0].on_segment(net.now, &meta(), &seg(Flags::ACK, 80), b"", &mut tx);
+    assert_eq!(d, Disposition::Reset, "an ACK to a listener is reset");
+    let d = net.hosts[0].on_segment(net.now, &meta(), &seg(Flags::NONE, 81), b"", &mut tx);
+    assert_eq!(
+        d,
+        Disposition::Reset,
+        "a closed port resets even a null segment"
+    );
+    assert!(tx.0.is_empty());
+}
+
+/// IPv4 identification as Linux 6.x sets it on TCP: 0 in a SYN-ACK, then a counter of
+/// the connection's own, one up per segment, from a start that differs per connection
+/// (so no peer learns the host's other traffic from it); DF always.
+#[test]
+fn ip_ids_are_zero_in_syn_acks_and_count_per_connection() {
+    let mut net = Net::new(1, HostConfig::default());
+    let a = net.connect(40000);
+    let b = net.connect(40001);
+    net.run_for(Duration::from_millis(100));
+    for close in ["keep-alive", "close"] {
+        for i in [a, b] {
+            let req = format!("GET / HTTP/1.1\r\nHost: x\r\nConnection: {close}\r\n\r\n");
+            net.clients[i].0.send(req.as_bytes());
+        }
+        net.run_for(Duration::from_secs(1));
+    }
+    let mut starts = Vec::new();
+    for port in [40000, 40001] {
+        let seen: Vec<_> = net.sent.iter().filter(|s| s.0 == port).collect();
+        assert!(seen.len() >= 3, "{seen:?}");
+        assert!(seen.iter().all(|s| s.3), "DF on every segment");
+        assert_eq!((seen[0].1, seen[0].2), (Flags::SYN | Flags::ACK, 0));
+        for w in seen[1..].windows(2) {
+            assert_eq!(w[1].2, w[0].2.wrapping_add(1), "{seen:?}");
+        }
+        starts.push(seen[1].2);
+    }
+    assert_ne!(starts[0], starts[1], "each connection has its own counter");
 }

@@ -1,23 +1,33 @@
 //! The engine's side of one interface, below TCP: which addresses are ours, and what to do
 //! with a frame the steering program handed us. Sans-IO: bytes in, an action out.
 //!
-//! Replies that fit in the received frame (ARP reply, ICMP echo reply, TCP RST, and for
-//! IPv6 the neighbour advertisement and ICMPv6 echo reply) are written over it in place, so
-//! answering never allocates a frame. IPv6 is in `v6.rs`.
+//! Replies that fit in the received frame (ARP reply, ICMP echo reply, ICMP destination
+//! unreachable, TCP RST, and for IPv6 the neighbour advertisement and ICMPv6 echo reply)
+//! are written over it in place, so answering never allocates a frame. IPv6 is in `v6.rs`.
+//!
+//! Where a host has a choice, the engine answers as Linux does (see `icmp_out` and
+//! docs/tcp.md, "Answering like Linux"): echo requests of any code, their replies with
+//! the request's TOS and no DF; UDP to an owned address gets "port unreachable", other
+//! protocols "protocol unreachable", within Linux's rate limits.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 mod v6;
 pub use v6::OurAddr6;
 
 use crate::frame::{self, Ip};
+use crate::icmp_out::{IcmpLimitConfig, IcmpOut};
 use crate::stats::Counters;
+use crate::time::Instant;
 use crate::wire::arp::{self, ArpRepr, Op};
 use crate::wire::ethernet::{self, EtherType, MacAddr};
 use crate::wire::icmp::{self, IcmpRepr};
 use crate::wire::ipv4;
 use crate::wire::tcp::TcpPacket;
-use crate::wire::WireError;
+use crate::wire::{be16, checksum, WireError};
+
+/// IP protocol number of UDP.
+const PROTO_UDP: u8 = 17;
 
 /// An address of the engine.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -93,6 +103,16 @@ pub struct TcpIn {
     pub ip_at: usize,
 }
 
+/// Where a received datagram is in the frame and whom it came from, for an answer
+/// written over it.
+struct Offender {
+    eth_len: usize,
+    total: usize,
+    src_mac: MacAddr,
+    src: Ipv4Addr,
+    tos: u8,
+}
+
 /// Per-interface state and counters.
 #[derive(Debug)]
 pub struct Iface {
@@ -106,6 +126,10 @@ pub struct Iface {
     pub malformed: [u64; WireError::ALL.len()],
     /// The VLAN tag of the frame being handled, for replies that leave later.
     rx_vlan: Option<u16>,
+    /// ICMP error rate limits and IPv4 IDs of what leaves without a connection.
+    icmp: IcmpOut,
+    /// The time of the frames being handled (`set_now`).
+    now: Instant,
 }
 
 impl Iface {
@@ -118,7 +142,23 @@ impl Iface {
             counters: Counters::default(),
             malformed: [0; WireError::ALL.len()],
             rx_vlan: None,
+            icmp: IcmpOut::new(
+                IcmpLimitConfig::default(),
+                u64::from_le_bytes([0, 0, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]]),
+            ),
+            now: Instant::ZERO,
         }
+    }
+
+    /// Keys the hashes and random numbers of the ICMP rules with `seed` (the engine
+    /// takes it from its secrets; without it they are derived from the link address).
+    pub fn set_seed(&mut self, seed: u64) {
+        self.icmp = IcmpOut::new(IcmpLimitConfig::default(), seed);
+    }
+
+    /// The time of the frames about to be handled (the rate limits read it).
+    pub fn set_now(&mut self, now: Instant) {
+        self.now = now;
     }
 
     /// Our link address.
@@ -195,7 +235,7 @@ impl Iface {
     }
 
     fn ipv4(&mut self, buf: &mut [u8], len: usize, eth_len: usize, src_mac: MacAddr) -> Action {
-        let (src, dst, proto, hl, total, ecn) = match ipv4::Packet::new_checked(&buf[eth_len..len])
+        let (src, dst, proto, hl, total, tos) = match ipv4::Packet::new_checked(&buf[eth_len..len])
         {
             Ok(p) => (
                 p.src(),
@@ -203,10 +243,11 @@ impl Iface {
                 p.protocol(),
                 p.header_len(),
                 p.total_len(),
-                p.ecn(),
+                p.tos(),
             ),
             Err(e) => return self.malformed(e),
         };
+        let ecn = tos & 0x3;
         let Some(ours) = self.ours(dst).copied() else {
             self.counters.drop_not_ours += 1;
             return Action::Drop;
@@ -218,9 +259,21 @@ impl Iface {
             return Action::Drop;
         }
         let l4 = eth_len + hl..eth_len + total;
+        let from = Offender {
+            eth_len,
+            total,
+            src_mac,
+            src,
+            tos,
+        };
         match proto {
-            ipv4::PROTO_ICMP => self.icmp(buf, l4, eth_len, src_mac, src, ours),
+            ipv4::PROTO_ICMP => self.icmp(buf, l4, &from, ours),
             ipv4::PROTO_TCP => self.tcp(buf, l4, eth_len, src_mac, (src, dst, ecn)),
+            PROTO_UDP => self.udp(buf, l4, &from, ours),
+            _ if ours.owned => {
+                // RFC 1122 3.2.2.1: no transport for the protocol (Linux, no raw socket).
+                self.unreachable(buf, &from, ours, icmp::CODE_PROTO_UNREACHABLE)
+            }
             _ => {
                 self.counters.drop_unsupported += 1;
                 Action::Drop
@@ -228,15 +281,87 @@ impl Iface {
         }
     }
 
+    /// A UDP datagram: the engine has no UDP sockets, so an owned address answers "port
+    /// unreachable" (RFC 1122 4.1.3.1) once the header and checksum are good (Linux drops
+    /// a bad checksum silently, `__udp4_lib_rcv`).
+    fn udp(
+        &mut self,
+        buf: &mut [u8],
+        l4: core::ops::Range<usize>,
+        from: &Offender,
+        ours: OurAddr,
+    ) -> Action {
+        let b = &buf[l4];
+        if b.len() < 8 {
+            return self.malformed(WireError::Truncated);
+        }
+        let ulen = be16(b, 4) as usize;
+        if ulen < 8 || ulen > b.len() {
+            return self.malformed(WireError::BadTotalLen);
+        }
+        let sum = checksum::combine(&[
+            checksum::pseudo_header(from.src, ours.addr, PROTO_UDP, ulen as u16),
+            checksum::sum(&b[..ulen]),
+        ]);
+        if be16(b, 6) != 0 && sum != 0xffff {
+            return self.malformed(WireError::BadChecksum);
+        }
+        if !ours.owned {
+            self.counters.drop_unsupported += 1;
+            return Action::Drop;
+        }
+        self.unreachable(buf, from, ours, icmp::CODE_PORT_UNREACHABLE)
+    }
+
+    /// Answers the datagram in the frame with ICMP destination unreachable `code`, built
+    /// in place as Linux's `icmp_send` builds it: as much of the datagram as fits in 576
+    /// bytes, precedence "internetwork control" with the datagram's TOS bits, no DF, an
+    /// ID from the per-destination counters; within the rate limits.
+    fn unreachable(&mut self, buf: &mut [u8], from: &Offender, ours: OurAddr, code: u8) -> Action {
+        // RFC 1122 3.2.2: never about a datagram whose source is not one host.
+        if from.src.is_unspecified() || from.src.is_broadcast() || from.src.is_multicast() {
+            self.counters.drop_unsupported += 1;
+            return Action::Drop;
+        }
+        if !self.icmp.allow_error(self.now, IpAddr::V4(from.src)) {
+            self.counters.icmp_rate_limited += 1;
+            return Action::Drop;
+        }
+        let ip_at = from.eth_len;
+        let msg_at = ip_at + ipv4::MIN_HEADER_LEN;
+        let quote_at = msg_at + icmp::HEADER_LEN;
+        let quoted = from
+            .total
+            .min(icmp::ERROR_QUOTE_MAX)
+            .min(buf.len().saturating_sub(quote_at));
+        buf.copy_within(ip_at..ip_at + quoted, quote_at);
+        let msg_len = icmp::emit_unreachable(&mut buf[msg_at..], code, quoted);
+        let ip = Ip {
+            src: ours.addr,
+            dst: from.src,
+            ident: self.icmp.ip_id(
+                self.now,
+                IpAddr::V4(ours.addr),
+                IpAddr::V4(from.src),
+                ipv4::PROTO_ICMP,
+            ),
+        };
+        // Linux: `RT_TOS(tos) | IPTOS_PREC_INTERNETCONTROL` for an error.
+        let tos = 0xC0 | (from.tos & 0x1E);
+        frame::icmp_ipv4_header(buf, ip_at, &ip, tos, msg_len);
+        self.reply_eth(buf, from.src_mac);
+        self.counters.icmp_unreachable_sent += 1;
+        Action::Transmit(msg_at + msg_len)
+    }
+
     fn icmp(
         &mut self,
         buf: &mut [u8],
         l4: core::ops::Range<usize>,
-        eth_len: usize,
-        src_mac: MacAddr,
-        src: Ipv4Addr,
+        from: &Offender,
         ours: OurAddr,
     ) -> Action {
+        let (eth_len, src_mac, src) = (from.eth_len, from.src_mac, from.src);
         match IcmpRepr::parse(&buf[l4.clone()]) {
             Ok(IcmpRepr::EchoRequest { .. }) if ours.owned => {}
             Ok(IcmpRepr::FragNeeded {
@@ -270,14 +395,20 @@ impl Iface {
             return Action::Drop;
         }
         // A fresh 20-byte header: request options (record route, ...) are not echoed.
+        // As Linux's `icmp_reply`: the request's TOS, no DF, a per-destination ID.
         let ip_at = eth_len;
         buf.copy_within(l4, ip_at + ipv4::MIN_HEADER_LEN);
         let ip = Ip {
             src: ours.addr,
             dst: src,
-            ident: 0,
+            ident: self.icmp.ip_id(
+                self.now,
+                IpAddr::V4(ours.addr),
+                IpAddr::V4(src),
+                ipv4::PROTO_ICMP,
+            ),
         };
-        frame::ipv4_header(buf, ip_at, &ip, ipv4::PROTO_ICMP, 0, msg_len);
+        frame::icmp_ipv4_header(buf, ip_at, &ip, from.tos, msg_len);
         self.reply_eth(buf, src_mac);
         self.counters.icmp_echo_replies += 1;
         Action::Transmit(ip_at + ipv4::MIN_HEADER_LEN + msg_len)
@@ -340,3 +471,5 @@ impl Iface {
 mod tests;
 #[cfg(test)]
 mod v6_tests;
+#[cfg(test)]
+mod answers_tests;

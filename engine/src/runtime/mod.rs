@@ -285,10 +285,16 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
         }
     }
 
-    let steered: Vec<(std::net::Ipv4Addr, u16)> = if let Service::Frames(h) = &cfg.service {
-        addrs.iter().map(|a| (a.cidr.addr, h.port())).collect()
+    let steered: Vec<(std::net::IpAddr, u16)> = if let Service::Frames(h) = &cfg.service {
+        addrs
+            .iter()
+            .map(|a| (a.cidr.addr.into(), h.port()))
+            .collect()
     } else {
-        listen.iter().map(|a| (*a.ip(), a.port())).collect()
+        listen
+            .iter()
+            .map(|a| ((*a.ip()).into(), a.port()))
+            .collect()
     };
     let mut steering = Steering::load(&SteerConfig {
         addrs: addrs
@@ -299,8 +305,16 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
                 } else {
                     AddrMode::Shared
                 };
-                (a.cidr.addr, mode)
+                (a.cidr.addr.into(), mode)
             })
+            .chain(plan6.addrs.iter().map(|&(c, owned)| {
+                let mode = if owned {
+                    AddrMode::Owned
+                } else {
+                    AddrMode::Shared
+                };
+                (c.addr.into(), mode)
+            }))
             .collect(),
         ports: steered,
         local_port_range: Some(cfg.local_ports),
@@ -438,6 +452,7 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
         // Only the first worker sends a frame handler's initial frames.
         wcfg.initial_frames = w == 0;
         let mut iface6 = Iface::new(mac, our.clone());
+        iface6.set_seed(secrets.icmp_seed() ^ w as u64);
         plan6.add_to(&mut iface6);
         // The first worker probes for duplicates; every worker hears the answers.
         let mut worker = Worker::new(xsk, iface6, wcfg, published.clone())

@@ -55,8 +55,14 @@ pub struct TcpConfig {
     /// a sender with a large window keeps new data to send past a hole. Memory still
     /// follows the data: only queued bytes take buffer.
     pub send_buffer_max: usize,
-    /// Offer window scaling (RFC 7323); our shift is derived from `recv_buffer`.
+    /// Offer window scaling (RFC 7323); our shift is derived from `window_scale_space`
+    /// (see [`TcpConfig::window_shift`]).
     pub window_scaling: bool,
+    /// The receive space our window scale is sized for, in bytes: Linux sizes its scale
+    /// on the largest buffer a connection could grow to (the larger of `tcp_rmem[2]`,
+    /// 32 MiB on 6.x, and `rmem_max`), not on the buffer of the moment, and so do we by
+    /// default (scale 10). The window offered is still bounded by `recv_buffer`.
+    pub window_scale_space: usize,
     /// Offer SACK (RFC 2018).
     pub sack: bool,
     /// Offer timestamps (RFC 7323).
@@ -102,6 +108,7 @@ impl Default for TcpConfig {
             send_buffer: 256 * 1024,
             send_buffer_max: 4 * 1024 * 1024,
             window_scaling: true,
+            window_scale_space: LINUX_RMEM_MAX,
             sack: true,
             timestamps: true,
             nagle: false,
@@ -123,12 +130,69 @@ impl Default for TcpConfig {
 }
 
 impl TcpConfig {
-    /// The smallest shift that lets `recv_buffer` be advertised (RFC 7323 2.3, max 14).
+    /// Our window scale (RFC 7323 2.3), as Linux's `tcp_select_initial_window`
+    /// (net/ipv4/tcp_output.c) chooses it: `ilog2(space) - 15`, clamped to 0..=14, where
+    /// `space` is the larger of `recv_buffer` and `window_scale_space`.
     pub fn window_shift(&self) -> u8 {
-        let mut shift = 0u8;
-        while shift < 14 && (self.recv_buffer >> shift) > 65535 {
-            shift += 1;
+        let space = self.recv_buffer.max(self.window_scale_space).max(1);
+        (space.ilog2() as i64 - 15).clamp(0, 14) as u8
+    }
+
+    /// The window a SYN or SYN-ACK offers (never scaled, RFC 7323 2.2), as Linux's
+    /// `tcp_select_initial_window` quantizes it: the largest multiple of the segment size
+    /// that fits in the room (`recv_buffer`, at most 65535), where the segment size is our
+    /// MSS less the 12 bytes of timestamps when they are in use (`timestamps`). Linux's
+    /// room is 64 KiB (`tcp_rmem[1]`, 128 KiB, at its default scaling ratio of one half),
+    /// so for any buffer of 64 KiB or more both offer 65160 with timestamps and 64240
+    /// without. A SYN of ours knows nothing of the peer's timestamps yet and, as Linux's,
+    /// uses the whole MSS.
+    pub fn syn_window(&self, timestamps: bool) -> u16 {
+        let room = self.recv_buffer.min(u16::MAX as usize);
+        let seg = (self.mss as usize).saturating_sub(if timestamps { 12 } else { 0 });
+        if seg > 0 && room > seg {
+            (room - room % seg) as u16
+        } else {
+            room as u16
         }
-        shift
+    }
+}
+
+/// Linux 6.x's default `tcp_rmem[2]`, 32 MiB: what its window scale is sized for.
+pub const LINUX_RMEM_MAX: usize = 32 << 20;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The values a Linux 6.18 host offers in the same setup (MSS 1460, default
+    /// buffers): scale 10, SYN-ACK window 65160 with timestamps, 64240 without.
+    #[test]
+    fn initial_window_and_scale_as_linux_chooses_them() {
+        let c = TcpConfig::default();
+        assert_eq!(c.window_shift(), 10);
+        assert_eq!((c.syn_window(true), c.syn_window(false)), (65160, 64240));
+        // A scale sized for the buffer itself (Linux with tcp_rmem[2] = rmem_max = 256 KiB).
+        let own = TcpConfig {
+            window_scale_space: 0,
+            ..c
+        };
+        assert_eq!(own.window_shift(), 3);
+        // Small buffers: the room itself, quantized when above one segment.
+        let small = TcpConfig {
+            recv_buffer: 4000,
+            ..c
+        };
+        assert_eq!(small.syn_window(true), 2 * 1448);
+        let tiny = TcpConfig {
+            recv_buffer: 1000,
+            window_scale_space: 0,
+            ..c
+        };
+        assert_eq!((tiny.syn_window(true), tiny.window_shift()), (1000, 0));
+        let huge = TcpConfig {
+            recv_buffer: 1 << 40,
+            ..c
+        };
+        assert_eq!(huge.window_shift(), 14);
     }
 }

@@ -126,7 +126,7 @@ impl Listener {
             seq: iss,
             ack: syn.seq + 1,
             flags: Flags::SYN | Flags::ACK,
-            window: (self.cfg.recv_buffer.min(u16::MAX as usize)) as u16,
+            window: self.cfg.syn_window(opts.timestamps.is_some()),
             urgent: 0,
             options: opts,
             ecn: 0,

@@ -26,7 +26,7 @@ mod tuple6; // the IPv6 4-tuple (socket table keys, ISNs, SYN cookies)
 
 /// Sequence numbers live with the wire format (`wire::seq`); TCP uses them everywhere.
 pub use crate::wire::seq::SeqNum;
-pub use config::{Ecn, Keepalive, TcpConfig};
+pub use config::{Ecn, Keepalive, TcpConfig, LINUX_RMEM_MAX};
 pub use conn::{CloseReason, Conn, ConnInfo, ConnStats, FourTuple, Limit, State};
 pub use listener::{Listener, ListenerStats, SynVerdict};
 pub use secrets::Secrets;

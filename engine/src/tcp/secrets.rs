@@ -35,12 +35,16 @@ pub struct Secrets {
     syn_cookie: CookieKey,
     client_isn: IsnKey,
     port_start: u32,
+    ip_id: IsnKey,
+    icmp_seed: u64,
 }
 
 const LISTENER_ISN: &[u8] = b"fastpath tcp listener isn";
 const SYN_COOKIE: &[u8] = b"fastpath tcp syn cookie";
 const CLIENT_ISN: &[u8] = b"fastpath tcp client isn";
 const PORT_START: &[u8] = b"fastpath tcp ephemeral port start";
+const IP_ID: &[u8] = b"fastpath ip id start";
+const ICMP_SEED: &[u8] = b"fastpath icmp limits seed";
 
 impl Secrets {
     /// Derives every key from one 32-byte random master.
@@ -50,6 +54,8 @@ impl Secrets {
             syn_cookie: CookieKey(subkey(&master, SYN_COOKIE)),
             client_isn: IsnKey(subkey(&master, CLIENT_ISN)),
             port_start: block(&master, PORT_START, 0) as u32,
+            ip_id: IsnKey(subkey(&master, IP_ID)),
+            icmp_seed: block(&master, ICMP_SEED, 0),
         }
     }
 
@@ -72,6 +78,20 @@ impl Secrets {
     /// derived apart from every key).
     pub fn port_start(&self) -> u32 {
         self.port_start
+    }
+
+    /// Keys the ICMP rate limits' peer table and random numbers and the IPv4 ID buckets
+    /// (`icmp_out`): a peer must not predict which bucket it shares.
+    pub fn icmp_seed(&self) -> u64 {
+        self.icmp_seed
+    }
+
+    /// Where a connection's IPv4 identification counter starts: Linux gives each
+    /// connected socket a random start (`inet_id`) and counts up per segment, so the IDs
+    /// a peer sees on one connection say nothing of the host's other traffic (no idle
+    /// scan). Keyed per 4-tuple under a key of its own.
+    pub fn ip_id_start(&self, tuple: &super::FourTuple) -> u16 {
+        super::siphash::siphash24(&self.ip_id.0, &super::isn::tuple_bytes(tuple)) as u16
     }
 }
 
@@ -105,7 +125,12 @@ mod tests {
     #[test]
     fn every_use_gets_its_own_key() {
         let s = Secrets::from_master(master(1));
-        let keys = [s.listener_isn().0, s.syn_cookie().0, s.client_isn().0];
+        let keys = [
+            s.listener_isn().0,
+            s.syn_cookie().0,
+            s.client_isn().0,
+            s.ip_id.0,
+        ];
         for (i, a) in keys.iter().enumerate() {
             for b in &keys[i + 1..] {
                 assert_ne!(a, b);

@@ -12,8 +12,15 @@ pub const TYPE_ECHO_REPLY: u8 = 0;
 pub const TYPE_DEST_UNREACHABLE: u8 = 3;
 /// ICMP type: echo request.
 pub const TYPE_ECHO_REQUEST: u8 = 8;
+/// Destination-unreachable code: protocol unreachable (RFC 792).
+pub const CODE_PROTO_UNREACHABLE: u8 = 2;
+/// Destination-unreachable code: port unreachable (RFC 792).
+pub const CODE_PORT_UNREACHABLE: u8 = 3;
 /// Destination-unreachable code: fragmentation needed and DF set (RFC 1191).
 pub const CODE_FRAG_NEEDED: u8 = 4;
+/// Most bytes of an offending datagram an ICMP error quotes: the error stays within
+/// 576 bytes (RFC 1812 4.3.2.3; Linux's `icmp_send`: 576 less the IPv4 and ICMP headers).
+pub const ERROR_QUOTE_MAX: usize = 576 - 20 - HEADER_LEN;
 /// Bytes of the ICMP header (type, code, checksum, four more).
 pub const HEADER_LEN: usize = 8;
 
@@ -72,11 +79,13 @@ impl IcmpRepr {
         }
         let (kind, code) = (b[0], b[1]);
         Ok(match (kind, code) {
-            (TYPE_ECHO_REQUEST, 0) => IcmpRepr::EchoRequest {
+            // Any code: RFC 792 has only 0, but hosts answer others too, echoing the
+            // code (Linux does; nmap's IE probe sends code 9).
+            (TYPE_ECHO_REQUEST, _) => IcmpRepr::EchoRequest {
                 ident: be16(b, 4),
                 seq: be16(b, 6),
             },
-            (TYPE_ECHO_REPLY, 0) => IcmpRepr::EchoReply {
+            (TYPE_ECHO_REPLY, _) => IcmpRepr::EchoReply {
                 ident: be16(b, 4),
                 seq: be16(b, 6),
             },
@@ -124,6 +133,16 @@ pub fn echo_request_to_reply(msg: &mut [u8]) -> Result<(), WireError> {
     let c = checksum::update(be16(msg, 2), old, new);
     msg[2..4].copy_from_slice(&c.to_be_bytes());
     Ok(())
+}
+
+/// Writes an ICMP destination unreachable with `code` at the start of `msg`, quoting the
+/// `quoted` bytes that already follow its 8-byte header; returns the message's length.
+pub fn emit_unreachable(msg: &mut [u8], code: u8, quoted: usize) -> usize {
+    let len = HEADER_LEN + quoted;
+    msg[..HEADER_LEN].copy_from_slice(&[TYPE_DEST_UNREACHABLE, code, 0, 0, 0, 0, 0, 0]);
+    let c = checksum::checksum(&msg[..len], 0);
+    msg[2..4].copy_from_slice(&c.to_be_bytes());
+    len
 }
 
 #[cfg(test)]

@@ -114,6 +114,11 @@ impl<T: AsRef<[u8]>> Packet<T> {
         be16(self.b(), field::IDENT)
     }
 
+    /// The whole type-of-service byte: DSCP and ECN (RFC 2474, 3168).
+    pub fn tos(&self) -> u8 {
+        self.b()[field::TOS]
+    }
+
     /// The ECN field (RFC 3168 5): `ECN_NOT_ECT`, `ECN_ECT1`, `ECN_ECT0` or `ECN_CE`.
     pub fn ecn(&self) -> u8 {
         self.b()[field::TOS] & 0x3

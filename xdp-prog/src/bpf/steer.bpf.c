@@ -5,10 +5,17 @@
  * host's own traffic on the same NIC (SSH, DNS, other ports) is untouched:
  *
  *   ARP whose target is an OWNED address                    -> engine
- *   IPv4 to an OWNED address: ICMP, TCP (any port), fragments -> engine
+ *   IPv4 to an OWNED address: every protocol, fragments     -> engine
+ *     (ICMP and TCP it serves; UDP and the rest it answers with ICMP unreachable)
  *   TCP to a SHARED address on an engine port               -> engine
  *   TCP to any engine address on the local port range       -> engine
- *   everything else (other addresses, UDP, IPv6, ...)       -> kernel (XDP_PASS)
+ *   IPv6, after a bounded walk over hop-by-hop, routing, fragment and destination
+ *   options headers, by the same rules, and:
+ *     neighbour solicitation whose target is OWNED (to the solicited-node multicast
+ *     group), advertisement to an OWNED address or about one   -> engine
+ *     router solicitation/advertisement, redirect, link-local and other multicast
+ *     destinations, unknown next headers (ESP, AH, ...)        -> kernel
+ *   everything else (other addresses, ...)                  -> kernel (XDP_PASS)
  *
  * Malformed frames are counted by reason and passed: the kernel is the authority on what
  * to do with bytes that are not ours to understand.
@@ -25,6 +32,7 @@
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/tcp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
@@ -35,6 +43,20 @@
 #define ETH_P_8021AD_BE bpf_htons(0x88A8)
 #define ETH_P_IP_BE bpf_htons(0x0800)
 #define ETH_P_ARP_BE bpf_htons(0x0806)
+#define ETH_P_IPV6_BE bpf_htons(0x86DD)
+
+/* IPv6 next-header values (RFC 8200 4, RFC 4443, RFC 4861). */
+#define NH_HOPOPTS 0
+#define NH_ROUTING 43
+#define NH_FRAGMENT 44
+#define NH_ICMPV6 58
+#define NH_NONE 59
+#define NH_DSTOPTS 60
+#define ICMP6_ROUTER_SOLICIT 133
+#define ICMP6_ROUTER_ADVERT 134
+#define ICMP6_NEIGH_SOLICIT 135
+#define ICMP6_NEIGH_ADVERT 136
+#define ICMP6_REDIRECT 137
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -49,6 +71,20 @@ struct {
 	__type(key, struct fp_port_key);
 	__type(value, __u8);
 } ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct fp_addr6);
+	__type(value, __u8); /* FP_ADDR_OWNED or FP_ADDR_SHARED */
+} addrs6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct fp_port6_key);
+	__type(value, __u8);
+} ports6 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -215,8 +251,13 @@ static __always_inline int handle_ipv4(struct xdp_md *ctx, void *pos, void *end)
 			return pass();
 		return to_engine(ctx, FP_C_RULE_ICMP, flow_hash(ip->saddr, ip->daddr, 0));
 	}
-	if (ip->protocol != IPPROTO_TCP)
+	if (ip->protocol != IPPROTO_TCP) {
+		/* An owned address has no kernel behind it: its UDP and other protocols go to the
+		 * engine, which answers them with ICMP unreachable as a host does. */
+		if (mode == FP_ADDR_OWNED)
+			return to_engine(ctx, FP_C_RULE_OWNED_OTHER, flow_hash(ip->saddr, ip->daddr, 0));
 		return pass();
+	}
 
 	tcp = pos;
 	if ((void *)(tcp + 1) > end)
@@ -231,6 +272,150 @@ static __always_inline int handle_ipv4(struct xdp_md *ctx, void *pos, void *end)
 	if (in_local_range(tcp->dest))
 		return to_engine(ctx, FP_C_RULE_TCP_RANGE, hash);
 	/* An owned address is the engine's outright: it answers unserved ports with RST. */
+	if (mode == FP_ADDR_OWNED)
+		return to_engine(ctx, FP_C_RULE_TCP_OWNED, hash);
+	return pass();
+}
+
+static __always_inline __u8 addr6_mode(const __u8 *addr)
+{
+	struct fp_addr6 key;
+	__u8 *mode;
+
+	__builtin_memcpy(key.addr, addr, 16);
+	mode = bpf_map_lookup_elem(&addrs6, &key);
+	return mode ? *mode : 0;
+}
+
+static __always_inline int is_engine_port6(const __u8 *addr, __u16 port_be)
+{
+	struct fp_port6_key key = { .port = port_be, .pad = 0 };
+
+	__builtin_memcpy(key.addr, addr, 16);
+	if (bpf_map_lookup_elem(&ports6, &key))
+		return 1;
+	__builtin_memset(key.addr, 0, 16);
+	return bpf_map_lookup_elem(&ports6, &key) != 0;
+}
+
+/* The four 32-bit words of an address folded into one, for the flow hash. */
+static __always_inline __u32 fold6(const struct in6_addr *a)
+{
+	return a->in6_u.u6_addr32[0] ^ a->in6_u.u6_addr32[1] ^ a->in6_u.u6_addr32[2] ^
+	       a->in6_u.u6_addr32[3];
+}
+
+static __always_inline int handle_ipv6(struct xdp_md *ctx, void *pos, void *end)
+{
+	struct ipv6hdr *ip6 = pos;
+	__u8 nexthdr, mode;
+	__u32 i, hash;
+
+	if ((void *)(ip6 + 1) > end || ip6->version != 6)
+		return malformed(FP_C_BAD_IP6);
+	pos = ip6 + 1;
+	nexthdr = ip6->nexthdr;
+	mode = addr6_mode(ip6->daddr.in6_u.u6_addr8);
+	hash = flow_hash(fold6(&ip6->saddr), fold6(&ip6->daddr), 0);
+
+	/* RFC 8200 4.1: hop-by-hop first, then any order; a bounded walk. */
+	for (i = 0; i < FP_IP6_MAX_EXT; i++) {
+		__u8 *ext = pos;
+
+		if (nexthdr == NH_HOPOPTS || nexthdr == NH_ROUTING || nexthdr == NH_DSTOPTS) {
+			if ((void *)(ext + 2) > end)
+				return malformed(FP_C_BAD_IP6_EXT);
+			nexthdr = ext[0];
+			pos += ((__u32)ext[1] + 1) * 8;
+			if (pos > end)
+				return malformed(FP_C_BAD_IP6_EXT);
+			continue;
+		}
+		if (nexthdr == NH_FRAGMENT) {
+			if ((void *)(ext + 8) > end)
+				return malformed(FP_C_BAD_IP6_EXT);
+			/* Offset or more-fragments set: a piece of a datagram. As for IPv4, an
+			 * owned address's go to the engine (which counts and drops them), a shared
+			 * address's to the kernel, which may reassemble what is its own. An atomic
+			 * fragment (RFC 6946) is walked through. */
+			if ((ext[2] << 8 | ext[3]) & 0xFFF9) {
+				if (mode == FP_ADDR_OWNED)
+					return to_engine(ctx, FP_C_RULE_FRAGMENT, hash);
+				return pass();
+			}
+			nexthdr = ext[0];
+			pos += 8;
+			continue;
+		}
+		break;
+	}
+	if (nexthdr == NH_HOPOPTS || nexthdr == NH_ROUTING || nexthdr == NH_DSTOPTS ||
+	    nexthdr == NH_FRAGMENT) {
+		count(FP_C_IP6_EXT_LIMIT);
+		return pass();
+	}
+
+	if (nexthdr == NH_ICMPV6) {
+		__u8 *icmp = pos;
+
+		if ((void *)(icmp + 4) > end)
+			return malformed(FP_C_BAD_L4);
+		/* Router traffic is the kernel's (RFC 4861 6, 8). */
+		if (icmp[0] == ICMP6_ROUTER_SOLICIT || icmp[0] == ICMP6_ROUTER_ADVERT ||
+		    icmp[0] == ICMP6_REDIRECT)
+			return pass();
+		if (icmp[0] == ICMP6_NEIGH_SOLICIT) {
+			/* Sent to the target's solicited-node group, so the target decides. */
+			if ((void *)(icmp + 24) > end)
+				return malformed(FP_C_BAD_L4);
+			if (addr6_mode(icmp + 8) != FP_ADDR_OWNED)
+				return pass();
+			return to_engine(ctx, FP_C_RULE_NDP, hash);
+		}
+		if (icmp[0] == ICMP6_NEIGH_ADVERT) {
+			/* One about an owned address is the engine's, also when it goes to all
+			 * nodes: that is how another node defends the address against the
+			 * engine's duplicate address detection (RFC 4862 5.4.4). */
+			if ((void *)(icmp + 24) > end)
+				return malformed(FP_C_BAD_L4);
+			if (mode == FP_ADDR_OWNED || addr6_mode(icmp + 8) == FP_ADDR_OWNED)
+				return to_engine(ctx, FP_C_RULE_NDP, hash);
+			return pass();
+		}
+		if (mode != FP_ADDR_OWNED)
+			return pass();
+		return to_engine(ctx, FP_C_RULE_ICMP6, hash);
+	}
+	if (!mode)
+		return pass();
+	if (nexthdr != IPPROTO_TCP) {
+		if (nexthdr == NH_NONE)
+			return pass();
+		/* ESP, AH, Mobility, ... are not walked: the kernel's, counted. */
+		if (nexthdr == 50 || nexthdr == 51 || nexthdr == 135 || nexthdr == 139 ||
+		    nexthdr == 140 || nexthdr == 253 || nexthdr == 254) {
+			count(FP_C_IP6_EXT_OTHER);
+			return pass();
+		}
+		if (mode == FP_ADDR_OWNED)
+			return to_engine(ctx, FP_C_RULE_OWNED_OTHER, hash);
+		return pass();
+	}
+
+	struct tcphdr *tcp = pos;
+	__u32 doff_bytes;
+
+	if ((void *)(tcp + 1) > end)
+		return malformed(FP_C_BAD_L4);
+	doff_bytes = tcp->doff * 4;
+	if (tcp->doff < 5 || pos + doff_bytes > end)
+		return malformed(FP_C_BAD_TCP_DOFF);
+	hash = flow_hash(fold6(&ip6->saddr), fold6(&ip6->daddr),
+			 ((__u32)tcp->source << 16) | tcp->dest);
+	if (is_engine_port6(ip6->daddr.in6_u.u6_addr8, tcp->dest))
+		return to_engine(ctx, FP_C_RULE_TCP_PORT, hash);
+	if (in_local_range(tcp->dest))
+		return to_engine(ctx, FP_C_RULE_TCP_RANGE, hash);
 	if (mode == FP_ADDR_OWNED)
 		return to_engine(ctx, FP_C_RULE_TCP_OWNED, hash);
 	return pass();
@@ -264,6 +449,8 @@ int fastpath_steer(struct xdp_md *ctx)
 		return handle_arp(ctx, pos, end);
 	if (proto == ETH_P_IP_BE)
 		return handle_ipv4(ctx, pos, end);
+	if (proto == ETH_P_IPV6_BE)
+		return handle_ipv6(ctx, pos, end);
 	return pass();
 }
 

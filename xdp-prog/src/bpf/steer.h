@@ -5,8 +5,23 @@
 #define FASTPATH_STEER_H
 
 /* Values of the `addrs` map: how the engine holds an IPv4 address. */
-#define FP_ADDR_OWNED 1  /* the kernel does not have it: ARP, ICMP and all TCP go to the engine */
+#define FP_ADDR_OWNED 1  /* the kernel does not have it: ARP and all IP traffic go to the engine */
 #define FP_ADDR_SHARED 2 /* the kernel has it too: only the engine's TCP ports (and range) */
+
+/* Key of the `addrs6` map: an IPv6 address, network order (value as `addrs`). */
+struct fp_addr6 {
+	__u8 addr[16];
+};
+
+/* Key of the `ports6` map. addr :: means "any of the engine's addresses". */
+struct fp_port6_key {
+	__u8 addr[16]; /* network order */
+	__u16 port;    /* network order */
+	__u16 pad;     /* must be zero */
+};
+
+/* Extension headers the program walks before giving up (passing the frame to the kernel). */
+#define FP_IP6_MAX_EXT 6
 
 /* Key of the `ports` map. addr 0 means "any of the engine's addresses". */
 struct fp_port_key {
@@ -40,6 +55,13 @@ enum fp_counter {
 	FP_C_BAD_IHL,          /* malformed: IPv4 version != 4 or IHL < 5 */
 	FP_C_BAD_L4,           /* malformed: truncated ICMP or TCP header */
 	FP_C_BAD_TCP_DOFF,     /* malformed: TCP data offset < 5 or past the frame */
+	FP_C_RULE_OWNED_OTHER, /* matched: UDP or another protocol to an owned address */
+	FP_C_RULE_NDP,         /* matched: neighbour solicitation/advertisement for an owned IPv6 address */
+	FP_C_RULE_ICMP6,       /* matched: ICMPv6 (not NDP, not router traffic) to an owned IPv6 address */
+	FP_C_BAD_IP6,          /* malformed: truncated IPv6 header or version != 6 */
+	FP_C_BAD_IP6_EXT,      /* malformed: truncated IPv6 extension header */
+	FP_C_IP6_EXT_LIMIT,    /* passed: more than FP_IP6_MAX_EXT extension headers */
+	FP_C_IP6_EXT_OTHER,    /* passed: a next header the program does not walk (ESP, AH, ...) */
 	FP_C_MAX,
 };
 

@@ -436,7 +436,7 @@ impl Conn {
         c.snd_wl1 = ack.seq;
         c.snd_wl2 = ack.ack;
         // The SYN-ACK advertised an unscaled window of up to 64 KiB.
-        c.rcv_adv = c.rcv_nxt + (cfg.recv_buffer.min(u16::MAX as usize) as u32);
+        c.rcv_adv = c.rcv_nxt + cfg.syn_window(c.ts.is_some()) as u32;
         c
     }
 

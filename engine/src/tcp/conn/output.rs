@@ -105,7 +105,8 @@ impl Conn {
         }
         r.options = o;
         // RFC 7323 2.2: the window in a SYN is never scaled.
-        let w = (self.recv_buf.window() as u32).min(u16::MAX as u32);
+        let syn_window = self.cfg.syn_window(synack && self.ts.is_some());
+        let w = (self.recv_buf.window() as u32).min(syn_window as u32);
         r.window = w as u16;
         if synack {
             self.rcv_adv = self.rcv_nxt + w;

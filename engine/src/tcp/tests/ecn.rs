@@ -10,7 +10,7 @@ const MSS: u32 = 1448;
 /// An ECN-setup SYN (ECE and CWR) from a Linux-like peer and our answer.
 const ECN_HANDSHAKE: &str = "
 0.000 < SEW seq 0 win 64240 <mss 1460,sackOK,TS 100 0,nop,wscale 7>
-0.000 > S.E seq 0 ack 1 win 65535 notect <mss 1460,sackOK,TS * 100,wscale 2>
+0.000 > S.E seq 0 ack 1 win 65160 notect <mss 1460,sackOK,TS * 100,wscale 2>
 0.010 < . seq 1 ack 1 win 1000 <TS 110 *>
 ";
 
@@ -51,7 +51,7 @@ fn without_an_ecn_setup_syn_or_with_ecn_off_nothing_is_negotiated() {
             &format!(
                 "
 0.000 < {syn} seq 0 win 64240 <mss 1460,sackOK,TS 100 0,nop,wscale 7>
-0.000 > S. seq 0 ack 1 win 65535 <mss 1460,sackOK,TS * 100,wscale 2>
+0.000 > S. seq 0 ack 1 win 65160 <mss 1460,sackOK,TS * 100,wscale 2>
 0.010 < . seq 1 ack 1 win 1000 <TS 110 *>
 0.020 app send 1000
 0.020 > P. seq 1 ack 1 len 1000 notect <TS * 110>

@@ -264,7 +264,7 @@ fn frto_undoes_a_spurious_timeout_without_timestamps() {
         &format!(
             "
 0.000 < S seq 0 win 64240 <mss 1460,sackOK,nop,wscale 7>
-0.000 > S. seq 0 ack 1 win 65535 <mss 1460,sackOK,wscale 2>
+0.000 > S. seq 0 ack 1 win 64240 <mss 1460,sackOK,wscale 2>
 0.010 < . seq 1 ack 1 win 1000
 0.020 app send {}
 {}0.042 > . seq 14601 ack 1 len 1460

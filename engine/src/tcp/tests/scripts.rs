@@ -6,11 +6,13 @@ use core::time::Duration;
 use super::harness::run;
 use crate::tcp::{Keepalive, TcpConfig};
 
-/// Linux-like defaults but a small receive buffer (window scale 2) for readable windows.
+/// Linux-like defaults but a small receive buffer, with the window scale sized for it
+/// (2), for readable windows.
 pub(super) fn cfg() -> TcpConfig {
     TcpConfig {
         recv_buffer: 200_000,
         send_buffer: 200_000,
+        window_scale_space: 0,
         ..TcpConfig::default()
     }
 }
@@ -18,7 +20,7 @@ pub(super) fn cfg() -> TcpConfig {
 /// The handshake most Linux peers do, then the peer's ACK (window 1000 << 7).
 pub(super) const HANDSHAKE: &str = "
 0.000 < S seq 0 win 64240 <mss 1460,sackOK,TS 100 0,nop,wscale 7>
-0.000 > S. seq 0 ack 1 win 65535 <mss 1460,sackOK,TS * 100,wscale 2>
+0.000 > S. seq 0 ack 1 win 65160 <mss 1460,sackOK,TS * 100,wscale 2>
 0.010 < . seq 1 ack 1 win 1000 <TS 110 *>
 0.010 state ESTABLISHED
 ";
@@ -38,7 +40,7 @@ fn passive_open_without_options() {
         &cfg(),
         "
 0.000 < S seq 0 win 8192
-0.000 > S. seq 0 ack 1 win 65535 <mss 1460>
+0.000 > S. seq 0 ack 1 win 64240 <mss 1460>
 0.010 < . seq 1 ack 1 win 8192
 0.010 state ESTABLISHED
 0.020 app send 600
@@ -86,7 +88,7 @@ fn unscaled_window_is_clamped_to_the_field() {
         &cfg(),
         "
 0.000 < S seq 0 win 8192
-0.000 > S. seq 0 ack 1 win 65535 <mss 1460>
+0.000 > S. seq 0 ack 1 win 64240 <mss 1460>
 0.010 < . seq 1 ack 1 win 8192
 0.020 < P. seq 1 ack 1 win 8192 len 100
 0.020 > . seq 1 ack 101 win 65535
@@ -104,7 +106,7 @@ fn active_open_and_simultaneous_open() {
         &cfg(),
         "
 0.000 app connect
-0.000 > S seq 0 win 65535 <mss 1460,sackOK,TS * 0,wscale 2>
+0.000 > S seq 0 win 64240 <mss 1460,sackOK,TS * 0,wscale 2>
 0.020 < S. seq 0 ack 1 win 65535 <mss 1400,sackOK,TS 500 *,wscale 5>
 0.020 > . seq 1 ack 1 <TS * 500>
 0.020 state ESTABLISHED
@@ -505,7 +507,7 @@ fn close_during_the_handshake_sends_fin_after_it() {
         &cfg(),
         "
 0.000 < S seq 0 win 64240 <mss 1460>
-0.000 > S. seq 0 ack 1 win 65535 <mss 1460>
+0.000 > S. seq 0 ack 1 win 64240 <mss 1460>
 0.005 app close
 0.005 > none
 0.005 state SYN_RECEIVED
@@ -734,7 +736,7 @@ fn receive_window_shrinks_as_data_waits_and_reopens_on_read() {
         &c,
         "
 0.000 < S seq 0 win 64240 <mss 1460,TS 100 0>
-0.000 > S. seq 0 ack 1 win 8000 <mss 1460,TS * 100>
+0.000 > S. seq 0 ack 1 win 7240 <mss 1460,TS * 100>
 0.010 < . seq 1 ack 1 win 1000 <TS 110 *>
 0.020 < . seq 1 ack 1 win 1000 len 1448 <TS 120 *>
 0.020 > . seq 1 ack 1449 win 6552 <TS * 120>
