@@ -204,6 +204,10 @@ pub struct EngineConfig {
     pub ports: Vec<u16>,
     /// Local ports (inclusive) for connections the engine opens; steered to the engine.
     pub local_ports: (u16, u16),
+    /// TCP ports the applications (`apps`) may listen on (`Net::listen`), on every
+    /// address: steered to the engine from the start, refused by nobody until an
+    /// application listens (a SYN before that gets a RST). None by default.
+    pub app_ports: Vec<u16>,
     /// How the AF_XDP sockets are opened.
     pub afxdp: AfXdpConfig,
     /// How the steering program is attached.
@@ -252,6 +256,7 @@ impl EngineConfig {
             gateway: None,
             ports: vec![80],
             local_ports: (61000, 64999),
+            app_ports: Vec::new(),
             afxdp: AfXdpConfig {
                 mode: BindMode::Auto,
                 frames: DEFAULT_FRAMES,

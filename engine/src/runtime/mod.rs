@@ -284,7 +284,15 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
     let steered: Vec<(std::net::Ipv4Addr, u16)> = if let Service::Frames(h) = &cfg.service {
         addrs.iter().map(|a| (a.cidr.addr, h.port())).collect()
     } else {
-        listen.iter().map(|a| (*a.ip(), a.port())).collect()
+        // The responder's ports, then those the applications may listen on.
+        let app = addrs
+            .iter()
+            .flat_map(|a| cfg.app_ports.iter().map(move |&p| (a.cidr.addr, p)));
+        listen
+            .iter()
+            .map(|a| (*a.ip(), a.port()))
+            .chain(app)
+            .collect()
     };
     let mut steering = Steering::load(&SteerConfig {
         addrs: addrs
@@ -359,6 +367,7 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
         gateway: cfg.gateway,
         local_ports: cfg.local_ports,
         workers: queues.len() as u16,
+        app_ports: Some(cfg.app_ports.clone()),
     };
     let site = match &cfg.service {
         Service::Http(site) => site.clone(),
@@ -566,6 +575,13 @@ fn check(cfg: &EngineConfig) -> Result<(), StartError> {
     let (lo, hi) = cfg.local_ports;
     if lo == 0 || lo > hi {
         return Err(StartError::BadLocalPorts { lo, hi });
+    }
+    if let Some(&p) = cfg
+        .app_ports
+        .iter()
+        .find(|p| **p == 0 || cfg.listen_ports().contains(p))
+    {
+        return Err(StartError::AppPort(p));
     }
     Ok(())
 }

@@ -1,0 +1,143 @@
+//! The engine's examples (engine/examples: echo, kv, api) on a veth pair, each driven by
+//! the real clients their users have: nc and socat, redis-cli and redis-benchmark, curl
+//! and Python's http.client. Each starts as a user would start it (`--iface --ip --port`),
+//! is waited on until its ready line, and stops cleanly on SIGINT or SIGTERM.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use fastpath_testbed::{privileged, ChildGuard, VethPair};
+
+mod common;
+
+use common::READY;
+
+/// The example's binary, built (release or debug, as this test) if it is not yet.
+fn example(name: &str) -> PathBuf {
+    static BUILT: Mutex<bool> = Mutex::new(false);
+    let bin_dir = PathBuf::from(common::BIN)
+        .parent()
+        .expect("the binary's directory")
+        .to_path_buf();
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !*built {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut c = Command::new(cargo);
+        c.args(["build", "-p", "fastpath-engine", "--examples"]);
+        if bin_dir.ends_with("release") {
+            c.arg("--release");
+        }
+        let out = c.output().expect("running cargo");
+        assert!(
+            out.status.success(),
+            "building the examples: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        *built = true;
+    }
+    bin_dir.join("examples").join(name)
+}
+
+/// Starts example `name` in the engine namespace on `port` and waits for its ready line.
+fn start(pair: &VethPair, name: &str, port: u16, extra: &[&str]) -> ChildGuard {
+    let bin = example(name);
+    let ip = format!("{}/24", pair.engine_addr());
+    let port = port.to_string();
+    let mut argv = vec![
+        bin.to_str().expect("a UTF-8 path"),
+        "--iface",
+        pair.engine_if(),
+        "--ip",
+        &ip,
+        "--port",
+        &port,
+    ];
+    argv.extend_from_slice(extra);
+    let mut child = pair.engine_ns().spawn(&argv);
+    let up = child.wait_for_output(Duration::from_secs(20), |_, err| err.contains(READY));
+    assert!(
+        up && child.alive(),
+        "example {name} did not start: {:?}",
+        child.stop(Duration::from_secs(1))
+    );
+    child
+}
+
+/// Stops the example with `sig`; it must exit 0 and print its summary.
+fn stop(mut child: ChildGuard, sig: i32) -> String {
+    child.signal(sig);
+    let (status, out, err) = child.wait_exit(Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "no clean exit: {status:?}\n{out}\n{err}"
+    );
+    out
+}
+
+/// Runs a shell line in the peer namespace; returns (success, stdout, stderr).
+fn peer_sh(pair: &VethPair, line: &str) -> (bool, String, String) {
+    let out = pair.peer_ns().exec(&["timeout", "60", "sh", "-c", line]);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A file of `len` pseudo-random bytes (not compressible, every byte value).
+fn random_file(tag: &str, len: usize) -> (PathBuf, common::Cleanup) {
+    let path = std::env::temp_dir().join(format!("fastpath-{tag}-{}", std::process::id()));
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let bytes: Vec<u8> = (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(&path, bytes).expect("writing the payload");
+    (path.clone(), common::Cleanup(path))
+}
+
+#[test]
+fn echo_answers_nc_and_socat_byte_exact_and_stops_on_sigint() {
+    if !privileged::check("echo_answers_nc_and_socat_byte_exact_and_stops_on_sigint") {
+        return;
+    }
+    let _one = common::one_at_a_time();
+    let pair = VethPair::new("echo");
+    let engine = start(&pair, "echo", 7007, &[]);
+    let to = pair.engine_addr().to_string();
+
+    // A line through nc (-N: half-close after stdin; the echo closes once it is all back).
+    let (ok, out, err) = peer_sh(
+        &pair,
+        &format!("printf 'hello, engine\\n' | nc -N {to} 7007"),
+    );
+    assert!(ok && out == "hello, engine\n", "nc: {out:?} {err}");
+
+    // 1 MiB through socat, and four nc at once: every byte back, in order.
+    let (file, _rm) = random_file("echo", 1 << 20);
+    let f = file.display();
+    let line = format!(
+        "socat -t 10 - TCP:{to}:7007 < {f} | sha256sum; \
+         for i in 1 2 3 4; do (nc -N {to} 7007 < {f} | sha256sum > {f}.$i) & done; wait; \
+         cat {f}.1 {f}.2 {f}.3 {f}.4; rm -f {f}.1 {f}.2 {f}.3 {f}.4; sha256sum < {f}"
+    );
+    let (ok, out, err) = peer_sh(&pair, &line);
+    let sums: Vec<&str> = out
+        .lines()
+        .map(|l| l.split(' ').next().unwrap_or(""))
+        .collect();
+    assert!(ok && sums.len() == 6, "{out} {err}");
+    assert!(
+        sums.iter().all(|s| *s == sums[5]),
+        "a stream came back altered: {out}"
+    );
+
+    let summary = stop(engine, libc::SIGINT);
+    assert!(!summary.is_empty(), "the summary is printed");
+}
