@@ -20,17 +20,20 @@
 //! Files: `site.rs` what is served (and `LiveSite` for reloads), `load.rs` loading a
 //! directory, `files.rs` per-file facts computed at load, `answer.rs` the answer and its
 //! head, `conditional.rs`, `range.rs` and `negotiate.rs` the RFC 9110 rules it applies,
+//! `request.rs` what a request head asks for, `body.rs` chunked request bodies,
 //! `response.rs` statuses and queued responses, `date.rs` the `Date` header,
 //! `access_log.rs` the access log's records and its logger thread.
 
 mod access_log;
 mod answer;
+mod body;
 mod conditional;
 mod date;
 mod files;
 mod load;
 mod negotiate;
 mod range;
+mod request;
 mod response;
 mod site;
 
@@ -44,7 +47,7 @@ pub use site::{Handler, LiveSite, Lookup, Resource, Site, SiteError};
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use self::answer::{Asked, Reply};
+use self::answer::Reply;
 use self::response::{Body, Response, Status, Writer};
 use crate::tcp::Conn;
 use crate::time::Instant;
@@ -181,7 +184,7 @@ pub struct Session {
     /// The peer kept sending after our close.
     lingering_input: bool,
     /// The answer to a request whose body is still being read: queued once it is.
-    deferred: Option<Request>,
+    deferred: Option<Parsed>,
     /// Whether any request has been seen (the first waits `header_timeout` from the start).
     served: bool,
     /// What the session counted.
@@ -203,7 +206,7 @@ fn log_unparsed(cfg: &HttpConfig, conn: &Conn, date: &[u8; DATE_LEN], status: St
 }
 
 /// What a parsed request asks for.
-struct Request {
+struct Parsed {
     reply: Reply,
     head_only: bool,
     keep_alive: bool,
@@ -360,7 +363,7 @@ impl Session {
         Verdict::Continue
     }
 
-    fn answer(&mut self, r: Request, date: &[u8; DATE_LEN], cfg: &HttpConfig) {
+    fn answer(&mut self, r: Parsed, date: &[u8; DATE_LEN], cfg: &HttpConfig) {
         self.queue(r.reply, r.head_only, r.keep_alive, date, cfg);
     }
 
@@ -581,205 +584,6 @@ impl Session {
             Err(status) => self.error(status, date, cfg),
         }
         true
-    }
-
-    fn classify(
-        &self,
-        req: &httparse::Request<'_, '_>,
-        site: &Site,
-        cfg: &HttpConfig,
-    ) -> Result<Request, Status> {
-        let method = req.method.unwrap_or("");
-        let target = req.path.unwrap_or("");
-        let version = req.version.unwrap_or(1);
-        if target.len() > cfg.max_target {
-            return Err(Status::UriTooLong);
-        }
-        let mut content_length: Option<u64> = None;
-        let mut chunked = false;
-        let mut transfer_encoding = false;
-        let mut keep_alive = version == 1;
-        let mut host = false;
-        let mut asked = Asked::default();
-        for (i, h) in req.headers.iter().enumerate() {
-            let name = h.name;
-            if asked.take(h, &req.headers[i + 1..]) {
-                continue;
-            } else if name.eq_ignore_ascii_case("content-length") {
-                let v = std::str::from_utf8(h.value)
-                    .ok()
-                    .map(str::trim)
-                    .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .ok_or(Status::BadRequest)?;
-                if content_length.is_some_and(|c| c != v) {
-                    return Err(Status::BadRequest); // conflicting lengths: smuggling
-                }
-                content_length = Some(v);
-            } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                transfer_encoding = true;
-                // Only "chunked", alone (RFC 9112 6.1: it must be the final coding, and
-                // no other coding is implemented here).
-                let mut codings = h
-                    .value
-                    .split(|&b| b == b',')
-                    .map(|t| t.trim_ascii())
-                    .filter(|t| !t.is_empty());
-                match (codings.next(), codings.next()) {
-                    (Some(c), None) if c.eq_ignore_ascii_case(b"chunked") && !chunked => {
-                        chunked = true
-                    }
-                    _ => return Err(Status::NotImplemented),
-                }
-            } else if name.eq_ignore_ascii_case("connection") {
-                if has_token(h.value, "close") {
-                    keep_alive = false;
-                } else if has_token(h.value, "keep-alive") {
-                    keep_alive = true;
-                }
-            } else if name.eq_ignore_ascii_case("host") {
-                if host {
-                    return Err(Status::BadRequest); // RFC 9112 3.2: exactly one Host
-                }
-                host = true;
-            }
-        }
-        if version == 1 && !host {
-            return Err(Status::BadRequest);
-        }
-        if transfer_encoding && (content_length.is_some() || version == 0) {
-            // RFC 9112 6.1 and 6.3: both framings at once is how requests are smuggled.
-            return Err(Status::BadRequest);
-        }
-        if content_length.is_some_and(|c| c > cfg.max_body) {
-            return Err(Status::PayloadTooLarge);
-        }
-        let body = if chunked {
-            Read::Chunked(Chunk::Size, 0)
-        } else {
-            Read::Length(content_length.unwrap_or(0))
-        };
-        let head_only = method == "HEAD";
-        if method != "GET" && !head_only {
-            return Ok(Request {
-                reply: Reply::plain(Status::MethodNotAllowed),
-                head_only: false,
-                keep_alive,
-                body,
-            });
-        }
-        let reply = match site.lookup(target) {
-            Lookup::Found(r) => Reply::for_resource(r.clone(), head_only, &asked),
-            Lookup::Made(r) => Reply::for_resource(r, head_only, &asked),
-            Lookup::Redirect(to) => Reply::redirect(to),
-            Lookup::NotFound => Reply::plain(Status::NotFound),
-            Lookup::Forbidden => return Err(Status::BadRequest),
-        };
-        Ok(Request {
-            reply,
-            head_only,
-            keep_alive,
-            body,
-        })
-    }
-
-    /// Discards a chunked body. Returns whether progress was made.
-    fn chunked(
-        &mut self,
-        now: Instant,
-        conn: &mut Conn,
-        cfg: &HttpConfig,
-        date: &[u8; DATE_LEN],
-    ) -> bool {
-        let Read::Chunked(mut state, mut seen) = self.read else {
-            return false;
-        };
-        self.fill(now, conn, cfg.max_header_bytes);
-        let start_len = self.inbuf.len();
-        let mut at = 0;
-        let result = loop {
-            match state {
-                Chunk::Size | Chunk::Trailer => {
-                    let Some(e) = self.inbuf[at..].windows(2).position(|w| w == b"\r\n") else {
-                        if self.inbuf.len() - at >= cfg.max_header_bytes {
-                            break Err(Status::BadRequest);
-                        }
-                        break Ok(());
-                    };
-                    let line = &self.inbuf[at..at + e];
-                    at += e + 2;
-                    if state == Chunk::Trailer {
-                        if line.is_empty() {
-                            self.inbuf.drain(..at);
-                            self.active_at = now;
-                            self.body_done(date, cfg);
-                            return true;
-                        }
-                        continue;
-                    }
-                    let size_part = line.split(|&b| b == b';').next().unwrap_or(b"");
-                    let size = std::str::from_utf8(size_part)
-                        .ok()
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty() && s.len() <= 16)
-                        .and_then(|s| u64::from_str_radix(s, 16).ok());
-                    let Some(size) = size else {
-                        break Err(Status::BadRequest);
-                    };
-                    seen = seen.saturating_add(size);
-                    if seen > cfg.max_body {
-                        break Err(Status::PayloadTooLarge);
-                    }
-                    state = if size == 0 {
-                        Chunk::Trailer
-                    } else {
-                        Chunk::Data(size)
-                    };
-                }
-                Chunk::Data(n) => {
-                    let avail = (self.inbuf.len() - at) as u64;
-                    let take = n.min(avail);
-                    at += take as usize;
-                    let mut left = n - take;
-                    if left > 0 && at == self.inbuf.len() {
-                        // Straight from the connection, without copying.
-                        let direct = (left as usize).min(conn.readable());
-                        conn.recv_consume(direct);
-                        left -= direct as u64;
-                    }
-                    if left > 0 {
-                        state = Chunk::Data(left);
-                        break Ok(());
-                    }
-                    state = Chunk::DataEnd;
-                }
-                Chunk::DataEnd => {
-                    if self.inbuf.len() - at < 2 {
-                        break Ok(());
-                    }
-                    if &self.inbuf[at..at + 2] != b"\r\n" {
-                        break Err(Status::BadRequest);
-                    }
-                    at += 2;
-                    state = Chunk::Size;
-                }
-            }
-        };
-        match result {
-            Ok(()) => {
-                self.inbuf.drain(..at);
-                self.read = Read::Chunked(state, seen);
-                let progressed = at > 0 || self.inbuf.len() != start_len;
-                if progressed {
-                    self.active_at = now;
-                }
-                progressed && conn.readable() > 0
-            }
-            Err(status) => {
-                self.error(status, date, cfg);
-                false
-            }
-        }
     }
 }
 
