@@ -86,9 +86,12 @@ fn peer_sh(pair: &VethPair, line: &str) -> (bool, String, String) {
     )
 }
 
-/// A file of `len` pseudo-random bytes (not compressible, every byte value).
+/// A file of `len` pseudo-random bytes (not compressible, every byte value), in a
+/// directory removed on drop.
 fn random_file(tag: &str, len: usize) -> (PathBuf, common::Cleanup) {
-    let path = std::env::temp_dir().join(format!("fastpath-{tag}-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("fastpath-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let path = dir.join("payload");
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     let bytes: Vec<u8> = (0..len)
         .map(|_| {
@@ -99,7 +102,7 @@ fn random_file(tag: &str, len: usize) -> (PathBuf, common::Cleanup) {
         })
         .collect();
     std::fs::write(&path, bytes).expect("writing the payload");
-    (path.clone(), common::Cleanup(path))
+    (path, common::Cleanup(dir))
 }
 
 #[test]
@@ -140,4 +143,85 @@ fn echo_answers_nc_and_socat_byte_exact_and_stops_on_sigint() {
 
     let summary = stop(engine, libc::SIGINT);
     assert!(!summary.is_empty(), "the summary is printed");
+}
+
+#[test]
+fn api_answers_curl_and_http_client_with_whole_bodies_and_survives_a_panic() {
+    if !privileged::check("api_answers_curl_and_http_client_with_whole_bodies_and_survives_a_panic")
+    {
+        return;
+    }
+    let _one = common::one_at_a_time();
+    let pair = VethPair::new("api");
+    let engine = start(&pair, "api", 8080, &[]);
+    let base = format!("http://{}:8080", pair.engine_addr());
+
+    let (ok, out, err) = peer_sh(&pair, &format!("curl -sS --max-time 10 {base}/hello"));
+    let hello: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    assert!(ok && hello["hello"] == "world", "{out} {err}");
+    assert!(
+        hello["agent"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("curl/")),
+        "{out}"
+    );
+
+    // 1 MiB by http.client, by length and in chunks: byte-exact, with the digest.
+    let script = common::peer_script("post_sha256.py");
+    let to = pair.engine_addr().to_string();
+    for mode in ["length", "chunked"] {
+        let out = pair.peer_ns().exec(&[
+            "timeout", "60", "python3", &script, &to, "8080", "1048576", mode,
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.starts_with("ok "),
+            "{mode}: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // 1 MiB by curl, asking `Expect: 100-continue` first (as curl does by itself for large
+    // bodies in some versions), and chunked.
+    let (file, _rm) = random_file("api", 1 << 20);
+    let f = file.display();
+    let line = format!(
+        "sha256sum < {f} | cut -d' ' -f1; \
+         curl -sS --max-time 20 -D {f}.h -H 'Expect: 100-continue' --data-binary @{f} {base}/echo | sha256sum | cut -d' ' -f1; \
+         grep -i '^x-body-sha256' {f}.h | tr -d '\\r' | cut -d' ' -f2; \
+         grep -c '^HTTP/1.1 100 Continue' {f}.h; \
+         curl -sS --max-time 20 -H 'Transfer-Encoding: chunked' --data-binary @{f} {base}/echo \
+             | sha256sum | cut -d' ' -f1"
+    );
+    let (ok, out, err) = peer_sh(&pair, &line);
+    let v: Vec<&str> = out.lines().collect();
+    assert!(ok && v.len() == 5, "{out} {err}");
+    assert_eq!(v[1], v[0], "curl's body came back altered");
+    assert_eq!(v[2], v[0], "X-Body-Sha256 names what was sent");
+    assert_eq!(v[3], "1", "curl asked for and got 100 Continue");
+    assert_eq!(v[4], v[0], "the chunked body came back altered");
+
+    // One byte beyond --max-body: 413, and the connection closed.
+    let line = format!(
+        "head -c 1048577 /dev/zero > {f}.big; \
+         curl -sS --max-time 10 -o /dev/null -D - --data-binary @{f}.big {base}/echo"
+    );
+    let (_, out, _) = peer_sh(&pair, &line);
+    assert!(out.starts_with("HTTP/1.1 413 "), "{out}");
+    assert!(
+        out.to_ascii_lowercase().contains("connection: close"),
+        "{out}"
+    );
+
+    // A panicking handler: a 500 for its client, and the engine goes on serving.
+    let (_, out, _) = peer_sh(
+        &pair,
+        &format!("curl -s --max-time 10 -o /dev/null -w '%{{http_code}}' {base}/panic"),
+    );
+    assert_eq!(out, "500");
+    let (ok, out, _) = peer_sh(&pair, &format!("curl -sS --max-time 10 {base}/hello"));
+    assert!(ok && out.contains("\"hello\":\"world\""), "{out}");
+
+    let summary = stop(engine, libc::SIGTERM);
+    assert!(summary.contains("handler panics 1"), "{summary}");
 }

@@ -64,11 +64,14 @@ impl Session {
                 Chunk::Data(n) => {
                     let avail = (self.inbuf.len() - at) as u64;
                     let take = n.min(avail);
+                    self.keep_buffered(at..at + take as usize);
                     at += take as usize;
                     let mut left = n - take;
                     if left > 0 && at == self.inbuf.len() {
-                        // Straight from the connection, without copying.
+                        // Straight from the connection, without copying (unless a
+                        // handler is to see the body).
                         let direct = (left as usize).min(conn.readable());
+                        self.keep_from(conn, direct);
                         conn.recv_consume(direct);
                         left -= direct as u64;
                     }

@@ -29,7 +29,9 @@ mod answer;
 mod body;
 mod conditional;
 mod date;
+mod exchange;
 mod files;
+mod handler;
 mod load;
 mod negotiate;
 mod range;
@@ -40,6 +42,7 @@ mod site;
 pub use access_log::{AccessLog, AccessLogger, LogFormat, LogStats, Record, QUEUE_RECORDS};
 pub use date::{DateCache, DATE_LEN};
 pub use files::{content_type, Coding, Encoded, FileInfo};
+pub use handler::{BodyStream, Request, RequestHandler, Response, ResponseBody, Routes};
 pub use load::LoadOptions;
 pub use response::CACHE_CONTROL_MAX;
 pub use site::{Handler, LiveSite, Lookup, Resource, Site, SiteError};
@@ -48,7 +51,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use self::answer::Reply;
-use self::response::{Body, Response, Status, Writer};
+use self::response::{Body, Response as Queued, Status, Writer};
 use crate::tcp::Conn;
 use crate::time::Instant;
 
@@ -124,6 +127,8 @@ crate::stats::counter_set! {
         idle_timeouts,
         /// Connections reset because a response made no progress for `send_timeout`.
         send_timeouts,
+        /// Request handlers that panicked (their clients got a 500).
+        handler_panics,
     }
 }
 
@@ -166,7 +171,7 @@ pub enum Verdict {
 pub struct Session {
     inbuf: Vec<u8>,
     read: Read,
-    out: VecDeque<Response>,
+    out: VecDeque<Queued>,
     /// The heads of the responses in `out`, back to back (emptied when `out` is).
     heads: Vec<u8>,
     /// A response with `close` is queued: read nothing more.
@@ -187,6 +192,9 @@ pub struct Session {
     deferred: Option<Parsed>,
     /// Whether any request has been seen (the first waits `header_timeout` from the start).
     served: bool,
+    /// The request for a handler being read (`exchange.rs`); made at the first such
+    /// request, so a connection of the static path carries one pointer of it.
+    exchange: Option<Box<exchange::Exchange>>,
     /// What the session counted.
     pub stats: HttpStats,
 }
@@ -211,6 +219,12 @@ struct Parsed {
     head_only: bool,
     keep_alive: bool,
     body: Read,
+    /// A handler answers (`exchange.rs`), once the body is read.
+    handler: Option<std::sync::Arc<dyn RequestHandler>>,
+    /// `Expect: 100-continue`.
+    expect_continue: bool,
+    /// HTTP/1.0.
+    http10: bool,
 }
 
 impl Session {
@@ -230,6 +244,7 @@ impl Session {
             lingering_input: false,
             deferred: None,
             served: false,
+            exchange: None,
             stats: HttpStats::default(),
         }
     }
@@ -363,8 +378,11 @@ impl Session {
         Verdict::Continue
     }
 
-    fn answer(&mut self, r: Parsed, date: &[u8; DATE_LEN], cfg: &HttpConfig) {
-        self.queue(r.reply, r.head_only, r.keep_alive, date, cfg);
+    fn answer(&mut self, mut r: Parsed, date: &[u8; DATE_LEN], cfg: &HttpConfig) {
+        match r.handler.take() {
+            Some(h) => self.exchange(h, r, date, cfg),
+            None => self.queue(r.reply, r.head_only, r.keep_alive, date, cfg),
+        }
     }
 
     /// The body of the current request has been read: its answer can go.
@@ -406,7 +424,7 @@ impl Session {
             Status::NotImplemented | Status::VersionNotSupported => self.stats.responses_5xx += 1,
             _ => self.stats.responses_4xx += 1,
         }
-        self.out.push_back(Response {
+        self.out.push_back(Queued {
             head_at,
             head_len,
             written: 0,
@@ -420,18 +438,38 @@ impl Session {
     /// Moves queued response bytes into the connection's send buffer.
     fn write(&mut self, now: Instant, conn: &mut Conn) {
         while let Some(r) = self.out.front_mut() {
-            while r.written < r.total() {
-                let chunk = if r.written < r.head_len {
-                    &self.heads[r.head_at + r.written..r.head_at + r.head_len]
-                } else {
-                    &r.body.bytes()[r.written - r.head_len..]
-                };
-                let n = conn.send(chunk);
-                if n == 0 {
-                    return;
+            loop {
+                while r.written < r.total() {
+                    let chunk = if r.written < r.head_len {
+                        &self.heads[r.head_at + r.written..r.head_at + r.head_len]
+                    } else {
+                        &r.body.bytes()[r.written - r.head_len..]
+                    };
+                    let n = conn.send(chunk);
+                    if n == 0 {
+                        return;
+                    }
+                    self.sent_at = now;
+                    r.written += n;
                 }
-                self.sent_at = now;
-                r.written += n;
+                // A stream's piece is all handed over: the next one, if any.
+                let Body::Stream(s) = &mut r.body else {
+                    break;
+                };
+                match s.refill() {
+                    Some(true) => r.written = r.head_len,
+                    Some(false) => break,
+                    None => {
+                        // A stream shorter than its announced length: the peer must not
+                        // take what it got for the whole (reset, as nginx does).
+                        self.out.clear();
+                        self.heads.clear();
+                        self.closed = true;
+                        self.read = Read::Drain;
+                        conn.abort();
+                        return;
+                    }
+                }
             }
             self.out.pop_front();
             if self.out.is_empty() {
@@ -464,9 +502,11 @@ impl Session {
                 Read::Length(0) => self.body_done(date, cfg),
                 Read::Length(n) => {
                     let from_buf = (n as usize).min(self.inbuf.len());
+                    self.keep_buffered(0..from_buf);
                     self.inbuf.drain(..from_buf);
                     let mut left = n - from_buf as u64;
                     let from_conn = (left as usize).min(conn.readable());
+                    self.keep_from(conn, from_conn);
                     conn.recv_consume(from_conn);
                     left -= from_conn as u64;
                     if from_buf + from_conn > 0 {
@@ -558,7 +598,11 @@ impl Session {
         self.served = true;
         self.active_at = now;
         let r = self.classify(&req, site, cfg);
-        if let Some(log) = &cfg.access_log {
+        if let Some(log) = cfg
+            .access_log
+            .as_ref()
+            .filter(|_| !r.as_ref().is_ok_and(|p| p.handler.is_some()))
+        {
             let (status, bytes) = match &r {
                 Ok(r) => (
                     r.reply.status,
@@ -567,6 +611,9 @@ impl Session {
                 Err(s) => (*s, s.body().len()),
             };
             log.push(access_log::Record::parsed(&req, conn, date, status, bytes));
+        }
+        if let Some(p) = r.as_ref().ok().filter(|p| p.handler.is_some()) {
+            self.begin_exchange(n, p);
         }
         self.inbuf.drain(..n);
         self.head_since = now; // for a pipelined request already in `inbuf`

@@ -24,6 +24,7 @@ impl Session {
         let mut transfer_encoding = false;
         let mut keep_alive = version == 1;
         let mut host = false;
+        let mut expect_continue = false;
         let mut asked = Asked::default();
         for (i, h) in req.headers.iter().enumerate() {
             let name = h.name;
@@ -66,6 +67,8 @@ impl Session {
                     return Err(Status::BadRequest); // RFC 9112 3.2: exactly one Host
                 }
                 host = true;
+            } else if name.eq_ignore_ascii_case("expect") {
+                expect_continue = h.value.eq_ignore_ascii_case(b"100-continue");
             }
         }
         if version == 1 && !host {
@@ -84,12 +87,28 @@ impl Session {
             Read::Length(content_length.unwrap_or(0))
         };
         let head_only = method == "HEAD";
+        let http10 = version == 0;
+        if let Some(handler) = site.request_handler() {
+            // The handler answers once the body is read, whatever the method.
+            return Ok(Parsed {
+                reply: Reply::plain(Status::Ok),
+                head_only,
+                keep_alive,
+                body,
+                handler: Some(handler),
+                expect_continue,
+                http10,
+            });
+        }
         if method != "GET" && !head_only {
             return Ok(Parsed {
                 reply: Reply::plain(Status::MethodNotAllowed),
                 head_only: false,
                 keep_alive,
                 body,
+                handler: None,
+                expect_continue,
+                http10,
             });
         }
         let reply = match site.lookup(target) {
@@ -104,6 +123,9 @@ impl Session {
             head_only,
             keep_alive,
             body,
+            handler: None,
+            expect_continue,
+            http10,
         })
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::afxdp::BindMode;
 use crate::app::App;
-use crate::http::{Handler, HttpConfig, Site};
+use crate::http::{Handler, HttpConfig, RequestHandler, Site};
 use crate::tcp::TcpConfig;
 use crate::worker::FrameHandler;
 
@@ -115,6 +115,12 @@ impl Service {
     /// The HTTP responder answering with `handler`.
     pub fn handler(handler: impl Handler + 'static) -> Service {
         Service::Http(Arc::new(Site::Handler(Arc::new(handler))))
+    }
+
+    /// The HTTP responder answering whole requests with `handler` (method, headers,
+    /// body; any status, headers and body back). See [`RequestHandler`].
+    pub fn requests(handler: impl RequestHandler + 'static) -> Service {
+        Service::Http(Arc::new(Site::Requests(Arc::new(handler))))
     }
 }
 
