@@ -73,7 +73,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         routes = routes.fallback(Site::load(dir, &LoadOptions::default())?);
     }
     let mut config = args.common.config();
-    config.ports = vec![args.common.port];
+    (config.ports, config.app_ports) = (vec![args.common.port], Vec::new());
     config.http.max_body = args.max_body;
     config.service = Service::requests(routes);
     common::run(config, &format!("the API on port {}", args.common.port))

@@ -20,17 +20,9 @@ use fastpath_engine::time::Instant;
 
 mod common;
 
-/// An echo server (RFC 862) on the engine.
-#[derive(Parser, Debug)]
-struct Args {
-    #[command(flatten)]
-    common: common::Common,
-}
-
 /// One per worker: connections accepted on a worker are that worker's.
 struct Echo {
     port: u16,
-    listening: bool,
 }
 
 impl Echo {
@@ -62,13 +54,10 @@ impl Echo {
 }
 
 impl App for Echo {
-    fn poll(&mut self, _now: Instant, net: &mut Net<'_>) {
-        if !self.listening {
-            self.listening = true;
-            let any = SocketAddr::from(([0, 0, 0, 0], self.port));
-            if let Err(e) = net.listen(any) {
-                eprintln!("worker {}: cannot listen on {any}: {e}", net.worker());
-            }
+    fn start(&mut self, _now: Instant, net: &mut Net<'_>) {
+        let any = SocketAddr::from(([0, 0, 0, 0], self.port));
+        if let Err(e) = net.listen(any) {
+            eprintln!("worker {}: cannot listen on {any}: {e}", net.worker());
         }
     }
 
@@ -83,16 +72,11 @@ impl App for Echo {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = Args::parse();
-    let port = args.common.port;
-    let mut config = args.common.config();
-    config.service = fastpath_engine::runtime::Service::None;
-    config.app_ports = vec![port];
+    let args = common::Common::parse();
+    let port = args.port;
+    let mut config = args.config();
     config.apps = Some(AppFactory::new(move |_worker, _workers| {
-        Some(Box::new(Echo {
-            port,
-            listening: false,
-        }))
+        Some(Box::new(Echo { port }))
     }));
     common::run(config, &format!("echo on port {port}"))
 }

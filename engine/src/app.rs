@@ -35,8 +35,16 @@ pub use crate::host::events::{Closed, ConnId, ConnectError, Event, ListenError};
 
 /// Application code run by a worker. Every method gets the time and the worker's network.
 pub trait App: Send {
+    /// Called once, before anything else, on the worker's core: listen, open the first
+    /// connections.
+    fn start(&mut self, now: Instant, net: &mut Net<'_>) {
+        let _ = (now, net);
+    }
+
     /// Called on every loop iteration: start connections, send on a schedule.
-    fn poll(&mut self, now: Instant, net: &mut Net<'_>);
+    fn poll(&mut self, now: Instant, net: &mut Net<'_>) {
+        let _ = (now, net);
+    }
 
     /// Called once per event on one of this application's connections.
     fn on_event(&mut self, now: Instant, net: &mut Net<'_>, conn: ConnId, event: Event);
@@ -173,6 +181,10 @@ impl Host {
 
 /// Runs `app` on a worker's host: see `Host::run_app`.
 pub(crate) fn run(host: &mut Host, now: Instant, app: &mut dyn App, tx: &mut dyn Tx) {
+    if !host.app_started {
+        host.app_started = true;
+        app.start(now, &mut Net { host, tx, now });
+    }
     app.poll(now, &mut Net { host, tx, now });
     for _ in 0..crate::host::EVENT_BUDGET {
         let Some((id, ev)) = host.next_event() else {

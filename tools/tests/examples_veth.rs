@@ -225,3 +225,64 @@ fn api_answers_curl_and_http_client_with_whole_bodies_and_survives_a_panic() {
     let summary = stop(engine, libc::SIGTERM);
     assert!(summary.contains("handler panics 1"), "{summary}");
 }
+
+#[test]
+fn kv_answers_redis_cli_and_redis_benchmark_pipelined_and_not() {
+    if !privileged::check("kv_answers_redis_cli_and_redis_benchmark_pipelined_and_not") {
+        return;
+    }
+    let _one = common::one_at_a_time();
+    let pair = VethPair::new("kv");
+    let engine = start(&pair, "kv", 6379, &[]);
+    let cli = format!("redis-cli -h {} -p 6379", pair.engine_addr());
+
+    let line = format!(
+        "{cli} PING; {cli} SET greeting 'hello world'; {cli} GET greeting; {cli} INCR n; \
+         {cli} INCR n; {cli} INCR greeting; {cli} DEL greeting n nothing; {cli} GET greeting; \
+         {cli} --no-raw FLUSHALL"
+    );
+    let (_, out, err) = peer_sh(&pair, &line);
+    let lines: Vec<&str> = out.lines().collect();
+    // (redis-cli prints an empty line after an error when its output is not a terminal;
+    // a missing key's nil prints as an empty line.)
+    assert_eq!(
+        lines,
+        [
+            "PONG",
+            "OK",
+            "hello world",
+            "1",
+            "2",
+            "ERR value is not an integer or out of range",
+            "",
+            "2",
+            "",
+            "(error) ERR unknown command (known: GET SET DEL PING INCR)",
+        ],
+        "{out} {err}"
+    );
+
+    // redis-benchmark, one command at a time and 16 in flight per connection: every
+    // request answered, no error.
+    for pipeline in ["1", "16"] {
+        let line = format!(
+            "redis-benchmark -h {} -p 6379 -t set,get,ping -n 20000 -c 20 -P {pipeline} -q \
+             --csv 2>&1",
+            pair.engine_addr()
+        );
+        let (ok, out, _) = peer_sh(&pair, &line);
+        assert!(ok, "redis-benchmark -P {pipeline}: {out}");
+        for test in ["PING_INLINE", "PING_MBULK", "SET", "GET"] {
+            assert!(
+                out.lines()
+                    .any(|l| l.starts_with(&format!("\"{test}\",\""))),
+                "-P {pipeline}: no {test} result: {out}"
+            );
+        }
+        assert!(
+            !out.to_lowercase().contains("error"),
+            "-P {pipeline}: {out}"
+        );
+    }
+    stop(engine, libc::SIGINT);
+}

@@ -5,10 +5,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fastpath_engine::runtime::{Cidr, Engine, EngineConfig, Queues};
+use fastpath_engine::runtime::{Cidr, Engine, EngineConfig, Queues, Service};
 
-/// The flags every example takes; they mean what they mean for `fastpath serve`.
-#[derive(clap::Args, Debug)]
+/// An example of a program on the fastpath engine (engine/examples). The flags mean what
+/// they mean for `fastpath serve`.
+#[derive(clap::Parser, Debug)]
 pub struct Common {
     /// The interface to attach to (on a veth, turn TX checksum offload off on the peer:
     /// `ethtool -K PEER tx off`).
@@ -26,10 +27,12 @@ pub struct Common {
 }
 
 impl Common {
-    /// The engine's configuration for these flags: no HTTP responder unless the example
-    /// sets one.
+    /// The engine's configuration for these flags: the port steered to the applications
+    /// (`app_ports`), no HTTP responder unless the example sets one.
     pub fn config(&self) -> EngineConfig {
         let mut c = EngineConfig::new(&self.iface, self.ip);
+        c.service = Service::None;
+        c.app_ports = vec![self.port];
         if let Some(q) = &self.queues {
             c.queues = Queues::Only(q.clone());
         }

@@ -290,6 +290,8 @@ pub struct Host {
     /// Payload buffers of loopback segments, reused.
     spare: Vec<Vec<u8>>,
     port_cursor: u32,
+    /// The application's `start` ran (`crate::app::run`).
+    pub(crate) app_started: bool,
 }
 
 impl Host {
@@ -352,6 +354,7 @@ impl Host {
             port_cursor: secrets
                 .port_start()
                 .wrapping_add(u32::from(worker).wrapping_mul(7919)),
+            app_started: false,
             secrets,
             cfg,
         }
