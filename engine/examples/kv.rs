@@ -6,8 +6,8 @@
 //!     redis-cli -h 192.0.2.10 SET greeting hello && redis-cli -h 192.0.2.10 GET greeting
 //!     redis-benchmark -h 192.0.2.10 -t set,get,ping -P 16 -q
 //!
-//! An application per worker, all sharing one map behind a mutex. Pipelined commands
-//! are answered in order, their replies sent together.
+//! An application per worker, all sharing one map behind a mutex; pipelined commands
+//! answered in order.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -29,8 +29,9 @@ struct Kv {
     conns: HashMap<ConnId, (Vec<u8>, Vec<u8>)>, // (unparsed input, unsent replies)
 }
 
-/// One command from `buf`: its words and length; `Ok(None)`: not all there yet.
-fn parse(buf: &[u8]) -> Result<Option<(Vec<&[u8]>, usize)>, ()> {
+type Command<'a> = (Vec<&'a [u8]>, usize); // words, and bytes taken
+/// One command from `buf`; `Ok(None)`: not all there yet.
+fn parse(buf: &[u8]) -> Result<Option<Command<'_>>, ()> {
     let line = |at: usize| Some(at + buf.get(at..)?.windows(2).position(|w| w == b"\r\n")?);
     let num = |s: &[u8]| std::str::from_utf8(s).ok()?.parse::<usize>().ok();
     let Some(end) = line(0) else { return Ok(None) };

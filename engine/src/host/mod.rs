@@ -1,5 +1,5 @@
 //! A worker's TCP host, sans-IO: its listeners, the connections it owns (a slab), their
-//! HTTP sessions (server side) or the application's interest (client side), and a timer
+//! HTTP sessions or the application's interest (connections it opened or accepted), a timer
 //! wheel holding each connection's next deadline. A parsed segment goes in with the time;
 //! frames to transmit come out through `Tx`; the shared `SocketTable` says which worker
 //! owns a 4-tuple.
@@ -15,8 +15,9 @@
 //!
 //! Files: this one holds the host's state, `service` (one connection's output, timers
 //! and close) and the timers; `slab.rs` the connection slab; `server.rs` segments from
-//! the wire; `client.rs` connections an application opens and ARP; `loopback.rs` the
-//! in-memory path; `frame.rs` frame building and the `Tx` trait.
+//! the wire; `client.rs` the application's connections (opened or accepted) and ARP;
+//! `sockets.rs` the application's listeners; `loopback.rs` the in-memory path; `frame.rs`
+//! frame building and the `Tx` trait.
 
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddrV4};

@@ -95,9 +95,4 @@ impl Host {
         }
         closed
     }
-
-    /// Whether this worker has an HTTP listener.
-    pub fn serves_http(&self) -> bool {
-        self.serves.contains(&Serves::Http)
-    }
 }

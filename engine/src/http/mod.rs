@@ -5,7 +5,8 @@
 //! - Keep-alive by default for HTTP/1.1; HTTP/1.0 closes unless it asks for keep-alive;
 //!   `Connection: close` honoured; pipelined requests answered in order.
 //! - GET and HEAD serve the `Site`; other methods get 405 after their body is read and
-//!   discarded (by `Content-Length` or chunked coding).
+//!   discarded (by `Content-Length` or chunked coding). A program's `RequestHandler`
+//!   (`Site::Requests`) gets every request whole instead, body included (`exchange.rs`).
 //! - Errors, each followed by a close: 400 malformed (and request smuggling: both
 //!   `Content-Length` and `Transfer-Encoding`, conflicting lengths), 408 header timeout,
 //!   413 body over the limit, 414 target over the limit, 431 header block over the limit,
@@ -22,7 +23,9 @@
 //! head, `conditional.rs`, `range.rs` and `negotiate.rs` the RFC 9110 rules it applies,
 //! `request.rs` what a request head asks for, `body.rs` chunked request bodies,
 //! `response.rs` statuses and queued responses, `date.rs` the `Date` header,
-//! `access_log.rs` the access log's records and its logger thread.
+//! `access_log.rs` the access log's records and its logger thread, `handler.rs` the
+//! request handlers' types (`Request`, `Response`, `Routes`), `exchange.rs` reading a
+//! request for a handler and writing its response.
 
 mod access_log;
 mod answer;

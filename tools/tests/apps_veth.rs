@@ -1,4 +1,5 @@
-//! The engine's examples (engine/examples: echo, kv, api) on a veth pair, each driven by
+//! The applications of engine/examples (echo, kv, api: any TCP protocol and whole HTTP
+//! exchanges on the engine) on a veth pair, each driven by
 //! the real clients their users have: nc and socat, redis-cli and redis-benchmark, curl
 //! and Python's http.client. Each starts as a user would start it (`--iface --ip --port`),
 //! is waited on until its ready line, and stops cleanly on SIGINT or SIGTERM.
