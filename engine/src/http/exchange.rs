@@ -3,12 +3,14 @@
 //! nginx does), `Expect: 100-continue` answered (RFC 9110 10.1.1), the handler called (a
 //! panic is answered 500 and counted), and its response queued: owned, shared or static
 //! bytes, a site's resource answered as the static path answers it, or a stream (by
-//! known length, or chunked, RFC 9112 7.1).
+//! known length, or chunked, RFC 9112 7.1), and logged once answered (`access_log.rs`).
 
+use std::net::Ipv4Addr;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
+use super::access_log::Record;
 use super::answer::{Asked, Reply};
 use super::date::DATE_LEN;
 use super::handler::{BodyStream, Request, RequestHandler, Response, ResponseBody};
@@ -17,7 +19,6 @@ use super::{HttpConfig, Parsed, Read, Session, MAX_HEADERS};
 use crate::tcp::Conn;
 
 /// A request being read for a handler.
-#[derive(Default)]
 pub(super) struct Exchange {
     /// The request head, as received (parsed again for the call: no allocation per
     /// header, and the handler's view borrows from it).
@@ -26,6 +27,19 @@ pub(super) struct Exchange {
     body: Vec<u8>,
     /// A body is being read into `body`.
     collect: bool,
+    /// The client's address, for the access log.
+    peer: Ipv4Addr,
+}
+
+impl Default for Exchange {
+    fn default() -> Exchange {
+        Exchange {
+            head: Vec::new(),
+            body: Vec::new(),
+            collect: false,
+            peer: Ipv4Addr::UNSPECIFIED,
+        }
+    }
 }
 
 /// A body kept beyond this is given back to the allocator after the call.
@@ -136,8 +150,9 @@ fn reason(code: u16) -> &'static str {
 impl Session {
     /// A request head for a handler was parsed (`head_len` bytes of `inbuf`): keep it,
     /// read its body into the exchange, and say "100 Continue" if the client waits for it.
-    pub(super) fn begin_exchange(&mut self, head_len: usize, p: &Parsed) {
+    pub(super) fn begin_exchange(&mut self, head_len: usize, p: &Parsed, peer: Ipv4Addr) {
         let x = self.exchange.get_or_insert_with(Box::default);
+        x.peer = peer;
         x.head.clear();
         x.head.extend_from_slice(&self.inbuf[..head_len]);
         x.body.clear();
@@ -206,16 +221,22 @@ impl Session {
                 .close()
         });
         let keep_alive = p.keep_alive && !resp.close;
-        if let ResponseBody::Resource(r) = resp.body {
+        let (status, bytes) = if let ResponseBody::Resource(r) = resp.body {
             // As the static path answers it, under the request's conditions and range.
             let mut asked = Asked::default();
             for (i, h) in request.headers.iter().enumerate() {
                 asked.take(h, &request.headers[i + 1..]);
             }
             let reply = Reply::for_resource(r, p.head_only, &asked);
+            let logged = (reply.status.code(), reply.body_len() as u64);
             self.queue(reply, p.head_only, keep_alive, date, cfg);
+            logged
         } else {
-            self.queue_response(resp, &p, keep_alive, date, cfg);
+            self.queue_response(resp, &p, keep_alive, date, cfg)
+        };
+        if let Some(log) = &cfg.access_log {
+            let bytes = if p.head_only { 0 } else { bytes };
+            log.push(Record::answered(&req, x.peer, date, status, bytes));
         }
         if x.body.capacity() > KEEP_BODY_CAPACITY {
             x.body = Vec::new();
@@ -230,7 +251,7 @@ impl Session {
         keep_alive: bool,
         date: &[u8; DATE_LEN],
         cfg: &HttpConfig,
-    ) {
+    ) -> (u16, u64) {
         // A final status only (1xx is the engine's to send), three digits.
         let code = if (200..=999).contains(&resp.status) {
             resp.status
@@ -318,5 +339,6 @@ impl Session {
         if close {
             self.closing = true;
         }
+        (code, length.unwrap_or(0))
     }
 }

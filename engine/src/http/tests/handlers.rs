@@ -213,3 +213,35 @@ fn a_site_is_one_handler_among_routes_with_its_static_answers() {
     assert!(r.starts_with("HTTP/1.1 405 "), "{r}");
     assert!(r.contains("Allow: GET, HEAD"), "{r}");
 }
+
+#[test]
+fn the_access_log_has_a_line_for_each_request_a_handler_answers() {
+    use crate::http::{AccessLogger, LogFormat};
+    let path = std::env::temp_dir().join(format!("fastpath-handler-log-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let logger = AccessLogger::open(&path, LogFormat::Combined, 64).unwrap();
+    let cfg = HttpConfig {
+        access_log: Some(logger.handle().for_worker()),
+        ..HttpConfig::default()
+    };
+    let mut p = Pair::new(api(), cfg);
+    p.exchange(
+        b"POST /echo HTTP/1.1\r\nHost: h\r\nUser-Agent: t/1\r\nContent-Length: 3\r\n\r\nabc",
+    );
+    p.exchange(b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n");
+    let stats = logger.finish();
+    assert_eq!((stats.written, stats.dropped), (2, 0));
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let day = "[23/Nov/2026:10:00:00 +0000]";
+    assert_eq!(
+        lines[0],
+        format!("10.0.0.1 - - {day} \"POST /echo HTTP/1.1\" 201 3 \"-\" \"t/1\"")
+    );
+    assert!(
+        lines[1].contains("\"GET /x HTTP/1.1\" 200 "),
+        "{}",
+        lines[1]
+    );
+}
