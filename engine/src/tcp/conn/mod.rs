@@ -592,21 +592,6 @@ impl Conn {
         }
     }
 
-    /// Nagle's algorithm (RFC 896) on this connection (TCP_NODELAY off) or off.
-    pub fn set_nagle(&mut self, on: bool) {
-        self.cfg.nagle = on;
-    }
-
-    /// Keep-alive probing on this connection (SO_KEEPALIVE), counted from `now`, or off.
-    pub fn set_keepalive(&mut self, now: Instant, keepalive: Option<super::Keepalive>) {
-        self.cfg.keepalive = keepalive;
-        self.keepalive_sent = 0;
-        self.keepalive_at = match keepalive {
-            Some(k) if self.state.synchronized() => Some(now + k.idle),
-            _ => None,
-        };
-    }
-
     /// Ends a connection in TIME_WAIT at once, silently (no segment): what Linux does when
     /// its TIME_WAIT table is full. No effect in other states.
     pub fn forget(&mut self) {
