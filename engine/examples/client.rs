@@ -70,7 +70,7 @@ impl App for Client {
                 println!("connection closed: {}", how.as_str());
                 self.done.store(true, Ordering::Relaxed);
             }
-            Event::Writable => {}
+            Event::Writable | Event::Accepted { .. } => {}
         }
     }
 }

@@ -23,7 +23,7 @@ pub mod http; // the HTTP/1.1 responder, sans-IO: requests from a Conn, response
 pub mod table; // the socket table shared by workers: 4-tuple -> (worker, slot)
 pub mod iface; // below TCP: our addresses, ARP/NDP and ICMP(v6) echo answers, RSTs, drops by reason
 pub mod host; // a worker's TCP host: listeners, its connections, their HTTP sessions, timers
-pub mod app; // what runs inside a worker: a client API (connect, send, recv, close, events)
+pub mod app; // applications on a worker, any TCP protocol: listen, accept, connect, send, recv, close
 #[allow(unsafe_code)]
 pub mod afxdp; // the only module allowed `unsafe`: UMEM, the four rings, socket bind, wakeups
 pub(crate) mod io; // the device seam: one queue's frame I/O (AF_XDP, or an in-memory link)

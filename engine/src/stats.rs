@@ -179,6 +179,8 @@ counter_set! {
         http_idle_timeouts,
         /// Connections reset because a response made no progress for the send timeout.
         http_send_timeouts,
+        /// Request handlers that panicked (their clients got a 500; the worker went on).
+        http_handler_panics,
         /// Frames handed to the worker that owns their connection.
         handoff_out,
         /// Frames received from another worker for our connections.

@@ -355,7 +355,7 @@ impl App for Fetch {
                 out.connected = true;
                 self.connected = true;
             }
-            Event::Writable => {}
+            Event::Writable | Event::Accepted { .. } => {}
             Event::Readable => {
                 let mut buf = [0u8; 16384];
                 loop {

@@ -206,6 +206,7 @@ impl<D: Device> Worker<D> {
             c.http_header_timeouts = s.http.header_timeouts;
             c.http_idle_timeouts = s.http.idle_timeouts;
             c.http_send_timeouts = s.http.send_timeouts;
+            c.http_handler_panics = s.http.handler_panics;
             c.syn_cookies_sent = s.syn_cookies_sent;
             c.syn_cookies_accepted = s.cookie_accepted;
             c.half_open_peak = s.half_open_peak;

@@ -640,6 +640,8 @@ impl App for LoadApp {
         match event {
             Event::Connected | Event::Writable => self.fill(now, net, id),
             Event::Readable => self.read(now, net, id),
+            // The load generator listens on nothing.
+            Event::Accepted { .. } => {}
             Event::PeerClosed => {
                 self.read(now, net, id);
                 if let Some(c) = self.conns.get_mut(&id) {

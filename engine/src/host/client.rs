@@ -3,6 +3,17 @@
 
 use super::*;
 
+/// How the application ends its side of a connection.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum CloseHow {
+    /// FIN after what is queued; reading goes on (shutdown(2) of the write side).
+    Shutdown,
+    /// FIN after what is queued, and nothing more is read (close(2)).
+    Release,
+    /// RST now, buffers dropped.
+    Abort,
+}
+
 impl Host {
     /// An ARP packet for one of our addresses (a reply to our request, or a request):
     /// learn the sender, and let connections waiting for it go.
@@ -89,9 +100,12 @@ impl Host {
     pub fn connect(
         &mut self,
         now: Instant,
-        remote: SocketAddrV4,
+        remote: impl Into<std::net::SocketAddr>,
         tx: &mut dyn Tx,
     ) -> Result<ConnId, ConnectError> {
+        let std::net::SocketAddr::V4(remote) = remote.into() else {
+            return Err(ConnectError::Ipv6Unsupported);
+        };
         let local_ip = self.source_for(*remote.ip())?;
         let (path, next_hop) = if self.is_local(*remote.ip()) {
             (Path::Loopback, None)
@@ -213,7 +227,7 @@ impl Host {
             .map_or(0, |s| self.slab[s].as_ref().expect("live").conn.readable())
     }
 
-    pub(crate) fn client_close(&mut self, id: ConnId, abort: bool) {
+    pub(crate) fn client_close(&mut self, id: ConnId, how: CloseHow) {
         let Some(slot) = self.client_slot(id) else {
             return;
         };
@@ -224,10 +238,46 @@ impl Host {
             self.remove(slot);
             return;
         }
-        if abort {
-            e.conn.abort();
-        } else {
-            e.conn.close();
+        match how {
+            CloseHow::Abort => e.conn.abort(),
+            CloseHow::Shutdown => e.conn.close(),
+            CloseHow::Release => {
+                e.conn.release();
+                if let Role::Client(c) = &mut e.role {
+                    c.released = true;
+                }
+            }
+        }
+        self.mark(slot);
+    }
+
+    /// The connection's entry, if `id` is the application's and live.
+    pub(crate) fn client_conn(&self, id: ConnId) -> Option<&Conn> {
+        self.client_slot(id)
+            .map(|s| &self.slab[s].as_ref().expect("live").conn)
+    }
+
+    /// The connection, for a change the host must then act on (`flush`).
+    pub(crate) fn client_conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
+        let slot = self.client_slot(id)?;
+        self.mark(slot);
+        Some(&mut self.slab[slot].as_mut().expect("live").conn)
+    }
+
+    /// What arrived, in place (two slices: the buffer is a ring), without copying.
+    pub(crate) fn client_peek(&self, id: ConnId) -> (&[u8], &[u8]) {
+        self.client_conn(id).map_or((&[], &[]), Conn::recv_peek)
+    }
+
+    /// Drops `n` bytes read through `client_peek`.
+    pub(crate) fn client_consume(&mut self, id: ConnId, n: usize) {
+        let Some(slot) = self.client_slot(id) else {
+            return;
+        };
+        let e = self.slab[slot].as_mut().expect("live slot");
+        e.conn.recv_consume(n.min(e.conn.readable()));
+        if let Role::Client(c) = &mut e.role {
+            c.notified = e.conn.readable();
         }
         self.mark(slot);
     }
@@ -238,8 +288,11 @@ impl Host {
     }
 
     pub(crate) fn client_local(&self, id: ConnId) -> Option<SocketAddrV4> {
-        self.client_slot(id)
-            .map(|s| self.slab[s].as_ref().expect("live").conn.tuple().local)
+        self.client_conn(id).map(|c| c.tuple().local)
+    }
+
+    pub(crate) fn client_peer(&self, id: ConnId) -> Option<SocketAddrV4> {
+        self.client_conn(id).map(|c| c.tuple().remote)
     }
 
     /// Services the connections the application touched.

@@ -227,7 +227,7 @@ fn an_exhausted_port_range_fails_cleanly_and_ports_return_after_time_wait() {
     let h = host_mut(&mut e, 0);
     for &id in &ids {
         assert_eq!(h.client_state(id), Some(State::Established));
-        h.client_close(id, false);
+        h.client_close(id, crate::host::CloseHow::Shutdown);
     }
     h.flush(now, &mut nic);
     e.run_for(Duration::from_millis(500));

@@ -1,7 +1,7 @@
-//! What a client connection tells the application: its id, its events, how it ended, and
-//! why a connect failed. The application interface (`crate::app`) re-exports them.
+//! What a connection tells the application: its id, its events, how it ended, and why a
+//! connect or a listen failed. The application interface (`crate::app`) re-exports them.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 
 /// A connection, as the application knows it. Stale after the connection's `Closed` event
 /// (the engine then ignores it).
@@ -39,11 +39,19 @@ impl Closed {
     }
 }
 
-/// Something that happened to a client connection.
+/// Something that happened to one of the application's connections.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// The handshake completed: the connection can be written.
     Connected,
+    /// A listener of the application accepted this new connection (its handshake is
+    /// complete); from now on it is the application's, on this worker.
+    Accepted {
+        /// Our address and the port listened on.
+        local: SocketAddr,
+        /// The peer's address and port.
+        remote: SocketAddr,
+    },
     /// New bytes can be read.
     Readable,
     /// Room in the send buffer again after a write that did not take everything.
@@ -67,6 +75,8 @@ pub enum ConnectError {
     TooManyConnections,
     /// Too many connections are waiting for the same next hop's ARP answer.
     ResolutionBacklog,
+    /// An IPv6 destination: the engine speaks IPv4 only for now.
+    Ipv6Unsupported,
 }
 
 impl std::fmt::Display for ConnectError {
@@ -86,8 +96,50 @@ impl std::fmt::Display for ConnectError {
             ConnectError::ResolutionBacklog => {
                 f.write_str("too many connections wait for the same next hop's ARP answer")
             }
+            ConnectError::Ipv6Unsupported => {
+                f.write_str("IPv6 destinations are not supported yet: connect to an IPv4 address")
+            }
         }
     }
 }
 
 impl std::error::Error for ConnectError {}
+
+/// Why a listen failed.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ListenError {
+    /// The port is not steered to the engine: list it in `EngineConfig::app_ports`, or
+    /// the kernel keeps its segments.
+    NotSteered(u16),
+    /// The HTTP responder, or an earlier `listen` of the application, has this address.
+    InUse(SocketAddr),
+    /// The address is none of the engine's.
+    NotOurs(SocketAddr),
+    /// Port 0: a listener needs a known port.
+    NoPort,
+    /// An IPv6 address: the engine speaks IPv4 only for now.
+    Ipv6Unsupported,
+}
+
+impl std::fmt::Display for ListenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ListenError::NotSteered(p) => write!(
+                f,
+                "port {p} is not steered to the engine: add it to EngineConfig::app_ports"
+            ),
+            ListenError::InUse(a) => write!(f, "{a} is already listened on"),
+            ListenError::NotOurs(a) => write!(
+                f,
+                "{} is not one of the engine's addresses (listen on it, or on 0.0.0.0)",
+                a.ip()
+            ),
+            ListenError::NoPort => f.write_str("a listener needs a port other than 0"),
+            ListenError::Ipv6Unsupported => {
+                f.write_str("IPv6 is not supported yet: listen on an IPv4 address or 0.0.0.0")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ListenError {}

@@ -1,5 +1,5 @@
 //! A worker's TCP host, sans-IO: its listeners, the connections it owns (a slab), their
-//! HTTP sessions (server side) or the application's interest (client side), and a timer
+//! HTTP sessions or the application's interest (connections it opened or accepted), a timer
 //! wheel holding each connection's next deadline. A parsed segment goes in with the time;
 //! frames to transmit come out through `Tx`; the shared `SocketTable` says which worker
 //! owns a 4-tuple.
@@ -15,14 +15,15 @@
 //!
 //! Files: this one holds the host's state, `service` (one connection's output, timers
 //! and close) and the timers; `slab.rs` the connection slab; `server.rs` segments from
-//! the wire; `client.rs` connections an application opens and ARP; `loopback.rs` the
-//! in-memory path; `frame.rs` frame building and the `Tx` trait.
+//! the wire; `client.rs` the application's connections (opened or accepted) and ARP;
+//! `sockets.rs` the application's listeners; `loopback.rs` the in-memory path; `frame.rs`
+//! frame building and the `Tx` trait.
 
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
-pub use self::events::{Closed, ConnId, ConnectError, Event};
+pub use self::events::{Closed, ConnId, ConnectError, Event, ListenError};
 use crate::frame::{Ip, Link};
 use crate::http::{DateCache, HttpConfig, HttpStats, Session, Site, Verdict};
 use crate::neighbor::{Arp, ArpConfig, ArpEvent, Resolve};
@@ -39,6 +40,7 @@ use crate::wire::ipv4;
 use crate::wire::tcp::{Flags, TcpRepr};
 
 mod client;
+pub(crate) use client::CloseHow;
 pub(crate) mod events;
 mod frame;
 mod inspect;
@@ -46,6 +48,7 @@ mod latency;
 mod loopback;
 mod server;
 mod slab;
+mod sockets;
 
 use frame::{send_segment, PAYLOAD_AT};
 pub use frame::{BuildRange, Tx, FRAME_ROOM};
@@ -79,6 +82,9 @@ pub struct HostConfig {
     /// Workers sharing the socket table (loopback segments for a 4-tuple nobody holds yet
     /// go to worker `flow_worker(tuple)`, where its listener is).
     pub workers: u16,
+    /// The ports an application may `listen` on (those the steering program sends to the
+    /// engine); `None`: any port (in memory, where nothing is steered).
+    pub app_ports: Option<Vec<u16>>,
 }
 
 impl Default for HostConfig {
@@ -93,6 +99,7 @@ impl Default for HostConfig {
             gateway: None,
             local_ports: (61000, 64999),
             workers: 1,
+            app_ports: None,
         }
     }
 }
@@ -187,8 +194,19 @@ fn ip_ident(r: &TcpRepr, counter: &mut u16) -> u16 {
 enum Role {
     /// Accepted by a listener: the HTTP responder drives it.
     Server(Box<ServerSide>),
-    /// Opened by the application.
+    /// The application's: opened by it (`connect`) or accepted by one of its listeners.
     Client(ClientSide),
+}
+
+/// Who a listener's connections belong to.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Serves {
+    /// The HTTP responder.
+    Http,
+    /// The application (`Event::Accepted`).
+    App,
+    /// Nobody any more (the application stopped listening; the slot is reused).
+    Closed,
 }
 
 struct ServerSide {
@@ -212,6 +230,25 @@ struct ClientSide {
     peer_closed: bool,
     /// Listed in `Host::dirty` (no linear search to avoid listing it twice).
     dirty: bool,
+    /// Accepted by this listener (passive open): `Accepted` rather than `Connected`.
+    passive: Option<usize>,
+    /// Still counted in its listener's half-open connections.
+    half_open: bool,
+    /// The application closed it both ways: what still arrives is dropped unread.
+    released: bool,
+    /// `Event::Closed` was raised.
+    told_closed: bool,
+}
+
+impl Role {
+    /// The application's side, if the application knows the connection.
+    /// Not once its end was told.
+    fn as_announced_mut(&mut self) -> Option<&mut ClientSide> {
+        match self {
+            Role::Client(c) if (c.passive.is_none() || c.connected) && !c.told_closed => Some(c),
+            _ => None,
+        }
+    }
 }
 
 /// Where a connection's segments go.
@@ -236,6 +273,8 @@ pub struct Host {
     mac: MacAddr,
     cfg: HostConfig,
     listeners: Vec<Listener>,
+    /// Per listener: who its connections belong to.
+    serves: Vec<Serves>,
     accepting: bool,
     /// Boxed: a free slot costs 8 bytes, growing the slab moves pointers rather than
     /// connections, and a closed connection's memory goes back to the allocator.
@@ -268,6 +307,8 @@ pub struct Host {
     /// Payload buffers of loopback segments, reused.
     spare: Vec<Vec<u8>>,
     port_cursor: u32,
+    /// The application's `start` ran (`crate::app::run`).
+    pub(crate) app_started: bool,
 }
 
 impl Host {
@@ -281,10 +322,11 @@ impl Host {
         table: Arc<SocketTable>,
         secrets: Secrets,
     ) -> Host {
-        let listeners = listen
+        let listeners: Vec<Listener> = listen
             .iter()
             .map(|&a| Listener::new(a, cfg.tcp, cfg.backlog, &secrets))
             .collect();
+        let serves = vec![Serves::Http; listeners.len()];
         let mut cfg = cfg;
         // A queue of this worker's own for the access log: no contention between workers.
         cfg.http.access_log = cfg.http.access_log.as_ref().map(|l| l.for_worker());
@@ -300,6 +342,7 @@ impl Host {
             worker,
             mac,
             listeners,
+            serves,
             accepting: true,
             slab: Vec::new(),
             sweep: None,
@@ -327,9 +370,15 @@ impl Host {
             port_cursor: secrets
                 .port_start()
                 .wrapping_add(u32::from(worker).wrapping_mul(7919)),
+            app_started: false,
             secrets,
             cfg,
         }
+    }
+
+    /// The worker this host belongs to.
+    pub fn worker(&self) -> u16 {
+        self.worker
     }
 
     /// Connections held (TIME_WAIT included).
@@ -480,9 +529,30 @@ impl Host {
             }
             Role::Client(c) => {
                 let st = e.conn.state();
+                if c.half_open && st != State::SynReceived {
+                    c.half_open = false;
+                    if let Some(li) = c.passive {
+                        self.listeners[li].half_open_done();
+                    }
+                }
                 if !c.connected && st.synchronized() && st != State::SynReceived {
                     c.connected = true;
-                    self.events.push_back((id, Event::Connected));
+                    let ev = match c.passive {
+                        None => Event::Connected,
+                        Some(_) => {
+                            let t = e.conn.tuple();
+                            Event::Accepted {
+                                local: t.local.into(),
+                                remote: t.remote.into(),
+                            }
+                        }
+                    };
+                    self.events.push_back((id, ev));
+                }
+                if c.released {
+                    // Nobody will read: what arrives after close is dropped.
+                    let n = e.conn.readable();
+                    e.conn.recv_consume(n);
                 }
                 let readable = e.conn.readable();
                 if readable > c.notified {
@@ -585,8 +655,14 @@ impl Host {
         if closed && e.conn.close_reason() == Some(CloseReason::TimedOut) {
             self.stats.timed_out += 1;
         }
-        if closed {
-            if let Role::Client(c) = &e.role {
+        // The application hears of the end once: when the connection is gone, or when it
+        // enters TIME_WAIT (the 4-tuple stays held, but the application is done with it).
+        let ended = closed || e.conn.state() == State::TimeWait;
+        if ended {
+            // A connection accepted for the application that died before its handshake
+            // completed was never announced: nothing to tell.
+            if let Some(c) = e.role.as_announced_mut() {
+                c.told_closed = true;
                 let how = match e.conn.close_reason() {
                     Some(CloseReason::Reset) if !c.connected => Closed::Refused,
                     Some(CloseReason::Reset) => Closed::Reset,

@@ -5,23 +5,20 @@ use super::*;
 
 impl Host {
     pub(super) fn listener_for(&mut self, local: SocketAddrV4) -> Option<usize> {
-        if let Some(i) = self.listeners.iter().position(|l| l.local() == local) {
+        let open = |i: &usize| self.serves[*i] != Serves::Closed;
+        if let Some(i) = (0..self.listeners.len())
+            .filter(open)
+            .find(|&i| self.listeners[i].local() == local)
+        {
             return Some(i);
         }
         // 127.0.0.0/8 reaches the engine's listeners by port, whatever their address.
-        if is_loopback(*local.ip())
-            && self
-                .listeners
-                .iter()
-                .any(|l| l.local().port() == local.port())
-        {
-            self.listeners.push(Listener::new(
-                local,
-                self.cfg.tcp,
-                self.cfg.backlog,
-                &self.secrets,
-            ));
-            return Some(self.listeners.len() - 1);
+        if is_loopback(*local.ip()) {
+            let like = (0..self.listeners.len())
+                .filter(open)
+                .find(|&i| self.listeners[i].local().port() == local.port())?;
+            let serves = self.serves[like];
+            return Some(self.add_listener(local, serves));
         }
         None
     }

@@ -35,15 +35,23 @@ impl Host {
                 vlan: meta.vlan,
             }
         };
-        self.slab[slot] = Some(Box::new(Entry {
-            conn,
-            role: Role::Server(Box::new(ServerSide {
+        let role = match self.serves[listener] {
+            Serves::App => Role::Client(ClientSide {
+                passive: Some(listener),
+                half_open,
+                ..ClientSide::default()
+            }),
+            Serves::Http | Serves::Closed => Role::Server(Box::new(ServerSide {
                 session: Session::new(now),
                 listener,
                 half_open,
                 counted: HttpStats::default(),
                 waiting: None,
             })),
+        };
+        self.slab[slot] = Some(Box::new(Entry {
+            conn,
+            role,
             path,
             in_time_wait: false,
             tcp_counted: Default::default(),
@@ -75,10 +83,14 @@ impl Host {
             slot: slot as u32,
         };
         self.table.remove(&e.conn.tuple(), owner);
-        if let Role::Server(s) = &e.role {
-            if s.half_open {
-                self.listeners[s.listener].half_open_done();
-            }
+        match &e.role {
+            Role::Server(s) if s.half_open => self.listeners[s.listener].half_open_done(),
+            Role::Client(ClientSide {
+                passive: Some(li),
+                half_open: true,
+                ..
+            }) => self.listeners[*li].half_open_done(),
+            _ => {}
         }
         self.timers.cancel(slot);
         self.free.push(slot as u32);

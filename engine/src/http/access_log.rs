@@ -127,8 +127,24 @@ impl Record {
         status: Status,
         bytes: usize,
     ) -> Record {
-        let peer = *conn.tuple().remote.ip();
-        let mut rec = Record::new(peer, date, status.code(), bytes as u64);
+        Record::answered(
+            req,
+            *conn.tuple().remote.ip(),
+            date,
+            status.code(),
+            bytes as u64,
+        )
+    }
+
+    /// A request a handler answered with `status` and `bytes` of body.
+    pub(super) fn answered(
+        req: &httparse::Request<'_, '_>,
+        peer: Ipv4Addr,
+        date: &[u8; DATE_LEN],
+        status: u16,
+        bytes: u64,
+    ) -> Record {
+        let mut rec = Record::new(peer, date, status, bytes);
         rec.request(
             req.method.unwrap_or("").as_bytes(),
             req.path.unwrap_or("").as_bytes(),

@@ -5,7 +5,8 @@
 //! - Keep-alive by default for HTTP/1.1; HTTP/1.0 closes unless it asks for keep-alive;
 //!   `Connection: close` honoured; pipelined requests answered in order.
 //! - GET and HEAD serve the `Site`; other methods get 405 after their body is read and
-//!   discarded (by `Content-Length` or chunked coding).
+//!   discarded (by `Content-Length` or chunked coding). A program's `RequestHandler`
+//!   (`Site::Requests`) gets every request whole instead, body included (`exchange.rs`).
 //! - Errors, each followed by a close: 400 malformed (and request smuggling: both
 //!   `Content-Length` and `Transfer-Encoding`, conflicting lengths), 408 header timeout,
 //!   413 body over the limit, 414 target over the limit, 431 header block over the limit,
@@ -20,23 +21,31 @@
 //! Files: `site.rs` what is served (and `LiveSite` for reloads), `load.rs` loading a
 //! directory, `files.rs` per-file facts computed at load, `answer.rs` the answer and its
 //! head, `conditional.rs`, `range.rs` and `negotiate.rs` the RFC 9110 rules it applies,
+//! `request.rs` what a request head asks for, `body.rs` chunked request bodies,
 //! `response.rs` statuses and queued responses, `date.rs` the `Date` header,
-//! `access_log.rs` the access log's records and its logger thread.
+//! `access_log.rs` the access log's records and its logger thread, `handler.rs` the
+//! request handlers' types (`Request`, `Response`, `Routes`), `exchange.rs` reading a
+//! request for a handler and writing its response.
 
 mod access_log;
 mod answer;
+mod body;
 mod conditional;
 mod date;
+mod exchange;
 mod files;
+mod handler;
 mod load;
 mod negotiate;
 mod range;
+mod request;
 mod response;
 mod site;
 
 pub use access_log::{AccessLog, AccessLogger, LogFormat, LogStats, Record, QUEUE_RECORDS};
 pub use date::{DateCache, DATE_LEN};
 pub use files::{content_type, Coding, Encoded, FileInfo};
+pub use handler::{BodyStream, Request, RequestHandler, Response, ResponseBody, Routes};
 pub use load::LoadOptions;
 pub use response::CACHE_CONTROL_MAX;
 pub use site::{Handler, LiveSite, Lookup, Resource, Site, SiteError};
@@ -44,8 +53,8 @@ pub use site::{Handler, LiveSite, Lookup, Resource, Site, SiteError};
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use self::answer::{Asked, Reply};
-use self::response::{Body, Response, Status, Writer};
+use self::answer::Reply;
+use self::response::{Body, Response as Queued, Status, Writer};
 use crate::tcp::Conn;
 use crate::time::Instant;
 
@@ -121,6 +130,8 @@ crate::stats::counter_set! {
         idle_timeouts,
         /// Connections reset because a response made no progress for `send_timeout`.
         send_timeouts,
+        /// Request handlers that panicked (their clients got a 500).
+        handler_panics,
     }
 }
 
@@ -163,7 +174,7 @@ pub enum Verdict {
 pub struct Session {
     inbuf: Vec<u8>,
     read: Read,
-    out: VecDeque<Response>,
+    out: VecDeque<Queued>,
     /// The heads of the responses in `out`, back to back (emptied when `out` is).
     heads: Vec<u8>,
     /// A response with `close` is queued: read nothing more.
@@ -181,9 +192,12 @@ pub struct Session {
     /// The peer kept sending after our close.
     lingering_input: bool,
     /// The answer to a request whose body is still being read: queued once it is.
-    deferred: Option<Request>,
+    deferred: Option<Parsed>,
     /// Whether any request has been seen (the first waits `header_timeout` from the start).
     served: bool,
+    /// The request for a handler being read (`exchange.rs`); made at the first such
+    /// request, so a connection of the static path carries one pointer of it.
+    exchange: Option<Box<exchange::Exchange>>,
     /// What the session counted.
     pub stats: HttpStats,
 }
@@ -203,11 +217,17 @@ fn log_unparsed(cfg: &HttpConfig, conn: &Conn, date: &[u8; DATE_LEN], status: St
 }
 
 /// What a parsed request asks for.
-struct Request {
+struct Parsed {
     reply: Reply,
     head_only: bool,
     keep_alive: bool,
     body: Read,
+    /// A handler answers (`exchange.rs`), once the body is read.
+    handler: Option<std::sync::Arc<dyn RequestHandler>>,
+    /// `Expect: 100-continue`.
+    expect_continue: bool,
+    /// HTTP/1.0.
+    http10: bool,
 }
 
 impl Session {
@@ -227,6 +247,7 @@ impl Session {
             lingering_input: false,
             deferred: None,
             served: false,
+            exchange: None,
             stats: HttpStats::default(),
         }
     }
@@ -360,8 +381,11 @@ impl Session {
         Verdict::Continue
     }
 
-    fn answer(&mut self, r: Request, date: &[u8; DATE_LEN], cfg: &HttpConfig) {
-        self.queue(r.reply, r.head_only, r.keep_alive, date, cfg);
+    fn answer(&mut self, mut r: Parsed, date: &[u8; DATE_LEN], cfg: &HttpConfig) {
+        match r.handler.take() {
+            Some(h) => self.exchange(h, r, date, cfg),
+            None => self.queue(r.reply, r.head_only, r.keep_alive, date, cfg),
+        }
     }
 
     /// The body of the current request has been read: its answer can go.
@@ -403,7 +427,7 @@ impl Session {
             Status::NotImplemented | Status::VersionNotSupported => self.stats.responses_5xx += 1,
             _ => self.stats.responses_4xx += 1,
         }
-        self.out.push_back(Response {
+        self.out.push_back(Queued {
             head_at,
             head_len,
             written: 0,
@@ -417,18 +441,38 @@ impl Session {
     /// Moves queued response bytes into the connection's send buffer.
     fn write(&mut self, now: Instant, conn: &mut Conn) {
         while let Some(r) = self.out.front_mut() {
-            while r.written < r.total() {
-                let chunk = if r.written < r.head_len {
-                    &self.heads[r.head_at + r.written..r.head_at + r.head_len]
-                } else {
-                    &r.body.bytes()[r.written - r.head_len..]
-                };
-                let n = conn.send(chunk);
-                if n == 0 {
-                    return;
+            loop {
+                while r.written < r.total() {
+                    let chunk = if r.written < r.head_len {
+                        &self.heads[r.head_at + r.written..r.head_at + r.head_len]
+                    } else {
+                        &r.body.bytes()[r.written - r.head_len..]
+                    };
+                    let n = conn.send(chunk);
+                    if n == 0 {
+                        return;
+                    }
+                    self.sent_at = now;
+                    r.written += n;
                 }
-                self.sent_at = now;
-                r.written += n;
+                // A stream's piece is all handed over: the next one, if any.
+                let Body::Stream(s) = &mut r.body else {
+                    break;
+                };
+                match s.refill() {
+                    Some(true) => r.written = r.head_len,
+                    Some(false) => break,
+                    None => {
+                        // A stream shorter than its announced length: the peer must not
+                        // take what it got for the whole (reset, as nginx does).
+                        self.out.clear();
+                        self.heads.clear();
+                        self.closed = true;
+                        self.read = Read::Drain;
+                        conn.abort();
+                        return;
+                    }
+                }
             }
             self.out.pop_front();
             if self.out.is_empty() {
@@ -461,9 +505,11 @@ impl Session {
                 Read::Length(0) => self.body_done(date, cfg),
                 Read::Length(n) => {
                     let from_buf = (n as usize).min(self.inbuf.len());
+                    self.keep_buffered(0..from_buf);
                     self.inbuf.drain(..from_buf);
                     let mut left = n - from_buf as u64;
                     let from_conn = (left as usize).min(conn.readable());
+                    self.keep_from(conn, from_conn);
                     conn.recv_consume(from_conn);
                     left -= from_conn as u64;
                     if from_buf + from_conn > 0 {
@@ -555,7 +601,11 @@ impl Session {
         self.served = true;
         self.active_at = now;
         let r = self.classify(&req, site, cfg);
-        if let Some(log) = &cfg.access_log {
+        if let Some(log) = cfg
+            .access_log
+            .as_ref()
+            .filter(|_| !r.as_ref().is_ok_and(|p| p.handler.is_some()))
+        {
             let (status, bytes) = match &r {
                 Ok(r) => (
                     r.reply.status,
@@ -564,6 +614,9 @@ impl Session {
                 Err(s) => (*s, s.body().len()),
             };
             log.push(access_log::Record::parsed(&req, conn, date, status, bytes));
+        }
+        if let Some(p) = r.as_ref().ok().filter(|p| p.handler.is_some()) {
+            self.begin_exchange(n, p, *conn.tuple().remote.ip());
         }
         self.inbuf.drain(..n);
         self.head_since = now; // for a pipelined request already in `inbuf`
@@ -581,205 +634,6 @@ impl Session {
             Err(status) => self.error(status, date, cfg),
         }
         true
-    }
-
-    fn classify(
-        &self,
-        req: &httparse::Request<'_, '_>,
-        site: &Site,
-        cfg: &HttpConfig,
-    ) -> Result<Request, Status> {
-        let method = req.method.unwrap_or("");
-        let target = req.path.unwrap_or("");
-        let version = req.version.unwrap_or(1);
-        if target.len() > cfg.max_target {
-            return Err(Status::UriTooLong);
-        }
-        let mut content_length: Option<u64> = None;
-        let mut chunked = false;
-        let mut transfer_encoding = false;
-        let mut keep_alive = version == 1;
-        let mut host = false;
-        let mut asked = Asked::default();
-        for (i, h) in req.headers.iter().enumerate() {
-            let name = h.name;
-            if asked.take(h, &req.headers[i + 1..]) {
-                continue;
-            } else if name.eq_ignore_ascii_case("content-length") {
-                let v = std::str::from_utf8(h.value)
-                    .ok()
-                    .map(str::trim)
-                    .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .ok_or(Status::BadRequest)?;
-                if content_length.is_some_and(|c| c != v) {
-                    return Err(Status::BadRequest); // conflicting lengths: smuggling
-                }
-                content_length = Some(v);
-            } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                transfer_encoding = true;
-                // Only "chunked", alone (RFC 9112 6.1: it must be the final coding, and
-                // no other coding is implemented here).
-                let mut codings = h
-                    .value
-                    .split(|&b| b == b',')
-                    .map(|t| t.trim_ascii())
-                    .filter(|t| !t.is_empty());
-                match (codings.next(), codings.next()) {
-                    (Some(c), None) if c.eq_ignore_ascii_case(b"chunked") && !chunked => {
-                        chunked = true
-                    }
-                    _ => return Err(Status::NotImplemented),
-                }
-            } else if name.eq_ignore_ascii_case("connection") {
-                if has_token(h.value, "close") {
-                    keep_alive = false;
-                } else if has_token(h.value, "keep-alive") {
-                    keep_alive = true;
-                }
-            } else if name.eq_ignore_ascii_case("host") {
-                if host {
-                    return Err(Status::BadRequest); // RFC 9112 3.2: exactly one Host
-                }
-                host = true;
-            }
-        }
-        if version == 1 && !host {
-            return Err(Status::BadRequest);
-        }
-        if transfer_encoding && (content_length.is_some() || version == 0) {
-            // RFC 9112 6.1 and 6.3: both framings at once is how requests are smuggled.
-            return Err(Status::BadRequest);
-        }
-        if content_length.is_some_and(|c| c > cfg.max_body) {
-            return Err(Status::PayloadTooLarge);
-        }
-        let body = if chunked {
-            Read::Chunked(Chunk::Size, 0)
-        } else {
-            Read::Length(content_length.unwrap_or(0))
-        };
-        let head_only = method == "HEAD";
-        if method != "GET" && !head_only {
-            return Ok(Request {
-                reply: Reply::plain(Status::MethodNotAllowed),
-                head_only: false,
-                keep_alive,
-                body,
-            });
-        }
-        let reply = match site.lookup(target) {
-            Lookup::Found(r) => Reply::for_resource(r.clone(), head_only, &asked),
-            Lookup::Made(r) => Reply::for_resource(r, head_only, &asked),
-            Lookup::Redirect(to) => Reply::redirect(to),
-            Lookup::NotFound => Reply::plain(Status::NotFound),
-            Lookup::Forbidden => return Err(Status::BadRequest),
-        };
-        Ok(Request {
-            reply,
-            head_only,
-            keep_alive,
-            body,
-        })
-    }
-
-    /// Discards a chunked body. Returns whether progress was made.
-    fn chunked(
-        &mut self,
-        now: Instant,
-        conn: &mut Conn,
-        cfg: &HttpConfig,
-        date: &[u8; DATE_LEN],
-    ) -> bool {
-        let Read::Chunked(mut state, mut seen) = self.read else {
-            return false;
-        };
-        self.fill(now, conn, cfg.max_header_bytes);
-        let start_len = self.inbuf.len();
-        let mut at = 0;
-        let result = loop {
-            match state {
-                Chunk::Size | Chunk::Trailer => {
-                    let Some(e) = self.inbuf[at..].windows(2).position(|w| w == b"\r\n") else {
-                        if self.inbuf.len() - at >= cfg.max_header_bytes {
-                            break Err(Status::BadRequest);
-                        }
-                        break Ok(());
-                    };
-                    let line = &self.inbuf[at..at + e];
-                    at += e + 2;
-                    if state == Chunk::Trailer {
-                        if line.is_empty() {
-                            self.inbuf.drain(..at);
-                            self.active_at = now;
-                            self.body_done(date, cfg);
-                            return true;
-                        }
-                        continue;
-                    }
-                    let size_part = line.split(|&b| b == b';').next().unwrap_or(b"");
-                    let size = std::str::from_utf8(size_part)
-                        .ok()
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty() && s.len() <= 16)
-                        .and_then(|s| u64::from_str_radix(s, 16).ok());
-                    let Some(size) = size else {
-                        break Err(Status::BadRequest);
-                    };
-                    seen = seen.saturating_add(size);
-                    if seen > cfg.max_body {
-                        break Err(Status::PayloadTooLarge);
-                    }
-                    state = if size == 0 {
-                        Chunk::Trailer
-                    } else {
-                        Chunk::Data(size)
-                    };
-                }
-                Chunk::Data(n) => {
-                    let avail = (self.inbuf.len() - at) as u64;
-                    let take = n.min(avail);
-                    at += take as usize;
-                    let mut left = n - take;
-                    if left > 0 && at == self.inbuf.len() {
-                        // Straight from the connection, without copying.
-                        let direct = (left as usize).min(conn.readable());
-                        conn.recv_consume(direct);
-                        left -= direct as u64;
-                    }
-                    if left > 0 {
-                        state = Chunk::Data(left);
-                        break Ok(());
-                    }
-                    state = Chunk::DataEnd;
-                }
-                Chunk::DataEnd => {
-                    if self.inbuf.len() - at < 2 {
-                        break Ok(());
-                    }
-                    if &self.inbuf[at..at + 2] != b"\r\n" {
-                        break Err(Status::BadRequest);
-                    }
-                    at += 2;
-                    state = Chunk::Size;
-                }
-            }
-        };
-        match result {
-            Ok(()) => {
-                self.inbuf.drain(..at);
-                self.read = Read::Chunked(state, seen);
-                let progressed = at > 0 || self.inbuf.len() != start_len;
-                if progressed {
-                    self.active_at = now;
-                }
-                progressed && conn.readable() > 0
-            }
-            Err(status) => {
-                self.error(status, date, cfg);
-                false
-            }
-        }
     }
 }
 

@@ -11,13 +11,16 @@ pub(super) const HEAD_MAX: usize = 1024;
 /// The longest `Cache-Control` value accepted.
 pub const CACHE_CONTROL_MAX: usize = 256;
 
-#[derive(Clone, Debug)]
 pub(super) enum Body {
     None,
     Static(&'static [u8]),
     Shared(Arc<[u8]>),
     /// A range of a shared body (206).
     Slice(Arc<[u8]>, Range<usize>),
+    /// A handler's own bytes.
+    Owned(Vec<u8>),
+    /// A handler's stream: its current piece, framed (`exchange.rs`).
+    Stream(Box<super::exchange::Streaming>),
 }
 
 impl Body {
@@ -27,6 +30,8 @@ impl Body {
             Body::Static(b) => b,
             Body::Shared(b) => b,
             Body::Slice(b, r) => &b[r.clone()],
+            Body::Owned(b) => b,
+            Body::Stream(s) => s.piece(),
         }
     }
 }

@@ -57,6 +57,9 @@ pub enum Site {
     },
     /// Whatever site the `LiveSite` holds at the moment of each request.
     Live(Arc<LiveSite>),
+    /// The program's handler, with the whole request in view (method, headers, body)
+    /// and the whole response in hand (status, headers, body).
+    Requests(Arc<dyn super::RequestHandler>),
 }
 
 /// A site that can be replaced while it serves (a reload). Each request looks up the
@@ -113,6 +116,7 @@ impl std::fmt::Debug for Site {
         match self {
             Site::Body(r) => f.debug_tuple("Body").field(r).finish(),
             Site::Handler(_) => f.write_str("Handler(..)"),
+            Site::Requests(_) => f.write_str("Requests(..)"),
             Site::Root { files, bytes } => f
                 .debug_struct("Root")
                 .field("files", &files.len())
@@ -197,6 +201,16 @@ impl Site {
         Site::body("Hello from fastpath\n")
     }
 
+    /// The handler that answers whole requests, if this site is one (or a live site
+    /// holds one now).
+    pub(super) fn request_handler(&self) -> Option<Arc<dyn super::RequestHandler>> {
+        match self {
+            Site::Requests(h) => Some(h.clone()),
+            Site::Live(l) => l.current.load().request_handler(),
+            _ => None,
+        }
+    }
+
     /// `text` as a plain-text body for every path.
     pub fn body(text: &str) -> Site {
         Site::Body(Resource::new("text/plain; charset=utf-8", text.as_bytes()))
@@ -236,7 +250,7 @@ impl Site {
         };
         match self {
             Site::Body(r) => Lookup::Found(r),
-            Site::Handler(_) | Site::Live(_) => Lookup::NotFound,
+            Site::Handler(_) | Site::Live(_) | Site::Requests(_) => Lookup::NotFound,
             Site::Root { files, .. } => {
                 if let Some(r) = files.get(path) {
                     return Lookup::Found(r);

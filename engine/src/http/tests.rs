@@ -9,6 +9,7 @@ use super::*;
 use crate::tcp::{Conn, FourTuple, SeqNum, State, TcpConfig};
 
 mod files;
+mod handlers;
 
 struct Pair {
     now: Instant,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::afxdp::BindMode;
 use crate::app::App;
-use crate::http::{Handler, HttpConfig, Site};
+use crate::http::{Handler, HttpConfig, RequestHandler, Site};
 use crate::tcp::TcpConfig;
 use crate::worker::FrameHandler;
 
@@ -187,6 +187,12 @@ impl Service {
     pub fn handler(handler: impl Handler + 'static) -> Service {
         Service::Http(Arc::new(Site::Handler(Arc::new(handler))))
     }
+
+    /// The HTTP responder answering whole requests with `handler` (method, headers,
+    /// body; any status, headers and body back). See [`RequestHandler`].
+    pub fn requests(handler: impl RequestHandler + 'static) -> Service {
+        Service::Http(Arc::new(Site::Requests(Arc::new(handler))))
+    }
 }
 
 type MakeApp = dyn Fn(usize, usize) -> Option<Box<dyn App>> + Send + Sync;
@@ -283,6 +289,10 @@ pub struct EngineConfig {
     pub ports: Vec<u16>,
     /// Local ports (inclusive) for connections the engine opens; steered to the engine.
     pub local_ports: (u16, u16),
+    /// TCP ports the applications (`apps`) may listen on (`Net::listen`), on every
+    /// address: steered to the engine from the start, refused by nobody until an
+    /// application listens (a SYN before that gets a RST). None by default.
+    pub app_ports: Vec<u16>,
     /// How the AF_XDP sockets are opened.
     pub afxdp: AfXdpConfig,
     /// How the steering program is attached.
@@ -334,6 +344,7 @@ impl EngineConfig {
             dad: super::DadConfig::default(),
             ports: vec![80],
             local_ports: (61000, 64999),
+            app_ports: Vec::new(),
             afxdp: AfXdpConfig {
                 mode: BindMode::Auto,
                 frames: DEFAULT_FRAMES,

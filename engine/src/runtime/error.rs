@@ -51,6 +51,8 @@ pub enum StartError {
         /// The last port.
         hi: u16,
     },
+    /// An application port is also the HTTP responder's, or is 0.
+    AppPort(u16),
     /// Reading something about the interface failed.
     Interface {
         /// The interface.
@@ -152,6 +154,11 @@ impl fmt::Display for StartError {
             StartError::BadLocalPorts { lo, hi } => {
                 write!(f, "local ports {lo}-{hi}: need 1 <= first <= last")
             }
+            StartError::AppPort(0) => f.write_str("application port 0: give a port from 1 to 65535"),
+            StartError::AppPort(p) => write!(
+                f,
+                "port {p} is both an application port and the HTTP responder's: give it to one"
+            ),
             StartError::Interface { iface, what, err } => {
                 write!(f, "reading {what} of {iface}: {err}")
             }

@@ -291,9 +291,14 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
             .map(|a| (a.cidr.addr.into(), h.port()))
             .collect()
     } else {
+        // The responder's ports, then those the applications may listen on.
+        let app = addrs
+            .iter()
+            .flat_map(|a| cfg.app_ports.iter().map(move |&p| (a.cidr.addr.into(), p)));
         listen
             .iter()
             .map(|a| ((*a.ip()).into(), a.port()))
+            .chain(app)
             .collect()
     };
     let mut steering = Steering::load(&SteerConfig {
@@ -377,6 +382,7 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
         gateway: cfg.gateway,
         local_ports: cfg.local_ports,
         workers: queues.len() as u16,
+        app_ports: Some(cfg.app_ports.clone()),
     };
     let site = match &cfg.service {
         Service::Http(site) => site.clone(),
@@ -593,6 +599,13 @@ fn check(cfg: &EngineConfig) -> Result<(), StartError> {
     let (lo, hi) = cfg.local_ports;
     if lo == 0 || lo > hi {
         return Err(StartError::BadLocalPorts { lo, hi });
+    }
+    if let Some(&p) = cfg
+        .app_ports
+        .iter()
+        .find(|p| **p == 0 || cfg.listen_ports().contains(p))
+    {
+        return Err(StartError::AppPort(p));
     }
     Ok(())
 }

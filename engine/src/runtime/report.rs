@@ -215,8 +215,8 @@ fn queue_lines(o: &mut String, q: &QueueInfo, s: &WorkerSummary) {
     );
     let _ = writeln!(
         o,
-        "    http timeouts: header {}, idle {}, send {}",
-        c.http_header_timeouts, c.http_idle_timeouts, c.http_send_timeouts
+        "    http timeouts: header {}, idle {}, send {}; handler panics {}",
+        c.http_header_timeouts, c.http_idle_timeouts, c.http_send_timeouts, c.http_handler_panics
     );
     let _ = writeln!(
         o,

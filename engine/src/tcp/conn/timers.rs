@@ -1,6 +1,7 @@
 //! Deadlines: retransmission (RFC 6298), tail loss probe and RACK reordering (RFC 8985),
 //! delayed ACK (RFC 1122 4.2.3.2), persist (RFC 9293
-//! 3.8.6.1), keep-alive (RFC 1122 4.2.3.6), TIME_WAIT and FIN_WAIT_2.
+//! 3.8.6.1), keep-alive (RFC 1122 4.2.3.6), TIME_WAIT and FIN_WAIT_2; and the options an
+//! application sets per connection (keep-alive, and Nagle beside it).
 
 use core::time::Duration;
 
@@ -15,6 +16,21 @@ const MAX_PERSIST: Duration = Duration::from_secs(120);
 const ORPHAN_PROBES: u32 = 8;
 
 impl Conn {
+    /// Nagle's algorithm (RFC 896) on this connection (TCP_NODELAY off) or off.
+    pub fn set_nagle(&mut self, on: bool) {
+        self.cfg.nagle = on;
+    }
+
+    /// Keep-alive probing on this connection (SO_KEEPALIVE), counted from `now`, or off.
+    pub fn set_keepalive(&mut self, now: Instant, keepalive: Option<crate::tcp::Keepalive>) {
+        self.cfg.keepalive = keepalive;
+        self.keepalive_sent = 0;
+        self.keepalive_at = match keepalive {
+            Some(k) if self.state.synchronized() => Some(now + k.idle),
+            _ => None,
+        };
+    }
+
     /// The next moment `on_timeout` has work, if any.
     pub fn poll_at(&self) -> Option<Instant> {
         if self.ack_now || self.probe_pending || self.pending_rst.is_some() || self.tlp_pending {
