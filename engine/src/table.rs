@@ -114,7 +114,6 @@ impl<K: Hash + Eq + Copy> Shards<K> {
     }
 }
 
-
 /// One reader's copy of the table, aligned so that no two replicas share a cache line
 /// (128: adjacent-line prefetch pairs lines on x86).
 #[derive(Debug)]
@@ -284,16 +283,16 @@ impl SocketTable {
     pub fn count_owned_by(&self, worker: u16) -> usize {
         self.v6.count_owned_by(worker)
             + self.replicas[0]
-            .shards
-            .iter()
-            .map(|s| {
-                s.read()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .values()
-                    .filter(|o| o.worker == worker)
-                    .count()
-            })
-            .sum::<usize>()
+                .shards
+                .iter()
+                .map(|s| {
+                    s.read()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .values()
+                        .filter(|o| o.worker == worker)
+                        .count()
+                })
+                .sum::<usize>()
     }
 }
 
