@@ -443,21 +443,31 @@ const PROBING: Keepalive = Keepalive {
 fn idle_towards_a_vanished_peer(
     keepalive: Option<Keepalive>,
 ) -> (Sim, usize, Arc<Mutex<Log>>, Instant) {
-    let log = Arc::new(Mutex::new(Log::default()));
-    let client = Optioned {
-        to: SocketAddr::from((SERVER, PORT)),
-        nagle: None,
-        keepalive: Some(keepalive),
-        writes: Vec::new(),
-        conn: None,
-        log: log.clone(),
-    };
     let default = match keepalive {
         Some(_) => None,
         None => Some(PROBING),
     };
+    idle_with(Some(keepalive), default, true)
+}
+
+/// [`idle_towards_a_vanished_peer`] with the call (`Some`: `Net::set_keepalive`), the
+/// engine's default and the server's greeting chosen by the caller.
+fn idle_with(
+    call: Option<Option<Keepalive>>,
+    default: Option<Keepalive>,
+    greet: bool,
+) -> (Sim, usize, Arc<Mutex<Log>>, Instant) {
+    let log = Arc::new(Mutex::new(Log::default()));
+    let client = Optioned {
+        to: SocketAddr::from((SERVER, PORT)),
+        nagle: None,
+        keepalive: call,
+        writes: Vec::new(),
+        conn: None,
+        log: log.clone(),
+    };
     let sink = Arc::new(Mutex::new(Log::default()));
-    let (mut sim, cw, sw) = optioned_pair(client, sink, true, |t| t.keepalive = default);
+    let (mut sim, cw, sw) = optioned_pair(client, sink, greet, |t| t.keepalive = default);
     let until = sim.now + Duration::from_secs(5);
     assert!(sim.run_until(until, |_| log.lock().unwrap().connected_at.is_some()));
     let t0 = log.lock().unwrap().connected_at.unwrap();
@@ -498,4 +508,17 @@ fn without_keepalive_an_idle_connection_sends_nothing() {
     assert_eq!(sim.workers[cw].counters().tx_frames - base, 0);
     assert_eq!(log.lock().unwrap().closed, None);
     assert_eq!(sim.connections(), 1);
+}
+
+#[test]
+fn the_default_keepalive_probes_a_connection_the_engine_opened_and_left_idle() {
+    // Linux arms keep-alive when a connection it opened is established (tcp_finish_connect):
+    // with nothing received after the handshake, the probe still comes after `idle`.
+    let (mut sim, cw, _log, t0) = idle_with(None, Some(PROBING), false);
+    let base = sim.workers[cw].counters().tx_frames;
+    let ms = Duration::from_millis;
+    sim.run_until(t0 + PROBING.idle - ms(1), |_| false);
+    assert_eq!(sim.workers[cw].counters().tx_frames - base, 0, "idle");
+    sim.run_until(t0 + PROBING.idle + ms(1), |_| false);
+    assert_eq!(sim.workers[cw].counters().tx_frames - base, 1, "a probe");
 }

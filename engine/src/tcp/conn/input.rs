@@ -67,6 +67,12 @@ impl Conn {
             self.process_ack_advance(now, seg, None);
             self.state = State::Established;
             self.ack_now = true;
+            // As Linux (tcp_finish_connect): the keep-alive timer runs from the moment the
+            // connection is established, so a connection that stays idle is probed too.
+            if let Some(k) = self.cfg.keepalive {
+                self.keepalive_at = Some(now + k.idle);
+                self.keepalive_sent = 0;
+            }
         } else {
             // Simultaneous open (RFC 9293 3.5, figure 8): answer with SYN-ACK, same ISS.
             self.state = State::SynReceived;
