@@ -109,7 +109,15 @@ impl Conn {
         // step 8); anything else gets an ACK at most.
         if self.state == State::TimeWait {
             if f.rst() {
-                // RFC 1337: ignore resets in TIME_WAIT (TIME-WAIT assassination).
+                // RFC 9293 3.10.7.4 and Linux's default (tcp_rfc1337 = 0): a reset ends
+                // TIME_WAIT, if it is exactly at RCV.NXT (RFC 5961 3.2; others are
+                // ignored, not challenged). A client that reuses the 4-tuple with an older
+                // timestamp gets our ACK, answers it with this reset, and its next SYN
+                // opens a new connection; ignoring it (RFC 1337) made such a client wait
+                // out the whole 2MSL.
+                if seg.seq == self.rcv_nxt {
+                    self.set_closed(CloseReason::Normal);
+                }
                 return;
             }
             if f.fin() {

@@ -461,6 +461,29 @@ fn active_close_through_time_wait() {
 }
 
 #[test]
+fn an_exact_reset_ends_time_wait_and_others_are_ignored() {
+    // RFC 9293 3.10.7.4 with RFC 5961 3.2, as Linux by default (tcp_rfc1337 = 0): in
+    // TIME_WAIT a reset at RCV.NXT closes the connection (how a client that reused the
+    // 4-tuple too early clears it); one elsewhere is ignored.
+    run(
+        &cfg(),
+        &format!(
+            "{HANDSHAKE}
+0.020 app close
+0.020 > F. seq 1 ack 1 <TS * 110>
+0.030 < F. seq 1 ack 2 win 1000 <TS 120 *>
+0.030 > . seq 2 ack 2 <TS * 120>
+0.030 state TIME_WAIT
+0.040 < R seq 5 win 0
+0.041 state TIME_WAIT
+0.050 < R seq 2 win 0
+0.050 closed Normal
+"
+        ),
+    );
+}
+
+#[test]
 fn fin_wait_2_is_bounded_only_once_released() {
     // RFC 9293 3.10.4 leaves FIN_WAIT_2 open: after a half-close (shutdown) we wait for
     // the peer's FIN indefinitely and keep receiving. Linux bounds FIN_WAIT_2 by
