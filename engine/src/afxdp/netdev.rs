@@ -49,14 +49,18 @@ pub fn mac_address(ifname: &str) -> io::Result<[u8; 6]> {
     Ok(mac)
 }
 
-/// The IPv4 addresses (with prefix lengths) the kernel has on `ifname` (getifaddrs).
-pub fn ipv4_addresses(ifname: &str) -> io::Result<Vec<(Ipv4Addr, u8)>> {
+/// Calls `f` with each address of `family` the kernel has on `ifname`, and its netmask
+/// (null when the kernel gives none), from one getifaddrs list.
+fn each_address(
+    ifname: &str,
+    family: i32,
+    mut f: impl FnMut(*const libc::sockaddr, *const libc::sockaddr),
+) -> io::Result<()> {
     let mut head: *mut libc::ifaddrs = core::ptr::null_mut();
     // SAFETY: getifaddrs fills `head` with a list we free below.
     if unsafe { libc::getifaddrs(&mut head) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    let mut out = Vec::new();
     let mut cur = head;
     while !cur.is_null() {
         // SAFETY: `cur` is a node of the list getifaddrs returned, not yet freed.
@@ -68,63 +72,46 @@ pub fn ipv4_addresses(ifname: &str) -> io::Result<Vec<(Ipv4Addr, u8)>> {
         // SAFETY: ifa_name is a NUL-terminated string owned by the list.
         let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) };
         // SAFETY: ifa_addr is non-null and points at a sockaddr.
-        if name.to_bytes() != ifname.as_bytes()
-            || unsafe { (*ifa.ifa_addr).sa_family } as i32 != libc::AF_INET
+        if name.to_bytes() == ifname.as_bytes()
+            && unsafe { (*ifa.ifa_addr).sa_family } as i32 == family
         {
-            continue;
+            f(ifa.ifa_addr, ifa.ifa_netmask);
         }
-        // SAFETY: an AF_INET address is a sockaddr_in; the netmask of an AF_INET address is
-        // one too (or null).
+    }
+    // SAFETY: freeing the list getifaddrs allocated, once.
+    unsafe { libc::freeifaddrs(head) };
+    Ok(())
+}
+
+/// The IPv4 addresses (with prefix lengths) the kernel has on `ifname` (getifaddrs).
+pub fn ipv4_addresses(ifname: &str) -> io::Result<Vec<(Ipv4Addr, u8)>> {
+    let mut out = Vec::new();
+    each_address(ifname, libc::AF_INET, |addr, mask| {
+        // SAFETY: an AF_INET address is a sockaddr_in; so is its netmask (or null), both
+        // alive while the list is.
         let (addr, mask) = unsafe {
-            let a = &*(ifa.ifa_addr as *const libc::sockaddr_in);
-            let m = (!ifa.ifa_netmask.is_null()).then(|| {
-                (*(ifa.ifa_netmask as *const libc::sockaddr_in))
-                    .sin_addr
-                    .s_addr
-            });
-            (a.sin_addr.s_addr, m)
+            let a = (*(addr as *const libc::sockaddr_in)).sin_addr.s_addr;
+            let m =
+                (!mask.is_null()).then(|| (*(mask as *const libc::sockaddr_in)).sin_addr.s_addr);
+            (a, m)
         };
         let prefix = mask
             .map(|m| u32::from_be(m).count_ones() as u8)
             .unwrap_or(32);
         out.push((Ipv4Addr::from(u32::from_be(addr)), prefix));
-    }
-    // SAFETY: freeing the list getifaddrs allocated, once.
-    unsafe { libc::freeifaddrs(head) };
+    })?;
     Ok(out)
 }
 
 /// The IPv6 addresses the kernel has on `ifname` (getifaddrs; prefix lengths not read:
 /// the engine only asks whether an address is the kernel's).
 pub fn ipv6_addresses(ifname: &str) -> io::Result<Vec<Ipv6Addr>> {
-    let mut head: *mut libc::ifaddrs = core::ptr::null_mut();
-    // SAFETY: getifaddrs fills `head` with a list we free below.
-    if unsafe { libc::getifaddrs(&mut head) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
     let mut out = Vec::new();
-    let mut cur = head;
-    while !cur.is_null() {
-        // SAFETY: `cur` is a node of the list getifaddrs returned, not yet freed.
-        let ifa = unsafe { &*cur };
-        cur = ifa.ifa_next;
-        if ifa.ifa_addr.is_null() || ifa.ifa_name.is_null() {
-            continue;
-        }
-        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
-        let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) };
-        // SAFETY: ifa_addr is non-null and points at a sockaddr.
-        if name.to_bytes() != ifname.as_bytes()
-            || unsafe { (*ifa.ifa_addr).sa_family } as i32 != libc::AF_INET6
-        {
-            continue;
-        }
-        // SAFETY: an AF_INET6 address is a sockaddr_in6.
-        let a = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
+    each_address(ifname, libc::AF_INET6, |addr, _| {
+        // SAFETY: an AF_INET6 address is a sockaddr_in6, alive while the list is.
+        let a = unsafe { &*(addr as *const libc::sockaddr_in6) };
         out.push(Ipv6Addr::from(a.sin6_addr.s6_addr));
-    }
-    // SAFETY: freeing the list getifaddrs allocated, once.
-    unsafe { libc::freeifaddrs(head) };
+    })?;
     Ok(out)
 }
 

@@ -4,6 +4,7 @@
 use super::recovery::{CaState, Frto};
 use super::{Conn, State};
 use crate::tcp::cc::CongestionControl;
+use crate::tcp::recovery::rate::TxState;
 use crate::tcp::SeqNum;
 use crate::time::Instant;
 use crate::wire::tcp::{Flags, SackBlock, TcpOptions, TcpRepr, MAX_SACK_BLOCKS};
@@ -208,10 +209,20 @@ impl Conn {
         (s.start, data.min(max).min(room))
     }
 
+    /// What a segment leaving now records for delivery-rate samples (nothing for a
+    /// controller that does not read them).
+    fn tx_state(&mut self, now: Instant) -> TxState {
+        if self.cc.model_based() {
+            self.rate.on_send(now, self.sent.is_empty())
+        } else {
+            TxState::default()
+        }
+    }
+
     /// Bookkeeping for a retransmission of `len` payload bytes at `seq` from entry `i`.
     fn sent_retransmission(&mut self, now: Instant, i: usize, seq: SeqNum, len: u32) {
         let with_fin = self.fin_seq() == Some(seq + len);
-        let tx = self.rate.on_send(now, self.sent.is_empty());
+        let tx = self.tx_state(now);
         self.sent.retransmitted(i, len + with_fin as u32, now, tx);
         self.stats.retransmits += 1;
         self.timed = None;
@@ -348,7 +359,7 @@ impl Conn {
             self.snd_nxt = end;
         }
         if end > self.snd_max {
-            let tx = self.rate.on_send(now, self.sent.is_empty());
+            let tx = self.tx_state(now);
             self.sent.push(self.snd_max, end, now, tx);
             self.snd_max = end;
             if !retransmit && self.ts.is_none() && self.timed.is_none() {
