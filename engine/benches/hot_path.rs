@@ -16,6 +16,8 @@ use fastpath_engine::host::{Host, HostConfig, Tx};
 use fastpath_engine::http::Site;
 use fastpath_engine::iface::{Action, Iface, OurAddr};
 use fastpath_engine::table::SocketTable;
+use fastpath_engine::tcp::cc::Algorithm;
+use fastpath_engine::tcp::TcpConfig;
 use fastpath_engine::time::Instant;
 use fastpath_engine::wire::arp::{ArpRepr, Op};
 use fastpath_engine::wire::checksum;
@@ -89,13 +91,18 @@ struct Pair {
 }
 
 impl Pair {
-    fn new() -> Pair {
+    fn new(cc: Algorithm) -> Pair {
         let mk = |w: u16, mac, ip, listen: &[SocketAddrV4]| {
+            let tcp = TcpConfig {
+                cc,
+                ..TcpConfig::default()
+            };
             Host::new(
                 w,
                 mac,
                 HostConfig {
                     addrs: vec![(ip, 24)],
+                    tcp,
                     ..HostConfig::default()
                 },
                 listen,
@@ -302,20 +309,27 @@ fn benches(c: &mut Criterion) {
     g_http_drive(c);
 
     let mut g = c.benchmark_group("stack");
-    let mut p = Pair::new();
-    let done = p.app.done.clone();
     g.throughput(Throughput::Elements(1));
-    g.bench_function("whole_request_keepalive", |b| {
-        b.iter(|| {
-            let before = *done.lock().unwrap();
-            p.request();
-            assert_eq!(
-                *done.lock().unwrap(),
-                before + 1,
-                "one response per request"
-            );
-        })
-    });
+    // Both ends run the same congestion control: CUBIC (the default) and BBR, whose
+    // per-ACK model update (delivery-rate sample, filters) is the difference.
+    for (name, cc) in [
+        ("whole_request_keepalive", Algorithm::Cubic),
+        ("whole_request_keepalive_bbr", Algorithm::Bbr),
+    ] {
+        let mut p = Pair::new(cc);
+        let done = p.app.done.clone();
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let before = *done.lock().unwrap();
+                p.request();
+                assert_eq!(
+                    *done.lock().unwrap(),
+                    before + 1,
+                    "one response per request"
+                );
+            })
+        });
+    }
     g.finish();
 }
 

@@ -149,6 +149,16 @@ counter_set! {
         xsk_rx_ring_full,
         /// Times the kernel found the fill ring empty (no frame to receive into).
         xsk_fill_ring_empty,
+        /// Frames moved from a backed-up RX ring into the worker's RX backlog (memory the
+        /// size of the frame; the ring's frame goes straight back to the kernel).
+        rx_backlog_frames,
+        /// Segments not queued in the RX backlog because it held the same segment already
+        /// (a peer's retransmission of what waits there).
+        rx_backlog_duplicates,
+        /// The most bytes the RX backlog held at once (--rx-backlog bounds it).
+        rx_backlog_peak_bytes,
+        /// Turns that found the RX backlog full and left frames in the ring.
+        rx_backlog_full,
         /// RX descriptors the kernel found invalid.
         xsk_rx_invalid,
         /// TX descriptors the kernel refused as invalid.

@@ -20,9 +20,11 @@ use crate::pcap::PcapWriter;
 use crate::stats::{Counters, Published};
 use crate::time::{Clock, Instant};
 
+mod backlog;
 mod handoff;
 mod frames;
 mod inspect;
+mod rx;
 mod turns;
 mod tx;
 mod v6;
@@ -82,7 +84,15 @@ pub struct WorkerConfig {
     pub frames: Option<Arc<dyn FrameHandler>>,
     /// With `frames`: send its initial frames when the loop starts.
     pub initial_frames: bool,
+    /// Bytes of received frames the worker may hold in memory when its RX ring backs up
+    /// (`worker/backlog.rs`); 0 leaves a burst in the ring, where the kernel drops what
+    /// does not fit.
+    pub rx_backlog: usize,
 }
+
+/// The default `WorkerConfig::rx_backlog`: about 300,000 small segments (a request, an
+/// ACK, a FIN), a few hundred thousand connections' burst.
+pub const DEFAULT_RX_BACKLOG: usize = 64 << 20;
 
 impl Default for WorkerConfig {
     fn default() -> Self {
@@ -94,6 +104,7 @@ impl Default for WorkerConfig {
             publish_every: Duration::from_millis(100),
             frames: None,
             initial_frames: false,
+            rx_backlog: DEFAULT_RX_BACKLOG,
         }
     }
 }
@@ -134,6 +145,12 @@ pub struct Worker<D: Device = Xsk> {
     loop_out: Vec<LoopSegment>,
     /// Received frames of one batch (kept for its allocation).
     batch: Vec<D::Frame>,
+    /// Frames taken out of a backed-up RX ring, in arrival order (`backlog.rs`).
+    rx_backlog: backlog::RxBacklog,
+    /// Room a frame from the backlog is handled in (kept for its allocation).
+    scratch: Vec<u8>,
+    /// When a receive last found the RX ring empty (`rx.rs`).
+    ring_emptied_at: Instant,
     /// Since when the timers have waited for a backed-up RX ring, if they are waiting.
     timers_deferred_since: Option<Instant>,
     /// What the current turn of the loop did (`turns.rs`).
@@ -160,6 +177,14 @@ impl<D: Device> Worker<D> {
             app: None,
             loop_out: Vec::new(),
             batch: Vec::with_capacity(cfg.batch),
+            // A program's own frame path takes every frame in place: no backlog.
+            rx_backlog: backlog::RxBacklog::new(if cfg.frames.is_some() {
+                0
+            } else {
+                cfg.rx_backlog
+            }),
+            scratch: Vec::new(),
+            ring_emptied_at: Instant::ZERO,
             timers_deferred_since: None,
             turn: Turn::default(),
             liveness: Liveness::default(),
@@ -353,6 +378,7 @@ impl<D: Device> Worker<D> {
             host,
             pcap,
             liveness: l,
+            rx_backlog,
             ..
         } = self;
         let Some(h) = host else {
@@ -360,8 +386,9 @@ impl<D: Device> Worker<D> {
         };
         if let Some(at) = l.drops_at {
             let rested = l.started.is_none_or(|t| now - t >= SWEEP_EVERY);
-            if now - at >= SWEEP_AFTER && rested && !h.sweeping() {
-                h.start_liveness_sweep();
+            // Not while the RX backlog holds frames: those peers are heard from yet.
+            if now - at >= SWEEP_AFTER && rested && !h.sweeping() && rx_backlog.is_empty() {
+                h.start_liveness_sweep(at);
                 l.started = Some(now);
                 l.drops_at = None;
             }
@@ -387,46 +414,32 @@ impl<D: Device> Worker<D> {
             self.turn.date = h.refresh_date_at(now);
         }
         self.dev.complete();
-        let mut batch = std::mem::take(&mut self.batch);
-        batch.clear();
-        let mut worked = false;
-        // A full batch means the RX ring backs up (a burst: a flash crowd, a mass close):
-        // take up to RX_BURST_BATCHES batches before transmitting. In copy mode a TX kick
-        // runs the peer's receive on this core, so draining first is what keeps the ring
-        // from overflowing; the replies wait on the TX ring meanwhile and leave in one go.
-        let mut backlog = false;
-        for _ in 0..RX_BURST_BATCHES {
-            let n = self.dev.recv(&mut batch, self.cfg.batch);
-            if n == 0 {
-                break;
-            }
-            worked = true;
-            self.turn.rx += n as u64;
-            for f in batch.drain(..) {
-                self.frame(f, now);
-            }
-            backlog = n == self.cfg.batch;
-            if !backlog {
-                break;
-            }
-        }
-        self.batch = batch;
+        let rx = self.receive(now);
+        let mut worked = rx.worked;
         worked |= self.retry_handoffs();
         let handoffs = self.handoffs(now) | self.loopback_in(now);
         self.turn.handoffs = handoffs;
         worked |= handoffs;
         worked |= self.v6_turn(now);
-        // Retransmission timers wait while received frames are still queued (for at most
-        // TIMERS_DEFERRED_MAX): the ACKs that would cancel them may be among those frames.
-        // The loop does not sleep meanwhile (it has work), so nothing else waits on this.
-        // Firing first turned a backed-up ring into a storm of spurious retransmissions
-        // (each one more frame for the peer to answer, the ring backing up further).
-        match (backlog, self.timers_deferred_since) {
-            (true, None) => self.timers_deferred_since = Some(now),
-            (true, Some(since)) if now - since < TIMERS_DEFERRED_MAX => {}
-            _ => {
-                self.timers_deferred_since = None;
-                self.turn.timers = self.timers(now);
+        // Retransmission timers wait while received frames are still queued: the ACKs
+        // that would cancel them may be among those frames. With the backlog, a deadline
+        // fires once every frame received before it has been handled (the backlog's
+        // oldest frame is younger than the deadline); frames left in the ring have no
+        // arrival time, so timers wait for them at most TIMERS_DEFERRED_MAX. The loop does
+        // not sleep meanwhile (it has work), so nothing else waits on this. Firing first
+        // turned a backed-up ring into a storm of spurious retransmissions (each one more
+        // frame for the peer to answer, the ring backing up further).
+        if let Some(oldest) = self.rx_backlog.oldest() {
+            self.timers_deferred_since = None;
+            self.turn.timers = self.timers(now, oldest);
+        } else {
+            match (rx.backed_up, self.timers_deferred_since) {
+                (true, None) => self.timers_deferred_since = Some(now),
+                (true, Some(since)) if now - since < TIMERS_DEFERRED_MAX => {}
+                _ => {
+                    self.timers_deferred_since = None;
+                    self.turn.timers = self.timers(now, now);
+                }
             }
         }
         self.liveness_sweep(now);
@@ -519,7 +532,8 @@ impl<D: Device> Worker<D> {
     }
 
     /// Runs the host's due timers; returns whether any were due.
-    fn timers(&mut self, now: Instant) -> bool {
+    /// Runs the host's timers due by `until` (at most `now`: see `poll`), at `now`.
+    fn timers(&mut self, now: Instant, until: Instant) -> bool {
         let Worker {
             dev,
             iface,
@@ -528,13 +542,13 @@ impl<D: Device> Worker<D> {
             ..
         } = self;
         if let Some(h) = host {
-            if h.next_deadline().is_some_and(|t| t <= now) {
+            if h.next_deadline().is_some_and(|t| t <= until) {
                 let mut tx = DevTx {
                     dev,
                     pcap,
                     counters: &mut iface.counters,
                 };
-                h.poll_timers(now, &mut tx);
+                h.poll_timers_until(now, until, &mut tx);
                 return true;
             }
         }
@@ -712,33 +726,12 @@ impl<D: Device> Worker<D> {
             }
             Action::Neighbor(arp) => {
                 self.neighbor(now, &arp);
-                // Every worker resolves next hops for its own connections: tell the others.
-                if let Some(h) = &self.handoff {
-                    let bytes = self.dev.data(&f).to_vec();
-                    for w in 0..h.peers.len() {
-                        if w != h.me && h.peers[w].try_send(bytes.clone()).is_ok() {
-                            h.wakers[w].wake();
-                        }
-                    }
-                }
+                let bytes = self.dev.data(&f).to_vec();
+                self.tell_peers(&bytes);
                 Action::Drop
             }
             Action::PathMtu { tuple, seq, mtu } => {
-                let Worker {
-                    dev,
-                    iface,
-                    host,
-                    pcap,
-                    ..
-                } = self;
-                if let Some(h) = host {
-                    let mut tx = DevTx {
-                        dev,
-                        pcap,
-                        counters: &mut iface.counters,
-                    };
-                    h.on_path_mtu(now, &tuple, seq, mtu, &mut tx);
-                }
+                self.path_mtu(now, &tuple, seq, mtu);
                 Action::Drop
             }
             Action::DadConflict(addr) => {

@@ -221,6 +221,18 @@ pub struct ServeArgs {
     )]
     pub fill_ring: u32,
 
+    /// Bytes of received frames each worker may hold in memory when its RX ring backs
+    /// up (a flash crowd, a mass close): frames are copied out of the ring so the kernel
+    /// can go on receiving instead of dropping, and answered in arrival order. Memory is
+    /// taken only during a burst (a small segment costs its size, not a 4 KiB frame) and
+    /// given back after it. 0 turns it off (the ring alone holds a burst).
+    #[arg(
+        long = "rx-backlog",
+        value_name = "BYTES",
+        default_value_t = fastpath_engine::runtime::DEFAULT_RX_BACKLOG
+    )]
+    pub rx_backlog: usize,
+
     /// The body to answer every GET with (default: a short hello). Exclusive with --root.
     #[arg(long, value_name = "TEXT", conflicts_with = "root")]
     pub body: Option<String>,

@@ -37,6 +37,7 @@ pub fn engine_config(args: &ServeArgs) -> anyhow::Result<EngineConfig> {
         frames: args.frames,
         rx_ring: args.rx_ring,
         fill_ring: args.fill_ring,
+        rx_backlog: args.rx_backlog,
         busy_poll: args.busy_poll,
     };
     c.xdp = XdpConfig {

@@ -284,6 +284,8 @@ pub struct Host {
     free: Vec<u32>,
     /// The next slot a liveness sweep probes, while one runs (`slab.rs`).
     sweep: Option<usize>,
+    /// A running sweep skips connections heard from after this (`slab.rs`).
+    sweep_quiet_since: Instant,
     live: usize,
     /// Of `live`, in TIME_WAIT.
     time_wait: usize,
@@ -346,6 +348,7 @@ impl Host {
             accepting: true,
             slab: Vec::new(),
             sweep: None,
+            sweep_quiet_since: Instant::ZERO,
             generations: Vec::new(),
             free: Vec::new(),
             live: 0,
@@ -683,14 +686,23 @@ impl Host {
 
     /// Fires due timers (TCP and HTTP) and services their connections.
     pub fn poll_timers(&mut self, now: Instant, tx: &mut dyn Tx) {
+        self.poll_timers_until(now, now, tx);
+    }
+
+    /// As `poll_timers`, for the deadlines due by `until` only (`until` <= `now`): the
+    /// worker's frames received up to `until` are handled, later ones still queued, and
+    /// a deadline after `until` may yet be met by one of them (an ACK that cancels a
+    /// retransmission). What fires runs at `now`.
+    pub fn poll_timers_until(&mut self, now: Instant, until: Instant, tx: &mut dyn Tx) {
+        let until = until.min(now);
         self.fired.clear();
         let mut fired = std::mem::take(&mut self.fired);
-        self.timers.poll(now, &mut fired);
+        self.timers.poll(until, &mut fired);
         for &slot in &fired {
             let Some(e) = self.slab[slot].as_mut() else {
                 continue;
             };
-            if e.path != Path::Resolving && e.conn.poll_at().is_some_and(|t| t <= now) {
+            if e.path != Path::Resolving && e.conn.poll_at().is_some_and(|t| t <= until) {
                 e.conn.on_timeout(now);
             }
             if let Role::Server(srv) = &mut e.role {

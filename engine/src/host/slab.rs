@@ -105,9 +105,12 @@ impl Host {
     /// (`sweep`), whether its peer still has it. For after the kernel dropped frames the
     /// engine never saw: a peer's FIN, or the one RST a peer sends when it gives up an
     /// orphaned connection, may have been among them, and nothing else would ever come.
-    pub fn start_liveness_sweep(&mut self) {
+    /// A connection whose peer was heard from after `quiet_since` (the last drop) is not
+    /// asked: that peer held it after anything it sent could have been lost.
+    pub fn start_liveness_sweep(&mut self, quiet_since: Instant) {
         if self.sweep.is_none() && self.live > 0 {
             self.sweep = Some(0);
+            self.sweep_quiet_since = quiet_since;
         }
     }
 
@@ -127,7 +130,7 @@ impl Host {
             looked += 1;
             let asked = self.slab[slot]
                 .as_deref_mut()
-                .is_some_and(|e| !e.in_time_wait && e.conn.probe_liveness());
+                .is_some_and(|e| !e.in_time_wait && e.conn.probe_liveness(self.sweep_quiet_since));
             if asked {
                 probed += 1;
                 self.service(slot, now, tx);

@@ -155,6 +155,9 @@ pub struct AfXdpConfig {
     pub rx_ring: u32,
     /// Fill ring entries per queue: a power of two up to `frames`; 0 for half the frames.
     pub fill_ring: u32,
+    /// Bytes of received frames each worker may move out of a backed-up RX ring into
+    /// memory (the RX backlog); 0 turns it off.
+    pub rx_backlog: usize,
     /// Spin with socket busy polling instead of sleeping when idle (one full core each).
     pub busy_poll: bool,
 }
@@ -350,6 +353,7 @@ impl EngineConfig {
                 frames: DEFAULT_FRAMES,
                 rx_ring: 0,
                 fill_ring: 0,
+                rx_backlog: crate::worker::DEFAULT_RX_BACKLOG,
                 busy_poll: false,
             },
             xdp: XdpConfig {

@@ -19,7 +19,7 @@ const MAX_CLIENTS: usize = 4;
 const TICK: Duration = Duration::from_millis(50);
 
 /// Counters that are high-water marks, not event counts: exposed as gauges.
-const PEAKS: &[&str] = &["half_open_peak"];
+const PEAKS: &[&str] = &["half_open_peak", "rx_backlog_peak_bytes"];
 
 /// The metrics page for `view`.
 pub(crate) fn render(view: &View) -> String {

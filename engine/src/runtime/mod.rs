@@ -45,7 +45,7 @@ use crate::worker::{inspect_channel, Handoff, StopSignal, Worker, WorkerConfig};
 
 pub use crate::neighbor::dad::DadConfig;
 pub use crate::worker::{AddrState, Addrs6};
-pub use crate::worker::{FrameHandler, WorkerSummary};
+pub use crate::worker::{FrameHandler, WorkerSummary, DEFAULT_RX_BACKLOG};
 pub use caps::missing_capabilities;
 pub use config::{
     AfXdpConfig, AppFactory, Cidr, Cidr6, EngineConfig, IpCidr, Queues, ReloadHook, ReloadOutcome,
@@ -398,6 +398,7 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
         .collect();
     let wcfg = WorkerConfig {
         busy_poll: cfg.afxdp.busy_poll,
+        rx_backlog: cfg.afxdp.rx_backlog,
         frames: match &cfg.service {
             Service::Frames(h) => Some(h.clone()),
             _ => None,

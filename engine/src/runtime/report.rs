@@ -215,6 +215,11 @@ fn queue_lines(o: &mut String, q: &QueueInfo, s: &WorkerSummary) {
     );
     let _ = writeln!(
         o,
+        "    RX backlog (frames moved out of a backed-up ring): {} frames, {} copies of queued segments dropped, peak {} bytes, found full {} times",
+        c.rx_backlog_frames, c.rx_backlog_duplicates, c.rx_backlog_peak_bytes, c.rx_backlog_full
+    );
+    let _ = writeln!(
+        o,
         "    http timeouts: header {}, idle {}, send {}; handler panics {}",
         c.http_header_timeouts, c.http_idle_timeouts, c.http_send_timeouts, c.http_handler_panics
     );

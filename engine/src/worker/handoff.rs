@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
+use super::tx::DevTx;
 use super::Worker;
 use crate::afxdp::Waker;
-use crate::host::{Disposition, LoopSegment};
-use crate::iface::Action;
+use crate::host::LoopSegment;
 use crate::io::Device;
+use crate::tcp::{FourTuple, SeqNum};
 use crate::time::Instant;
 
 /// Tells workers to stop, and how long in-flight responses may then take to finish.
@@ -112,35 +113,52 @@ impl<D: Device> Worker<D> {
             any = true;
             self.iface.counters.handoff_in += 1;
             let len = bytes.len();
-            bytes.resize(len.max(2048), 0);
-            match self.iface.handle(&mut bytes, len) {
-                Action::Tcp(t) => {
-                    self.payload.clear();
-                    self.payload
-                        .extend_from_slice(&bytes[t.payload.0..t.payload.1]);
-                    match self.segment(now, &t) {
-                        Disposition::Reset => {
-                            if let Action::Transmit(n) = self.iface.reset(&mut bytes, &t) {
-                                self.send_copy(&bytes[..n]);
-                            }
-                        }
-                        // The owner changed again: do not bounce it around.
-                        Disposition::Forward(_) => self.iface.counters.handoff_dropped += 1,
-                        Disposition::Done | Disposition::Dropped => {}
-                    }
-                }
-                Action::Transmit(n) => self.send_copy(&bytes[..n]),
-                // Shared by the worker that received it: learn, do not pass it on again.
-                Action::Neighbor(arp) => self.neighbor(now, &arp),
-                Action::DadConflict(addr) => self.dad_conflict(addr),
-                Action::PathMtu { .. } | Action::Neighbor6 { .. } | Action::Drop => {}
-            }
+            bytes.resize(len.max(super::rx::FRAME_MAX), 0);
+            // Counted and captured by the worker that received it; an ARP frame is
+            // learned, not passed on again; a segment whose owner changed again is
+            // dropped rather than bounced around.
+            self.bytes_frame(&mut bytes, len, now, true);
         }
         any
     }
 
+    /// Every worker resolves next hops for its own connections: an ARP frame one worker
+    /// received is handed to the others too.
+    pub(super) fn tell_peers(&self, frame: &[u8]) {
+        if let Some(h) = &self.handoff {
+            for w in 0..h.peers.len() {
+                if w != h.me && h.peers[w].try_send(frame.to_vec()).is_ok() {
+                    h.wakers[w].wake();
+                }
+            }
+        }
+    }
+
+    /// ICMP said a segment of `tuple` was too big for the path: the connection's MSS.
+    pub(super) fn path_mtu(&mut self, now: Instant, tuple: &FourTuple, seq: SeqNum, mtu: u16) {
+        let Worker {
+            dev,
+            iface,
+            host,
+            pcap,
+            ..
+        } = self;
+        if let Some(h) = host {
+            let mut tx = DevTx {
+                dev,
+                pcap,
+                counters: &mut iface.counters,
+            };
+            h.on_path_mtu(now, tuple, seq, mtu, &mut tx);
+        }
+    }
+
     pub(super) fn forward(&mut self, to: u16, f: &D::Frame) {
         let bytes = self.dev.data(f).to_vec();
+        self.forward_bytes(to, bytes);
+    }
+
+    pub(super) fn forward_bytes(&mut self, to: u16, bytes: Vec<u8>) {
         if !self.handoff_backlog.is_empty() {
             // Keep the order: behind what is already waiting.
             self.backlog_handoff(to, bytes);

@@ -12,6 +12,7 @@ use crate::http::Site;
 use crate::io::memory::{link, LinkConfig, MemDevice};
 use crate::io::Device;
 use crate::testing::*;
+use crate::worker::DEFAULT_RX_BACKLOG;
 
 const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
 
@@ -301,13 +302,29 @@ fn a_worker_answers_an_operator_between_turns_from_its_own_state() {
 #[test]
 fn timers_wait_for_a_backed_up_ring_that_holds_the_ack() {
     // The server's response is out; the client's ACK for it reaches the server behind
-    // 600 other frames, after the retransmission timeout has passed. A worker that fired
-    // its timers before draining the ring would retransmit a response the ACK behind
-    // them already covers (at scale: a storm of spurious retransmissions).
+    // 600 (then 3,000) other frames, after the retransmission timeout has passed. A
+    // worker that fired its timers before draining the ring would retransmit a response
+    // the ACK behind them already covers (at scale: a storm of spurious retransmissions).
+    // Without the RX backlog the timers wait for the ring; with it (the default), for the
+    // backlog, however many turns it takes.
+    for (junk, rx_backlog) in [
+        (600, 0),
+        (600, DEFAULT_RX_BACKLOG),
+        (3000, DEFAULT_RX_BACKLOG),
+    ] {
+        the_ack_behind_a_burst_cancels_the_timer(junk, rx_backlog);
+    }
+}
+
+/// The server answered; `junk` unhandled frames, then the client's ACK, arrive 3 s later.
+/// Returns the server's counters once it handled them all.
+fn the_ack_behind_a_burst_cancels_the_timer(junk: usize, rx_backlog: usize) {
     let (app, out) = fetch(GET);
-    let server = EngineSpec::server(SERVER, SERVER_MAC);
+    let mut server = EngineSpec::server(SERVER, SERVER_MAC);
+    server.worker.rx_backlog = rx_backlog;
     let cfg = LinkConfig {
         frames: 4096,
+        capacity: 8192,
         ..LinkConfig::default()
     };
     let (mut sim, client, srv) = client_and_server(cfg, server, app);
@@ -322,13 +339,13 @@ fn timers_wait_for_a_backed_up_ring_that_holds_the_ack() {
         from_client.push(f);
     }
     assert!(!from_client.is_empty(), "the client acknowledged");
-    // 600 frames of an ethertype nobody handles first, then the ACK.
-    let mut junk = vec![0u8; 60];
-    junk[..6].copy_from_slice(&SERVER_MAC);
-    junk[12..14].copy_from_slice(&0x88b5u16.to_be_bytes());
+    // Frames of an ethertype nobody handles first, then the ACK.
+    let mut junk_frame = vec![0u8; 60];
+    junk_frame[..6].copy_from_slice(&SERVER_MAC);
+    junk_frame[12..14].copy_from_slice(&0x88b5u16.to_be_bytes());
     let dev = sim.workers[client].device_mut();
-    for _ in 0..600 {
-        dev.inject(&junk);
+    for _ in 0..junk {
+        dev.inject(&junk_frame);
     }
     for f in &from_client {
         dev.inject(f);
@@ -336,12 +353,28 @@ fn timers_wait_for_a_backed_up_ring_that_holds_the_ack() {
     // Well past any retransmission timeout.
     let now = sim.now + Duration::from_secs(3);
     let w = &mut sim.workers[srv];
-    for _ in 0..4 {
+    let mut turns = 0;
+    while w.counters().drop_unsupported < junk as u64 || w.device().pending() > 0 || turns < 4 {
         w.poll(now);
         w.device_mut().refill();
+        turns += 1;
+        assert!(turns < 100, "the burst is handled in bounded turns");
+        if turns == 1 && rx_backlog > 0 {
+            // The first turn took 2 batches and moved the rest out of the ring.
+            assert_eq!(w.device().pending(), 0, "the ring was emptied at once");
+            let s = w.counters();
+            assert_eq!(
+                s.rx_backlog_frames,
+                (junk + from_client.len() - 2 * 64) as u64,
+                "{s:?}"
+            );
+        }
     }
     let s = w.counters();
-    assert_eq!(s.drop_unsupported, 600, "{s:?}");
+    assert_eq!(s.drop_unsupported, junk as u64, "{s:?}");
+    if rx_backlog == 0 {
+        assert_eq!(s.rx_backlog_frames, 0, "{s:?}");
+    }
     assert_eq!(
         (
             s.tcp_retransmits,
@@ -349,9 +382,65 @@ fn timers_wait_for_a_backed_up_ring_that_holds_the_ack() {
             s.tcp_tail_loss_probes
         ),
         (0, 0, 0),
-        "nothing was retransmitted: the ACK was in the ring"
+        "nothing was retransmitted: the ACK was queued ({junk} frames, backlog {rx_backlog})"
     );
     let _ = out;
+}
+
+#[test]
+fn timers_due_before_the_backlog_began_fire_while_it_drains() {
+    // The backlog holds a timer back only while its frames may have arrived before the
+    // deadline. Under a load that keeps the backlog from ever emptying, a retransmission
+    // whose deadline passed before the frames still queued arrived fires all the same.
+    let (app, _out) = fetch(GET);
+    let server = EngineSpec::server(SERVER, SERVER_MAC);
+    let cfg = LinkConfig {
+        frames: 4096,
+        capacity: 1 << 20,
+        ..LinkConfig::default()
+    };
+    let (mut sim, client, srv) = client_and_server(cfg, server, app);
+    let until = sim.now + Duration::from_secs(5);
+    let answered = sim.run_until(until, |sim| sim.workers[srv].counters().http_2xx == 1);
+    assert!(answered, "the server answered");
+    // The client's ACK is lost; a burst arrives at once, and 600 more frames every turn.
+    sim.workers[client].poll(sim.now);
+    while sim.workers[srv].device_mut().take().is_some() {}
+    let mut junk_frame = vec![0u8; 60];
+    junk_frame[..6].copy_from_slice(&SERVER_MAC);
+    junk_frame[12..14].copy_from_slice(&0x88b5u16.to_be_bytes());
+    let inject = |sim: &mut Sim, n: usize| {
+        for _ in 0..n {
+            sim.workers[client].device_mut().inject(&junk_frame);
+        }
+    };
+    inject(&mut sim, 3000);
+    let t1 = sim.now;
+    sim.workers[srv].poll(t1);
+    let w = &sim.workers[srv];
+    assert!(w.rx_backlog_len() > 2000, "the burst went to the backlog");
+    let fired = |sim: &mut Sim| {
+        let s = sim.workers[srv].counters();
+        s.tcp_rto_expiries + s.tcp_tail_loss_probes
+    };
+    assert_eq!(fired(&mut sim), 0, "no timer is due yet");
+    // 3 s later (every retransmission deadline passed), the load goes on.
+    let t2 = t1 + Duration::from_secs(3);
+    let mut turns = 0;
+    while fired(&mut sim) == 0 {
+        inject(&mut sim, 600);
+        sim.workers[srv].poll(t2);
+        turns += 1;
+        assert!(turns < 40, "the overdue timer fired within bounded turns");
+    }
+    assert!(
+        sim.workers[srv].rx_backlog_len() > 0,
+        "it fired while the backlog still held frames"
+    );
+    // And not before the frames that arrived before t1 were handled: they might have
+    // held the ACK.
+    let s = sim.workers[srv].counters();
+    assert!(s.drop_unsupported >= 3000, "{s:?}");
 }
 
 /// A frame handler that sends two frames at start, sends back every frame whose first
@@ -448,6 +537,15 @@ fn a_liveness_sweep_finds_the_connections_whose_peer_is_gone() {
         1,
         "idle, held"
     );
+    // A sweep for drops before the exchange does not ask: the peer was heard from since.
+    let w = &mut sim.workers[srv];
+    w.host_mut()
+        .unwrap()
+        .start_liveness_sweep(crate::time::Instant::ZERO);
+    sim.run_for(Duration::from_millis(100));
+    let s = sim.workers[srv].counters();
+    assert_eq!(s.liveness_probes, 0, "{s:?}");
+    assert!(!sim.workers[srv].host().unwrap().sweeping());
     sim.workers[client].host_mut().unwrap().forget_all();
     sim.run_for(Duration::from_secs(10));
     assert_eq!(
@@ -455,8 +553,8 @@ fn a_liveness_sweep_finds_the_connections_whose_peer_is_gone() {
         1,
         "nothing tells the server: it still holds the connection"
     );
-    let w = &mut sim.workers[srv];
-    w.host_mut().unwrap().start_liveness_sweep();
+    let (w, now) = (&mut sim.workers[srv], sim.now);
+    w.host_mut().unwrap().start_liveness_sweep(now);
     assert!(w.host().unwrap().sweeping());
     let until = sim.now + Duration::from_secs(1);
     sim.run_until(until, |sim| {

@@ -130,7 +130,12 @@ impl Conn {
     /// but TIME_WAIT: a connection with data or a FIN out would find out by its own
     /// retransmissions too, but after a burst of them its backed-off timer may be minutes
     /// away. Returns whether a probe was queued.
-    pub fn probe_liveness(&mut self) -> bool {
+    /// A peer heard from after `quiet_since` (a segment that moved TS.Recent, RFC 7323
+    /// 4.3) is not asked; without timestamps every connection is.
+    pub fn probe_liveness(&mut self, quiet_since: Instant) -> bool {
+        if self.ts.is_some_and(|ts| ts.recent_at > quiet_since) {
+            return false;
+        }
         let ask = self.state.synchronized() && self.state != State::TimeWait;
         if ask {
             self.probe_pending = true;
