@@ -268,6 +268,26 @@ impl SocketTable {
         removed
     }
 
+    /// With no connection in it, replaces every map with a fresh one of the same
+    /// capacity: the pages a burst of connections touched go back to the allocator, and
+    /// (after `heap::release`) to the kernel, while the capacity stays reserved. A
+    /// worker's housekeeping calls it once a burst has ended; never on the hot path.
+    pub fn release_if_empty(&self) -> bool {
+        if !self.is_empty() {
+            return false;
+        }
+        for r in self.replicas.iter() {
+            for s in r.shards.iter() {
+                let mut m = s.write().unwrap_or_else(|e| e.into_inner());
+                if m.is_empty() {
+                    let cap = m.capacity();
+                    *m = HashMap::with_capacity_and_hasher(cap, self.hasher.clone());
+                }
+            }
+        }
+        true
+    }
+
     /// Connections in the table, both families.
     pub fn len(&self) -> usize {
         self.len.load(Ordering::Relaxed)
@@ -307,6 +327,31 @@ mod tests {
             local: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80),
             remote: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), port),
         }
+    }
+
+    #[test]
+    fn an_empty_table_gives_back_its_touched_memory_and_keeps_its_capacity() {
+        let table = SocketTable::with_readers(4096, 2);
+        let cap = |t: &SocketTable| -> usize {
+            t.replicas
+                .iter()
+                .flat_map(|r| r.shards.iter())
+                .map(|s| s.read().unwrap().capacity())
+                .sum()
+        };
+        let before = cap(&table);
+        let o = Owner { worker: 0, slot: 1 };
+        for p in 0..3000 {
+            table.insert(t(p), o).unwrap();
+        }
+        assert!(!table.release_if_empty(), "not while anything is in it");
+        for p in 0..3000 {
+            assert!(table.remove(&t(p), o));
+        }
+        assert!(table.release_if_empty());
+        assert!(cap(&table) >= before, "capacity kept for the next burst");
+        table.insert(t(7), o).unwrap();
+        assert_eq!((table.get_as(1, &t(7)), table.len()), (Some(o), 1));
     }
 
     #[test]

@@ -22,6 +22,7 @@ use crate::time::{Clock, Instant};
 
 mod backlog;
 mod handoff;
+mod housekeeping;
 mod frames;
 mod inspect;
 mod rx;
@@ -31,6 +32,7 @@ mod v6;
 
 pub use frames::FrameHandler;
 pub use handoff::{Handoff, StopSignal};
+use housekeeping::{Liveness, SWEEP_TURN};
 #[cfg(test)]
 pub(crate) use inspect::LIST_CHUNK;
 pub use inspect::{inspect_channel, Answer, InspectHandle, Inspector, Query, WorkerGauges};
@@ -40,26 +42,6 @@ pub use v6::{AddrState, Addrs6};
 
 /// Batches of received frames one turn of the loop takes at most before it transmits.
 const RX_BURST_BATCHES: usize = 8;
-
-/// A liveness sweep starts this long after the last kernel drop (the burst is over, so
-/// the answers are not dropped in turn), at most once per `SWEEP_EVERY`, and probes
-/// `SWEEP_BUDGET` connections per `SWEEP_TURN` (25,600 a second).
-const SWEEP_AFTER: Duration = Duration::from_secs(1);
-const SWEEP_EVERY: Duration = Duration::from_secs(5);
-const SWEEP_TURN: Duration = Duration::from_millis(10);
-const SWEEP_BUDGET: usize = 256;
-
-/// What the worker knows of the frames the kernel dropped before it saw them.
-#[derive(Debug, Default)]
-struct Liveness {
-    /// RX drops (ring full, no frame) counted so far.
-    drops: u64,
-    /// When the count last grew, until a sweep starts.
-    drops_at: Option<Instant>,
-    /// When the last sweep started, and its last turn.
-    started: Option<Instant>,
-    turn: Option<Instant>,
-}
 
 /// How long timers may wait for a backed-up RX ring to drain before they fire anyway: the
 /// minimum retransmission timeout. A ring that takes longer to drain holds, more likely
@@ -151,6 +133,8 @@ pub struct Worker<D: Device = Xsk> {
     scratch: Vec<u8>,
     /// When a receive last found the RX ring empty (`rx.rs`).
     ring_emptied_at: Instant,
+    /// The most connections held since the host last gave back its idle memory.
+    conns_peak: u64,
     /// Since when the timers have waited for a backed-up RX ring, if they are waiting.
     timers_deferred_since: Option<Instant>,
     /// What the current turn of the loop did (`turns.rs`).
@@ -185,6 +169,7 @@ impl<D: Device> Worker<D> {
             }),
             scratch: Vec::new(),
             ring_emptied_at: Instant::ZERO,
+            conns_peak: 0,
             timers_deferred_since: None,
             turn: Turn::default(),
             liveness: Liveness::default(),
@@ -331,12 +316,7 @@ impl<D: Device> Worker<D> {
                 self.turn.publish = true;
                 self.publish();
                 last_publish = now;
-                let c = &self.iface.counters;
-                let drops = c.xsk_rx_dropped + c.xsk_rx_ring_full;
-                if drops > self.liveness.drops {
-                    self.liveness.drops = drops;
-                    self.liveness.drops_at = Some(now);
-                }
+                self.note_drops(now);
             }
             if now - last_trim.0 >= Duration::from_secs(1) {
                 last_trim = (now, self.trim_memory(last_trim.1));
@@ -351,57 +331,6 @@ impl<D: Device> Worker<D> {
     fn read_preemptions(&mut self) {
         if let Some(n) = turns::preemptions() {
             self.iface.counters.preemptions = n;
-        }
-    }
-
-    /// Once a second: buffers the pool kept through a whole second unused go back to the
-    /// allocator, and when that freed a lot or the host holds far fewer connections than
-    /// at the last call (a mass close), the allocator's free pages go back to the kernel.
-    /// Takes and returns the number of connections held at the last call.
-    fn trim_memory(&mut self, held_before: u64) -> u64 {
-        let released = crate::tcp::buffer::trim_pool();
-        let held = self.host.as_ref().map_or(0, |h| h.connections() as u64);
-        if released >= 4 << 20 || held_before.saturating_sub(held) >= 4096 {
-            crate::heap::release();
-        }
-        held
-    }
-
-    /// After the kernel dropped frames the engine never saw, asks every quiet connection
-    /// whether its peer still has it (`Host::start_liveness_sweep`): a dropped FIN, or the
-    /// single RST of a peer that gave up an orphaned connection, would otherwise leave it
-    /// held until an idle timeout. Paced: see `SWEEP_AFTER`.
-    fn liveness_sweep(&mut self, now: Instant) {
-        let Worker {
-            dev,
-            iface,
-            host,
-            pcap,
-            liveness: l,
-            rx_backlog,
-            ..
-        } = self;
-        let Some(h) = host else {
-            return;
-        };
-        if let Some(at) = l.drops_at {
-            let rested = l.started.is_none_or(|t| now - t >= SWEEP_EVERY);
-            // Not while the RX backlog holds frames: those peers are heard from yet.
-            if now - at >= SWEEP_AFTER && rested && !h.sweeping() && rx_backlog.is_empty() {
-                h.start_liveness_sweep(at);
-                l.started = Some(now);
-                l.drops_at = None;
-            }
-        }
-        if h.sweeping() && l.turn.is_none_or(|t| now - t >= SWEEP_TURN) {
-            let mut tx = DevTx {
-                dev,
-                pcap,
-                counters: &mut iface.counters,
-            };
-            h.sweep(now, SWEEP_BUDGET, &mut tx);
-            l.turn = Some(now);
-            dev.flush_tx();
         }
     }
 
@@ -469,7 +398,7 @@ impl<D: Device> Worker<D> {
         if !self.handoff_backlog.is_empty() || self.host.as_ref().is_some_and(|h| h.has_events()) {
             sleep = Duration::ZERO;
         }
-        if self.host.as_ref().is_some_and(|h| h.sweeping()) || self.liveness.drops_at.is_some() {
+        if self.host.as_ref().is_some_and(|h| h.sweeping()) || self.liveness.pending() {
             sleep = sleep.min(SWEEP_TURN);
         }
         // poll() sleeps in whole milliseconds: a deadline closer than that (a load

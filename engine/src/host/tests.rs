@@ -491,3 +491,50 @@ fn ip_ids_are_zero_in_syn_acks_and_count_per_connection() {
     }
     assert_ne!(starts[0], starts[1], "each connection has its own counter");
 }
+
+#[test]
+fn the_containers_a_burst_grew_go_back_once_its_connections_are_gone() {
+    let mut cfg = HostConfig::default();
+    cfg.tcp.time_wait = Duration::from_secs(1);
+    let mut net = Net::new(1, cfg);
+    let serve_and_close = |net: &mut Net, ports: std::ops::Range<u16>| {
+        let first = net.clients.len();
+        for p in ports {
+            net.connect(p);
+        }
+        net.run_for(Duration::from_millis(100));
+        for i in first..net.clients.len() {
+            net.clients[i]
+                .0
+                .send(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        }
+        net.run_for(Duration::from_millis(200));
+        for i in first..net.clients.len() {
+            assert!(
+                net.clients[i].1.ends_with(b"hello\n"),
+                "client {i} answered"
+            );
+            net.clients[i].0.close();
+        }
+        net.run_for(Duration::from_secs(120));
+    };
+    serve_and_close(&mut net, 40000..40300);
+    let h = &mut net.hosts[0];
+    assert_eq!((h.connections(), net.table.len()), (0, 0));
+    assert!(h.slab.capacity() >= 300 && h.free.len() == 300);
+    let generations = h.generations.clone();
+    assert!(h.release_idle_memory(), "nothing held: released");
+    assert_eq!((h.slab.capacity(), h.free.capacity()), (0, 0));
+    assert_eq!(h.generations, generations, "generations are kept");
+    // The next connections take slots from 0 again, with newer generations than the
+    // ones a stale handle could carry.
+    serve_and_close(&mut net, 41000..41010);
+    let h = &mut net.hosts[0];
+    assert_eq!(h.slab.len(), 10);
+    assert!((0..10).all(|s| h.generations[s] > generations[s]));
+    // Not while anything is held.
+    net.connect(42000);
+    net.run_for(Duration::from_millis(100));
+    assert!(!net.hosts[0].release_idle_memory());
+    assert_eq!(net.hosts[0].connections(), 1);
+}
