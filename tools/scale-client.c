@@ -3,7 +3,7 @@
  * server, sends one GET on each, then closes them all at once. One thread, epoll, no
  * allocation per connection beyond a small record.
  *
- *   scale-client DST_IP PORT N SRC_IP[,SRC_IP...] [CONCURRENCY] [PHASE_SECONDS]
+ *   scale-client DST_IP PORT N SRC_IP[,SRC_IP...] [CONCURRENCY] [PHASE_SECONDS] [PATH] [STALL]
  *
  * A process holds at most PER_PROC connections (a machine's hard descriptor limit may be
  * 20,000 and not raisable without CAP_SYS_RESOURCE): N is split over forked children, each
@@ -16,6 +16,10 @@
  *   sends one GET on each connection and reads the whole response, prints
  *       "answered OK FAILED MS"                          then waits for a line;
  *   closes every connection, prints "closed MS" and exits.
+ * PATH is what each GET asks for ("/" by default). With STALL (any value) the client
+ * writes the requests, then reads nothing for a second so that every response is in
+ * flight at once, prints "sent OK FAILED MS" and waits for a line, and only then reads
+ * (the caller measures the server's memory in the middle of N transfers).
  * Connection g binds source address SRC[g / 60000] and port 1025 + g % 60000 itself: no
  * ephemeral port search in the kernel (which slows down as hundreds of thousands of
  * ports fill), so give at least N / 60000 addresses, fresh ones for each run (a TIME_WAIT
@@ -92,6 +96,8 @@ static int feed(struct conn *c, const char *p, size_t n) {
 }
 
 static double phase_ms = 120e3;
+static const char *path = "/";
+static int stall = 0;
 
 static int run(struct sockaddr_in dst, long first, long n, struct in_addr *srcs, int nsrc,
                long conc);
@@ -117,6 +123,8 @@ int main(int argc, char **argv) {
     }
     long conc = argc > 5 ? atol(argv[5]) : 2000;
     if (argc > 6) phase_ms = atof(argv[6]) * 1e3;
+    if (argc > 7) path = argv[7];
+    if (argc > 8) stall = 1;
     int procs = (n + PER_PROC - 1) / PER_PROC;
     FILE *cues[procs], *outs[procs];
     for (int p = 0; p < procs; p++) {
@@ -138,24 +146,28 @@ int main(int argc, char **argv) {
         cues[p] = fdopen(down[1], "w");
         outs[p] = fdopen(up[0], "r");
     }
-    const char *names[3] = {"connected", "answered", "closed"};
-    for (int phase = 0; phase < 3; phase++) {
+    const char *plain[3] = {"connected", "answered", "closed"};
+    const char *stalled[4] = {"connected", "sent", "answered", "closed"};
+    const char **names = stall ? stalled : plain;
+    int phases = stall ? 4 : 3;
+    for (int phase = 0; phase < phases; phase++) {
         long a = 0, b = 0;
         double ms = 0;
+        int last = phase == phases - 1;
         for (int p = 0; p < procs; p++) {
             char line[128], word[32];
             long x = 0, y = 0;
             double t = 0;
             if (!fgets(line, sizeof line, outs[p])) { fprintf(stderr, "scale-client: a child died\n"); return 1; }
-            if (phase < 2) sscanf(line, "%31s %ld %ld %lf", word, &x, &y, &t);
+            if (!last) sscanf(line, "%31s %ld %ld %lf", word, &x, &y, &t);
             else sscanf(line, "%31s %lf", word, &t);
             a += x; b += y;
             if (t > ms) ms = t;
         }
-        if (phase < 2) printf("%s %ld %ld %.0f\n", names[phase], a, b, ms);
+        if (!last) printf("%s %ld %ld %.0f\n", names[phase], a, b, ms);
         else printf("%s %.0f\n", names[phase], ms);
         fflush(stdout);
-        if (phase == 2) break;
+        if (last) break;
         char line[64];
         if (!fgets(line, sizeof line, stdin)) return 0;
         for (int p = 0; p < procs; p++) { fputs("go\n", cues[p]); fflush(cues[p]); }
@@ -179,7 +191,8 @@ static int run(struct sockaddr_in dst, long first, long n, struct in_addr *srcs,
     int ep = epoll_create1(0);
     struct epoll_event evs[4096];
     static char buf[1 << 16];
-    const char req[] = "GET / HTTP/1.1\r\nHost: scale\r\n\r\n";
+    char req[512];
+    int req_len = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: scale\r\n\r\n", path);
 
     /* Phase 1: connect. */
     double t0 = now_ms();
@@ -228,7 +241,7 @@ static int run(struct sockaddr_in dst, long first, long n, struct in_addr *srcs,
     for (long i = 0; i < n; i++) {
         struct conn *c = &cs[i];
         if (c->state != UP) continue;
-        if (write(c->fd, req, sizeof req - 1) != (ssize_t)(sizeof req - 1)) {
+        if (write(c->fd, req, req_len) != (ssize_t)req_len) {
             c->state = FAILED; bad++; continue;
         }
         c->state = WAITING;
@@ -236,6 +249,13 @@ static int run(struct sockaddr_in dst, long first, long n, struct in_addr *srcs,
         struct epoll_event ev = {.events = EPOLLIN, .data.u64 = i};
         epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
         waiting++;
+    }
+    if (stall) {
+        /* Every response on its way, none read: then the caller measures. */
+        usleep(1000 * 1000);
+        fprintf(out, "sent %ld %ld %.0f\n", waiting, up - waiting, now_ms() - t0);
+        wait_line();
+        t0 = now_ms();
     }
     while (waiting > 0 && now_ms() - t0 < phase_ms) {
         int k = epoll_wait(ep, evs, 4096, 100);

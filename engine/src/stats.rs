@@ -155,6 +155,9 @@ counter_set! {
         /// Segments not queued in the RX backlog because it held the same segment already
         /// (a peer's retransmission of what waits there).
         rx_backlog_duplicates,
+        /// Pure ACKs in the RX backlog skipped because a later one of the same connection
+        /// acknowledged more (neither with SACK blocks).
+        rx_backlog_acks_merged,
         /// The most bytes the RX backlog held at once (--rx-backlog bounds it).
         rx_backlog_peak_bytes,
         /// Turns that found the RX backlog full and left frames in the ring.

@@ -215,8 +215,8 @@ fn queue_lines(o: &mut String, q: &QueueInfo, s: &WorkerSummary) {
     );
     let _ = writeln!(
         o,
-        "    RX backlog (frames moved out of a backed-up ring): {} frames, {} copies of queued segments dropped, peak {} bytes, found full {} times",
-        c.rx_backlog_frames, c.rx_backlog_duplicates, c.rx_backlog_peak_bytes, c.rx_backlog_full
+        "    RX backlog (frames moved out of a backed-up ring): {} frames, {} copies of queued segments dropped, {} ACKs merged into later ones, peak {} bytes, found full {} times",
+        c.rx_backlog_frames, c.rx_backlog_duplicates, c.rx_backlog_acks_merged, c.rx_backlog_peak_bytes, c.rx_backlog_full
     );
     let _ = writeln!(
         o,

@@ -28,7 +28,7 @@
 //! its addresses, ports, sequence number, length and SYN/FIN flags (hashed with a
 //! per-process key); pure ACKs and resets are never dropped as copies.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 
 use crate::time::Instant;
@@ -49,8 +49,28 @@ pub(crate) struct RxBacklog {
     cap: usize,
     /// Keys of the segments queued (already random: not hashed again).
     keys: HashSet<u64, BuildHasherDefault<KeyHasher>>,
+    /// Per connection (keyed by its hashed addresses and ports): the latest pure ACK
+    /// queued, by its absolute position, and its acknowledgment number.
+    acks: HashMap<u64, (usize, u32), BuildHasherDefault<KeyHasher>>,
+    /// Bytes dropped from the front of `buf` so far: absolute position = `base` + index.
+    base: usize,
     hasher: RandomState,
 }
+
+/// What the queue reads of a TCP segment (see `RxBacklog::parse`).
+struct Seg {
+    /// The connection: its addresses and ports, hashed.
+    flow: u64,
+    /// The segment: the connection, sequence number, length, SYN and FIN, hashed; 0 for
+    /// a pure ACK or a reset (never dropped as a copy).
+    key: u64,
+    /// A pure ACK (no data, no SYN, FIN or RST) without SACK blocks: its acknowledgment
+    /// number.
+    plain_ack: Option<u32>,
+}
+
+/// Set in an entry's length: a pure ACK a later one of its connection made redundant.
+const MERGED: u16 = 0x8000;
 
 /// The identity hash, for keys that are hashes already.
 #[derive(Debug, Default)]
@@ -104,12 +124,34 @@ impl RxBacklog {
         self.bytes() + frames * (frame_max + ENTRY_HEAD) <= self.cap
     }
 
-    /// Queues a copy of `frame`, received at `at`; false (and nothing queued) when it is
-    /// a TCP segment the queue already holds.
-    pub(crate) fn push(&mut self, at: Instant, frame: &[u8]) -> bool {
-        let key = self.segment_key(frame).unwrap_or(0);
+    /// Queues a copy of `frame`, received at `at`. Returns `Queued::Copy` (and queues
+    /// nothing) when it is a TCP segment the queue already holds, `Queued::Merged` when it
+    /// is a pure ACK that makes the one of its connection still queued redundant.
+    pub(crate) fn push(&mut self, at: Instant, frame: &[u8]) -> Queued {
+        let seg = self.parse(frame);
+        let key = seg.as_ref().map_or(0, |s| s.key);
         if key != 0 && !self.keys.insert(key) {
-            return false;
+            return Queued::Copy;
+        }
+        let mut outcome = Queued::Frame;
+        let here = self.base + self.buf.len();
+        if let Some(Seg {
+            flow,
+            plain_ack: Some(ack),
+            ..
+        }) = seg
+        {
+            // A later cumulative ACK says all the earlier one did (neither carries SACK
+            // blocks, the later acknowledges more): the earlier one is skipped. Equal
+            // acknowledgment numbers are kept (duplicate ACKs mean something).
+            if let Some((pos, old)) = self.acks.insert(flow, (here, ack)) {
+                if (ack.wrapping_sub(old) as i32) > 0 && pos >= self.base + self.head {
+                    let i = pos - self.base;
+                    let len = u16::from_le_bytes([self.buf[i], self.buf[i + 1]]) | MERGED;
+                    self.buf[i..i + 2].copy_from_slice(&len.to_le_bytes());
+                    outcome = Queued::Merged;
+                }
+            }
         }
         let len = u16::try_from(frame.len()).expect("a frame fits in 64 KiB");
         self.buf.extend_from_slice(&len.to_le_bytes());
@@ -117,13 +159,12 @@ impl RxBacklog {
         self.buf.extend_from_slice(&key.to_le_bytes());
         self.buf.extend_from_slice(frame);
         self.frames += 1;
-        true
+        outcome
     }
 
-    /// What tells a TCP segment from another (see the module docs): `None` for frames
-    /// that are not TCP, are fragments, are too short to tell, or carry nothing a copy of
-    /// could be dropped for (pure ACKs, resets).
-    fn segment_key(&self, f: &[u8]) -> Option<u64> {
+    /// What the queue reads of a TCP segment: `None` for frames that are not TCP, are
+    /// fragments or are too short to tell (IPv6 only without extension headers).
+    fn parse(&self, f: &[u8]) -> Option<Seg> {
         let be16 = |at: usize| -> Option<usize> {
             Some(u16::from_be_bytes([*f.get(at)?, *f.get(at + 1)?]) as usize)
         };
@@ -141,7 +182,6 @@ impl RxBacklog {
                 let total = be16(l3 + 2)?;
                 (l3 + 12..l3 + 20, l3 + ihl, total.checked_sub(ihl)?)
             }
-            // Without extension headers only; others are simply queued.
             0x86dd if *f.get(l3 + 6)? == 6 => (l3 + 8..l3 + 40, l3 + 40, be16(l3 + 4)?),
             _ => return None,
         };
@@ -151,15 +191,36 @@ impl RxBacklog {
         const FIN: u8 = 0x01;
         const SYN: u8 = 0x02;
         const RST: u8 = 0x04;
-        if flags & RST != 0 || (payload == 0 && flags & (SYN | FIN) == 0) {
-            return None;
-        }
+        const ACK: u8 = 0x10;
         let mut h = self.hasher.build_hasher();
         h.write(f.get(addrs)?);
-        h.write(f.get(tcp..tcp + 8)?); // ports and sequence number
+        h.write(f.get(tcp..tcp + 4)?); // ports
+        let flow = h.finish();
+        let pure_ack = flags & (SYN | FIN | RST) == 0 && flags & ACK != 0 && payload == 0;
+        if flags & RST != 0 || pure_ack {
+            let plain_ack = if pure_ack && !has_sack(f.get(tcp + 20..tcp + doff)?) {
+                let a = f.get(tcp + 8..tcp + 12)?;
+                Some(u32::from_be_bytes([a[0], a[1], a[2], a[3]]))
+            } else {
+                None
+            };
+            return Some(Seg {
+                flow,
+                key: 0,
+                plain_ack,
+            });
+        }
+        if payload == 0 && flags & (SYN | FIN) == 0 {
+            return None;
+        }
+        h.write(f.get(tcp + 4..tcp + 8)?); // sequence number
         h.write_usize(payload);
         h.write_u8(flags & (SYN | FIN));
-        Some(h.finish() | 1)
+        Some(Seg {
+            flow,
+            key: h.finish() | 1,
+            plain_ack: None,
+        })
     }
 
     /// When the oldest queued frame was received.
@@ -173,37 +234,92 @@ impl RxBacklog {
         )))
     }
 
-    /// Moves the oldest frame into `out` (which must hold it) and returns its length.
+    /// Moves the oldest frame into `out` (which must hold it) and returns its length;
+    /// pure ACKs a later one made redundant are skipped.
     pub(crate) fn pop_into(&mut self, out: &mut [u8]) -> Option<usize> {
-        if self.frames == 0 {
-            return None;
-        }
-        let h = self.head;
-        let len = u16::from_le_bytes([self.buf[h], self.buf[h + 1]]) as usize;
-        let key = u64::from_le_bytes(self.buf[h + 10..h + 18].try_into().expect("8 bytes"));
-        if key != 0 {
-            self.keys.remove(&key);
-        }
-        let start = h + ENTRY_HEAD;
-        out[..len].copy_from_slice(&self.buf[start..start + len]);
-        self.head = start + len;
-        self.frames -= 1;
-        if self.frames == 0 {
-            self.head = 0;
-            if self.buf.capacity() > RETAIN {
-                self.buf = Vec::new();
-                self.keys = HashSet::default();
-            } else {
-                self.buf.clear();
+        loop {
+            if self.frames == 0 {
+                return None;
             }
-        } else if self.head >= 1 << 16 && self.head * 2 >= self.buf.len() {
-            // Consumed bytes are at least half: move the rest to the front (amortized
-            // O(1) per byte, as a ring would be, without wrapping entries).
-            self.buf.drain(..self.head);
-            self.head = 0;
+            let h = self.head;
+            let raw = u16::from_le_bytes([self.buf[h], self.buf[h + 1]]);
+            let len = usize::from(raw & !MERGED);
+            let key = u64::from_le_bytes(self.buf[h + 10..h + 18].try_into().expect("8 bytes"));
+            if key != 0 {
+                self.keys.remove(&key);
+            }
+            let start = h + ENTRY_HEAD;
+            let live = raw & MERGED == 0;
+            if live {
+                out[..len].copy_from_slice(&self.buf[start..start + len]);
+                if let Some(Seg { flow, .. }) = self.parse(&out[..len]) {
+                    // The connection's latest queued pure ACK leaves: forget it.
+                    if self
+                        .acks
+                        .get(&flow)
+                        .is_some_and(|&(pos, _)| pos == self.base + h)
+                    {
+                        self.acks.remove(&flow);
+                    }
+                }
+            }
+            self.head = start + len;
+            self.frames -= 1;
+            if self.frames == 0 {
+                self.base += self.buf.len();
+                self.head = 0;
+                self.acks.clear();
+                if self.buf.capacity() > RETAIN {
+                    self.buf = Vec::new();
+                    self.keys = HashSet::default();
+                    self.acks = HashMap::default();
+                } else {
+                    self.buf.clear();
+                }
+            } else if self.head >= 1 << 16 && self.head * 2 >= self.buf.len() {
+                // Consumed bytes are at least half: move the rest to the front (amortized
+                // O(1) per byte, as a ring would be, without wrapping entries).
+                self.buf.drain(..self.head);
+                self.base += self.head;
+                self.head = 0;
+            }
+            if live {
+                return Some(len);
+            }
         }
-        Some(len)
     }
+}
+
+/// What `RxBacklog::push` did with a frame.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Queued {
+    /// Queued.
+    Frame,
+    /// Queued; an earlier pure ACK of its connection will be skipped.
+    Merged,
+    /// Not queued: a copy of a segment still queued.
+    Copy,
+}
+
+/// Whether TCP options carry SACK blocks (kind 5).
+fn has_sack(mut opts: &[u8]) -> bool {
+    while let Some(&kind) = opts.first() {
+        match kind {
+            0 => return false,
+            1 => opts = &opts[1..],
+            5 => return true,
+            _ => {
+                let Some(&len) = opts.get(1) else {
+                    return false;
+                };
+                if len < 2 || usize::from(len) > opts.len() {
+                    return false;
+                }
+                opts = &opts[usize::from(len)..];
+            }
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -283,31 +399,141 @@ mod tests {
         const ACK: u8 = 0x10;
         let mut q = RxBacklog::new(1 << 20);
         let request = tcp4(40000, 7, ACK | 0x08, 80);
-        assert!(q.push(Instant::ZERO, &request));
+        assert_eq!(q.push(Instant::ZERO, &request), Queued::Frame);
         // The peer's retransmission (a later TSval or ACK would not change what it is).
         let mut again = request.clone();
         again[42] = 0x99;
-        assert!(!q.push(Instant::ZERO, &again), "a copy of a queued request");
+        assert_eq!(
+            q.push(Instant::ZERO, &again),
+            Queued::Copy,
+            "a copy of a queued request"
+        );
         // Others are queued: another connection, another sequence number or length, a
         // SYN, pure ACKs (duplicate ACKs mean something), resets.
-        assert!(q.push(Instant::ZERO, &tcp4(40001, 7, ACK, 80)));
-        assert!(q.push(Instant::ZERO, &tcp4(40000, 87, ACK, 80)));
-        assert!(q.push(Instant::ZERO, &tcp4(40000, 7, ACK, 81)));
-        assert!(q.push(Instant::ZERO, &tcp4(40002, 1, 0x02, 0)));
-        assert!(
-            !q.push(Instant::ZERO, &tcp4(40002, 1, 0x02, 0)),
+        assert_eq!(
+            q.push(Instant::ZERO, &tcp4(40001, 7, ACK, 80)),
+            Queued::Frame
+        );
+        assert_eq!(
+            q.push(Instant::ZERO, &tcp4(40000, 87, ACK, 80)),
+            Queued::Frame
+        );
+        assert_eq!(
+            q.push(Instant::ZERO, &tcp4(40000, 7, ACK, 81)),
+            Queued::Frame
+        );
+        assert_eq!(
+            q.push(Instant::ZERO, &tcp4(40002, 1, 0x02, 0)),
+            Queued::Frame
+        );
+        assert_eq!(
+            q.push(Instant::ZERO, &tcp4(40002, 1, 0x02, 0)),
+            Queued::Copy,
             "a SYN again"
         );
         for _ in 0..3 {
-            assert!(q.push(Instant::ZERO, &tcp4(40000, 7, ACK, 0)));
-            assert!(q.push(Instant::ZERO, &tcp4(40000, 7, 0x04, 0)));
+            assert_eq!(
+                q.push(Instant::ZERO, &tcp4(40000, 7, ACK, 0)),
+                Queued::Frame
+            );
+            assert_eq!(
+                q.push(Instant::ZERO, &tcp4(40000, 7, 0x04, 0)),
+                Queued::Frame
+            );
         }
         assert_eq!(q.len(), 11);
         // Once the original has left the queue, a later copy is queued: it is handled
         // (and answered) as the duplicate it then is.
         let mut out = vec![0u8; 2048];
         q.pop_into(&mut out).unwrap();
-        assert!(q.push(Instant::ZERO, &request));
+        assert_eq!(q.push(Instant::ZERO, &request), Queued::Frame);
+    }
+
+    /// A pure ACK of the connection from `src_port`, acknowledging `ack`, with a SACK
+    /// block (after two NOPs) when `sack`.
+    fn ack4(src_port: u16, ack: u32, sack: bool) -> Vec<u8> {
+        let mut f = tcp4(src_port, 1, 0x10, 0);
+        f[42..46].copy_from_slice(&ack.to_be_bytes());
+        if sack {
+            // 12 bytes of options: NOP, NOP, SACK with one block.
+            f.splice(54..54, [1, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2]);
+            f[46] = 8 << 4;
+            f[16..18].copy_from_slice(&52u16.to_be_bytes());
+        }
+        f
+    }
+
+    #[test]
+    fn a_later_cumulative_ack_makes_the_queued_one_redundant() {
+        let mut q = RxBacklog::new(1 << 20);
+        let mut out = vec![0u8; 2048];
+        let data = tcp4(40000, 7, 0x18, 80);
+        assert_eq!(q.push(Instant::ZERO, &data), Queued::Frame);
+        assert_eq!(
+            q.push(Instant::ZERO, &ack4(40000, 100, false)),
+            Queued::Frame
+        );
+        assert_eq!(
+            q.push(Instant::ZERO, &ack4(40001, 100, false)),
+            Queued::Frame
+        );
+        assert_eq!(
+            q.push(Instant::ZERO, &ack4(40000, 200, false)),
+            Queued::Merged,
+            "acknowledges more: the queued one is skipped"
+        );
+        // Equal (a duplicate ACK), or with SACK blocks: both kept.
+        assert_eq!(
+            q.push(Instant::ZERO, &ack4(40000, 200, false)),
+            Queued::Frame
+        );
+        assert_eq!(
+            q.push(Instant::ZERO, &ack4(40000, 300, true)),
+            Queued::Frame
+        );
+        assert_eq!(
+            q.push(Instant::ZERO, &ack4(40000, 400, false)),
+            Queued::Merged
+        );
+        let mut acks = Vec::new();
+        while let Some(n) = q.pop_into(&mut out) {
+            let port = u16::from_be_bytes([out[34], out[35]]);
+            let ack = u32::from_be_bytes([out[42], out[43], out[44], out[45]]);
+            acks.push((n, port, ack));
+        }
+        assert_eq!(
+            acks,
+            [
+                (134, 40000, 0),
+                (54, 40001, 100),
+                (54, 40000, 200),
+                (66, 40000, 300),
+                (54, 40000, 400)
+            ],
+            "the data first, in order, the ACKs of 100 and the first of 200 skipped"
+        );
+        // The connection's ACK that left the queue is not merged into.
+        assert_eq!(
+            q.push(Instant::ZERO, &ack4(40000, 500, false)),
+            Queued::Frame
+        );
+        assert_eq!(q.pop_into(&mut out), Some(54));
+        assert_eq!(
+            q.push(Instant::ZERO, &ack4(40000, 600, false)),
+            Queued::Frame
+        );
+    }
+
+    #[test]
+    fn sack_options_are_found_among_others() {
+        assert!(has_sack(&[1, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2]));
+        assert!(has_sack(&[
+            1, 1, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8, 1, 1, 5, 10
+        ]));
+        assert!(!has_sack(&[1, 1, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8]));
+        assert!(!has_sack(&[0, 5, 10]), "after the end of options");
+        assert!(!has_sack(&[8, 0, 5]), "a zero length stops the walk");
+        assert!(!has_sack(&[8, 40]), "a length past the end stops it");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! (`backlog.rs`), and the path for frames held as bytes (from the backlog, or handed over
 //! by another worker).
 
+use super::backlog::Queued;
 use super::tx::capture;
 use super::{Worker, RX_BURST_BATCHES};
 use crate::host::Disposition;
@@ -105,10 +106,13 @@ impl<D: Device> Worker<D> {
                 c.rx_frames += 1;
                 c.rx_bytes += data.len() as u64;
                 capture(&self.pcap, data);
-                if self.rx_backlog.push(arrived, data) {
-                    c.rx_backlog_frames += 1;
-                } else {
-                    c.rx_backlog_duplicates += 1;
+                match self.rx_backlog.push(arrived, data) {
+                    Queued::Frame => c.rx_backlog_frames += 1,
+                    Queued::Merged => {
+                        c.rx_backlog_frames += 1;
+                        c.rx_backlog_acks_merged += 1;
+                    }
+                    Queued::Copy => c.rx_backlog_duplicates += 1,
                 }
                 self.dev.release(f);
             }
