@@ -391,3 +391,102 @@ fn sigterm_in_the_middle_of_a_burst_is_a_clean_stop() {
     );
     assert!(!pair.xdp_attached(), "detached");
 }
+
+#[test]
+fn a_burst_of_requests_past_the_ring_is_held_in_memory_and_every_one_answered() {
+    // 3,000 keep-alive connections each send one request at once into a 256-entry RX
+    // ring: far more than the ring holds while the worker answers. The worker moves the
+    // rest of the ring into its RX backlog (memory the size of the frames) and answers
+    // from there in order; every request gets its answer, every frame is accounted for.
+    if !privileged::check(
+        "a_burst_of_requests_past_the_ring_is_held_in_memory_and_every_one_answered",
+    ) {
+        return;
+    }
+    let _serial = one_at_a_time();
+    let dir = std::env::temp_dir().join(format!("fastpath-burst-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let client = dir.join("scale-client");
+    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/scale-client.c");
+    let built = std::process::Command::new("cc")
+        .args(["-O2", "-o"])
+        .arg(&client)
+        .arg(source)
+        .output()
+        .expect("cc runs");
+    assert!(built.status.success(), "{built:?}");
+    let pair = VethPair::new("rxbl");
+    let mut engine = serve(
+        &pair,
+        &[
+            "--frames",
+            "2048",
+            "--rx-ring",
+            "256",
+            "--fill-ring",
+            "512",
+            "--max-conns",
+            "5000",
+        ],
+    );
+    // The client moves from phase to phase on each line it reads: connect, then one
+    // request on every connection at once, then close.
+    let run = format!(
+        "printf 'go\\ngo\\n' | timeout 120 {} {} 80 3000 {} 500 60",
+        client.display(),
+        pair.engine_addr(),
+        pair.peer_addr()
+    );
+    let out = pair.peer_ns().exec(&["sh", "-c", &run]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let _ = std::fs::remove_dir_all(&dir);
+    // The client closed everything at once: wait for the engine to let go of it all.
+    let closed = engine.wait_for_output(Duration::from_secs(30), |out, _| {
+        out.lines()
+            .rev()
+            .find(|l| l.contains(" conns open "))
+            .is_some_and(|l| l.contains("] 0 req/s, 0 conns open") || l.contains(", 0 conns open"))
+    });
+    let (ok, sout, serr, report) = stop_report(engine, SIGTERM);
+    assert!(closed, "every connection closed\n{sout}");
+    assert!(ok, "{sout}{serr}");
+    let phase = |name: &str| -> Vec<u64> {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {name} line: {text}{}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            })
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|w| w.parse().ok())
+            .collect()
+    };
+    assert_eq!(phase("connected")[..2], [3000, 0], "{text}");
+    assert_eq!(
+        phase("answered")[..2],
+        [3000, 0],
+        "every request answered: {text}"
+    );
+    assert!(
+        total(&report, "rx_backlog_frames") > 0,
+        "the burst went through the backlog\n{sout}"
+    );
+    assert!(
+        sout.contains("RX backlog (frames moved out of a backed-up ring)"),
+        "{sout}"
+    );
+    assert_eq!(total(&report, "http_2xx"), 3000, "{sout}");
+    // Every frame the XDP program redirected was received or counted as a kernel drop.
+    let redirected = report["xdp"]["counters"]["redirected"].as_u64().unwrap();
+    let accounted = total(&report, "rx_frames")
+        + total(&report, "xsk_rx_ring_full")
+        + total(&report, "xsk_rx_dropped");
+    assert!(
+        accounted <= redirected && redirected <= accounted + 256,
+        "redirected {redirected}, accounted {accounted}\n{sout}"
+    );
+    assert_nothing_held(&report);
+}
