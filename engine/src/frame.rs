@@ -168,6 +168,27 @@ pub fn tcp_segment(
     start..tcp_at + seg_len
 }
 
+/// [`tcp_segment`] over IPv6: the TCP header at `tcp_at` (payload in place after it), the
+/// 40-byte IPv6 header before it (hop limit from `ip`, ECN from `r.ecn`, no extension
+/// headers), and, with `link`, the Ethernet header before that.
+pub fn tcp_segment6(
+    buf: &mut [u8],
+    tcp_at: usize,
+    link: Option<&Link>,
+    ip: &Ip6,
+    r: &TcpRepr,
+    payload_len: usize,
+) -> Range<usize> {
+    let seg_len = r.emit_v6(&mut buf[tcp_at..], payload_len, ip.src, ip.dst);
+    let ip_at = tcp_at - ipv6::HEADER_LEN;
+    ipv6_header(buf, ip_at, ip, ipv6::NH_TCP, r.ecn, seg_len);
+    let start = match link {
+        Some(l) => l.emit_before(buf, ip_at, EtherType::Ipv6),
+        None => ip_at,
+    };
+    start..tcp_at + seg_len
+}
+
 /// Writes a broadcast ARP frame from `src` carrying `req`; returns its length.
 pub fn arp(buf: &mut [u8], src: MacAddr, req: &ArpRepr) -> usize {
     let link = Link {

@@ -28,7 +28,7 @@ use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{RwLock, RwLockWriteGuard};
 
-use crate::tcp::{FourTuple, FourTuple6};
+use crate::tcp::{FourTuple, FourTuple6, Tuple};
 
 const SHARDS: usize = 64;
 
@@ -266,6 +266,32 @@ impl SocketTable {
             self.len.fetch_sub(1, Ordering::Relaxed);
         }
         removed
+    }
+
+    /// The owner of a connection of either family, as reader `reader` (IPv4 from the
+    /// reader's replica, IPv6 from the shared shards).
+    #[inline]
+    pub fn get_tuple_as(&self, reader: usize, t: &Tuple) -> Option<Owner> {
+        match t {
+            Tuple::V4(t) => self.get_as(reader, t),
+            Tuple::V6(t) => self.get6(t),
+        }
+    }
+
+    /// [`SocketTable::insert`] for a connection of either family.
+    pub fn insert_tuple(&self, t: Tuple, owner: Owner) -> Result<(), Owner> {
+        match t {
+            Tuple::V4(t) => self.insert(t, owner),
+            Tuple::V6(t) => self.insert6(t, owner),
+        }
+    }
+
+    /// [`SocketTable::remove`] for a connection of either family.
+    pub fn remove_tuple(&self, t: &Tuple, owner: Owner) -> bool {
+        match t {
+            Tuple::V4(t) => self.remove(t, owner),
+            Tuple::V6(t) => self.remove6(t, owner),
+        }
     }
 
     /// Connections in the table, both families.

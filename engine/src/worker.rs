@@ -724,22 +724,11 @@ impl<D: Device> Worker<D> {
                 Action::Drop
             }
             Action::PathMtu { tuple, seq, mtu } => {
-                let Worker {
-                    dev,
-                    iface,
-                    host,
-                    pcap,
-                    ..
-                } = self;
-                if let Some(h) = host {
-                    let mut tx = DevTx {
-                        dev,
-                        pcap,
-                        counters: &mut iface.counters,
-                    };
-                    h.on_path_mtu(now, &tuple, seq, mtu, &mut tx);
-                }
+                self.path_mtu(now, tuple.into(), seq, mtu);
                 Action::Drop
+            }
+            a @ (Action::Tcp6(_) | Action::PathMtu6 { .. } | Action::Neighbor6 { .. }) => {
+                self.v6_frame(now, a, &mut f)
             }
             Action::DadConflict(addr) => {
                 self.dad_conflict(addr);
@@ -797,3 +786,5 @@ impl<D: Device> Worker<D> {
 mod loop_tests;
 #[cfg(test)]
 mod v6_tests;
+#[cfg(test)]
+mod tcp6_tests;

@@ -714,8 +714,10 @@ mod tests {
                 name: "other".into(),
             }
             .to_string(),
-            fastpath_engine::app::ConnectError::NoRoute(std::net::Ipv4Addr::new(192, 0, 2, 1))
-                .to_string(),
+            fastpath_engine::app::ConnectError::NoRoute(
+                std::net::Ipv4Addr::new(192, 0, 2, 1).into(),
+            )
+            .to_string(),
             fastpath_engine::app::ConnectError::NoPorts.to_string(),
             SiteError::TooLarge {
                 root: "/srv".into(),

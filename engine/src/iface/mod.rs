@@ -13,7 +13,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 mod v6;
-pub use v6::OurAddr6;
+pub use v6::{Meta6, OurAddr6, TcpIn6};
 
 use crate::frame::{self, Ip};
 use crate::icmp_out::{IcmpLimitConfig, IcmpOut};
@@ -62,6 +62,19 @@ pub enum Action {
         /// The segment's sequence number (checked against what is in flight).
         seq: crate::tcp::SeqNum,
         /// The MTU the router reports.
+        mtu: u16,
+    },
+    /// A TCP segment for one of our IPv6 addresses, parsed: hand it to the host, or answer
+    /// it with `Iface::reset6` (in place) when nothing takes it.
+    Tcp6(TcpIn6),
+    /// ICMPv6 packet too big (RFC 8201) for a TCP segment we sent: the connection `tuple`
+    /// should call `Conn::on_path_mtu(seq, mtu)`. Release the frame.
+    PathMtu6 {
+        /// The connection the segment belonged to.
+        tuple: crate::tcp::FourTuple6,
+        /// The segment's sequence number (checked against what is in flight).
+        seq: crate::tcp::SeqNum,
+        /// The MTU the router reports (saturated to 16 bits: jumbograms are not ours).
         mtu: u16,
     },
     /// A neighbour advertisement (RFC 4861 7.2.5) telling where IPv6 neighbour `ip` is:

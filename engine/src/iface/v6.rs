@@ -1,7 +1,8 @@
 //! IPv6 below TCP: neighbour discovery for our addresses (RFC 4861 7.2.3, 7.2.4: answer
 //! solicitations in place), duplicate address detection's receive side (RFC 4862 5.4.3,
-//! 5.4.4: report a conflict for a tentative address), ICMPv6 echo (RFC 4443 4.2), and
-//! advertisements for the neighbour cache.
+//! 5.4.4: report a conflict for a tentative address), ICMPv6 echo (RFC 4443 4.2),
+//! advertisements for the neighbour cache, TCP segments for the host (and resets for
+//! those nothing takes), packet-too-big for a connection's MSS (RFC 8201).
 //!
 //! A tentative address (its duplicate address detection not yet done) answers nothing and
 //! receives nothing but the messages that reveal a duplicate. The engine has no link-local
@@ -12,12 +13,41 @@ use std::net::Ipv6Addr;
 
 use super::{Action, Iface};
 use crate::frame;
+use crate::tcp::{FourTuple6, SeqNum};
+use crate::wire::be16;
 use crate::wire::ethernet::MacAddr;
 use crate::wire::icmpv6::{self, Icmpv6Repr, IpInfo, NdpRepr, NDP_HOP_LIMIT};
 use crate::wire::ipv6::{self, solicited_node};
+use crate::wire::tcp::{TcpPacket, TcpRepr};
 
 /// ff02::1, all nodes on the link (RFC 4291 2.7.1).
 pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+
+/// What the link layer knew about a received IPv6 segment.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Meta6 {
+    /// The sender's link address.
+    pub src_mac: MacAddr,
+    /// The VLAN the frame came on, if tagged.
+    pub vlan: Option<u16>,
+    /// The IPv6 source.
+    pub src: Ipv6Addr,
+    /// The IPv6 destination (one of our addresses).
+    pub dst: Ipv6Addr,
+}
+
+/// A received IPv6 TCP segment: where it came from and where its parts are in the frame.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct TcpIn6 {
+    /// Where the segment came from.
+    pub meta: Meta6,
+    /// The TCP header.
+    pub repr: TcpRepr,
+    /// Payload bytes: `frame[payload.0..payload.1]`.
+    pub payload: (usize, usize),
+    /// Where the IPv6 header starts (after Ethernet and any VLAN tag).
+    pub ip_at: usize,
+}
 
 /// An IPv6 address of the engine.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -106,6 +136,9 @@ impl Iface {
         }
         match proto {
             ipv6::NH_ICMPV6 => self.icmpv6(buf, upper, eth_len, src_mac, &ip, ndp_group),
+            ipv6::NH_TCP if self.usable6(ip.dst).is_some() => {
+                self.tcp6(buf, upper, eth_len, src_mac, &ip)
+            }
             _ => {
                 self.counters.drop_unsupported += 1;
                 Action::Drop
@@ -142,6 +175,27 @@ impl Iface {
                 target_lladdr,
                 ..
             })) => self.advert(target, target_lladdr),
+            Ok(Icmpv6Repr::PacketTooBig {
+                mtu,
+                orig_src,
+                orig_dst,
+                orig_protocol: ipv6::NH_TCP,
+                orig_src_port,
+                orig_dst_port,
+                orig_seq,
+            }) if !to_group && self.usable6(orig_src).is_some() => {
+                self.counters.icmp6_too_big += 1;
+                Action::PathMtu6 {
+                    tuple: FourTuple6 {
+                        local: orig_src,
+                        remote: orig_dst,
+                        local_port: orig_src_port,
+                        remote_port: orig_dst_port,
+                    },
+                    seq: SeqNum(orig_seq),
+                    mtu: mtu.min(u32::from(u16::MAX)) as u16,
+                }
+            }
             Ok(Icmpv6Repr::PacketTooBig { .. }) => {
                 self.counters.icmp6_too_big += 1;
                 Action::Drop
@@ -151,6 +205,57 @@ impl Iface {
                 Action::Drop
             }
         }
+    }
+
+    /// A TCP segment for a usable address of ours: checked (pseudo-header checksum, RFC
+    /// 8200 8.1) and handed up with where it came from.
+    fn tcp6(
+        &mut self,
+        buf: &mut [u8],
+        upper: core::ops::Range<usize>,
+        eth_len: usize,
+        src_mac: MacAddr,
+        ip: &IpInfo,
+    ) -> Action {
+        let ecn = (be16(buf, eth_len) >> 4) as u8 & 0x3;
+        let (repr, payload) = match TcpPacket::parse_v6(&buf[upper.clone()], ip.src, ip.dst) {
+            // The traffic class's ECN bits travel with the segment (RFC 3168 5).
+            Ok(p) => (
+                TcpRepr { ecn, ..p.repr },
+                (upper.end - p.payload.len(), upper.end),
+            ),
+            Err(e) => return self.malformed(e),
+        };
+        self.counters.tcp_segments += 1;
+        Action::Tcp6(TcpIn6 {
+            meta: Meta6 {
+                src_mac,
+                vlan: self.rx_vlan,
+                src: ip.src,
+                dst: ip.dst,
+            },
+            repr,
+            payload,
+            ip_at: eth_len,
+        })
+    }
+
+    /// [`Iface::reset`] for IPv6: a reset in place over the received frame, in a fresh
+    /// 40-byte header (the segment's extension headers are not echoed).
+    pub fn reset6(&mut self, buf: &mut [u8], t: &TcpIn6) -> Action {
+        let Some(rst) = t.repr.rst_reply(t.payload.1 - t.payload.0) else {
+            return Action::Drop;
+        };
+        let ip = frame::Ip6 {
+            src: t.meta.dst,
+            dst: t.meta.src,
+            hop_limit: frame::DEFAULT_TTL,
+        };
+        let tcp_at = t.ip_at + ipv6::HEADER_LEN;
+        let f = frame::tcp_segment6(buf, tcp_at, None, &ip, &rst, 0);
+        self.reply_eth(buf, t.meta.src_mac);
+        self.counters.tcp_rst_sent += 1;
+        Action::Transmit(f.end)
     }
 
     /// RFC 4443 4.2: the reply carries the request's identifier, sequence and data, from

@@ -26,7 +26,7 @@ mod report;
 mod user;
 mod v6;
 
-use std::net::SocketAddrV4;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -262,12 +262,18 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
             owned: !kernel_addrs.iter().any(|(a, _)| *a == cidr.addr),
         })
         .collect();
-    let listen: Vec<SocketAddrV4> = addrs
+    // The responder listens on every address of both families.
+    let all_ips: Vec<IpAddr> = addrs
         .iter()
-        .flat_map(|a| {
+        .map(|a| IpAddr::V4(a.cidr.addr))
+        .chain(plan6.addrs.iter().map(|(c, _)| IpAddr::V6(c.addr)))
+        .collect();
+    let listen: Vec<SocketAddr> = all_ips
+        .iter()
+        .flat_map(|&ip| {
             cfg.listen_ports()
                 .iter()
-                .map(move |&p| SocketAddrV4::new(a.cidr.addr, p))
+                .map(move |&p| SocketAddr::new(ip, p))
         })
         .collect();
     for a in &addrs {
@@ -292,12 +298,12 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
             .collect()
     } else {
         // The responder's ports, then those the applications may listen on.
-        let app = addrs
+        let app = all_ips
             .iter()
-            .flat_map(|a| cfg.app_ports.iter().map(move |&p| (a.cidr.addr.into(), p)));
+            .flat_map(|&ip| cfg.app_ports.iter().map(move |&p| (ip, p)));
         listen
             .iter()
-            .map(|a| ((*a.ip()).into(), a.port()))
+            .map(|a| (a.ip(), a.port()))
             .chain(app)
             .collect()
     };
@@ -380,6 +386,12 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
         backlog: cfg.backlog.max(1),
         addrs: cfg.addrs.iter().map(|c| (c.addr, c.prefix)).collect(),
         gateway: cfg.gateway,
+        addrs6: plan6
+            .addrs
+            .iter()
+            .map(|(c, _)| (c.addr, c.prefix))
+            .collect(),
+        gateway6: cfg.gateway6,
         local_ports: cfg.local_ports,
         workers: queues.len() as u16,
         app_ports: Some(cfg.app_ports.clone()),

@@ -133,7 +133,11 @@ impl<D: Device> Worker<D> {
                 // Shared by the worker that received it: learn, do not pass it on again.
                 Action::Neighbor(arp) => self.neighbor(now, &arp),
                 Action::DadConflict(addr) => self.dad_conflict(addr),
-                Action::PathMtu { .. } | Action::Neighbor6 { .. } | Action::Drop => {}
+                Action::Tcp6(t) => self.v6_handoff(now, &t, &mut bytes),
+                Action::PathMtu { tuple, seq, mtu } => self.path_mtu(now, tuple.into(), seq, mtu),
+                Action::PathMtu6 { tuple, seq, mtu } => self.path_mtu(now, tuple.into(), seq, mtu),
+                Action::Neighbor6 { ip, mac } => self.neighbor6(now, ip, mac),
+                Action::Drop => {}
             }
         }
         any

@@ -5,6 +5,10 @@
 //! [`Addrs6`], which every worker reads once per turn (one atomic load when nothing
 //! changed) and applies to its own `Iface`; the runtime waits on it before it declares
 //! the engine started, and fails the start on a duplicate.
+//!
+//! Also here: what the loop does with the `Iface`'s IPv6 actions (TCP segments for the
+//! host, packet-too-big for a connection, neighbour advertisements for the host's
+//! resolver, shared with the other workers as ARP replies are).
 
 use std::net::Ipv6Addr;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -12,10 +16,13 @@ use std::sync::Arc;
 
 use super::tx::DevTx;
 use super::Worker;
-use crate::host::Tx;
+use crate::host::{Disposition, Tx};
+use crate::iface::{Action, TcpIn6};
 use crate::io::Device;
 use crate::neighbor::dad::{Dad, DadEvent};
+use crate::tcp::{SeqNum, Tuple};
 use crate::time::Instant;
+use crate::wire::ethernet::MacAddr;
 use crate::wire::icmpv6::{NdpRepr, NDP_HOP_LIMIT};
 use crate::wire::ipv6::solicited_node;
 
@@ -166,6 +173,120 @@ impl<D: Device> Worker<D> {
     pub(super) fn dad_conflict(&mut self, addr: std::net::Ipv6Addr) {
         if let Some(v6) = &self.v6 {
             v6.shared.decide(addr, AddrState::Duplicate);
+        }
+    }
+
+    /// An IPv6 action of the `Iface` for frame `f` (received here); returns what to do
+    /// with the frame.
+    pub(super) fn v6_frame(&mut self, now: Instant, a: Action, f: &mut D::Frame) -> Action {
+        match a {
+            Action::Tcp6(t) => {
+                self.payload.clear();
+                self.payload
+                    .extend_from_slice(&self.dev.data(f)[t.payload.0..t.payload.1]);
+                match self.segment6(now, &t) {
+                    Disposition::Done | Disposition::Dropped => Action::Drop,
+                    Disposition::Reset => self.iface.reset6(self.dev.buf_mut(f), &t),
+                    Disposition::Forward(w) => {
+                        self.forward(w, f);
+                        Action::Drop
+                    }
+                }
+            }
+            Action::PathMtu6 { tuple, seq, mtu } => {
+                self.path_mtu(now, tuple.into(), seq, mtu);
+                Action::Drop
+            }
+            Action::Neighbor6 { ip, mac } => {
+                self.neighbor6(now, ip, mac);
+                // Every worker resolves next hops for its own connections: tell the others.
+                if let Some(h) = &self.handoff {
+                    let bytes = self.dev.data(f).to_vec();
+                    for w in 0..h.peers.len() {
+                        if w != h.me && h.peers[w].try_send(bytes.clone()).is_ok() {
+                            h.wakers[w].wake();
+                        }
+                    }
+                }
+                Action::Drop
+            }
+            a => a,
+        }
+    }
+
+    /// An IPv6 segment another worker handed over (its frame in `bytes`).
+    pub(super) fn v6_handoff(&mut self, now: Instant, t: &TcpIn6, bytes: &mut [u8]) {
+        self.payload.clear();
+        self.payload
+            .extend_from_slice(&bytes[t.payload.0..t.payload.1]);
+        match self.segment6(now, t) {
+            Disposition::Reset => {
+                if let Action::Transmit(n) = self.iface.reset6(bytes, t) {
+                    self.send_copy(&bytes[..n]);
+                }
+            }
+            // The owner changed again: do not bounce it around.
+            Disposition::Forward(_) => self.iface.counters.handoff_dropped += 1,
+            Disposition::Done | Disposition::Dropped => {}
+        }
+    }
+
+    /// An IPv6 TCP segment whose payload is in `self.payload`.
+    fn segment6(&mut self, now: Instant, t: &TcpIn6) -> Disposition {
+        let Worker {
+            dev,
+            iface,
+            host,
+            pcap,
+            payload,
+            ..
+        } = self;
+        let Some(h) = host else {
+            return Disposition::Reset;
+        };
+        let mut tx = DevTx {
+            dev,
+            pcap,
+            counters: &mut iface.counters,
+        };
+        h.on_segment6(now, &t.meta, &t.repr, payload, &mut tx)
+    }
+
+    /// ICMP "fragmentation needed" or ICMPv6 "packet too big" for connection `tuple`.
+    pub(super) fn path_mtu(&mut self, now: Instant, tuple: Tuple, seq: SeqNum, mtu: u16) {
+        let Worker {
+            dev,
+            iface,
+            host,
+            pcap,
+            ..
+        } = self;
+        if let Some(h) = host {
+            let mut tx = DevTx {
+                dev,
+                pcap,
+                counters: &mut iface.counters,
+            };
+            h.on_path_mtu(now, tuple, seq, mtu, &mut tx);
+        }
+    }
+
+    /// IPv6 neighbour `ip` is at `mac`: the host's resolver learns it.
+    pub(super) fn neighbor6(&mut self, now: Instant, ip: Ipv6Addr, mac: MacAddr) {
+        let Worker {
+            dev,
+            iface,
+            host,
+            pcap,
+            ..
+        } = self;
+        if let Some(h) = host {
+            let mut tx = DevTx {
+                dev,
+                pcap,
+                counters: &mut iface.counters,
+            };
+            h.on_neighbor6(now, ip, mac, &mut tx);
         }
     }
 

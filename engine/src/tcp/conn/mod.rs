@@ -25,6 +25,7 @@ use super::recovery::rack::Rack;
 use super::recovery::rate::Rate;
 use super::recovery::sent::SentQueue;
 use super::rtt::RttEstimator;
+use super::tuple6::{Tuple, IPV6_EXTRA_HEADER};
 use super::SeqNum;
 use crate::time::Instant;
 use crate::wire::tcp::TcpRepr;
@@ -158,8 +159,9 @@ pub(crate) struct Timestamps {
 /// A TCP connection. See the module docs.
 #[derive(Debug)]
 pub struct Conn {
+    /// The connection's settings; for IPv6 `mss` is already 20 less (MTU - 60).
     cfg: TcpConfig,
-    tuple: FourTuple,
+    tuple: Tuple,
     state: State,
     close_reason: Option<CloseReason>,
     /// What the connection counted.
@@ -291,7 +293,14 @@ pub struct Conn {
 }
 
 impl Conn {
-    fn new(cfg: &TcpConfig, tuple: FourTuple, iss: SeqNum, state: State, now: Instant) -> Conn {
+    fn new(cfg: &TcpConfig, tuple: Tuple, iss: SeqNum, state: State, now: Instant) -> Conn {
+        let mut cfg = *cfg;
+        if tuple.is_v6() {
+            // RFC 9293 3.7.1: MSS = MTU - 60 over IPv6 (its header is 20 bytes longer):
+            // the MSS we announce and the most we send both shrink.
+            cfg.mss = cfg.mss.saturating_sub(IPV6_EXTRA_HEADER).max(64);
+        }
+        let cfg = &cfg;
         let mss = cfg.mss as u32;
         Conn {
             cfg: *cfg,
@@ -373,19 +382,19 @@ impl Conn {
     }
 
     /// Active open: a connection in SYN_SENT whose SYN leaves at the next `poll_transmit`.
-    pub fn connect(cfg: &TcpConfig, tuple: FourTuple, iss: SeqNum, now: Instant) -> Conn {
-        Conn::new(cfg, tuple, iss, State::SynSent, now)
+    pub fn connect(cfg: &TcpConfig, tuple: impl Into<Tuple>, iss: SeqNum, now: Instant) -> Conn {
+        Conn::new(cfg, tuple.into(), iss, State::SynSent, now)
     }
 
     /// Passive open from a SYN a listener accepted: SYN_RECEIVED, SYN-ACK pending.
     pub fn accept(
         cfg: &TcpConfig,
-        tuple: FourTuple,
+        tuple: impl Into<Tuple>,
         syn: &TcpRepr,
         iss: SeqNum,
         now: Instant,
     ) -> Conn {
-        let mut c = Conn::new(cfg, tuple, iss, State::SynReceived, now);
+        let mut c = Conn::new(cfg, tuple.into(), iss, State::SynReceived, now);
         c.irs = syn.seq;
         c.rcv_nxt = syn.seq + 1;
         c.rcv_adv = c.rcv_nxt;
@@ -405,13 +414,13 @@ impl Conn {
     /// the handshake's facts come from the cookie, not from memory.
     pub fn from_cookie(
         cfg: &TcpConfig,
-        tuple: FourTuple,
+        tuple: impl Into<Tuple>,
         ack: &TcpRepr,
         opts: crate::tcp::cookie::CookieOptions,
         now: Instant,
     ) -> Conn {
         let iss = ack.ack - 1;
-        let mut c = Conn::new(cfg, tuple, iss, State::Established, now);
+        let mut c = Conn::new(cfg, tuple.into(), iss, State::Established, now);
         c.snd_una = ack.ack;
         c.snd_nxt = ack.ack;
         c.snd_max = ack.ack;
@@ -473,7 +482,7 @@ impl Conn {
     }
 
     /// The connection's addresses and ports.
-    pub fn tuple(&self) -> FourTuple {
+    pub fn tuple(&self) -> Tuple {
         self.tuple
     }
 
@@ -623,8 +632,8 @@ impl Conn {
     pub fn abort(&mut self) {
         if self.state.synchronized() || self.state == State::SynReceived {
             self.pending_rst = Some(TcpRepr {
-                src_port: self.tuple.local.port(),
-                dst_port: self.tuple.remote.port(),
+                src_port: self.tuple.local_port(),
+                dst_port: self.tuple.remote_port(),
                 seq: self.snd_nxt,
                 flags: crate::wire::tcp::Flags::RST,
                 ..TcpRepr::default()
@@ -645,7 +654,14 @@ impl Conn {
             return false;
         }
         let ts = if self.ts.is_some() { 12 } else { 0 };
-        let mss = (mtu.max(MIN_PMTU) as u32).saturating_sub(40 + ts);
+        // IPv4: RFC 1191 with Linux's floor; IPv6: RFC 8201 4, never below the minimum
+        // link MTU of 1280 (RFC 8200 5), headers 60 bytes.
+        let (floor, headers) = if self.tuple.is_v6() {
+            (MIN_PMTU6, 60)
+        } else {
+            (MIN_PMTU, 40)
+        };
+        let mss = (mtu.max(floor) as u32).saturating_sub(headers + ts);
         if mss >= self.send_mss {
             self.stats.pmtu_ignored += 1;
             return false;
@@ -801,6 +817,9 @@ impl Conn {
 /// the peer already saw (which the peer's PAWS would reject).
 /// Linux `ip_rt_min_pmtu`: a path MTU below this is not believed.
 const MIN_PMTU: u16 = 552;
+
+/// The IPv6 minimum link MTU (RFC 8200 5): a smaller packet-too-big MTU is raised to it.
+const MIN_PMTU6: u16 = 1280;
 
 pub(crate) fn ts_clock(iss: SeqNum, now: Instant) -> u32 {
     iss.0
