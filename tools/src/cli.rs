@@ -64,7 +64,7 @@ pub use fastpath_engine::runtime::Cidr;
 pub use fastpath_engine::runtime::{Cidr6, IpCidr};
 
 impl ServeArgs {
-    /// The first IPv4 --ip (the address the HTTP responder and --self-load use).
+    /// The first IPv4 --ip (the engine's main address: --self-load's default target).
     pub fn ipv4(&self) -> anyhow::Result<Cidr> {
         self.ip
             .iter()
@@ -74,7 +74,7 @@ impl ServeArgs {
             })
             .ok_or_else(|| {
                 anyhow::anyhow!(
-                    "give an IPv4 --ip too (e.g. --ip 192.0.2.10/24): TCP over IPv6 is not served yet, IPv6 addresses answer neighbour discovery and ping only"
+                    "give an IPv4 --ip too (e.g. --ip 192.0.2.10/24): the engine needs one IPv4 address; IPv6 addresses are served beside it"
                 )
             })
     }
@@ -126,7 +126,8 @@ pub struct ServeArgs {
     pub queues: Selection,
 
     /// The engine's address and prefix, IPv4 or IPv6; repeat for several
-    /// (`--ip 192.0.2.10/24 --ip 2001:db8::10/64`; at least one IPv4). If the kernel
+    /// (`--ip 192.0.2.10/24 --ip 2001:db8::10/64`; at least one IPv4). HTTP is served on
+    /// every address, both families (`curl -6 -g http://[2001:db8::10]/`). If the kernel
     /// already has it on IF the engine shares it (the kernel keeps ARP/neighbour discovery
     /// and ICMP, the engine takes its TCP ports); otherwise the engine owns it and answers
     /// ARP or neighbour discovery and ICMP echo itself. An owned IPv6 address is used once
@@ -688,7 +689,7 @@ mod tests {
         let c = crate::serve::engine_config(&s).unwrap();
         assert_eq!((c.addrs.len(), c.addrs6.len()), (1, 1));
         assert!(c.gateway.is_some() && c.gateway6.is_some());
-        // Two gateways of one family; IPv6 only (nothing serves TCP over it yet); bad text.
+        // Two gateways of one family; IPv6 only (one IPv4 is needed); bad text.
         let s = parse(&[
             "--ip",
             "10.0.0.2/24",
