@@ -20,7 +20,9 @@
 //!
 //! Addresses are `std::net::SocketAddr` of either family: `listen` on `0.0.0.0:P` takes
 //! the engine's IPv4 addresses, on `[::]:P` its IPv6 ones (as Linux with `bindv6only`);
-//! `connect` to an IPv6 address resolves its next hop by neighbour discovery.
+//! `connect` to an IPv6 address resolves its next hop by neighbour discovery. With owned
+//! IPv6 addresses, an application starts once their duplicate address detection is
+//! decided (about 1 s): nothing it sent from a tentative address would be answered.
 //!
 //! `engine/examples/client.rs` runs a client and a server in memory, without a NIC;
 //! `echo.rs` and `kv.rs` are servers of their own protocols on an interface.

@@ -623,6 +623,9 @@ impl<D: Device> Worker<D> {
     }
 
     fn run_app(&mut self, now: Instant) -> bool {
+        if self.v6_pending() {
+            return false;
+        }
         let Worker {
             dev,
             iface,

@@ -19,7 +19,7 @@ use fastpath_engine::stats::Counters;
 use fastpath_engine::tcp::TcpConfig;
 use fastpath_xdp::XdpError;
 
-use crate::cli::{AccessLogFormat, ServeArgs};
+use crate::cli::{AccessLogFormat, Addresses, ServeArgs};
 use crate::lists::{IdList, Selection};
 
 /// The engine `serve`'s flags describe.

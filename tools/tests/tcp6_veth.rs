@@ -111,3 +111,123 @@ fn curl_over_ipv6_gets_a_byte_exact_body_with_keep_alive_beside_ipv4() {
         "XDP program left attached after SIGINT"
     );
 }
+
+/// A file removed on drop.
+struct RmFile(std::path::PathBuf);
+impl Drop for RmFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// (IPv4, IPv6) TCP frames in the pcap file at `path` (classic pcap, Ethernet).
+fn pcap_families(path: &std::path::Path) -> (usize, usize) {
+    let b = std::fs::read(path).expect("the capture was written");
+    assert!(b.len() >= 24, "a pcap header");
+    let (mut at, mut v4, mut v6) = (24, 0, 0);
+    while at + 16 <= b.len() {
+        let incl = u32::from_le_bytes(b[at + 8..at + 12].try_into().unwrap()) as usize;
+        let f = &b[at + 16..(at + 16 + incl).min(b.len())];
+        if f.len() > 54 {
+            match (u16::from_be_bytes([f[12], f[13]]), f[23], f[20]) {
+                (0x0800, 6, _) => v4 += 1,
+                (0x86dd, _, 6) => v6 += 1,
+                _ => {}
+            }
+        }
+        at += 16 + incl;
+    }
+    (v4, v6)
+}
+
+#[test]
+fn fastpath_load_drives_serve_over_ipv6_and_the_capture_holds_both_families() {
+    if !privileged::check(
+        "fastpath_load_drives_serve_over_ipv6_and_the_capture_holds_both_families",
+    ) {
+        return;
+    }
+    if !fastpath_xdp::STEERS_IPV6 {
+        eprintln!("SKIP: this build's steering program does not steer IPv6");
+        return;
+    }
+    let pair = VethPair::new("ld6");
+    let server6 = addr6(&pair, 2);
+    let pcap = std::env::temp_dir().join(format!("fastpath-ld6-{}.pcap", std::process::id()));
+    let _rm = RmFile(pcap.clone());
+    let engine = serve(
+        &pair,
+        &[
+            "--ip",
+            &format!("{server6}/64"),
+            "--pcap",
+            pcap.to_str().unwrap(),
+        ],
+    );
+    // IPv4 from the peer's kernel first, so that the capture holds both families.
+    let url4 = format!("http://{}/", pair.engine_addr());
+    pair.peer_ns().run_ok(&[
+        "curl",
+        "-4",
+        "-sS",
+        "--max-time",
+        "10",
+        "-o",
+        "/dev/null",
+        &url4,
+    ]);
+
+    // The load generator is an engine too, on the peer's end, with addresses of its own.
+    let ip4 = format!("{}/24", pair.addr(3));
+    let ip6 = format!("{}/64", addr6(&pair, 3));
+    let url6 = format!("http://[{server6}]:80/");
+    let out = pair.peer_ns().exec(&[
+        "timeout",
+        "60",
+        common::BIN,
+        "load",
+        "--iface",
+        pair.peer_if(),
+        "--ip",
+        &ip4,
+        "--ip",
+        &ip6,
+        "--url",
+        &url6,
+        "-c",
+        "8",
+        "-d",
+        "2",
+    ]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let requests: u64 = stdout
+        .lines()
+        .find_map(|l| {
+            l.split_once(" requests in ")?
+                .0
+                .rsplit(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("a request count in {stdout}"));
+    assert!(requests > 100, "{stdout}");
+    assert!(stdout.contains("errors: none"), "{stdout}");
+
+    let (ok, sout, serr, served) = stop_report(engine, SIGINT);
+    assert!(ok, "{sout}{serr}");
+    let answered = total(&served, "http_2xx");
+    assert!(
+        answered > requests && answered <= requests + 1 + 8,
+        "server {answered}, client {requests} (+1 for curl)"
+    );
+    let (v4, v6) = pcap_families(&pcap);
+    assert!(
+        v4 > 0 && v6 > 100,
+        "TCP frames captured: {v4} IPv4, {v6} IPv6"
+    );
+}

@@ -74,9 +74,10 @@ impl Addrs6 {
 
     /// Whether every address is decided (unique or duplicate).
     pub fn decided(&self) -> bool {
-        self.states()
+        // Read by every worker each turn until true: no allocation.
+        self.states
             .iter()
-            .all(|(_, s)| *s != AddrState::Tentative)
+            .all(|(_, s)| AddrState::from_u8(s.load(Ordering::Acquire)) != AddrState::Tentative)
     }
 
     /// Moves tentative `addr` to `to`; false if it was already decided (the first
@@ -288,6 +289,12 @@ impl<D: Device> Worker<D> {
             };
             h.on_neighbor6(now, ip, mac, &mut tx);
         }
+    }
+
+    /// Duplicate address detection is still under way: the application does not start
+    /// yet (what it sent from a tentative address would get no answer: RFC 4862 5.4).
+    pub(super) fn v6_pending(&self) -> bool {
+        self.v6.as_ref().is_some_and(|v6| !v6.shared.decided())
     }
 
     /// When the prober next has something to do.
