@@ -189,6 +189,19 @@ pub fn tcp_segment6(
     start..tcp_at + seg_len
 }
 
+/// The flow label of the IPv6 flow (`src`, `dst`, `ports`: source and destination port,
+/// 0 without ports) under `key`, as Linux's automatic flow labels (`ip6_make_flowlabel`,
+/// `net.ipv6.auto_flowlabels` 1): a hash of the flow, 20 bits, the same for every packet
+/// of the flow (RFC 6437 3: uniformly distributed, not predictable off-path).
+pub fn flow_label(key: &[u8; 16], src: Ipv6Addr, dst: Ipv6Addr, ports: u32) -> u32 {
+    let mut b = [0u8; 36];
+    b[..16].copy_from_slice(&src.octets());
+    b[16..32].copy_from_slice(&dst.octets());
+    b[32..].copy_from_slice(&ports.to_be_bytes());
+    // Linux: `rol32(hash, 16) & IPV6_FLOWLABEL_MASK`.
+    (crate::tcp::siphash::siphash24(key, &b) as u32).rotate_left(16) & 0x000F_FFFF
+}
+
 /// Writes a broadcast ARP frame from `src` carrying `req`; returns its length.
 pub fn arp(buf: &mut [u8], src: MacAddr, req: &ArpRepr) -> usize {
     let link = Link {

@@ -170,6 +170,7 @@ impl Host {
             in_time_wait: false,
             tcp_counted: Default::default(),
             ip_id: self.ip_id_start(&tuple),
+            flow: self.flow_label(&tuple),
         }));
         self.live += 1;
         self.stats.connects += 1;

@@ -52,15 +52,16 @@ fn ip6(t: &crate::tcp::FourTuple6) -> Ip6 {
 }
 
 /// Sends what connection `conn` (of `tuple`) has to send at `now` to the NIC behind
-/// `link`, each payload written once straight into its frame; returns the segments lost
-/// for want of a frame.
+/// `link`, each payload written once straight into its frame, with its IPv4
+/// identification counter or its IPv6 flow label (`ids`); returns the segments lost for
+/// want of a frame.
 pub(super) fn send_nic(
     tx: &mut dyn Tx,
     link: &Link,
     tuple: &Tuple,
     now: Instant,
     conn: &mut Conn,
-    ip_id: &mut u16,
+    (ip_id, flow): (&mut u16, u32),
 ) -> u64 {
     let mut lost = 0;
     loop {
@@ -82,6 +83,8 @@ pub(super) fn send_nic(
                 let (r, n) = conn.poll_transmit(now, &mut buf[PAYLOAD_AT6..])?;
                 let tcp_at = PAYLOAD_AT6 - r.header_len();
                 let f = crate::frame::tcp_segment6(buf, tcp_at, Some(link), &ip6(t), &r, n);
+                let ip_at = tcp_at - crate::wire::ipv6::HEADER_LEN;
+                crate::wire::ipv6::set_flow_label(&mut buf[ip_at..], flow);
                 Some((f.start, f.end))
             }),
         };
@@ -94,6 +97,7 @@ pub(super) fn send_nic(
 }
 
 /// Writes Ethernet, IP and TCP headers and the payload into one frame.
+/// With `ids`, the IPv4 identification or the IPv6 flow label, as for `send_nic`.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn send_segment(
     tx: &mut dyn Tx,
@@ -101,7 +105,7 @@ pub(super) fn send_segment(
     peer_mac: MacAddr,
     vlan: Option<u16>,
     tuple: &Tuple,
-    ident: u16,
+    (ident, flow): (u16, u32),
     r: &TcpRepr,
     payload: &[u8],
 ) -> bool {
@@ -128,7 +132,10 @@ pub(super) fn send_segment(
                 crate::frame::tcp_segment(buf, tcp_at, Some(&link), &ip, r, payload.len())
             }
             Tuple::V6(t) => {
-                crate::frame::tcp_segment6(buf, tcp_at, Some(&link), &ip6(t), r, payload.len())
+                let f =
+                    crate::frame::tcp_segment6(buf, tcp_at, Some(&link), &ip6(t), r, payload.len());
+                crate::wire::ipv6::set_flow_label(&mut buf[tcp_at - ip_len..], flow);
+                f
             }
         };
         f.end

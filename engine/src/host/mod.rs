@@ -188,6 +188,8 @@ struct Entry {
     tcp_counted: crate::tcp::ConnStats,
     /// The IPv4 identification of its last segment (see `ip_ident`; IPv6 has none).
     ip_id: u16,
+    /// The IPv6 flow label of its segments (`Secrets::flow_label`; 0 for IPv4).
+    flow: u32,
 }
 
 /// The IPv4 identification of a segment, as Linux 6.x chooses it: 0 in a SYN-ACK (Linux
@@ -616,7 +618,8 @@ impl Host {
                     dst: peer_mac,
                     vlan,
                 };
-                tx_full += send_nic(tx, &link, &tuple, now, &mut e.conn, &mut e.ip_id);
+                let (conn, ids) = (&mut e.conn, (&mut e.ip_id, e.flow));
+                tx_full += send_nic(tx, &link, &tuple, now, conn, ids);
             }
             Path::Loopback => {
                 let (src, dst) = (tuple.local(), tuple.remote());

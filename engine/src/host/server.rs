@@ -139,8 +139,10 @@ impl Host {
         vlan: Option<u16>,
         r: &TcpRepr,
     ) {
-        // A SYN-ACK: IP ID 0, as Linux's (see `ip_ident`).
-        if !send_segment(tx, self.mac, peer_mac, vlan, tuple, 0, r, &[]) {
+        // A SYN-ACK: IP ID 0, as Linux's (see `ip_ident`); over IPv6 the flow label the
+        // connection will have.
+        let ids = (0, self.flow_label(tuple));
+        if !send_segment(tx, self.mac, peer_mac, vlan, tuple, ids, r, &[]) {
             self.stats.tx_full += 1;
         }
     }

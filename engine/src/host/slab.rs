@@ -53,6 +53,7 @@ impl Host {
             in_time_wait: false,
             tcp_counted: Default::default(),
             ip_id: self.ip_id_start(&tuple),
+            flow: self.flow_label(&tuple),
         }));
         self.live += 1;
         self.stats.accepted += 1;
@@ -64,6 +65,14 @@ impl Host {
         match tuple {
             Tuple::V4(t) => self.secrets.ip_id_start(t),
             Tuple::V6(_) => 0,
+        }
+    }
+
+    /// The flow label of a connection's IPv6 packets (0 for IPv4).
+    pub(super) fn flow_label(&self, tuple: &Tuple) -> u32 {
+        match tuple {
+            Tuple::V4(_) => 0,
+            Tuple::V6(t) => self.secrets.flow_label(t),
         }
     }
 

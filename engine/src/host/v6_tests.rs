@@ -20,6 +20,7 @@ const US4: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 #[derive(Debug)]
 struct Seen {
     hop_limit: u8,
+    flow_label: u32,
     src: Ipv6Addr,
     dst: Ipv6Addr,
     ip_len: usize,
@@ -46,6 +47,7 @@ fn read(frame: &[u8]) -> Seen {
     );
     Seen {
         hop_limit: h.hop_limit,
+        flow_label: h.flow_label.value(),
         src: Ipv6Addr::from(h.source),
         dst: Ipv6Addr::from(h.destination),
         ip_len: 40 + h.payload_length as usize,
@@ -213,6 +215,11 @@ fn an_http_exchange_over_ipv6_announces_mtu_minus_60_and_sums_the_pseudo_header(
     assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
     assert!(text.ends_with("\r\n\r\nhello\n"), "{text}");
     assert_eq!(p.host.stats().accepted, 1);
+    // One flow label for the connection's every packet, not 0 (Linux's automatic flow
+    // labels, RFC 6437).
+    let labels: Vec<u32> = p.out.iter().map(|f| read(f).flow_label).collect();
+    assert!(labels.len() >= 2 && labels[0] != 0, "{labels:?}");
+    assert!(labels.iter().all(|l| *l == labels[0]), "{labels:?}");
 }
 
 #[test]
@@ -318,4 +325,8 @@ fn syn_cookies_over_ipv6_carry_the_ipv6_mss_and_complete_the_handshake() {
     p.peer.send(GET);
     p.settle();
     assert!(String::from_utf8_lossy(&p.got).ends_with("hello\n"));
+    // The stateless SYN-ACK has the label the connection then uses.
+    let last = read(p.out.last().unwrap());
+    assert_eq!(syn_ack.flow_label, last.flow_label);
+    assert_ne!(syn_ack.flow_label, 0);
 }

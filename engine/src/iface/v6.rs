@@ -139,6 +139,9 @@ impl Iface {
             ipv6::NH_TCP if self.usable6(ip.dst).is_some() => {
                 self.tcp6(buf, upper, eth_len, src_mac, &ip)
             }
+            ipv6::NH_UDP if self.usable6(ip.dst).is_some_and(|a| a.owned) => {
+                self.udp6(buf, upper, eth_len, src_mac, &ip)
+            }
             _ => {
                 self.counters.drop_unsupported += 1;
                 Action::Drop
@@ -240,6 +243,80 @@ impl Iface {
         })
     }
 
+    /// A UDP datagram to an owned address: no UDP socket, so "port unreachable" (RFC 4443
+    /// 3.1, code 4) once the header and checksum are good (RFC 8200 8.1: a zero checksum
+    /// is invalid; Linux drops a bad one silently), within the rate limits, as Linux's
+    /// `icmp6_send`: as much of the datagram as fits in the minimum MTU (1280), hop limit
+    /// 64, an automatic flow label. Counted with IPv4's as `icmp_unreachable_sent`.
+    fn udp6(
+        &mut self,
+        buf: &mut [u8],
+        upper: core::ops::Range<usize>,
+        eth_len: usize,
+        src_mac: MacAddr,
+        ip: &IpInfo,
+    ) -> Action {
+        let b = &buf[upper.clone()];
+        if b.len() < 8 {
+            return self.malformed(crate::wire::WireError::Truncated);
+        }
+        let ulen = be16(b, 4) as usize;
+        if ulen < 8 || ulen > b.len() {
+            return self.malformed(crate::wire::WireError::BadTotalLen);
+        }
+        let sum = crate::wire::checksum::combine(&[
+            crate::wire::checksum::pseudo_header_v6(ip.src, ip.dst, ipv6::NH_UDP, ulen as u32),
+            crate::wire::checksum::sum(&b[..ulen]),
+        ]);
+        if be16(b, 6) == 0 || sum != 0xffff {
+            return self.malformed(crate::wire::WireError::BadChecksum);
+        }
+        // RFC 4443 2.4 (e): never about a packet from an unspecified or multicast source
+        // (the martian check dropped multicast sources already).
+        if ip.src.is_unspecified() {
+            self.counters.drop_unsupported += 1;
+            return Action::Drop;
+        }
+        if !self
+            .icmp
+            .allow_error(self.now, std::net::IpAddr::V6(ip.src))
+        {
+            self.counters.icmp_rate_limited += 1;
+            return Action::Drop;
+        }
+        let ip_at = eth_len;
+        let msg_at = ip_at + ipv6::HEADER_LEN;
+        let quote_at = msg_at + icmpv6::HEADER_LEN;
+        let quoted = (upper.end - ip_at)
+            .min(1280 - ipv6::HEADER_LEN - icmpv6::HEADER_LEN)
+            .min(buf.len().saturating_sub(quote_at));
+        buf.copy_within(ip_at..ip_at + quoted, quote_at);
+        let msg_len = icmpv6::HEADER_LEN + quoted;
+        let (src, dst) = (ip.dst, ip.src);
+        buf[msg_at..quote_at].copy_from_slice(&[
+            icmpv6::TYPE_DEST_UNREACHABLE,
+            4,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ]);
+        icmpv6::write_checksum(&mut buf[msg_at..msg_at + msg_len], src, dst);
+        let hdr = frame::Ip6 {
+            src,
+            dst,
+            hop_limit: frame::DEFAULT_TTL,
+        };
+        frame::ipv6_header(buf, ip_at, &hdr, ipv6::NH_ICMPV6, 0, msg_len);
+        let label = frame::flow_label(&self.flow_key, src, dst, 0);
+        ipv6::set_flow_label(&mut buf[ip_at..], label);
+        self.reply_eth(buf, src_mac);
+        self.counters.icmp_unreachable_sent += 1;
+        Action::Transmit(msg_at + msg_len)
+    }
+
     /// [`Iface::reset`] for IPv6: a reset in place over the received frame, in a fresh
     /// 40-byte header (the segment's extension headers are not echoed).
     pub fn reset6(&mut self, buf: &mut [u8], t: &TcpIn6) -> Action {
@@ -253,6 +330,9 @@ impl Iface {
         };
         let tcp_at = t.ip_at + ipv6::HEADER_LEN;
         let f = frame::tcp_segment6(buf, tcp_at, None, &ip, &rst, 0);
+        let ports = u32::from(rst.src_port) << 16 | u32::from(rst.dst_port);
+        let label = frame::flow_label(&self.flow_key, ip.src, ip.dst, ports);
+        ipv6::set_flow_label(&mut buf[t.ip_at..], label);
         self.reply_eth(buf, t.meta.src_mac);
         self.counters.tcp_rst_sent += 1;
         Action::Transmit(f.end)
@@ -284,6 +364,8 @@ impl Iface {
             hop_limit: frame::DEFAULT_TTL,
         };
         frame::ipv6_header(buf, eth_len, &hdr, ipv6::NH_ICMPV6, 0, msg_len);
+        let label = frame::flow_label(&self.flow_key, hdr.src, hdr.dst, 0);
+        ipv6::set_flow_label(&mut buf[eth_len..], label);
         self.reply_eth(buf, src_mac);
         self.counters.icmp6_echo_replies += 1;
         Action::Transmit(msg_at + msg_len)
@@ -314,19 +396,23 @@ impl Iface {
             return Action::Drop;
         }
         // To the soliciting node with S=1; to all nodes with S=0 when it asked from ::
-        // (it is doing duplicate address detection and has no address to answer to). O=1:
-        // the address is not anycast. Our link-layer address in the target option.
+        // (it is doing duplicate address detection and has no address to answer to).
+        // As Linux (`ndisc_recv_ns`): a solicitation sent to a multicast group gets O=1
+        // and our link-layer address in the target option; one sent to our unicast
+        // address (the node has our MAC already: unreachability detection, or nmap's NS
+        // probe) gets neither (RFC 4861 7.2.4 allows omitting the option).
         let (dst, dst_mac, solicited) = if ip.src.is_unspecified() {
             (ALL_NODES, ipv6::multicast_mac(ALL_NODES), false)
         } else {
             (ip.src, source_lladdr.unwrap_or(src_mac), true)
         };
+        let to_group = ip.dst.is_multicast();
         let na = NdpRepr::NeighborAdvert {
             router: false,
             solicited,
-            override_: true,
+            override_: to_group,
             target: ours.addr,
-            target_lladdr: Some(self.mac),
+            target_lladdr: to_group.then_some(self.mac),
         };
         let hdr = frame::Ip6 {
             src: ours.addr,
