@@ -478,7 +478,7 @@ pub struct LoadArgs {
     #[arg(long, value_name = "ADDR")]
     pub gateway: Vec<IpAddr>,
 
-    /// What to request: http://ADDR[:PORT]/PATH, ADDR an IPv4 address or an IPv6 one in
+    /// What to request: `http://ADDR[:PORT]/PATH`, ADDR an IPv4 address or an IPv6 one in
     /// brackets (`http://[2001:db8::10]:80/`); no DNS.
     #[arg(long, value_name = "URL")]
     pub url: String,
