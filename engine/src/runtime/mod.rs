@@ -87,6 +87,12 @@ pub struct Running {
     metrics: Option<metrics::Metrics>,
 }
 
+/// One of the engine's IPv4 addresses and whether it owns it (the kernel lacks it).
+struct Ours4 {
+    cidr: Cidr,
+    owned: bool,
+}
+
 struct WorkerThread {
     handle: JoinHandle<WorkerSummary>,
     published: Arc<Published>,
@@ -254,10 +260,10 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
 
     let plan6 = v6::Plan6::new(&cfg)?;
     let kernel_addrs = afxdp::ipv4_addresses(iface).unwrap_or_default();
-    let addrs: Vec<AddrReport> = cfg
+    let addrs: Vec<Ours4> = cfg
         .addrs
         .iter()
-        .map(|&cidr| AddrReport {
+        .map(|&cidr| Ours4 {
             cidr,
             owned: !kernel_addrs.iter().any(|(a, _)| *a == cidr.addr),
         })
@@ -442,7 +448,17 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
         steering,
         stop: stop.clone(),
         iface: iface.to_string(),
-        addrs,
+        addrs: addrs
+            .iter()
+            .map(|a| AddrReport {
+                cidr: IpCidr::V4(a.cidr),
+                owned: a.owned,
+            })
+            .chain(plan6.addrs.iter().map(|&(c, owned)| AddrReport {
+                cidr: IpCidr::V6(c),
+                owned,
+            }))
+            .collect(),
         xdp_mode: xdp_mode.clone(),
         started: Instant::now(),
         control,
