@@ -23,6 +23,32 @@ use crate::wire::tcp::{TcpPacket, TcpRepr};
 /// ff02::1, all nodes on the link (RFC 4291 2.7.1).
 pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 
+/// ICMPv6 parameter problem (RFC 4443 3.4).
+const TYPE_PARAM_PROBLEM: u8 = 4;
+
+/// In IPv6 packet `b` (from its header, cut to its length), the offset of the next header
+/// field that names a hop-by-hop header anywhere but first, walking at most
+/// `ipv6::MAX_EXT_HEADERS` extension headers.
+fn misplaced_hop_by_hop(b: &[u8]) -> Option<usize> {
+    let (mut nh, mut field, mut at) = (b[6], 6, ipv6::HEADER_LEN);
+    for _ in 0..=ipv6::MAX_EXT_HEADERS {
+        match nh {
+            ipv6::NH_HOP_BY_HOP if at != ipv6::HEADER_LEN => return Some(field),
+            ipv6::NH_HOP_BY_HOP | ipv6::NH_DEST_OPTS | ipv6::NH_ROUTING => {
+                let len = (*b.get(at + 1)? as usize + 1) * 8;
+                (nh, field) = (*b.get(at)?, at);
+                at += len;
+            }
+            ipv6::NH_FRAGMENT => {
+                (nh, field) = (*b.get(at)?, at);
+                at += 8;
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
 /// What the link layer knew about a received IPv6 segment.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Meta6 {
@@ -114,6 +140,9 @@ impl Iface {
                     hop_limit: p.hop_limit(),
                 };
                 (ip, p.upper_protocol(), at..at + p.upper().len())
+            }
+            Err(crate::wire::WireError::ExtHeader) => {
+                return self.bad_chain(buf, len, eth_len, src_mac)
             }
             Err(e) => return self.malformed(e),
         };
@@ -241,6 +270,65 @@ impl Iface {
             payload,
             ip_at: eth_len,
         })
+    }
+
+    /// A packet whose extension header chain was refused (counted as malformed). One with
+    /// a hop-by-hop header that is not first, to a usable owned address, is answered as
+    /// Linux answers it (`ip6_input_finish`): ICMPv6 parameter problem, code 1
+    /// ("unrecognized next header"), pointing at the next header field that named it
+    /// (RFC 8200 4.3, RFC 4443 3.4), within the rate limits. nmap's IE2 probe is one.
+    fn bad_chain(
+        &mut self,
+        buf: &mut [u8],
+        len: usize,
+        eth_len: usize,
+        src_mac: MacAddr,
+    ) -> Action {
+        let drop = self.malformed(crate::wire::WireError::ExtHeader);
+        let b = &buf[eth_len..len];
+        if b.len() < ipv6::HEADER_LEN {
+            return drop;
+        }
+        let total = (ipv6::HEADER_LEN + be16(b, 4) as usize).min(b.len());
+        let b = &b[..total];
+        let addr = |at: usize| Ipv6Addr::from(<[u8; 16]>::try_from(&b[at..at + 16]).unwrap());
+        let (src, dst) = (addr(8), addr(24));
+        if self.usable6(dst).filter(|a| a.owned).is_none()
+            || src.is_unspecified()
+            || src.is_multicast()
+            || src.is_loopback()
+        {
+            return drop;
+        }
+        let Some(pointer) = misplaced_hop_by_hop(b) else {
+            return drop;
+        };
+        if !self.icmp.allow_error(self.now, std::net::IpAddr::V6(src)) {
+            self.counters.icmp_rate_limited += 1;
+            return drop;
+        }
+        let ip_at = eth_len;
+        let msg_at = ip_at + ipv6::HEADER_LEN;
+        let quote_at = msg_at + icmpv6::HEADER_LEN;
+        let quoted = total
+            .min(1280 - ipv6::HEADER_LEN - icmpv6::HEADER_LEN)
+            .min(buf.len().saturating_sub(quote_at));
+        buf.copy_within(ip_at..ip_at + quoted, quote_at);
+        let msg_len = icmpv6::HEADER_LEN + quoted;
+        buf[msg_at..msg_at + 4].copy_from_slice(&[TYPE_PARAM_PROBLEM, 1, 0, 0]);
+        buf[msg_at + 4..quote_at].copy_from_slice(&(pointer as u32).to_be_bytes());
+        icmpv6::write_checksum(&mut buf[msg_at..msg_at + msg_len], dst, src);
+        let hdr = frame::Ip6 {
+            src: dst,
+            dst: src,
+            hop_limit: frame::DEFAULT_TTL,
+        };
+        frame::ipv6_header(buf, ip_at, &hdr, ipv6::NH_ICMPV6, 0, msg_len);
+        let label = frame::flow_label(&self.flow_key, hdr.src, hdr.dst, 0);
+        ipv6::set_flow_label(&mut buf[ip_at..], label);
+        self.reply_eth(buf, src_mac);
+        self.counters.icmp6_param_problems += 1;
+        Action::Transmit(msg_at + msg_len)
     }
 
     /// A UDP datagram to an owned address: no UDP socket, so "port unreachable" (RFC 4443

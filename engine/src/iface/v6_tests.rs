@@ -406,3 +406,56 @@ fn echo_replies_carry_an_automatic_flow_label() {
     let (_, again) = run(&mut i, &ping(US, b"abcdef"));
     assert_eq!(again[15..18], out[15..18], "one flow, one label");
 }
+
+#[test]
+fn a_hop_by_hop_header_not_first_gets_a_parameter_problem_as_from_linux() {
+    // nmap's IE2: hop-by-hop, destination options, routing (type 0, nothing left), then
+    // hop-by-hop again before an echo request. Linux: parameter problem, code 1, pointer
+    // 56 (the routing header's next header field, which named the second hop-by-hop).
+    let echo = [128u8, 0, 0, 0, 0xab, 0xcd, 0, 1];
+    let mut l4 = Vec::new();
+    l4.extend_from_slice(&[60, 0, 1, 4, 0, 0, 0, 0]); // hop-by-hop -> destination options
+    l4.extend_from_slice(&[43, 0, 1, 4, 0, 0, 0, 0]); // destination options -> routing
+    l4.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]); // routing -> hop-by-hop
+    l4.extend_from_slice(&[58, 0, 1, 4, 0, 0, 0, 0]); // hop-by-hop -> ICMPv6
+    l4.extend_from_slice(&echo);
+    let mut f = Vec::new();
+    f.extend_from_slice(&OUR_MAC);
+    f.extend_from_slice(&PEER_MAC);
+    f.extend_from_slice(&[0x86, 0xdd]);
+    f.extend_from_slice(&[0x60, 0x01, 0x23, 0x45]);
+    f.extend_from_slice(&(l4.len() as u16).to_be_bytes());
+    f.extend_from_slice(&[0, 45]);
+    f.extend_from_slice(&PEER.octets());
+    f.extend_from_slice(&US.octets());
+    f.extend_from_slice(&l4);
+    let mut i = iface(false);
+    let (a, out) = run(&mut i, &f);
+    assert!(matches!(a, Action::Transmit(_)), "{a:?}");
+    let p = SlicedPacket::from_ethernet(&out).unwrap();
+    let Some(TransportSlice::Icmpv6(m)) = &p.transport else {
+        panic!("ICMPv6: {p:?}")
+    };
+    assert_eq!(
+        m.icmp_type(),
+        etherparse::Icmpv6Type::ParameterProblem(etherparse::icmpv6::ParameterProblemHeader {
+            code: etherparse::icmpv6::ParameterProblemCode::UnrecognizedNextHeader,
+            pointer: 56,
+        })
+    );
+    let Some(etherparse::NetSlice::Ipv6(ip)) = &p.net else {
+        panic!("IPv6")
+    };
+    let h = ip.header();
+    let sum = m
+        .icmp_type()
+        .calc_checksum(h.source(), h.destination(), m.payload());
+    assert_eq!(sum.unwrap(), m.checksum());
+    assert_eq!(m.payload(), &f[14..], "the packet quoted");
+    assert_eq!(i.counters.icmp6_param_problems, 1);
+    assert_eq!(i.malformed[crate::wire::WireError::ExtHeader.index()], 1);
+    // To a shared address: the kernel's business, nothing sent.
+    let mut g = f.clone();
+    g[38..54].copy_from_slice(&SHARED.octets());
+    assert_eq!(run(&mut i, &g).0, Action::Drop);
+}
