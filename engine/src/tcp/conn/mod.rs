@@ -2,7 +2,8 @@
 //!
 //! Split by phase: `input.rs` is what arriving segments do (RFC 9293 3.10.7), `output.rs`
 //! what leaves and when (segmentation, retransmission, ACK policy), `timers.rs` the
-//! deadlines. This file holds the state and the application's side.
+//! deadlines, `pmtu.rs` the path MTU. This file holds the state and the application's
+//! side.
 
 mod info;
 mod input;
