@@ -92,7 +92,7 @@ struct Pair {
 
 impl Pair {
     fn new(cc: Algorithm) -> Pair {
-        let mk = |w: u16, mac, ip, listen: &[SocketAddrV4]| {
+        let mk = |w: u16, mac, ip, listen: &[std::net::SocketAddr]| {
             let tcp = TcpConfig {
                 cc,
                 ..TcpConfig::default()
@@ -120,7 +120,7 @@ impl Pair {
         };
         let mut p = Pair {
             client: mk(0, CMAC, CLIENT, &[]),
-            server: mk(0, SMAC, SERVER, &[SocketAddrV4::new(SERVER, 80)]),
+            server: mk(0, SMAC, SERVER, &[SocketAddrV4::new(SERVER, 80).into()]),
             ci: Iface::new(CMAC, our(CLIENT)),
             si: Iface::new(SMAC, our(SERVER)),
             app: OneAtATime {

@@ -3,7 +3,8 @@
 //!
 //! Each runs on a table with one replica (both threads share every lock, as all lookups
 //! did before the table had replicas) and with two (each thread reads its own, as each
-//! worker does; a write changes both): before and after, side by side in one run.
+//! worker does; a write changes both): before and after, side by side in one run. A row
+//! for IPv6 lookups (`socket_table_v6`, 64k entries, two replicas) beside the IPv4 ones.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +13,18 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use fastpath_engine::table::{Owner, SocketTable};
-use fastpath_engine::tcp::FourTuple;
+use fastpath_engine::tcp::{FourTuple, FourTuple6};
+
+fn tuple6(i: u32) -> FourTuple6 {
+    FourTuple6 {
+        local: "2001:db8::10".parse().unwrap(),
+        remote: std::net::Ipv6Addr::from(
+            0x2001_0db8_0000_0000_0000_0000_0001_0000u128 + u128::from(i >> 16),
+        ),
+        local_port: 80,
+        remote_port: (i & 0xffff) as u16,
+    }
+}
 
 fn tuple(i: u32) -> FourTuple {
     FourTuple {
@@ -60,6 +72,37 @@ where
         stop.store(true, Ordering::Relaxed);
         took
     })
+}
+
+fn bench_v6(c: &mut Criterion) {
+    let n = 64_000u32;
+    let table = Arc::new(SocketTable::with_readers(0, 2));
+    for i in 0..n {
+        let o = Owner {
+            worker: (i % 2) as u16,
+            slot: i,
+        };
+        table.insert6(tuple6(i), o).unwrap();
+    }
+    let mut group = c.benchmark_group("socket_table_v6/2_replicas");
+    group.throughput(Throughput::Elements(1));
+    group.bench_with_input(BenchmarkId::new("lookup_2_threads", n), &n, |b, &n| {
+        b.iter_custom(|iters| {
+            let t2 = table.clone();
+            with_contention(
+                iters,
+                |i| {
+                    let k = tuple6((i.wrapping_mul(2_654_435_761) % n as u64) as u32);
+                    assert!(table.get6_as(0, &k).is_some());
+                },
+                move |i| {
+                    let k = tuple6((i.wrapping_mul(40_503) % n as u64) as u32);
+                    std::hint::black_box(t2.get6_as(1, &k));
+                },
+            )
+        })
+    });
+    group.finish();
 }
 
 fn bench(c: &mut Criterion) {
@@ -128,6 +171,6 @@ criterion_group! {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(20);
-    targets = bench
+    targets = bench, bench_v6
 }
 criterion_main!(benches);

@@ -14,13 +14,15 @@
 //! For HTTP, the responder answers from a [`crate::http::Site`]; a program's own answers
 //! come from a [`crate::http::RequestHandler`], which sees the whole request.
 //!
-//! A connection to one of the engine's own addresses (or to 127.0.0.0/8) never reaches the
-//! NIC: its segments go from worker to worker in memory (the loopback fast path); the API
-//! is the same.
+//! A connection to one of the engine's own addresses (or to 127.0.0.0/8 or `::1`) never
+//! reaches the NIC: its segments go from worker to worker in memory (the loopback fast
+//! path); the API is the same.
 //!
-//! Addresses are `std::net::SocketAddr`; the engine speaks IPv4 only for now, and an IPv6
-//! address is refused with an error (`ConnectError::Ipv6Unsupported`,
-//! `ListenError::Ipv6Unsupported`).
+//! Addresses are `std::net::SocketAddr` of either family: `listen` on `0.0.0.0:P` takes
+//! the engine's IPv4 addresses, on `[::]:P` its IPv6 ones (as Linux with `bindv6only`);
+//! `connect` to an IPv6 address resolves its next hop by neighbour discovery. With owned
+//! IPv6 addresses, an application starts once their duplicate address detection is
+//! decided (about 1 s): nothing it sent from a tentative address would be answered.
 //!
 //! `engine/examples/client.rs` runs a client and a server in memory, without a NIC;
 //! `echo.rs` and `kv.rs` are servers of their own protocols on an interface.
@@ -156,12 +158,12 @@ impl Net<'_> {
 
     /// The local address the connection uses.
     pub fn local_addr(&self, id: ConnId) -> Option<SocketAddr> {
-        self.host.client_local(id).map(SocketAddr::V4)
+        self.host.client_local(id)
     }
 
     /// The peer's address.
     pub fn peer_addr(&self, id: ConnId) -> Option<SocketAddr> {
-        self.host.client_peer(id).map(SocketAddr::V4)
+        self.host.client_peer(id)
     }
 
     /// The worker this code runs on.

@@ -168,6 +168,40 @@ pub fn tcp_segment(
     start..tcp_at + seg_len
 }
 
+/// [`tcp_segment`] over IPv6: the TCP header at `tcp_at` (payload in place after it), the
+/// 40-byte IPv6 header before it (hop limit from `ip`, ECN from `r.ecn`, no extension
+/// headers), and, with `link`, the Ethernet header before that.
+pub fn tcp_segment6(
+    buf: &mut [u8],
+    tcp_at: usize,
+    link: Option<&Link>,
+    ip: &Ip6,
+    r: &TcpRepr,
+    payload_len: usize,
+) -> Range<usize> {
+    let seg_len = r.emit_v6(&mut buf[tcp_at..], payload_len, ip.src, ip.dst);
+    let ip_at = tcp_at - ipv6::HEADER_LEN;
+    ipv6_header(buf, ip_at, ip, ipv6::NH_TCP, r.ecn, seg_len);
+    let start = match link {
+        Some(l) => l.emit_before(buf, ip_at, EtherType::Ipv6),
+        None => ip_at,
+    };
+    start..tcp_at + seg_len
+}
+
+/// The flow label of the IPv6 flow (`src`, `dst`, `ports`: source and destination port,
+/// 0 without ports) under `key`, as Linux's automatic flow labels (`ip6_make_flowlabel`,
+/// `net.ipv6.auto_flowlabels` 1): a hash of the flow, 20 bits, the same for every packet
+/// of the flow (RFC 6437 3: uniformly distributed, not predictable off-path).
+pub fn flow_label(key: &[u8; 16], src: Ipv6Addr, dst: Ipv6Addr, ports: u32) -> u32 {
+    let mut b = [0u8; 36];
+    b[..16].copy_from_slice(&src.octets());
+    b[16..32].copy_from_slice(&dst.octets());
+    b[32..].copy_from_slice(&ports.to_be_bytes());
+    // Linux: `rol32(hash, 16) & IPV6_FLOWLABEL_MASK`.
+    (crate::tcp::siphash::siphash24(key, &b) as u32).rotate_left(16) & 0x000F_FFFF
+}
+
 /// Writes a broadcast ARP frame from `src` carrying `req`; returns its length.
 pub fn arp(buf: &mut [u8], src: MacAddr, req: &ArpRepr) -> usize {
     let link = Link {

@@ -122,6 +122,8 @@ counter_set! {
         icmp6_other,
         /// ICMPv6 "packet too big" received (RFC 8201).
         icmp6_too_big,
+        /// ICMPv6 parameter problems sent (a hop-by-hop header not first, RFC 8200 4.3).
+        icmp6_param_problems,
         /// ICMP destination unreachable sent: port unreachable for UDP, protocol
         /// unreachable for other protocols, to an owned address (RFC 1122 3.2.2.1, 4.1.3.1).
         icmp_unreachable_sent,

@@ -18,17 +18,18 @@
 //! hash is SipHash with a per-process random key (std's `RandomState`): peers choose half
 //! of every key, so a fixed hash would let them aim for one bucket.
 //!
-//! Two families, two sets of shards: an IPv4 key stays 12 bytes and its lookup is the
-//! code it was before IPv6, where one enum key for both would hash and compare 37 bytes
-//! for every IPv4 segment. IPv6 entries live in one shared set of shards (`get6`), not
-//! yet replicated per reader. `cargo bench --bench socket_table` has a row for each.
+//! Two families, two replicated sets of shards (one generic structure): an IPv4 key stays
+//! 12 bytes and its lookup is the code it was before IPv6, where one enum key for both
+//! would hash and compare 37 bytes for every IPv4 segment; IPv6 keys (36 bytes) are
+//! replicated per reader the same way (`get6_as`). `cargo bench --bench socket_table`
+//! has a row for each.
 
 use std::collections::hash_map::{Entry, HashMap, RandomState};
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{RwLock, RwLockWriteGuard};
 
-use crate::tcp::{FourTuple, FourTuple6};
+use crate::tcp::{FourTuple, FourTuple6, Tuple};
 
 const SHARDS: usize = 64;
 
@@ -41,67 +42,117 @@ pub struct Owner {
     pub slot: u32,
 }
 
-type Shard = RwLock<HashMap<FourTuple, Owner>>;
+type Shard<K> = RwLock<HashMap<K, Owner>>;
 
-/// One family's shards.
+/// One reader's copy of one family's entries, aligned so that no two replicas share a
+/// cache line (128: adjacent-line prefetch pairs lines on x86).
 #[derive(Debug)]
-struct Shards<K> {
-    shards: Box<[RwLock<HashMap<K, Owner>>]>,
+#[repr(align(128))]
+struct Replica<K> {
+    shards: Box<[Shard<K>]>,
+}
+
+/// One family's entries: a replica per reader, each sharded, one hasher for all.
+#[derive(Debug)]
+struct Replicated<K> {
+    replicas: Box<[Replica<K>]>,
     hasher: RandomState,
 }
 
-impl<K: Hash + Eq + Copy> Shards<K> {
-    fn with_capacity(capacity: usize) -> Shards<K> {
+impl<K: Hash + Eq + Copy> Replicated<K> {
+    fn new(capacity: usize, readers: usize) -> Replicated<K> {
         let hasher = RandomState::new();
         let per = capacity.div_ceil(SHARDS);
-        Shards {
+        let replica = || Replica {
             shards: (0..SHARDS)
                 .map(|_| RwLock::new(HashMap::with_capacity_and_hasher(per, hasher.clone())))
                 .collect(),
+        };
+        Replicated {
+            replicas: (0..readers.max(1)).map(|_| replica()).collect(),
             hasher,
         }
     }
 
     #[inline]
-    fn shard(&self, t: &K) -> &RwLock<HashMap<K, Owner>> {
+    fn shard_index(&self, t: &K) -> usize {
         let h = self.hasher.hash_one(t);
         // The high bits: the map inside the shard uses the low ones.
-        &self.shards[(h >> 58) as usize % SHARDS]
+        (h >> 58) as usize % SHARDS
     }
 
     #[inline]
-    fn get(&self, t: &K) -> Option<Owner> {
-        self.shard(t)
+    fn get_as(&self, reader: usize, t: &K) -> Option<Owner> {
+        let replica = &self.replicas[reader.min(self.replicas.len() - 1)];
+        replica.shards[self.shard_index(t)]
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(t)
             .copied()
     }
 
+    /// Shard `i` of the first replica, write-locked: held by every write to that shard
+    /// while it changes the other replicas, so writes to a shard go one at a time.
+    fn lock_first(&self, i: usize) -> RwLockWriteGuard<'_, HashMap<K, Owner>> {
+        self.replicas[0].shards[i]
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies `f` to shard `i` of every replica after the first, one at a time.
+    fn each_other(&self, i: usize, mut f: impl FnMut(&mut HashMap<K, Owner>)) {
+        for r in &self.replicas[1..] {
+            f(&mut r.shards[i].write().unwrap_or_else(|e| e.into_inner()));
+        }
+    }
+
     fn insert(&self, t: K, owner: Owner) -> Result<(), Owner> {
-        let mut shard = self.shard(&t).write().unwrap_or_else(|e| e.into_inner());
-        match shard.entry(t) {
+        let i = self.shard_index(&t);
+        let mut first = self.lock_first(i);
+        match first.entry(t) {
             Entry::Occupied(e) => Err(*e.get()),
             Entry::Vacant(v) => {
                 v.insert(owner);
+                self.each_other(i, |m| {
+                    m.insert(t, owner);
+                });
                 Ok(())
             }
         }
     }
 
     fn remove(&self, t: &K, owner: Owner) -> bool {
-        let mut shard = self.shard(t).write().unwrap_or_else(|e| e.into_inner());
-        match shard.get(t) {
+        let i = self.shard_index(t);
+        let mut first = self.lock_first(i);
+        match first.get(t) {
             Some(o) if *o == owner => {
-                shard.remove(t);
+                first.remove(t);
+                self.each_other(i, |m| {
+                    m.remove(t);
+                });
                 true
             }
             _ => false,
         }
     }
 
+    /// Replaces every empty map with a fresh one of the same capacity (its touched
+    /// pages go back to the allocator).
+    fn release_empty(&self) {
+        for r in self.replicas.iter() {
+            for s in r.shards.iter() {
+                let mut m = s.write().unwrap_or_else(|e| e.into_inner());
+                if m.is_empty() {
+                    let cap = m.capacity();
+                    *m = HashMap::with_capacity_and_hasher(cap, self.hasher.clone());
+                }
+            }
+        }
+    }
+
     fn count_owned_by(&self, worker: u16) -> usize {
-        self.shards
+        self.replicas[0]
+            .shards
             .iter()
             .map(|s| {
                 s.read()
@@ -114,21 +165,12 @@ impl<K: Hash + Eq + Copy> Shards<K> {
     }
 }
 
-/// One reader's copy of the table, aligned so that no two replicas share a cache line
-/// (128: adjacent-line prefetch pairs lines on x86).
-#[derive(Debug)]
-#[repr(align(128))]
-struct Replica {
-    shards: Box<[Shard]>,
-}
-
 /// The socket table all workers share: 4-tuple to owner, one replica per reader, each
 /// sharded under read-write locks, hashed with a random seed (peers choose the tuple).
 #[derive(Debug)]
 pub struct SocketTable {
-    replicas: Box<[Replica]>,
-    hasher: RandomState,
-    v6: Shards<FourTuple6>,
+    v4: Replicated<FourTuple>,
+    v6: Replicated<FourTuple6>,
     len: AtomicUsize,
 }
 
@@ -150,44 +192,26 @@ impl SocketTable {
     }
 
     /// A table for `readers` readers (workers; at least one), each reading its own
-    /// replica through `get_as`, pre-sized for about `capacity` entries in all.
+    /// replica through `get_as`, pre-sized for about `capacity` IPv4 entries in all
+    /// (IPv6 replicas start empty and grow).
     pub fn with_readers(capacity: usize, readers: usize) -> SocketTable {
-        let hasher = RandomState::new();
-        let per = capacity.div_ceil(SHARDS);
-        let replica = || Replica {
-            shards: (0..SHARDS)
-                .map(|_| RwLock::new(HashMap::with_capacity_and_hasher(per, hasher.clone())))
-                .collect(),
-        };
         SocketTable {
-            replicas: (0..readers.max(1)).map(|_| replica()).collect(),
-            hasher,
-            v6: Shards::with_capacity(0),
+            v4: Replicated::new(capacity, readers),
+            v6: Replicated::new(0, readers),
             len: AtomicUsize::new(0),
         }
     }
 
     /// Readers the table has a replica for.
     pub fn readers(&self) -> usize {
-        self.replicas.len()
-    }
-
-    fn shard_index(&self, t: &FourTuple) -> usize {
-        let h = self.hasher.hash_one(t);
-        // The high bits: the map inside the shard uses the low ones.
-        (h >> 58) as usize % SHARDS
+        self.v4.replicas.len()
     }
 
     /// The owner of a connection, if any, read from reader `reader`'s replica: the hot
     /// path, touching no lock another reader uses. A `reader` past the last reads the
     /// last replica (correct, only no longer free of sharing).
     pub fn get_as(&self, reader: usize, t: &FourTuple) -> Option<Owner> {
-        let replica = &self.replicas[reader.min(self.replicas.len() - 1)];
-        replica.shards[self.shard_index(t)]
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(t)
-            .copied()
+        self.v4.get_as(reader, t)
     }
 
     /// The owner of a connection, if any, read from the first replica (for threads other
@@ -196,60 +220,33 @@ impl SocketTable {
         self.get_as(0, t)
     }
 
-    /// Shard `i` of the first replica, write-locked: held by every write to that shard
-    /// while it changes the other replicas, so writes to a shard go one at a time.
-    fn lock_first(&self, i: usize) -> RwLockWriteGuard<'_, HashMap<FourTuple, Owner>> {
-        self.replicas[0].shards[i]
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Applies `f` to shard `i` of every replica after the first, one at a time.
-    fn each_other(&self, i: usize, mut f: impl FnMut(&mut HashMap<FourTuple, Owner>)) {
-        for r in &self.replicas[1..] {
-            f(&mut r.shards[i].write().unwrap_or_else(|e| e.into_inner()));
-        }
-    }
-
     /// Inserts `t` for `owner`; if another owner holds it already, returns that owner and
     /// changes nothing.
     pub fn insert(&self, t: FourTuple, owner: Owner) -> Result<(), Owner> {
-        let i = self.shard_index(&t);
-        let mut first = self.lock_first(i);
-        match first.entry(t) {
-            Entry::Occupied(e) => Err(*e.get()),
-            Entry::Vacant(v) => {
-                v.insert(owner);
-                self.each_other(i, |m| {
-                    m.insert(t, owner);
-                });
-                self.len.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            }
-        }
+        self.v4.insert(t, owner)?;
+        self.len.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Removes `t` if `owner` holds it (a worker never removes another's entry).
     pub fn remove(&self, t: &FourTuple, owner: Owner) -> bool {
-        let i = self.shard_index(t);
-        let mut first = self.lock_first(i);
-        match first.get(t) {
-            Some(o) if *o == owner => {
-                first.remove(t);
-                self.each_other(i, |m| {
-                    m.remove(t);
-                });
-                self.len.fetch_sub(1, Ordering::Relaxed);
-                true
-            }
-            _ => false,
+        let removed = self.v4.remove(t, owner);
+        if removed {
+            self.len.fetch_sub(1, Ordering::Relaxed);
         }
+        removed
     }
 
-    /// The owner of an IPv6 connection, if any.
+    /// [`SocketTable::get_as`] for an IPv6 connection.
+    #[inline]
+    pub fn get6_as(&self, reader: usize, t: &FourTuple6) -> Option<Owner> {
+        self.v6.get_as(reader, t)
+    }
+
+    /// The owner of an IPv6 connection, if any (the first replica).
     #[inline]
     pub fn get6(&self, t: &FourTuple6) -> Option<Owner> {
-        self.v6.get(t)
+        self.get6_as(0, t)
     }
 
     /// [`SocketTable::insert`] for an IPv6 connection.
@@ -276,16 +273,34 @@ impl SocketTable {
         if !self.is_empty() {
             return false;
         }
-        for r in self.replicas.iter() {
-            for s in r.shards.iter() {
-                let mut m = s.write().unwrap_or_else(|e| e.into_inner());
-                if m.is_empty() {
-                    let cap = m.capacity();
-                    *m = HashMap::with_capacity_and_hasher(cap, self.hasher.clone());
-                }
-            }
-        }
+        self.v4.release_empty();
+        self.v6.release_empty();
         true
+    }
+
+    /// The owner of a connection of either family, as reader `reader`.
+    #[inline]
+    pub fn get_tuple_as(&self, reader: usize, t: &Tuple) -> Option<Owner> {
+        match t {
+            Tuple::V4(t) => self.get_as(reader, t),
+            Tuple::V6(t) => self.get6_as(reader, t),
+        }
+    }
+
+    /// [`SocketTable::insert`] for a connection of either family.
+    pub fn insert_tuple(&self, t: Tuple, owner: Owner) -> Result<(), Owner> {
+        match t {
+            Tuple::V4(t) => self.insert(t, owner),
+            Tuple::V6(t) => self.insert6(t, owner),
+        }
+    }
+
+    /// [`SocketTable::remove`] for a connection of either family.
+    pub fn remove_tuple(&self, t: &Tuple, owner: Owner) -> bool {
+        match t {
+            Tuple::V4(t) => self.remove(t, owner),
+            Tuple::V6(t) => self.remove6(t, owner),
+        }
     }
 
     /// Connections in the table, both families.
@@ -301,18 +316,7 @@ impl SocketTable {
     /// Entries owned by `worker`, both families (for tests and the exit report; walks
     /// every shard).
     pub fn count_owned_by(&self, worker: u16) -> usize {
-        self.v6.count_owned_by(worker)
-            + self.replicas[0]
-                .shards
-                .iter()
-                .map(|s| {
-                    s.read()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .values()
-                        .filter(|o| o.worker == worker)
-                        .count()
-                })
-                .sum::<usize>()
+        self.v4.count_owned_by(worker) + self.v6.count_owned_by(worker)
     }
 }
 
@@ -333,7 +337,7 @@ mod tests {
     fn an_empty_table_gives_back_its_touched_memory_and_keeps_its_capacity() {
         let table = SocketTable::with_readers(4096, 2);
         let cap = |t: &SocketTable| -> usize {
-            t.replicas
+            t.v4.replicas
                 .iter()
                 .flat_map(|r| r.shards.iter())
                 .map(|s| s.read().unwrap().capacity())
@@ -395,6 +399,31 @@ mod tests {
         assert!(!table.remove6(&v6(1000), a), "not a's to remove");
         assert!(table.remove6(&v6(1000), b));
         assert_eq!((table.len(), table.get(&t(1000))), (1, Some(a)));
+    }
+
+    #[test]
+    fn every_reader_sees_every_ipv6_write_too() {
+        let table = SocketTable::with_readers(0, 3);
+        let a = Owner { worker: 0, slot: 1 };
+        let v6 = |port| FourTuple6 {
+            local: "2001:db8::10".parse().unwrap(),
+            remote: "2001:db8::1".parse().unwrap(),
+            local_port: 80,
+            remote_port: port,
+        };
+        assert_eq!(table.insert6(v6(1000), a), Ok(()));
+        for r in 0..4 {
+            assert_eq!(table.get6_as(r, &v6(1000)), Some(a), "reader {r}");
+        }
+        assert!(table.remove6(&v6(1000), a));
+        for r in 0..3 {
+            assert_eq!(
+                table.get6_as(r, &v6(1000)),
+                None,
+                "reader {r} after the remove"
+            );
+        }
+        assert_eq!(table.len(), 0);
     }
 
     #[test]

@@ -143,12 +143,18 @@ impl Sim {
         let host_cfg = HostConfig {
             workers: n as u16,
             addrs: vec![(spec.addr, 24)],
+            addrs6: spec.addrs6.clone(),
             ..spec.host.clone()
         };
-        let listen: Vec<SocketAddrV4> = spec
+        let listen: Vec<std::net::SocketAddr> = spec
             .ports
             .iter()
-            .map(|&p| SocketAddrV4::new(spec.addr, p))
+            .map(|&p| SocketAddrV4::new(spec.addr, p).into())
+            .chain(spec.addrs6.iter().flat_map(|&(a, _)| {
+                spec.ports
+                    .iter()
+                    .map(move |&p| std::net::SocketAddr::new(a.into(), p))
+            }))
             .collect();
         let our = vec![OurAddr {
             addr: spec.addr,
@@ -294,7 +300,7 @@ pub struct Fetched {
 /// `send_at`), reads until the peer closes, then closes.
 pub struct Fetch {
     /// Where to connect.
-    pub to: SocketAddrV4,
+    pub to: std::net::SocketAddr,
     /// What to send once connected.
     pub request: Vec<u8>,
     /// Not to send before this time.
@@ -308,11 +314,14 @@ pub struct Fetch {
 
 impl Fetch {
     /// An app that sends `request` to `to`, and where its result will be.
-    pub fn new(to: SocketAddrV4, request: &[u8]) -> (Fetch, Arc<std::sync::Mutex<Fetched>>) {
+    pub fn new(
+        to: impl Into<std::net::SocketAddr>,
+        request: &[u8],
+    ) -> (Fetch, Arc<std::sync::Mutex<Fetched>>) {
         let out = Arc::new(std::sync::Mutex::new(Fetched::default()));
         (
             Fetch {
-                to,
+                to: to.into(),
                 request: request.to_vec(),
                 send_at: Instant::ZERO,
                 conn: None,

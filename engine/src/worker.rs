@@ -566,6 +566,9 @@ impl<D: Device> Worker<D> {
     }
 
     fn run_app(&mut self, now: Instant) -> bool {
+        if self.v6_pending() {
+            return false;
+        }
         let Worker {
             dev,
             iface,
@@ -660,8 +663,11 @@ impl<D: Device> Worker<D> {
                 Action::Drop
             }
             Action::PathMtu { tuple, seq, mtu } => {
-                self.path_mtu(now, &tuple, seq, mtu);
+                self.path_mtu(now, tuple.into(), seq, mtu);
                 Action::Drop
+            }
+            a @ (Action::Tcp6(_) | Action::PathMtu6 { .. } | Action::Neighbor6 { .. }) => {
+                self.v6_frame(now, a, &mut f)
             }
             Action::DadConflict(addr) => {
                 self.dad_conflict(addr);
@@ -719,3 +725,5 @@ impl<D: Device> Worker<D> {
 mod loop_tests;
 #[cfg(test)]
 mod v6_tests;
+#[cfg(test)]
+mod tcp6_tests;

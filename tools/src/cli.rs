@@ -63,10 +63,16 @@ pub use fastpath_engine::runtime::Cidr;
 /// An address of either family with its prefix length (the engine's type).
 pub use fastpath_engine::runtime::{Cidr6, IpCidr};
 
-impl ServeArgs {
-    /// The first IPv4 --ip (the address the HTTP responder and --self-load use).
-    pub fn ipv4(&self) -> anyhow::Result<Cidr> {
-        self.ip
+/// What `--ip` and `--gateway` give, for the commands that take them.
+pub trait Addresses {
+    /// Every --ip, in order.
+    fn ips(&self) -> &[IpCidr];
+    /// Every --gateway, in order.
+    fn gateway_list(&self) -> &[IpAddr];
+
+    /// The first IPv4 --ip (the engine's main address: --self-load's default target).
+    fn ipv4(&self) -> anyhow::Result<Cidr> {
+        self.ips()
             .iter()
             .find_map(|c| match c {
                 IpCidr::V4(c) => Some(*c),
@@ -74,33 +80,33 @@ impl ServeArgs {
             })
             .ok_or_else(|| {
                 anyhow::anyhow!(
-                    "give an IPv4 --ip too (e.g. --ip 192.0.2.10/24): TCP over IPv6 is not served yet, IPv6 addresses answer neighbour discovery and ping only"
+                    "give an IPv4 --ip too (e.g. --ip 192.0.2.10/24): the engine needs one IPv4 address; IPv6 addresses are served beside it"
                 )
             })
     }
 
     /// Every IPv4 --ip, in order.
-    pub fn ipv4_all(&self) -> Vec<Cidr> {
+    fn ipv4_all(&self) -> Vec<Cidr> {
         let v4 = |c: &IpCidr| match c {
             IpCidr::V4(c) => Some(*c),
             IpCidr::V6(_) => None,
         };
-        self.ip.iter().filter_map(v4).collect()
+        self.ips().iter().filter_map(v4).collect()
     }
 
     /// Every IPv6 --ip, in order.
-    pub fn ipv6_all(&self) -> Vec<Cidr6> {
+    fn ipv6_all(&self) -> Vec<Cidr6> {
         let v6 = |c: &IpCidr| match c {
             IpCidr::V6(c) => Some(*c),
             IpCidr::V4(_) => None,
         };
-        self.ip.iter().filter_map(v6).collect()
+        self.ips().iter().filter_map(v6).collect()
     }
 
     /// The --gateway of each family (an error for two of one family).
-    pub fn gateways(&self) -> anyhow::Result<(Option<Ipv4Addr>, Option<std::net::Ipv6Addr>)> {
+    fn gateways(&self) -> anyhow::Result<(Option<Ipv4Addr>, Option<std::net::Ipv6Addr>)> {
         let (mut v4, mut v6) = (None, None);
-        for g in &self.gateway {
+        for g in self.gateway_list() {
             let dup = match g {
                 IpAddr::V4(a) => v4.replace(*a).is_some(),
                 IpAddr::V6(a) => v6.replace(*a).is_some(),
@@ -110,6 +116,24 @@ impl ServeArgs {
             }
         }
         Ok((v4, v6))
+    }
+}
+
+impl Addresses for ServeArgs {
+    fn ips(&self) -> &[IpCidr] {
+        &self.ip
+    }
+    fn gateway_list(&self) -> &[IpAddr] {
+        &self.gateway
+    }
+}
+
+impl Addresses for LoadArgs {
+    fn ips(&self) -> &[IpCidr] {
+        &self.ip
+    }
+    fn gateway_list(&self) -> &[IpAddr] {
+        &self.gateway
     }
 }
 
@@ -126,7 +150,8 @@ pub struct ServeArgs {
     pub queues: Selection,
 
     /// The engine's address and prefix, IPv4 or IPv6; repeat for several
-    /// (`--ip 192.0.2.10/24 --ip 2001:db8::10/64`; at least one IPv4). If the kernel
+    /// (`--ip 192.0.2.10/24 --ip 2001:db8::10/64`; at least one IPv4). HTTP is served on
+    /// every address, both families (`curl -6 -g http://[2001:db8::10]/`). If the kernel
     /// already has it on IF the engine shares it (the kernel keeps ARP/neighbour discovery
     /// and ICMP, the engine takes its TCP ports); otherwise the engine owns it and answers
     /// ARP or neighbour discovery and ICMP echo itself. An owned IPv6 address is used once
@@ -369,9 +394,10 @@ pub struct ServeArgs {
     #[arg(long = "load-path", value_name = "PATH", default_value = "/")]
     pub load_path: String,
 
-    /// --self-load: address to load (default: --ip; any 127.x.y.z works too).
+    /// --self-load: address to load (default: the first IPv4 --ip; any own address of
+    /// either family, any 127.x.y.z or ::1 works too).
     #[arg(long = "load-target", value_name = "ADDR")]
-    pub load_target: Option<Ipv4Addr>,
+    pub load_target: Option<IpAddr>,
 
     /// --self-load: one request per connection (`Connection: close`).
     #[arg(long = "load-close")]
@@ -452,17 +478,20 @@ pub struct LoadArgs {
     #[arg(long, value_name = "IF")]
     pub iface: String,
 
-    /// The engine's address and prefix on IF. Give one the kernel does not have: the
-    /// engine then answers and sends ARP itself (a shared address's ARP replies go to the
-    /// kernel, and the engine could not resolve the server).
-    #[arg(long, value_name = "ADDR/PREFIX")]
-    pub ip: Cidr,
+    /// The engine's address and prefix on IF, IPv4 or IPv6; repeat for both (`--ip
+    /// 192.0.2.20/24 --ip 2001:db8::20/64`; at least one IPv4, and an IPv6 one to load an
+    /// IPv6 URL). Give addresses the kernel does not have: the engine then answers and
+    /// sends ARP (neighbour discovery) itself; a shared address's replies go to the
+    /// kernel, and the engine could not resolve the server.
+    #[arg(long, value_name = "ADDR/PREFIX", required = true)]
+    pub ip: Vec<IpCidr>,
 
-    /// Next hop for a server outside the --ip prefix.
+    /// Next hop for a server outside the --ip prefixes: one per family at most.
     #[arg(long, value_name = "ADDR")]
-    pub gateway: Option<Ipv4Addr>,
+    pub gateway: Vec<IpAddr>,
 
-    /// What to request: http://ADDR[:PORT]/PATH, ADDR an IPv4 address (no DNS).
+    /// What to request: `http://ADDR[:PORT]/PATH`, ADDR an IPv4 address or an IPv6 one in
+    /// brackets (`http://[2001:db8::10]:80/`); no DNS.
     #[arg(long, value_name = "URL")]
     pub url: String,
 
@@ -594,7 +623,8 @@ impl std::str::FromStr for PortRange {
 
 #[derive(Args, Debug, Clone)]
 pub struct DemoArgs {
-    /// Seconds of HTTP load to run (after 100 pings and an ARP check).
+    /// Seconds of HTTP load to run, half over IPv4 and half over IPv6 (after an ARP check,
+    /// 100 pings and 20 ping -6).
     #[arg(long, value_name = "S", default_value_t = 5.0)]
     pub duration: f64,
 
@@ -700,7 +730,7 @@ mod tests {
         let c = crate::serve::engine_config(&s).unwrap();
         assert_eq!((c.addrs.len(), c.addrs6.len()), (1, 1));
         assert!(c.gateway.is_some() && c.gateway6.is_some());
-        // Two gateways of one family; IPv6 only (nothing serves TCP over it yet); bad text.
+        // Two gateways of one family; IPv6 only (one IPv4 is needed); bad text.
         let s = parse(&[
             "--ip",
             "10.0.0.2/24",

@@ -1,10 +1,10 @@
 //! `fastpath demo`: the embedded default. Builds two namespaces joined by a veth pair,
-//! runs the engine on one end with an address it owns, drives it from the other end with
-//! the kernel's own tools (arping, ping, then wrk or a built-in HTTP client), prints what
-//! it measured, and removes everything it made, also
-//! on Ctrl-C.
+//! runs the engine on one end with addresses it owns (IPv4 and IPv6), drives it from the
+//! other end with the kernel's own tools (arping, ping and ping -6, then wrk or a built-in
+//! HTTP client over each family), prints what it measured, and removes everything it
+//! made, also on Ctrl-C.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -35,8 +35,30 @@ pub fn main(args: &DemoArgs) -> anyhow::Result<()> {
         pair.peer_addr()
     );
     let engine_addr = pair.engine_addr();
+    // IPv6 beside IPv4: `fd00:X:Y::2/64` for the pair's `10.X.Y.0/24`, the peer's kernel
+    // at `::1` of it (when this build's steering program steers IPv6).
+    let o = pair.addr(0).octets();
+    let net6 = |host: u16| Ipv6Addr::new(0xfd00, o[1].into(), o[2].into(), 0, 0, 0, 0, host);
+    let engine6 = fastpath_xdp::STEERS_IPV6.then(|| net6(2));
+    if engine6.is_some() {
+        let peer6 = format!("{}/64", net6(1));
+        pair.peer_ns().run_ok(&[
+            "ip",
+            "-6",
+            "addr",
+            "add",
+            &peer6,
+            "dev",
+            pair.peer_if(),
+            "nodad",
+        ]);
+    }
     // `fastpath serve`'s defaults (the engine's), with the demo's body.
     let mut config = EngineConfig::new(pair.engine_if(), Cidr::new(engine_addr, 24));
+    config.addrs6 = engine6
+        .map(|addr| fastpath_engine::runtime::Cidr6 { addr, prefix: 64 })
+        .into_iter()
+        .collect();
     config.service = Service::Http(Arc::new(Site::body("Hello from fastpath\n")));
     config.afxdp.mode = args.mode;
 
@@ -65,7 +87,13 @@ pub fn main(args: &DemoArgs) -> anyhow::Result<()> {
         });
         let started = ready_rx.recv_timeout(Duration::from_secs(30));
         let outcome = match started {
-            Ok(Ok(())) => drive(&pair, engine_addr, args.duration, args.client, &stop),
+            Ok(Ok(())) => drive(
+                &pair,
+                (engine_addr, engine6),
+                args.duration,
+                args.client,
+                &stop,
+            ),
             Ok(Err(e)) => Err(anyhow::anyhow!("the engine did not start: {e}")),
             Err(_) => Err(anyhow::anyhow!("the engine did not start within 30 s")),
         };
@@ -84,10 +112,11 @@ pub fn main(args: &DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the peer's side: ARP, ping, then HTTP load, each bounded in time.
+/// Runs the peer's side: ARP, ping (and ping -6), then HTTP load over each family (half
+/// of `duration` each), each bounded in time.
 fn drive(
     pair: &VethPair,
-    addr: Ipv4Addr,
+    (addr, addr6): (Ipv4Addr, Option<Ipv6Addr>),
     duration: f64,
     client: DemoClient,
     stop: &AtomicBool,
@@ -145,36 +174,67 @@ fn drive(
         started.elapsed().as_secs_f64(),
         summary.join("; ")
     );
-    let ping_ok = out.status.success();
+    let mut ping_ok = out.status.success();
+    if let Some(a6) = addr6 {
+        // 20 echo requests over IPv6, after neighbour discovery resolved the engine.
+        let out = pair.peer_ns().exec(&[
+            "ping",
+            "-6",
+            "-q",
+            "-c",
+            "20",
+            "-i",
+            "0.01",
+            "-W",
+            "1",
+            &a6.to_string(),
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let summary: Vec<&str> = text.lines().filter(|l| l.contains("transmitted")).collect();
+        println!("demo: ping -6 {a6}: {}", summary.join("; "));
+        ping_ok &= out.status.success();
+    } else {
+        println!("demo: this build's steering program does not steer IPv6: IPv4 only");
+    }
 
-    // HTTP: wrk when installed, otherwise the built-in client, for the requested time.
+    // HTTP: wrk when installed, otherwise the built-in client, over each family.
     let use_wrk = match client {
         DemoClient::Wrk => true,
         DemoClient::Builtin => false,
         DemoClient::Auto => which("wrk"),
     };
-    let load = if use_wrk && !which("wrk") {
-        Err(anyhow::anyhow!(
-            "--client wrk: wrk is not installed (apt-get install wrk), or use --client builtin"
-        ))
-    } else if use_wrk {
-        wrk(pair, &target, duration)
+    let families = [Some(IpAddr::V4(addr)), addr6.map(IpAddr::V6)];
+    let each = if addr6.is_some() {
+        duration / 2.0
     } else {
-        builtin_client(pair, addr, duration, stop)
+        duration
     };
-    let http_ok = match &load {
-        Ok(l) => {
-            println!(
-                "demo: HTTP load with {} for {:.1} s, {} connections: {:.0} requests/s, latency p50 {} p90 {} p99 {}, {} errors",
-                l.tool, l.seconds, l.connections, l.rps, l.p50, l.p90, l.p99, l.errors
-            );
-            l.rps > 0.0 && l.errors == 0
-        }
-        Err(e) => {
-            println!("demo: HTTP load failed: {e:#}");
-            false
-        }
-    };
+    let mut http_ok = true;
+    for ip in families.into_iter().flatten() {
+        let family = if ip.is_ipv4() { "IPv4" } else { "IPv6" };
+        let load = if use_wrk && !which("wrk") {
+            Err(anyhow::anyhow!(
+                "--client wrk: wrk is not installed (apt-get install wrk), or use --client builtin"
+            ))
+        } else if use_wrk {
+            wrk(pair, ip, each)
+        } else {
+            builtin_client(pair, ip, each, stop)
+        };
+        http_ok &= match &load {
+            Ok(l) => {
+                println!(
+                    "demo: HTTP load over {family} with {} for {:.1} s, {} connections: {:.0} requests/s, latency p50 {} p90 {} p99 {}, {} errors",
+                    l.tool, l.seconds, l.connections, l.rps, l.p50, l.p90, l.p99, l.errors
+                );
+                l.rps > 0.0 && l.errors == 0
+            }
+            Err(e) => {
+                println!("demo: HTTP load over {family} failed: {e:#}");
+                false
+            }
+        };
+    }
     if stop.load(Ordering::SeqCst) {
         println!("demo: interrupted");
     }
@@ -202,8 +262,16 @@ fn which(tool: &str) -> bool {
         .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(tool).is_file()))
 }
 
+/// The URL of the engine's responder at `ip` (an IPv6 address in brackets).
+fn url(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(a) => format!("http://{a}/"),
+        IpAddr::V6(a) => format!("http://[{a}]/"),
+    }
+}
+
 /// wrk from the peer namespace: 2 threads, 64 keep-alive connections.
-fn wrk(pair: &VethPair, target: &str, duration: f64) -> anyhow::Result<Load> {
+fn wrk(pair: &VethPair, target: IpAddr, duration: f64) -> anyhow::Result<Load> {
     let secs = (duration.ceil() as u64).max(1);
     let out = pair.peer_ns().exec(&[
         "timeout",
@@ -213,7 +281,7 @@ fn wrk(pair: &VethPair, target: &str, duration: f64) -> anyhow::Result<Load> {
         "-c64",
         &format!("-d{secs}s"),
         "--latency",
-        &format!("http://{target}/"),
+        &url(target),
     ]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     anyhow::ensure!(
@@ -258,7 +326,7 @@ fn wrk(pair: &VethPair, target: &str, duration: f64) -> anyhow::Result<Load> {
 /// 8 connections, one request in flight on each, for `duration` seconds.
 fn builtin_client(
     pair: &VethPair,
-    addr: Ipv4Addr,
+    addr: IpAddr,
     duration: f64,
     stop: &AtomicBool,
 ) -> anyhow::Result<Load> {
@@ -276,7 +344,9 @@ fn builtin_client(
                         )?;
                         c.set_read_timeout(Some(Duration::from_secs(3)))?;
                         c.set_nodelay(true)?;
-                        let req = format!("GET / HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+                        let host = url(addr);
+                        let host = host.trim_start_matches("http://").trim_end_matches('/');
+                        let req = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
                         let mut lat = Vec::new();
                         let mut errors = 0;
                         let mut buf = vec![0u8; 4096];

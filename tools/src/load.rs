@@ -2,7 +2,7 @@
 //! `fastpath serve --self-load` (the same load generator against the engine's own
 //! listener, over the loopback fast path).
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -11,12 +11,13 @@ use anyhow::{bail, Context};
 use fastpath_engine::app::App;
 use fastpath_engine::runtime::{AppFactory, EngineConfig, Report, Service, XdpConfig};
 
-use crate::cli::{LoadArgs, ServeArgs};
+use crate::cli::{Addresses, IpCidr, LoadArgs, ServeArgs};
 use crate::loadgen::{LoadApp, LoadConfig, LoadReport, Progress};
 use crate::serve::{self, secs};
 
-/// `http://ADDR[:PORT]/PATH` -> (address, path, Host header).
-pub fn parse_url(url: &str) -> anyhow::Result<(SocketAddrV4, String, String)> {
+/// `http://ADDR[:PORT]/PATH` -> (address, path, Host header); an IPv6 ADDR in brackets
+/// (RFC 3986 3.2.2: `http://[2001:db8::10]:80/`).
+pub fn parse_url(url: &str) -> anyhow::Result<(SocketAddr, String, String)> {
     let rest = url.strip_prefix("http://").with_context(|| {
         format!("--url {url}: write http://ADDR[:PORT]/PATH (https is not supported)")
     })?;
@@ -24,31 +25,39 @@ pub fn parse_url(url: &str) -> anyhow::Result<(SocketAddrV4, String, String)> {
         Some(i) => (&rest[..i], rest[i..].to_string()),
         None => (rest, "/".to_string()),
     };
-    if let Some(inner) = authority.strip_prefix('[') {
-        // RFC 3986 3.2.2: an IPv6 literal in brackets.
-        let host = inner.split(']').next().unwrap_or(inner);
-        if host.parse::<std::net::Ipv6Addr>().is_ok() {
-            bail!("--url {url}: IPv6 targets are not supported yet (the engine opens IPv4 connections only); give an IPv4 address");
-        }
-        bail!("--url {url}: '[{host}]' is not an IPv6 address");
-    }
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) => (
-            h,
-            p.parse::<u16>()
-                .ok()
-                .filter(|p| *p > 0)
-                .with_context(|| format!("--url {url}: '{p}' is not a port"))?,
-        ),
-        None => (authority, 80),
+    let port_of = |p: &str| {
+        p.parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .with_context(|| format!("--url {url}: '{p}' is not a port"))
     };
-    let ip: Ipv4Addr = host.parse().with_context(|| {
-        format!("--url {url}: '{host}' is not an IPv4 address (the engine does not resolve names)")
-    })?;
+    let (ip, port): (IpAddr, u16) = if let Some(inner) = authority.strip_prefix('[') {
+        let (host, after) = inner
+            .split_once(']')
+            .with_context(|| format!("--url {url}: no closing ']' after the IPv6 address"))?;
+        let ip: Ipv6Addr = host
+            .parse()
+            .with_context(|| format!("--url {url}: '[{host}]' is not an IPv6 address"))?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => port_of(p)?,
+            None if after.is_empty() => 80,
+            None => bail!("--url {url}: write [ADDR]:PORT"),
+        };
+        (ip.into(), port)
+    } else {
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) => (h, port_of(p)?),
+            None => (authority, 80),
+        };
+        let ip: Ipv4Addr = host.parse().with_context(|| {
+            format!("--url {url}: '{host}' is not an IPv4 address (IPv6 goes in brackets; the engine does not resolve names)")
+        })?;
+        (ip.into(), port)
+    };
     if path.contains(char::is_whitespace) {
         bail!("--url {url}: the path has whitespace; percent-encode it");
     }
-    Ok((SocketAddrV4::new(ip, port), path, authority.to_string()))
+    Ok((SocketAddr::new(ip, port), path, authority.to_string()))
 }
 
 /// What every worker's share of the load is built from.
@@ -205,24 +214,34 @@ pub fn main(args: &LoadArgs) -> anyhow::Result<()> {
     check(args.connections, args.pipeline, args.rate)?;
     let (target, path, host) = parse_url(&args.url)?;
     let duration = secs("--duration", args.duration)?;
-    if fastpath_engine::afxdp::ipv4_addresses(&args.iface)
-        .unwrap_or_default()
-        .iter()
-        .any(|(a, _)| *a == args.ip.addr)
-    {
+    let (v4, v6) = (args.ipv4()?, args.ipv6_all());
+    if target.is_ipv6() && v6.is_empty() {
         bail!(
-            "--ip {}: the kernel has this address on {}, so ARP replies for it go to the \
-             kernel and the engine could not resolve the server; give the engine a free \
-             address of the subnet instead",
-            args.ip.addr,
+            "--url {}: an IPv6 server needs an IPv6 --ip for the engine too (e.g. --ip 2001:db8::20/64)",
+            args.url
+        );
+    }
+    let kernel4 = fastpath_engine::afxdp::ipv4_addresses(&args.iface).unwrap_or_default();
+    let kernel6 = fastpath_engine::afxdp::ipv6_addresses(&args.iface).unwrap_or_default();
+    let shared = args.ips().iter().find(|c| match c {
+        IpCidr::V4(c) => kernel4.iter().any(|(a, _)| *a == c.addr),
+        IpCidr::V6(c) => kernel6.contains(&c.addr),
+    });
+    if let Some(c) = shared {
+        bail!(
+            "--ip {c}: the kernel has this address on {}, so ARP (neighbour discovery) \
+             replies for it go to the kernel and the engine could not resolve the server; \
+             give the engine a free address of the subnet instead",
             args.iface
         );
     }
     // The engine side: `serve`'s defaults, listening on nothing.
-    let mut config = EngineConfig::new(&args.iface, args.ip);
+    let mut config = EngineConfig::new(&args.iface, v4);
+    config.addrs = args.ipv4_all();
+    config.addrs6 = v6;
     config.queues = serve::queues(&args.queues);
     config.cores = serve::cores(&args.cores);
-    config.gateway = args.gateway;
+    (config.gateway, config.gateway6) = args.gateways()?;
     config.local_ports = (args.local_ports.lo, args.local_ports.hi);
     config.afxdp.mode = args.mode;
     config.afxdp.busy_poll = args.busy_poll;
@@ -239,7 +258,11 @@ pub fn main(args: &LoadArgs) -> anyhow::Result<()> {
         args.url,
         args.connections,
         duration.as_secs_f64(),
-        args.ip,
+        args.ips()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
         args.iface
     );
     let plan = Plan {
@@ -276,13 +299,17 @@ pub fn self_load(args: &ServeArgs, stop: Arc<AtomicBool>) -> anyhow::Result<()> 
     check(args.load_connections, args.load_pipeline, args.load_rate)?;
     let duration = secs("--load-duration", args.load_duration)?;
     let own = args.ipv4()?.addr;
-    let target = SocketAddrV4::new(
-        args.load_target.unwrap_or(own),
+    let target = SocketAddr::new(
+        args.load_target.unwrap_or(own.into()),
         args.ports.first().copied().unwrap_or(80),
     );
-    if !target.ip().is_loopback() && !args.ipv4_all().iter().any(|c| c.addr == *target.ip()) {
+    let ours = match target.ip() {
+        IpAddr::V4(ip) => args.ipv4_all().iter().any(|c| c.addr == ip),
+        IpAddr::V6(ip) => args.ipv6_all().iter().any(|c| c.addr == ip),
+    };
+    if !target.ip().is_loopback() && !ours {
         bail!(
-            "--load-target {}: give one of the engine's own IPv4 addresses ({own}, ...) or one in 127.0.0.0/8",
+            "--load-target {}: give one of the engine's own addresses ({own}, ...), one in 127.0.0.0/8 or ::1",
             target.ip(),
         );
     }
@@ -342,13 +369,24 @@ mod tests {
         ] {
             assert!(parse_url(bad).is_err(), "{bad}");
         }
-        for v6 in ["http://[2001:db8::10]:80/", "http://[2001:db8::10]/"] {
-            let e = parse_url(v6).unwrap_err().to_string();
-            assert!(e.contains("IPv6 targets are not supported yet"), "{e}");
+        let (a, p, h) = parse_url("http://[2001:db8::10]:8080/x").unwrap();
+        assert_eq!(
+            (a.to_string(), p.as_str(), h.as_str()),
+            ("[2001:db8::10]:8080".into(), "/x", "[2001:db8::10]:8080")
+        );
+        let (a, p, h) = parse_url("http://[2001:db8::10]").unwrap();
+        assert_eq!(
+            (a.to_string(), p.as_str(), h.as_str()),
+            ("[2001:db8::10]:80".into(), "/", "[2001:db8::10]")
+        );
+        for (bad, why) in [
+            ("http://[nope]/", "not an IPv6"),
+            ("http://[2001:db8::10/", "no closing"),
+            ("http://[2001:db8::10]x/", "[ADDR]:PORT"),
+            ("http://2001:db8::10/", "in brackets"),
+        ] {
+            let e = parse_url(bad).unwrap_err().to_string();
+            assert!(e.contains(why), "{bad}: {e}");
         }
-        assert!(parse_url("http://[nope]/")
-            .unwrap_err()
-            .to_string()
-            .contains("not an IPv6"));
     }
 }

@@ -9,7 +9,7 @@
 //! close; a status outside 2xx is counted, not an error of the transport.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,7 +23,7 @@ use fastpath_engine::time::Instant;
 #[derive(Clone, Debug)]
 pub struct LoadConfig {
     /// The server's address and port.
-    pub target: SocketAddrV4,
+    pub target: SocketAddr,
     /// The `Host` header's value.
     pub host: String,
     /// The request target, e.g. `/index.html`.

@@ -19,7 +19,7 @@ use fastpath_engine::stats::Counters;
 use fastpath_engine::tcp::TcpConfig;
 use fastpath_xdp::XdpError;
 
-use crate::cli::{AccessLogFormat, ServeArgs};
+use crate::cli::{AccessLogFormat, Addresses, ServeArgs};
 use crate::lists::{IdList, Selection};
 
 /// The engine `serve`'s flags describe.
@@ -715,8 +715,10 @@ mod tests {
                 name: "other".into(),
             }
             .to_string(),
-            fastpath_engine::app::ConnectError::NoRoute(std::net::Ipv4Addr::new(192, 0, 2, 1))
-                .to_string(),
+            fastpath_engine::app::ConnectError::NoRoute(
+                std::net::Ipv4Addr::new(192, 0, 2, 1).into(),
+            )
+            .to_string(),
             fastpath_engine::app::ConnectError::NoPorts.to_string(),
             SiteError::TooLarge {
                 root: "/srv".into(),

@@ -1,10 +1,10 @@
 //! `fastpath ss`: a running engine's connections, as `ss -tin` shows the kernel's, each
 //! worker listing its own between batches. Filters as `ss` spells them: `state
 //! established`, `exclude time-wait`, `dport = :80`, `sport >= :1024`, `dst 10.0.0.0/8`,
-//! `src 10.0.0.2:80`; several are ANDed (`and` may be written between them).
+//! `src 10.0.0.2:80`, `dst [2001:db8::/32]:443`; several are ANDed (`and` may be written between them).
 
 use std::fmt::Write as _;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
 use anyhow::{bail, Context};
 use serde_json::Value;
@@ -21,7 +21,7 @@ pub struct SsArgs {
     pub json: bool,
 
     /// Filters: `state NAME`, `exclude NAME`, `dport OP :PORT`, `sport OP :PORT`, `dst
-    /// ADDR[/LEN][:PORT]`, `src ADDR[/LEN][:PORT]`. NAME is an ss state (established,
+    /// ADDR[/LEN][:PORT]`, `src ADDR[/LEN][:PORT]` (IPv6: `[ADDR[/LEN]]:PORT`). NAME is an ss state (established,
     /// syn-sent, syn-recv, fin-wait-1, fin-wait-2, time-wait, close-wait, last-ack,
     /// closing) or a group (all, connected, synchronized); OP one of = != < <= > >= (or
     /// eq ne lt le gt ge).
@@ -65,22 +65,32 @@ impl Op {
     }
 }
 
+/// `dst`/`src`'s argument: a prefix of either family (`None`: any address, `*`) and a port.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Prefix {
-    net: Ipv4Addr,
+    net: Option<IpAddr>,
     len: u8,
     port: Option<u16>,
 }
 
 impl Prefix {
-    fn matches(&self, a: SocketAddrV4) -> bool {
-        let mask = if self.len == 0 {
-            0
-        } else {
-            u32::MAX << (32 - self.len as u32)
+    fn matches(&self, a: SocketAddr) -> bool {
+        // Both families as the top bits of 128, so one mask serves.
+        let bits = |ip: IpAddr| match ip {
+            IpAddr::V4(v) => u128::from(u32::from(v)) << 96,
+            IpAddr::V6(v) => u128::from(v),
         };
-        (u32::from(*a.ip()) & mask) == (u32::from(self.net) & mask)
-            && self.port.is_none_or(|p| p == a.port())
+        let net_ok = match self.net {
+            None => true,
+            Some(net) if net.is_ipv4() != a.is_ipv4() => false,
+            Some(net) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.len))
+                    .unwrap_or(0);
+                bits(net) & mask == bits(a.ip()) & mask
+            }
+        };
+        net_ok && self.port.is_none_or(|p| p == a.port())
     }
 }
 
@@ -138,32 +148,54 @@ fn port(s: &str) -> anyhow::Result<u16> {
         .with_context(|| format!("'{s}' is not a port: write :PORT, e.g. :80"))
 }
 
+/// `ADDR[/LEN][:PORT]`, IPv6 as ss writes it: `[ADDR[/LEN]][:PORT]` (or bare, no port).
 fn prefix(s: &str) -> anyhow::Result<Prefix> {
-    let (addr, port) = match s.rsplit_once(':') {
-        Some((a, p)) => (a, Some(self::port(p)?)),
-        None => (s, None),
+    let (addr, port) = if let Some(inner) = s.strip_prefix('[') {
+        let (a, rest) = inner
+            .split_once(']')
+            .with_context(|| format!("'{s}': no closing ']'"))?;
+        let port = match rest.strip_prefix(':') {
+            Some(p) => Some(self::port(p)?),
+            None if rest.is_empty() => None,
+            None => bail!("'{s}': write [ADDR]:PORT"),
+        };
+        (a, port)
+    } else if s.matches(':').count() > 1 {
+        (s, None)
+    } else {
+        match s.rsplit_once(':') {
+            Some((a, p)) => (a, Some(self::port(p)?)),
+            None => (s, None),
+        }
     };
     let (ip, len) = match addr.split_once('/') {
-        Some((ip, len)) => (
-            ip,
-            len.parse::<u8>()
-                .ok()
-                .filter(|l| *l <= 32)
-                .with_context(|| format!("'{len}' is not a prefix length (0-32)"))?,
-        ),
-        None => (addr, 32),
+        Some((ip, len)) => (ip, Some(len)),
+        None => (addr, None),
     };
-    let net = if ip == "*" || ip.is_empty() {
+    if ip == "*" || ip.is_empty() {
         return Ok(Prefix {
-            net: Ipv4Addr::UNSPECIFIED,
+            net: None,
             len: 0,
             port,
         });
-    } else {
-        ip.parse()
-            .with_context(|| format!("'{ip}' is not an IPv4 address"))?
+    }
+    let net: IpAddr = ip
+        .parse()
+        .with_context(|| format!("'{ip}' is not an IPv4 or IPv6 address"))?;
+    let max = if net.is_ipv4() { 32 } else { 128 };
+    let len = match len {
+        Some(l) => l
+            .parse::<u8>()
+            .ok()
+            .filter(|l| *l <= max)
+            .with_context(|| format!("'{l}' is not a prefix length (0-{max})"))?,
+        None => max,
     };
-    Ok(Prefix { net, len, port })
+    Ok(Prefix {
+        net: Some(net),
+        len,
+        port,
+    })
 }
 
 impl Filter {
@@ -206,7 +238,7 @@ impl Filter {
     /// `c` is a connection as the engine lists it.
     pub fn matches(&self, c: &Value) -> bool {
         let state = c["state"].as_str().unwrap_or("");
-        let addr = |k: &str| c[k].as_str().and_then(|s| s.parse::<SocketAddrV4>().ok());
+        let addr = |k: &str| c[k].as_str().and_then(|s| s.parse::<SocketAddr>().ok());
         let (Some(local), Some(remote)) = (addr("local"), addr("remote")) else {
             return false;
         };
@@ -386,7 +418,16 @@ mod tests {
             &a
         ));
         assert!(!m("src 10.0.0.2 and sport = :80 and state established", &c));
+        // IPv6, as ss writes it; a prefix of one family never matches the other.
+        let d = conn("established", "[2001:db8::10]:80", "[2001:db8::1]:40000");
+        assert!(m("dst 2001:db8::/32", &d) && !m("dst 2001:db9::/32", &d));
+        assert!(m("dst [2001:db8::1]:40000", &d) && !m("dst [2001:db8::1]:1", &d));
+        assert!(m("src [2001:db8::10/128]:80", &d) && m("dst *:40000", &d));
+        assert!(!m("dst 10.0.0.0/8", &d) && !m("dst 2001:db8::/32", &a));
+        assert!(m("dst 0.0.0.0/0", &a) && !m("dst 0.0.0.0/0", &d));
         for bad in [
+            "dst 2001:db8::/129",
+            "dst [2001:db8::1",
             "state nosuch",
             "dport = 80x",
             "dst 300.1.1.1",

@@ -21,8 +21,12 @@ const SIGTERM: i32 = 15;
 /// waits until its first batch is on the wire (it says "flooding"). Its last output line
 /// is the number of SYNs it sent.
 fn start_syn_flood(pair: &VethPair, secs: &str) -> ChildGuard {
+    start_syn_flood_at(pair, &pair.engine_addr().to_string(), secs)
+}
+
+/// [`start_syn_flood`] at `target`, an address of either family.
+fn start_syn_flood_at(pair: &VethPair, target: &str, secs: &str) -> ChildGuard {
     let mac = mac_text(pair.engine_mac());
-    let target = pair.engine_addr().to_string();
     let mut flood = pair.peer_ns().spawn(&[
         "timeout",
         "60",
@@ -30,7 +34,7 @@ fn start_syn_flood(pair: &VethPair, secs: &str) -> ChildGuard {
         &peer_script("syn_flood.py"),
         pair.peer_if(),
         &mac,
-        &target,
+        target,
         secs,
     ]);
     let flooding = flood.wait_for_output(Duration::from_secs(30), |out, _| {
@@ -129,6 +133,85 @@ fn syn_flood_beside_new_connections_uses_cookies_and_stays_bounded() {
         rss_after < rss_before + 64 * 1024,
         "memory bounded: {rss_before} -> {rss_after} kB"
     );
+}
+
+#[test]
+fn syn_flood_over_ipv6_uses_cookies_and_real_clients_are_served() {
+    if !privileged::check("syn_flood_over_ipv6_uses_cookies_and_real_clients_are_served") {
+        return;
+    }
+    if !fastpath_xdp::STEERS_IPV6 {
+        eprintln!("SKIP: this build's steering program does not steer IPv6");
+        return;
+    }
+    let _serial = one_at_a_time();
+    let pair = VethPair::new("synf6");
+    let o = pair.addr(0).octets();
+    let (peer6, engine6) = (
+        format!("fd00:{}:{}::1", o[1], o[2]),
+        format!("fd00:{}:{}::2", o[1], o[2]),
+    );
+    pair.peer_ns().run_ok(&[
+        "ip",
+        "-6",
+        "addr",
+        "add",
+        &format!("{peer6}/64"),
+        "dev",
+        pair.peer_if(),
+        "nodad",
+    ]);
+    let engine = serve(
+        &pair,
+        &["--backlog", "128", "--ip", &format!("{engine6}/64")],
+    );
+    let mut flood = start_syn_flood_at(&pair, &engine6, "5");
+    // Real clients meanwhile, over IPv6: a new connection for every request.
+    let url = format!("http://[{engine6}]/");
+    let wrk = pair.peer_ns().exec(&[
+        "timeout",
+        "30",
+        "wrk",
+        "-t1",
+        "-c8",
+        "-d3s",
+        "-H",
+        "Connection: close",
+        &url,
+    ]);
+    let (status, fout, ferr) = flood.wait_exit(Duration::from_secs(60));
+    assert!(status.is_some_and(|s| s.success()), "{fout}{ferr}");
+    let sent: u64 = fout
+        .lines()
+        .last()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
+    let (ok, out, err, report) = stop_report(engine, SIGTERM);
+    assert!(ok, "{out}{err}");
+    let wout = String::from_utf8_lossy(&wrk.stdout);
+    let requests: u64 = wout
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .split_once(" requests in ")
+                .map(|(n, _)| n.to_string())
+        })
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(sent > 10_000, "the flood ran: {sent}");
+    assert!(
+        requests > 100,
+        "real clients served over IPv6 meanwhile: {wout}"
+    );
+    assert!(!wout.contains("Socket errors"), "{wout}");
+    let cookies = total(&report, "syn_cookies_sent");
+    assert!(
+        cookies > 1000,
+        "SYN cookies over IPv6: {cookies}\n{report:#}"
+    );
+    for peak in per_queue(&report, "half_open_peak") {
+        assert!(peak <= 128, "the backlog never exceeded its limit: {peak}");
+    }
 }
 
 #[test]

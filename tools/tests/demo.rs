@@ -19,16 +19,29 @@ fn demo_runs_and_removes_what_it_made() {
         stdout.contains("100 packets transmitted, 100 received"),
         "{stdout}"
     );
-    // An HTTP load ran and measured a rate.
-    let rate: f64 = stdout
-        .lines()
-        .find(|l| l.starts_with("demo: HTTP load"))
-        .and_then(|l| l.split(": ").nth(2))
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no request rate: {stdout}"));
-    assert!(rate > 0.0, "{stdout}");
-    assert!(stdout.contains(", 0 errors"), "{stdout}");
+    // An HTTP load ran over each family and measured a rate, without errors.
+    let families: &[&str] = if fastpath_xdp::STEERS_IPV6 {
+        assert!(
+            stdout.contains("20 packets transmitted, 20 received"),
+            "ping -6: {stdout}"
+        );
+        &["IPv4", "IPv6"]
+    } else {
+        &["IPv4"]
+    };
+    for family in families {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("demo: HTTP load over {family}")))
+            .unwrap_or_else(|| panic!("no {family} load: {stdout}"));
+        let rate: f64 = line
+            .split(": ")
+            .nth(2)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no request rate: {line}"));
+        assert!(rate > 0.0 && line.ends_with(", 0 errors"), "{line}");
+    }
     assert!(stdout.contains("removed the namespaces"), "{stdout}");
     // The namespaces it named are gone.
     for word in stdout.split_whitespace() {

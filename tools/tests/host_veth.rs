@@ -164,3 +164,114 @@ fn nmap_sees_the_engine_as_it_sees_linux() {
     let ii = seen["SEQ"].get("II").map(String::as_str);
     assert!(matches!(ii, Some("I") | None), "echo reply IDs: {seen:?}");
 }
+
+/// `nmap -6 -O --osscan-guess -d -p 80,81 ADDR` from the peer namespace: nmap's whole
+/// output.
+fn nmap6(pair: &VethPair, addr: &str) -> String {
+    let out = pair.peer_ns().exec(&[
+        "nmap",
+        "-6",
+        "-O",
+        "--osscan-guess",
+        "-d",
+        "-p",
+        "80,81",
+        "--max-retries",
+        "2",
+        addr,
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "nmap -6 failed: {text}");
+    text
+}
+
+/// The line with nmap's best guesses (over IPv6 its classifier often says "Running (JUST
+/// GUESSING): ..." alone).
+fn guesses(text: &str) -> String {
+    let starts = [
+        "Aggressive OS guesses:",
+        "OS details:",
+        "Running (JUST GUESSING):",
+        "Running:",
+    ];
+    text.lines()
+        .find(|l| starts.iter().any(|s| l.starts_with(s)))
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn nmap6_sees_linux_in_the_engine_over_ipv6() {
+    if !privileged::check("nmap6_sees_linux_in_the_engine_over_ipv6") || !nmap_installed() {
+        return;
+    }
+    if !fastpath_xdp::STEERS_IPV6 {
+        eprintln!("SKIP: this build's steering program does not steer IPv6");
+        return;
+    }
+    let pair = VethPair::new("nmap6");
+    let o = pair.addr(0).octets();
+    let (peer6, addr6) = (
+        format!("fd00:{}:{}::1", o[1], o[2]),
+        format!("fd00:{}:{}::2", o[1], o[2]),
+    );
+    pair.peer_ns().run_ok(&[
+        "ip",
+        "-6",
+        "addr",
+        "add",
+        &format!("{peer6}/64"),
+        "dev",
+        pair.peer_if(),
+        "nodad",
+    ]);
+    // The kernel first: the address on the engine's end, a listener on port 80.
+    let cidr6 = format!("{addr6}/64");
+    pair.engine_ns().run_ok(&[
+        "ip",
+        "-6",
+        "addr",
+        "add",
+        &cidr6,
+        "dev",
+        pair.engine_if(),
+        "nodad",
+    ]);
+    let script = "import socket,sys,time\n\
+                  s=socket.socket(socket.AF_INET6)\n\
+                  s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+                  s.bind((sys.argv[1],80))\n\
+                  s.listen(64)\n\
+                  print('listening',flush=True)\n\
+                  time.sleep(600)\n";
+    let mut listener = pair
+        .engine_ns()
+        .spawn(&["python3", "-c", script, addr6.as_str()]);
+    assert!(
+        listener.wait_for_output(Duration::from_secs(10), |out, _| out.contains("listening")),
+        "kernel listener did not start: {:?}",
+        listener.stop(Duration::from_secs(1))
+    );
+    let kernel = nmap6(&pair, &addr6);
+    listener.stop(Duration::from_secs(1));
+    pair.engine_ns()
+        .run_ok(&["ip", "-6", "addr", "del", &cidr6, "dev", pair.engine_if()]);
+    // The peer forgets the kernel's neighbour entry (the engine's MAC is the same
+    // interface's, but its advertisement should be the one seen).
+    pair.peer_ns()
+        .run_ok(&["ip", "-6", "neigh", "flush", "dev", pair.peer_if()]);
+
+    // Then the engine, owning the address.
+    let engine = serve(&pair, &["--ip", &cidr6]);
+    let seen = nmap6(&pair, &addr6);
+    let (ok, out, err) = stop(engine, SIGINT);
+    assert!(ok, "engine exit; stdout {out}\nstderr {err}");
+    println!("=== kernel\n{kernel}\n=== engine\n{seen}");
+    // Linux first among the guesses (nmap's IPv6 classifier gives one family or several).
+    let (kg, eg) = (guesses(&kernel), guesses(&seen));
+    assert!(kg.contains(": Linux"), "the kernel should be Linux: {kg}");
+    assert!(
+        eg.contains(": Linux"),
+        "nmap -6's best guess for the engine: {eg}\n{seen}"
+    );
+}

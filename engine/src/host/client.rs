@@ -1,5 +1,5 @@
 //! The client side: connections an application opens (`connect`), next hops resolved by
-//! ARP, and the application's calls and events.
+//! ARP (NDP for IPv6, `v6.rs`), and the application's calls and events.
 
 use super::*;
 
@@ -50,7 +50,7 @@ impl Host {
                         self.stats.unreachable += 1;
                         // Nothing was sent: the connection ends without a segment.
                         self.events
-                            .push_back((id, Event::Closed(Closed::Unreachable(ip))));
+                            .push_back((id, Event::Closed(Closed::Unreachable(ip.into()))));
                         self.remove(slot);
                     }
                 }
@@ -74,7 +74,7 @@ impl Host {
 
     /// The address we send from towards `dst`.
     pub(super) fn source_for(&self, dst: Ipv4Addr) -> Result<Ipv4Addr, ConnectError> {
-        if is_loopback(dst) {
+        if dst.is_loopback() {
             return Ok(Ipv4Addr::LOCALHOST);
         }
         if self.cfg.addrs.iter().any(|(a, _)| *a == dst) {
@@ -91,7 +91,7 @@ impl Host {
         match (on_link, self.cfg.addrs.first()) {
             (Some((a, _)), _) => Ok(*a),
             (None, Some((a, _))) if self.cfg.gateway.is_some() => Ok(*a),
-            (None, Some(_)) => Err(ConnectError::NoRoute(dst)),
+            (None, Some(_)) => Err(ConnectError::NoRoute(dst.into())),
             (None, None) => Err(ConnectError::NoAddress),
         }
     }
@@ -100,21 +100,29 @@ impl Host {
     pub fn connect(
         &mut self,
         now: Instant,
-        remote: impl Into<std::net::SocketAddr>,
+        remote: impl Into<SocketAddr>,
         tx: &mut dyn Tx,
     ) -> Result<ConnId, ConnectError> {
-        let std::net::SocketAddr::V4(remote) = remote.into() else {
-            return Err(ConnectError::Ipv6Unsupported);
+        let remote = remote.into();
+        let local_ip: IpAddr = match remote {
+            SocketAddr::V4(r) => self.source_for(*r.ip())?.into(),
+            SocketAddr::V6(r) => self.source_for6(*r.ip())?.into(),
         };
-        let local_ip = self.source_for(*remote.ip())?;
-        let (path, next_hop) = if self.is_local(*remote.ip()) {
+        let (path, next_hop) = if self.is_local(remote.ip()) {
             (Path::Loopback, None)
         } else {
-            let hop = self
-                .arp
-                .next_hop(*remote.ip())
-                .map_err(|_| ConnectError::NoRoute(*remote.ip()))?;
-            match self.arp.lookup(now, hop) {
+            let no_route = |_| ConnectError::NoRoute(remote.ip());
+            let (hop, mac): (IpAddr, _) = match remote {
+                SocketAddr::V4(r) => {
+                    let hop = self.arp.next_hop(*r.ip()).map_err(no_route)?;
+                    (hop.into(), self.arp.lookup(now, hop))
+                }
+                SocketAddr::V6(r) => {
+                    let hop = self.ndp.next_hop(*r.ip()).map_err(no_route)?;
+                    (hop.into(), self.ndp.lookup(now, hop))
+                }
+            };
+            match mac {
                 Some(mac) => (Path::Nic { mac, vlan: None }, None),
                 None => (Path::Resolving, Some(hop)),
             }
@@ -132,13 +140,11 @@ impl Host {
         let mut tuple = None;
         for i in 0..span {
             let port = lo + ((self.port_cursor.wrapping_add(i)) % span) as u16;
-            let t = FourTuple {
-                local: SocketAddrV4::new(local_ip, port),
-                remote,
-            };
+            let t = Tuple::new(SocketAddr::new(local_ip, port), remote)
+                .expect("the source is of the destination's family");
             // In memory the other end may still hold this 4-tuple in TIME_WAIT: as with
             // Linux, the new SYN (a later ISN and timestamp) takes it over.
-            if self.table.insert(t, owner).is_ok() {
+            if self.table.insert_tuple(t, owner).is_ok() {
                 self.port_cursor = self.port_cursor.wrapping_add(i + 1);
                 tuple = Some(t);
                 break;
@@ -152,19 +158,28 @@ impl Host {
             slot: slot as u32,
             generation: self.generations[slot],
         };
-        let conn = Conn::connect(&self.cfg.tcp, tuple, self.isn.isn(&tuple, now), now);
+        let iss = match &tuple {
+            Tuple::V4(t) => self.isn.isn(t, now),
+            Tuple::V6(t) => self.isn.isn(t, now),
+        };
+        let conn = Conn::connect(&self.cfg.tcp, tuple, iss, now);
         self.slab[slot] = Some(Box::new(Entry {
             conn,
             role: Role::Client(ClientSide::default()),
             path,
             in_time_wait: false,
             tcp_counted: Default::default(),
-            ip_id: self.secrets.ip_id_start(&tuple),
+            ip_id: self.ip_id_start(&tuple),
+            flow: self.flow_label(&tuple),
         }));
         self.live += 1;
         self.stats.connects += 1;
         if let Some(hop) = next_hop {
-            match self.arp.resolve(now, hop, id) {
+            let resolved = match hop {
+                IpAddr::V4(hop) => self.arp.resolve(now, hop, id),
+                IpAddr::V6(hop) => self.ndp.resolve(now, hop, id),
+            };
+            match resolved {
                 Resolve::Queued => {}
                 Resolve::Ready(mac, _) => {
                     self.slab[slot].as_mut().expect("just filed").path =
@@ -178,6 +193,7 @@ impl Host {
         }
         self.service(slot, now, tx);
         self.poll_arp(now, tx);
+        self.poll_ndp(now, tx);
         Ok(id)
     }
 
@@ -233,7 +249,7 @@ impl Host {
         };
         let e = self.slab[slot].as_mut().expect("live slot");
         if e.path == Path::Resolving {
-            // Nothing was sent yet: end it here; the ARP answer will find no one.
+            // Nothing was sent yet: end it here; the ARP (NDP) answer will find no one.
             self.events.push_back((id, Event::Closed(Closed::Normal)));
             self.remove(slot);
             return;
@@ -287,12 +303,12 @@ impl Host {
             .map(|s| self.slab[s].as_ref().expect("live").conn.state())
     }
 
-    pub(crate) fn client_local(&self, id: ConnId) -> Option<SocketAddrV4> {
-        self.client_conn(id).map(|c| c.tuple().local)
+    pub(crate) fn client_local(&self, id: ConnId) -> Option<SocketAddr> {
+        self.client_conn(id).map(|c| c.tuple().local())
     }
 
-    pub(crate) fn client_peer(&self, id: ConnId) -> Option<SocketAddrV4> {
-        self.client_conn(id).map(|c| c.tuple().remote)
+    pub(crate) fn client_peer(&self, id: ConnId) -> Option<SocketAddr> {
+        self.client_conn(id).map(|c| c.tuple().remote())
     }
 
     /// Services the connections the application touched.

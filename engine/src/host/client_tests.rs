@@ -97,9 +97,9 @@ fn a_next_hop_nobody_answers_fails_cleanly_after_the_arp_retries() {
     e.run_for(Duration::from_secs(2));
     assert_eq!(
         *events.lock().unwrap(),
-        vec![Event::Closed(Closed::Unreachable(Ipv4Addr::new(
-            10, 0, 0, 77
-        )))]
+        vec![Event::Closed(Closed::Unreachable(
+            Ipv4Addr::new(10, 0, 0, 77).into()
+        ))]
     );
     frames.extend(drain(&mut far));
     assert_eq!(frames.len(), 3, "three requests, then it gave up");
@@ -163,7 +163,7 @@ fn connect_errors_say_why() {
     let far = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 80);
     assert_eq!(
         host_mut(&mut e, 0).connect(now, far, &mut nic),
-        Err(ConnectError::NoRoute(*far.ip()))
+        Err(ConnectError::NoRoute((*far.ip()).into()))
     );
     // With a gateway the same destination resolves the gateway instead.
     let cfg = HostConfig {

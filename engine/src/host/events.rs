@@ -1,7 +1,7 @@
 //! What a connection tells the application: its id, its events, how it ended, and why a
 //! connect or a listen failed. The application interface (`crate::app`) re-exports them.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 /// A connection, as the application knows it. Stale after the connection's `Closed` event
 /// (the engine then ignores it).
@@ -22,8 +22,9 @@ pub enum Closed {
     Reset,
     /// Retransmissions (of the SYN, or of data) ran out.
     TimedOut,
-    /// The next hop did not answer ARP within the retries: no frame was sent.
-    Unreachable(Ipv4Addr),
+    /// The next hop did not answer ARP (IPv6: neighbour solicitations) within the
+    /// retries: no frame was sent.
+    Unreachable(IpAddr),
 }
 
 impl Closed {
@@ -34,7 +35,10 @@ impl Closed {
             Closed::Refused => "connection refused",
             Closed::Reset => "connection reset",
             Closed::TimedOut => "timed out",
-            Closed::Unreachable(_) => "next hop unreachable (no ARP answer)",
+            Closed::Unreachable(IpAddr::V4(_)) => "next hop unreachable (no ARP answer)",
+            Closed::Unreachable(IpAddr::V6(_)) => {
+                "next hop unreachable (no neighbour advertisement)"
+            }
         }
     }
 }
@@ -65,18 +69,17 @@ pub enum Event {
 /// Why a connect failed at once.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum ConnectError {
-    /// The destination is not on our subnet and no gateway is configured.
-    NoRoute(Ipv4Addr),
-    /// The engine has no address to send from.
+    /// The destination is not on our subnet (IPv6: prefix) and no gateway of its family
+    /// is configured.
+    NoRoute(IpAddr),
+    /// The engine has no address of the destination's family to send from.
     NoAddress,
     /// Every port of the local port range is in use towards this destination.
     NoPorts,
     /// The worker holds its maximum number of connections.
     TooManyConnections,
-    /// Too many connections are waiting for the same next hop's ARP answer.
+    /// Too many connections are waiting for the same next hop's ARP (NDP) answer.
     ResolutionBacklog,
-    /// An IPv6 destination: the engine speaks IPv4 only for now.
-    Ipv6Unsupported,
 }
 
 impl std::fmt::Display for ConnectError {
@@ -84,21 +87,20 @@ impl std::fmt::Display for ConnectError {
         match self {
             ConnectError::NoRoute(ip) => write!(
                 f,
-                "no route to {ip}: it is outside the engine's subnets and no gateway is configured"
+                "no route to {ip}: it is outside the engine's subnets and no gateway of its family is configured"
             ),
-            ConnectError::NoAddress => f.write_str("the engine has no address to connect from"),
+            ConnectError::NoAddress => f.write_str(
+                "the engine has no address of the destination's family to connect from: give one with --ip",
+            ),
             ConnectError::NoPorts => {
                 f.write_str("every port of the local port range is in use towards this destination")
             }
             ConnectError::TooManyConnections => {
                 f.write_str("the worker holds its maximum number of connections")
             }
-            ConnectError::ResolutionBacklog => {
-                f.write_str("too many connections wait for the same next hop's ARP answer")
-            }
-            ConnectError::Ipv6Unsupported => {
-                f.write_str("IPv6 destinations are not supported yet: connect to an IPv4 address")
-            }
+            ConnectError::ResolutionBacklog => f.write_str(
+                "too many connections wait for the same next hop's ARP (or neighbour discovery) answer",
+            ),
         }
     }
 }
@@ -117,8 +119,8 @@ pub enum ListenError {
     NotOurs(SocketAddr),
     /// Port 0: a listener needs a known port.
     NoPort,
-    /// An IPv6 address: the engine speaks IPv4 only for now.
-    Ipv6Unsupported,
+    /// The engine has no address of the family asked for (`[::]` with no IPv6 address).
+    NoAddress,
 }
 
 impl std::fmt::Display for ListenError {
@@ -131,13 +133,13 @@ impl std::fmt::Display for ListenError {
             ListenError::InUse(a) => write!(f, "{a} is already listened on"),
             ListenError::NotOurs(a) => write!(
                 f,
-                "{} is not one of the engine's addresses (listen on it, or on 0.0.0.0)",
+                "{} is not one of the engine's addresses (give it with --ip, or listen on 0.0.0.0 or [::])",
                 a.ip()
             ),
             ListenError::NoPort => f.write_str("a listener needs a port other than 0"),
-            ListenError::Ipv6Unsupported => {
-                f.write_str("IPv6 is not supported yet: listen on an IPv4 address or 0.0.0.0")
-            }
+            ListenError::NoAddress => f.write_str(
+                "the engine has no address of this family: give one with --ip (EngineConfig::addrs or addrs6)",
+            ),
         }
     }
 }

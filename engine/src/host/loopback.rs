@@ -1,5 +1,6 @@
-//! The loopback fast path: segments between the engine's own addresses (and 127.0.0.0/8)
-//! go to the owning worker's inbox in memory, with no Ethernet, no IP header, no checksum.
+//! The loopback fast path: segments between the engine's own addresses (and 127.0.0.0/8
+//! and `::1`) go to the owning worker's inbox in memory, with no Ethernet, no IP header,
+//! no checksum. Both families take the same path; a segment's addresses say which.
 
 use super::*;
 
@@ -9,36 +10,48 @@ pub struct LoopSegment {
     /// The worker whose inbox it goes to.
     pub to: u16,
     /// The sender's address and port.
-    pub src: SocketAddrV4,
-    /// The receiver's address and port.
-    pub dst: SocketAddrV4,
+    pub src: SocketAddr,
+    /// The receiver's address and port (the same family as `src`).
+    pub dst: SocketAddr,
     /// The TCP header.
     pub repr: TcpRepr,
     /// The payload.
     pub payload: Vec<u8>,
 }
 
-/// Is `ip` one the engine delivers in memory (its own, or 127.0.0.0/8)?
-pub(super) fn is_loopback(ip: Ipv4Addr) -> bool {
+/// Is `ip` a loopback address (127.0.0.0/8, `::1`), which the engine delivers in memory?
+pub(super) fn is_loopback(ip: IpAddr) -> bool {
     ip.is_loopback()
 }
 
 /// The worker that receives segments for a 4-tuple nobody holds yet (a SYN to a
 /// listener): the same answer on every worker, and spread over them.
-pub fn flow_worker(local: SocketAddrV4, remote: SocketAddrV4, workers: u16) -> u16 {
+pub fn flow_worker(local: SocketAddr, remote: SocketAddr, workers: u16) -> u16 {
     if workers <= 1 {
         return 0;
     }
-    let h = (u32::from(*local.ip()) ^ u32::from(*remote.ip()).rotate_left(7))
-        .wrapping_mul(0x9E37_79B1)
+    // An IPv6 address folded to 32 bits (its four words XORed): the spread is what matters.
+    let fold = |ip: IpAddr| match ip {
+        IpAddr::V4(a) => u32::from(a),
+        IpAddr::V6(a) => {
+            let b = a.to_bits();
+            (b as u32) ^ ((b >> 32) as u32) ^ ((b >> 64) as u32) ^ ((b >> 96) as u32)
+        }
+    };
+    let h = (fold(local.ip()) ^ fold(remote.ip()).rotate_left(7)).wrapping_mul(0x9E37_79B1)
         ^ (u32::from(local.port()) << 16 | u32::from(remote.port())).wrapping_mul(0x85EB_CA6B);
     ((h ^ (h >> 15)) % u32::from(workers)) as u16
 }
 
 impl Host {
-    /// Is `ip` delivered in memory: one of our addresses, or 127.0.0.0/8?
-    pub fn is_local(&self, ip: Ipv4Addr) -> bool {
-        is_loopback(ip) || self.cfg.addrs.iter().any(|(a, _)| *a == ip)
+    /// Is `ip` delivered in memory: one of our addresses, 127.0.0.0/8 or `::1`?
+    pub fn is_local(&self, ip: impl Into<IpAddr>) -> bool {
+        let ip = ip.into();
+        is_loopback(ip)
+            || match ip {
+                IpAddr::V4(ip) => self.cfg.addrs.iter().any(|(a, _)| *a == ip),
+                IpAddr::V6(ip) => self.cfg.addrs6.iter().any(|(a, _)| *a == ip),
+            }
     }
 
     /// Segments for loopback inboxes, produced since the last call: the worker moves them
@@ -50,13 +63,11 @@ impl Host {
     /// A segment from a loopback inbox.
     pub fn on_loopback(&mut self, now: Instant, seg: LoopSegment, tx: &mut dyn Tx) {
         self.stats.loopback_in += 1;
-        let meta = Meta {
-            src_mac: [0; 6],
-            vlan: None,
-            src: *seg.src.ip(),
-            dst: *seg.dst.ip(),
+        let Some(tuple) = Tuple::new(seg.dst, seg.src) else {
+            return;
         };
-        match self.on_segment(now, &meta, &seg.repr, &seg.payload, tx) {
+        let d = self.segment_in(now, tuple, ([0; 6], None), &seg.repr, &seg.payload, tx);
+        match d {
             Disposition::Forward(w) => {
                 // The connection was filed by another worker after the sender looked.
                 self.loopback_out.push(LoopSegment { to: w, ..seg });
@@ -64,13 +75,10 @@ impl Host {
             }
             Disposition::Reset => {
                 if let Some(rst) = seg.repr.rst_reply(seg.payload.len()) {
-                    let to = match self.table.get_as(
-                        self.worker as usize,
-                        &FourTuple {
-                            local: seg.src,
-                            remote: seg.dst,
-                        },
-                    ) {
+                    let to = match self
+                        .table
+                        .get_tuple_as(self.worker as usize, &tuple.reversed())
+                    {
                         Some(o) => o.worker,
                         None => flow_worker(seg.src, seg.dst, self.cfg.workers),
                     };

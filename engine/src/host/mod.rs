@@ -17,26 +17,29 @@
 //! and close) and the timers; `slab.rs` the connection slab; `server.rs` segments from
 //! the wire; `client.rs` the application's connections (opened or accepted) and ARP;
 //! `sockets.rs` the application's listeners; `loopback.rs` the in-memory path; `frame.rs`
-//! frame building and the `Tx` trait.
+//! frame building and the `Tx` trait; `v6.rs` neighbour discovery for connections it
+//! opens to IPv6 peers.
+//!
+//! Both families share every path: a connection holds a `tcp::Tuple`, and only the socket
+//! table, the frame's IP header and next-hop resolution (ARP or NDP) look at the family.
 
 use std::collections::VecDeque;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 
 pub use self::events::{Closed, ConnId, ConnectError, Event, ListenError};
-use crate::frame::{Ip, Link};
 use crate::http::{DateCache, HttpConfig, HttpStats, Session, Site, Verdict};
+use crate::neighbor::ndp::{Ndp, NdpConfig};
 use crate::neighbor::{Arp, ArpConfig, ArpEvent, Resolve};
 use crate::table::{Owner, SocketTable};
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::{
-    CloseReason, Conn, ConnStats, FourTuple, Listener, Secrets, State, SynVerdict, TcpConfig,
+    CloseReason, Conn, ConnStats, FourTuple, Listener, Secrets, State, SynVerdict, TcpConfig, Tuple,
 };
 use crate::time::Instant;
 use crate::timer::TimerWheel;
 use crate::wire::arp::ArpRepr;
 use crate::wire::ethernet::{self, MacAddr};
-use crate::wire::ipv4;
 use crate::wire::tcp::{Flags, TcpRepr};
 
 mod client;
@@ -49,8 +52,9 @@ mod loopback;
 mod server;
 mod slab;
 mod sockets;
+mod v6;
 
-use frame::{send_segment, PAYLOAD_AT};
+use frame::{send_nic, send_segment};
 pub use frame::{BuildRange, Tx, FRAME_ROOM};
 pub use inspect::{ConnEntry, HostGauges};
 pub use latency::{LatencyHistogram, BOUNDS_US as LATENCY_BOUNDS_US};
@@ -77,6 +81,11 @@ pub struct HostConfig {
     pub addrs: Vec<(Ipv4Addr, u8)>,
     /// Next hop for destinations outside `addrs`' subnets.
     pub gateway: Option<Ipv4Addr>,
+    /// The engine's IPv6 addresses with their prefix lengths, as `addrs` for IPv4 (with
+    /// `::1` delivered in memory). Empty: the listening IPv6 addresses, as /128.
+    pub addrs6: Vec<(Ipv6Addr, u8)>,
+    /// Default router for IPv6 destinations off `addrs6`' prefixes.
+    pub gateway6: Option<Ipv6Addr>,
     /// Local ports for connections the engine opens (inclusive; steered to the engine).
     pub local_ports: (u16, u16),
     /// Workers sharing the socket table (loopback segments for a 4-tuple nobody holds yet
@@ -97,6 +106,8 @@ impl Default for HostConfig {
             backlog: 1024,
             addrs: Vec::new(),
             gateway: None,
+            addrs6: Vec::new(),
+            gateway6: None,
             local_ports: (61000, 64999),
             workers: 1,
             app_ports: None,
@@ -104,7 +115,7 @@ impl Default for HostConfig {
     }
 }
 
-pub use crate::iface::Meta;
+pub use crate::iface::{Meta, Meta6};
 
 /// What became of a segment.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -144,7 +155,7 @@ crate::stats::counter_set! {
         connects,
         /// Connects that failed because the next hop never answered ARP.
         unreachable,
-        /// ARP requests sent for next hops.
+        /// ARP requests (and IPv6 neighbour solicitations) sent for next hops.
         arp_requests,
         /// SYN-ACKs carrying a cookie (the backlog was full), over all listeners.
         syn_cookies_sent,
@@ -175,8 +186,10 @@ struct Entry {
     in_time_wait: bool,
     /// The connection's counters already added to the host's.
     tcp_counted: crate::tcp::ConnStats,
-    /// The IPv4 identification of its last segment (see `ip_ident`).
+    /// The IPv4 identification of its last segment (see `ip_ident`; IPv6 has none).
     ip_id: u16,
+    /// The IPv6 flow label of its segments (`Secrets::flow_label`; 0 for IPv4).
+    flow: u32,
 }
 
 /// The IPv4 identification of a segment, as Linux 6.x chooses it: 0 in a SYN-ACK (Linux
@@ -256,7 +269,7 @@ impl Role {
 enum Path {
     /// To the NIC, to this MAC (and VLAN).
     Nic { mac: MacAddr, vlan: Option<u16> },
-    /// Waiting for ARP: nothing is sent until the next hop resolves.
+    /// Waiting for ARP (or NDP): nothing is sent until the next hop resolves.
     Resolving,
     /// To another worker's (or our own) inbox in memory.
     Loopback,
@@ -302,6 +315,8 @@ pub struct Host {
     /// ISNs of the connections the application opens (a key of their own).
     isn: IsnGenerator,
     arp: Arp<ConnId>,
+    /// Neighbour discovery for IPv6 connections it opens.
+    ndp: Ndp<ConnId>,
     events: VecDeque<(ConnId, Event)>,
     /// Client connections the application touched since the last flush.
     dirty: Vec<usize>,
@@ -319,7 +334,7 @@ impl Host {
         worker: u16,
         mac: MacAddr,
         cfg: HostConfig,
-        listen: &[SocketAddrV4],
+        listen: &[SocketAddr],
         site: Arc<Site>,
         table: Arc<SocketTable>,
         secrets: Secrets,
@@ -333,8 +348,24 @@ impl Host {
         // A queue of this worker's own for the access log: no contention between workers.
         cfg.http.access_log = cfg.http.access_log.as_ref().map(|l| l.for_worker());
         if cfg.addrs.is_empty() {
-            cfg.addrs = listen.iter().map(|a| (*a.ip(), 32)).collect();
+            cfg.addrs = listen
+                .iter()
+                .filter_map(|a| match a {
+                    SocketAddr::V4(a) => Some((*a.ip(), 32)),
+                    SocketAddr::V6(_) => None,
+                })
+                .collect();
             cfg.addrs.dedup();
+        }
+        if cfg.addrs6.is_empty() {
+            cfg.addrs6 = listen
+                .iter()
+                .filter_map(|a| match a {
+                    SocketAddr::V6(a) => Some((*a.ip(), 128)),
+                    SocketAddr::V4(_) => None,
+                })
+                .collect();
+            cfg.addrs6.dedup();
         }
         let mut arp_cfg = ArpConfig::new(mac, cfg.addrs.clone(), cfg.gateway);
         // Held per destination are connection ids, not frames: one per connect.
@@ -363,6 +394,7 @@ impl Host {
             latency: LatencyHistogram::default(),
             isn: IsnGenerator::new(secrets.client_isn()),
             arp: Arp::new(arp_cfg),
+            ndp: Ndp::new(NdpConfig::new(cfg.addrs6.clone(), cfg.gateway6)),
             events: VecDeque::new(),
             dirty: Vec::new(),
             loopback_out: Vec::new(),
@@ -415,10 +447,14 @@ impl Host {
 
     /// The earliest moment `poll_timers` has work.
     pub fn next_deadline(&self) -> Option<Instant> {
-        match (self.timers.next_deadline(), self.arp.poll_at()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.timers.next_deadline(),
+            self.arp.poll_at(),
+            self.ndp.poll_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Events wait for the application (call `run_app`).
@@ -431,16 +467,18 @@ impl Host {
         self.accepting = false;
     }
 
-    /// ICMP "fragmentation needed" for one of our connections (see `Iface`).
+    /// ICMP "fragmentation needed" or ICMPv6 "packet too big" for one of our connections
+    /// (see `Iface`).
     pub fn on_path_mtu(
         &mut self,
         now: Instant,
-        tuple: &FourTuple,
+        tuple: impl Into<Tuple>,
         seq: crate::tcp::SeqNum,
         mtu: u16,
         tx: &mut dyn Tx,
     ) {
-        let Some(owner) = self.table.get_as(self.worker as usize, tuple) else {
+        let tuple = tuple.into();
+        let Some(owner) = self.table.get_tuple_as(self.worker as usize, &tuple) else {
             return;
         };
         if owner.worker != self.worker {
@@ -545,8 +583,8 @@ impl Host {
                         Some(_) => {
                             let t = e.conn.tuple();
                             Event::Accepted {
-                                local: t.local.into(),
-                                remote: t.remote.into(),
+                                local: t.local(),
+                                remote: t.remote(),
                             }
                         }
                     };
@@ -578,44 +616,22 @@ impl Host {
                 mac: peer_mac,
                 vlan,
             } => {
-                let (conn, ip_id) = (&mut e.conn, &mut e.ip_id);
-                loop {
-                    // The payload goes straight from the send buffer into the frame; the
-                    // headers are written in front of it.
-                    let sent = tx.send_range(&mut |buf: &mut [u8]| {
-                        let (r, n) = conn.poll_transmit(now, &mut buf[PAYLOAD_AT..])?;
-                        let ident = ip_ident(&r, ip_id);
-                        let link = Link {
-                            src: mac,
-                            dst: peer_mac,
-                            vlan,
-                        };
-                        let ip = Ip {
-                            src: *tuple.local.ip(),
-                            dst: *tuple.remote.ip(),
-                            ident,
-                        };
-                        let tcp_at = PAYLOAD_AT - r.header_len();
-                        let f = crate::frame::tcp_segment(buf, tcp_at, Some(&link), &ip, &r, n);
-                        Some((f.start, f.end))
-                    });
-                    match sent {
-                        None => break,
-                        Some(true) => {}
-                        Some(false) => tx_full += 1,
-                    }
-                }
+                let link = crate::frame::Link {
+                    src: mac,
+                    dst: peer_mac,
+                    vlan,
+                };
+                let (conn, ids) = (&mut e.conn, (&mut e.ip_id, e.flow));
+                tx_full += send_nic(tx, &link, &tuple, now, conn, ids);
             }
             Path::Loopback => {
-                let to = match self.table.get_as(
-                    self.worker as usize,
-                    &FourTuple {
-                        local: tuple.remote,
-                        remote: tuple.local,
-                    },
-                ) {
+                let (src, dst) = (tuple.local(), tuple.remote());
+                let to = match self
+                    .table
+                    .get_tuple_as(self.worker as usize, &tuple.reversed())
+                {
                     Some(o) => o.worker,
-                    None => flow_worker(tuple.remote, tuple.local, self.cfg.workers),
+                    None => flow_worker(dst, src, self.cfg.workers),
                 };
                 while let Some((r, n)) = e.conn.poll_transmit(now, &mut scratch) {
                     let mut payload = self.spare.pop().unwrap_or_default();
@@ -623,8 +639,8 @@ impl Host {
                     payload.extend_from_slice(&scratch[..n]);
                     self.loopback_out.push(LoopSegment {
                         to,
-                        src: tuple.local,
-                        dst: tuple.remote,
+                        src,
+                        dst,
                         repr: r,
                         payload,
                     });
@@ -722,6 +738,7 @@ impl Host {
         }
         self.fired = fired;
         self.poll_arp(now, tx);
+        self.poll_ndp(now, tx);
     }
 
     // ---- The loopback fast path ----
@@ -748,3 +765,6 @@ mod tests;
 
 #[cfg(test)]
 mod client_tests;
+
+#[cfg(test)]
+mod v6_tests;

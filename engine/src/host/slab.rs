@@ -8,7 +8,7 @@ impl Host {
         &mut self,
         now: Instant,
         conn: Conn,
-        meta: &Meta,
+        (src_mac, vlan): (MacAddr, Option<u16>),
         listener: usize,
         half_open: bool,
         tx: &mut dyn Tx,
@@ -19,7 +19,7 @@ impl Host {
             worker: self.worker,
             slot: slot as u32,
         };
-        if self.table.insert(tuple, owner).is_err() {
+        if self.table.insert_tuple(tuple, owner).is_err() {
             // Another worker took this 4-tuple first (a SYN seen on two queues).
             self.free.push(slot as u32);
             if half_open {
@@ -27,13 +27,10 @@ impl Host {
             }
             return;
         }
-        let path = if self.is_local(meta.src) {
+        let path = if self.is_local(tuple.remote().ip()) {
             Path::Loopback
         } else {
-            Path::Nic {
-                mac: meta.src_mac,
-                vlan: meta.vlan,
-            }
+            Path::Nic { mac: src_mac, vlan }
         };
         let role = match self.serves[listener] {
             Serves::App => Role::Client(ClientSide {
@@ -55,11 +52,28 @@ impl Host {
             path,
             in_time_wait: false,
             tcp_counted: Default::default(),
-            ip_id: self.secrets.ip_id_start(&tuple),
+            ip_id: self.ip_id_start(&tuple),
+            flow: self.flow_label(&tuple),
         }));
         self.live += 1;
         self.stats.accepted += 1;
         self.service(slot, now, tx);
+    }
+
+    /// Where a new connection's IPv4 identification counter starts (IPv6 has none).
+    pub(super) fn ip_id_start(&self, tuple: &Tuple) -> u16 {
+        match tuple {
+            Tuple::V4(t) => self.secrets.ip_id_start(t),
+            Tuple::V6(_) => 0,
+        }
+    }
+
+    /// The flow label of a connection's IPv6 packets (0 for IPv4).
+    pub(super) fn flow_label(&self, tuple: &Tuple) -> u32 {
+        match tuple {
+            Tuple::V4(_) => 0,
+            Tuple::V6(t) => self.secrets.flow_label(t),
+        }
     }
 
     pub(super) fn alloc_slot(&mut self) -> usize {
@@ -105,7 +119,7 @@ impl Host {
             worker: self.worker,
             slot: slot as u32,
         };
-        self.table.remove(&e.conn.tuple(), owner);
+        self.table.remove_tuple(&e.conn.tuple(), owner);
         match &e.role {
             Role::Server(s) if s.half_open => self.listeners[s.listener].half_open_done(),
             Role::Client(ClientSide {

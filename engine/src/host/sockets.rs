@@ -1,13 +1,11 @@
 //! Listeners of the application (`Net::listen`): connections they accept belong to the
 //! application, as the ones it opens do (`client.rs` has the calls both share).
 
-use std::net::SocketAddr;
-
 use super::*;
 
 impl Host {
     /// Files a listener in a free slot (one the application closed) or a new one.
-    pub(super) fn add_listener(&mut self, local: SocketAddrV4, serves: Serves) -> usize {
+    pub(super) fn add_listener(&mut self, local: SocketAddr, serves: Serves) -> usize {
         let l = Listener::new(local, self.cfg.tcp, self.cfg.backlog, &self.secrets);
         // A closed slot is reused only once its half-open connections are gone: they still
         // report to it.
@@ -27,28 +25,31 @@ impl Host {
         }
     }
 
-    /// The IPv4 addresses `addr` stands for: one of ours, or all of them for 0.0.0.0.
-    fn listen_addrs(&self, addr: SocketAddr) -> Result<Vec<SocketAddrV4>, ListenError> {
-        let SocketAddr::V4(a) = addr else {
-            return Err(ListenError::Ipv6Unsupported);
-        };
-        if a.port() == 0 {
+    /// The addresses `addr` stands for: one of ours, or all of its family's for 0.0.0.0
+    /// (IPv4) or `::` (IPv6; as Linux with `bindv6only`: `::` does not take IPv4).
+    fn listen_addrs(&self, addr: SocketAddr) -> Result<Vec<SocketAddr>, ListenError> {
+        if addr.port() == 0 {
             return Err(ListenError::NoPort);
         }
-        if a.ip().is_unspecified() {
-            let mut v: Vec<SocketAddrV4> = self
-                .cfg
-                .addrs
+        let ours: Vec<IpAddr> = match addr {
+            SocketAddr::V4(_) => self.cfg.addrs.iter().map(|(ip, _)| (*ip).into()).collect(),
+            SocketAddr::V6(_) => self.cfg.addrs6.iter().map(|(ip, _)| (*ip).into()).collect(),
+        };
+        if addr.ip().is_unspecified() {
+            if ours.is_empty() {
+                return Err(ListenError::NoAddress);
+            }
+            let mut v: Vec<SocketAddr> = ours
                 .iter()
-                .map(|(ip, _)| SocketAddrV4::new(*ip, a.port()))
+                .map(|ip| SocketAddr::new(*ip, addr.port()))
                 .collect();
             v.dedup();
             return Ok(v);
         }
-        if !self.cfg.addrs.iter().any(|(ip, _)| ip == a.ip()) {
+        if !ours.contains(&addr.ip()) {
             return Err(ListenError::NotOurs(addr));
         }
-        Ok(vec![a])
+        Ok(vec![SocketAddr::new(addr.ip(), addr.port())])
     }
 
     /// Listens for the application on `addr` (see `Net::listen`).
@@ -64,10 +65,11 @@ impl Host {
                 self.serves[i] != Serves::Closed
                     && self.listeners[i].local().port() == a.port()
                     && (self.listeners[i].local() == *a
-                        || is_loopback(*self.listeners[i].local().ip()))
+                        || (is_loopback(self.listeners[i].local().ip())
+                            && self.listeners[i].local().is_ipv6() == a.is_ipv6()))
             });
             if taken {
-                return Err(ListenError::InUse((*a).into()));
+                return Err(ListenError::InUse(*a));
             }
         }
         for a in addrs {
@@ -76,18 +78,16 @@ impl Host {
         Ok(())
     }
 
-    /// Stops the application's listening on `addr` (0.0.0.0: on every address, the
-    /// loopback ones included). New SYNs get a RST; connections already accepted go on.
-    /// Returns whether a listener was closed.
-    pub fn unlisten(&mut self, addr: SocketAddr) -> bool {
-        let SocketAddr::V4(a) = addr else {
-            return false;
-        };
+    /// Stops the application's listening on `addr` (0.0.0.0 or `::`: on every address of
+    /// the family, the loopback ones included). New SYNs get a RST; connections already
+    /// accepted go on. Returns whether a listener was closed.
+    pub fn unlisten(&mut self, a: SocketAddr) -> bool {
         let mut closed = false;
         for i in 0..self.listeners.len() {
             let l = self.listeners[i].local();
             let matches = l.port() == a.port()
-                && (a.ip().is_unspecified() || *l.ip() == *a.ip() || is_loopback(*l.ip()));
+                && l.is_ipv6() == a.is_ipv6()
+                && (a.ip().is_unspecified() || l.ip() == a.ip() || is_loopback(l.ip()));
             if self.serves[i] == Serves::App && matches {
                 self.serves[i] = Serves::Closed;
                 closed = true;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::tcp::{Conn, SeqNum};
+use crate::wire::ipv4;
 use crate::wire::tcp::{Flags, TcpPacket};
 
 const SERVER_MAC: MacAddr = [2, 0, 0, 0, 0, 2];
@@ -44,7 +45,7 @@ impl Net {
                     w,
                     SERVER_MAC,
                     cfg.clone(),
-                    &[SocketAddrV4::new(SERVER, 80)],
+                    &[SocketAddrV4::new(SERVER, 80).into()],
                     Arc::new(Site::body("hello\n")),
                     table.clone(),
                     Secrets::from_master([w as u8 + 1; 32]),
@@ -149,7 +150,7 @@ impl Net {
                         let (c, _) = self
                             .clients
                             .iter_mut()
-                            .find(|(c, _)| c.tuple().local.port() == r.src_port)
+                            .find(|(c, _)| c.tuple().local_port() == r.src_port)
                             .unwrap();
                         c.on_segment(self.now, &rst, &[]);
                     }
@@ -174,7 +175,7 @@ impl Net {
             let (c, got) = self
                 .clients
                 .iter_mut()
-                .find(|(c, _)| c.tuple().local.port() == p.repr.dst_port)
+                .find(|(c, _)| c.tuple().local_port() == p.repr.dst_port)
                 .expect("a client for the segment");
             c.on_segment(self.now, &p.repr, p.payload);
             let mut buf = [0u8; 65536];

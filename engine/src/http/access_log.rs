@@ -32,7 +32,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -88,7 +88,7 @@ impl<const N: usize> Text<N> {
 #[derive(Copy, Clone)]
 pub struct Record {
     /// The client's address.
-    pub peer: Ipv4Addr,
+    pub peer: IpAddr,
     /// The response's `Date` (IMF-fixdate).
     pub date: [u8; DATE_LEN],
     /// The response's status code.
@@ -105,7 +105,7 @@ pub struct Record {
 
 impl Record {
     /// A request answered with `status` and `bytes` of body, its line not yet known.
-    pub fn new(peer: Ipv4Addr, date: &[u8; DATE_LEN], status: u16, bytes: u64) -> Record {
+    pub fn new(peer: IpAddr, date: &[u8; DATE_LEN], status: u16, bytes: u64) -> Record {
         Record {
             peer,
             date: *date,
@@ -129,7 +129,7 @@ impl Record {
     ) -> Record {
         Record::answered(
             req,
-            *conn.tuple().remote.ip(),
+            conn.tuple().remote().ip(),
             date,
             status.code(),
             bytes as u64,
@@ -139,7 +139,7 @@ impl Record {
     /// A request a handler answered with `status` and `bytes` of body.
     pub(super) fn answered(
         req: &httparse::Request<'_, '_>,
-        peer: Ipv4Addr,
+        peer: IpAddr,
         date: &[u8; DATE_LEN],
         status: u16,
         bytes: u64,
@@ -162,7 +162,7 @@ impl Record {
 
     /// A request head that could not be parsed: its request is logged as `-` (nginx).
     pub(super) fn unparsed(conn: &Conn, date: &[u8; DATE_LEN], status: Status) -> Record {
-        let peer = *conn.tuple().remote.ip();
+        let peer = conn.tuple().remote().ip();
         Record::new(peer, date, status.code(), status.body().len() as u64)
     }
 
@@ -571,7 +571,7 @@ mod tests {
 
     fn record() -> Record {
         let mut r = Record::new(
-            Ipv4Addr::new(10, 0, 0, 1),
+            std::net::Ipv4Addr::new(10, 0, 0, 1).into(),
             b"Sun, 06 Nov 1994 08:49:37 GMT",
             200,
             1234,
@@ -590,7 +590,7 @@ mod tests {
             "10.0.0.1 - - [06/Nov/1994:08:49:37 +0000] \"GET /a b\\x22c HTTP/1.1\" 200 1234 \"-\" \"curl/8 \\xC3\\xA9\"\n"
         );
         let mut r = Record::new(
-            Ipv4Addr::new(10, 0, 0, 1),
+            std::net::Ipv4Addr::new(10, 0, 0, 1).into(),
             b"Mon, 23 Nov 2026 10:00:00 GMT",
             400,
             16,

@@ -5,7 +5,7 @@
 //! bytes, a site's resource answered as the static path answers it, or a stream (by
 //! known length, or chunked, RFC 9112 7.1), and logged once answered (`access_log.rs`).
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -28,7 +28,7 @@ pub(super) struct Exchange {
     /// A body is being read into `body`.
     collect: bool,
     /// The client's address, for the access log.
-    peer: Ipv4Addr,
+    peer: IpAddr,
 }
 
 impl Default for Exchange {
@@ -37,7 +37,7 @@ impl Default for Exchange {
             head: Vec::new(),
             body: Vec::new(),
             collect: false,
-            peer: Ipv4Addr::UNSPECIFIED,
+            peer: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         }
     }
 }
@@ -150,7 +150,7 @@ fn reason(code: u16) -> &'static str {
 impl Session {
     /// A request head for a handler was parsed (`head_len` bytes of `inbuf`): keep it,
     /// read its body into the exchange, and say "100 Continue" if the client waits for it.
-    pub(super) fn begin_exchange(&mut self, head_len: usize, p: &Parsed, peer: Ipv4Addr) {
+    pub(super) fn begin_exchange(&mut self, head_len: usize, p: &Parsed, peer: IpAddr) {
         let x = self.exchange.get_or_insert_with(Box::default);
         x.peer = peer;
         x.head.clear();

@@ -616,7 +616,7 @@ impl Session {
             log.push(access_log::Record::parsed(&req, conn, date, status, bytes));
         }
         if let Some(p) = r.as_ref().ok().filter(|p| p.handler.is_some()) {
-            self.begin_exchange(n, p, *conn.tuple().remote.ip());
+            self.begin_exchange(n, p, conn.tuple().remote().ip());
         }
         self.inbuf.drain(..n);
         self.head_since = now; // for a pipelined request already in `inbuf`

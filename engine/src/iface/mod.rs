@@ -13,7 +13,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 mod v6;
-pub use v6::OurAddr6;
+pub use v6::{Meta6, OurAddr6, TcpIn6};
 
 use crate::frame::{self, Ip};
 use crate::icmp_out::{IcmpLimitConfig, IcmpOut};
@@ -28,6 +28,19 @@ use crate::wire::{be16, checksum, WireError};
 
 /// IP protocol number of UDP.
 const PROTO_UDP: u8 = 17;
+
+/// The flow label key derived from the interface's seed.
+fn flow_key(seed: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&seed.to_le_bytes());
+    k[8..].copy_from_slice(
+        &seed
+            .rotate_left(32)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .to_le_bytes(),
+    );
+    k
+}
 
 /// An address of the engine.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -62,6 +75,19 @@ pub enum Action {
         /// The segment's sequence number (checked against what is in flight).
         seq: crate::tcp::SeqNum,
         /// The MTU the router reports.
+        mtu: u16,
+    },
+    /// A TCP segment for one of our IPv6 addresses, parsed: hand it to the host, or answer
+    /// it with `Iface::reset6` (in place) when nothing takes it.
+    Tcp6(TcpIn6),
+    /// ICMPv6 packet too big (RFC 8201) for a TCP segment we sent: the connection `tuple`
+    /// should call `Conn::on_path_mtu(seq, mtu)`. Release the frame.
+    PathMtu6 {
+        /// The connection the segment belonged to.
+        tuple: crate::tcp::FourTuple6,
+        /// The segment's sequence number (checked against what is in flight).
+        seq: crate::tcp::SeqNum,
+        /// The MTU the router reports (saturated to 16 bits: jumbograms are not ours).
         mtu: u16,
     },
     /// A neighbour advertisement (RFC 4861 7.2.5) telling where IPv6 neighbour `ip` is:
@@ -128,6 +154,8 @@ pub struct Iface {
     rx_vlan: Option<u16>,
     /// ICMP error rate limits and IPv4 IDs of what leaves without a connection.
     icmp: IcmpOut,
+    /// Keys the IPv6 flow labels of what leaves without a connection (`v6.rs`).
+    flow_key: [u8; 16],
     /// The time of the frames being handled (`set_now`).
     now: Instant,
 }
@@ -146,6 +174,9 @@ impl Iface {
                 IcmpLimitConfig::default(),
                 u64::from_le_bytes([0, 0, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]]),
             ),
+            flow_key: flow_key(u64::from_le_bytes([
+                0, 0, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
+            ])),
             now: Instant::ZERO,
         }
     }
@@ -154,6 +185,7 @@ impl Iface {
     /// takes it from its secrets; without it they are derived from the link address).
     pub fn set_seed(&mut self, seed: u64) {
         self.icmp = IcmpOut::new(IcmpLimitConfig::default(), seed);
+        self.flow_key = flow_key(seed);
     }
 
     /// The time of the frames about to be handled (the rate limits read it).

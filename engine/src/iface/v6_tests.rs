@@ -307,3 +307,155 @@ fn spoofed_sources_and_malformed_packets_are_counted() {
     assert!(i.malformed[WireError::BadChecksum.index()] >= 1);
     let _ = icmpv6::HEADER_LEN;
 }
+
+#[test]
+fn a_unicast_solicitation_is_answered_as_linux_does_without_override_or_option() {
+    // nmap's NS probe, and neighbour unreachability detection: sent to our address.
+    let mut i = iface(false);
+    let f = ndp_frame(
+        PEER,
+        US,
+        &NdpRepr::NeighborSolicit {
+            target: US,
+            source_lladdr: Some(PEER_MAC),
+        },
+    );
+    let (a, out) = run(&mut i, &f);
+    assert!(matches!(a, Action::Transmit(_)), "{a:?}");
+    let (ip, na) = parse_ndp(&out);
+    assert_eq!((ip.src, ip.dst), (US, PEER));
+    assert_eq!(
+        na,
+        NdpRepr::NeighborAdvert {
+            router: false,
+            solicited: true,
+            override_: false,
+            target: US,
+            target_lladdr: None,
+        },
+        "Linux's ndisc_recv_ns: override and the option only for a multicast solicitation"
+    );
+}
+
+fn udp(dst: Ipv6Addr, port: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::new();
+    PacketBuilder::ethernet2(PEER_MAC, OUR_MAC)
+        .ipv6(PEER.octets(), dst.octets(), 64)
+        .udp(40000, port)
+        .write(&mut f, payload)
+        .unwrap();
+    f
+}
+
+#[test]
+fn udp_to_an_owned_address_gets_port_unreachable_quoting_the_datagram() {
+    let mut i = iface(false);
+    let f = udp(US, 33434, b"nmap U1 probe");
+    let (a, out) = run(&mut i, &f);
+    assert!(matches!(a, Action::Transmit(_)), "{a:?}");
+    let p = SlicedPacket::from_ethernet(&out).unwrap();
+    let Some(etherparse::NetSlice::Ipv6(ip)) = &p.net else {
+        panic!("IPv6")
+    };
+    let h = ip.header();
+    assert_eq!((h.source_addr(), h.destination_addr()), (US, PEER));
+    assert_eq!(h.hop_limit(), 64);
+    assert_ne!(
+        h.flow_label().value(),
+        0,
+        "an automatic flow label, as Linux's"
+    );
+    let Some(TransportSlice::Icmpv6(m)) = &p.transport else {
+        panic!("ICMPv6")
+    };
+    assert_eq!(
+        m.icmp_type(),
+        etherparse::Icmpv6Type::DestinationUnreachable(
+            etherparse::icmpv6::DestUnreachableCode::Port
+        )
+    );
+    let sum = m
+        .icmp_type()
+        .calc_checksum(h.source(), h.destination(), m.payload());
+    assert_eq!(sum.unwrap(), m.checksum(), "ICMPv6 checksum");
+    assert_eq!(
+        m.payload(),
+        &f[14..],
+        "the whole datagram quoted (it fits in 1280)"
+    );
+    assert_eq!(i.counters.icmp_unreachable_sent, 1);
+    // A bad or zero checksum: dropped silently (RFC 8200 8.1; Linux).
+    let mut bad = udp(US, 33434, b"x");
+    let n = bad.len();
+    bad[n - 1] ^= 0xff;
+    assert_eq!(run(&mut i, &bad).0, Action::Drop);
+    let mut zero = udp(US, 33434, b"x");
+    zero[14 + 40 + 6..14 + 40 + 8].copy_from_slice(&[0, 0]);
+    assert_eq!(run(&mut i, &zero).0, Action::Drop);
+    // A shared address's UDP is the kernel's business.
+    assert_eq!(run(&mut i, &udp(SHARED, 53, b"x")).0, Action::Drop);
+    assert_eq!(i.counters.icmp_unreachable_sent, 1);
+}
+
+#[test]
+fn echo_replies_carry_an_automatic_flow_label() {
+    let mut i = iface(false);
+    let (_, out) = run(&mut i, &ping(US, b"abc"));
+    let label = u32::from_be_bytes([0, out[15] & 0x0f, out[16], out[17]]);
+    assert_ne!(label, 0);
+    let (_, again) = run(&mut i, &ping(US, b"abcdef"));
+    assert_eq!(again[15..18], out[15..18], "one flow, one label");
+}
+
+#[test]
+fn a_hop_by_hop_header_not_first_gets_a_parameter_problem_as_from_linux() {
+    // nmap's IE2: hop-by-hop, destination options, routing (type 0, nothing left), then
+    // hop-by-hop again before an echo request. Linux: parameter problem, code 1, pointer
+    // 56 (the routing header's next header field, which named the second hop-by-hop).
+    let echo = [128u8, 0, 0, 0, 0xab, 0xcd, 0, 1];
+    let mut l4 = Vec::new();
+    l4.extend_from_slice(&[60, 0, 1, 4, 0, 0, 0, 0]); // hop-by-hop -> destination options
+    l4.extend_from_slice(&[43, 0, 1, 4, 0, 0, 0, 0]); // destination options -> routing
+    l4.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]); // routing -> hop-by-hop
+    l4.extend_from_slice(&[58, 0, 1, 4, 0, 0, 0, 0]); // hop-by-hop -> ICMPv6
+    l4.extend_from_slice(&echo);
+    let mut f = Vec::new();
+    f.extend_from_slice(&OUR_MAC);
+    f.extend_from_slice(&PEER_MAC);
+    f.extend_from_slice(&[0x86, 0xdd]);
+    f.extend_from_slice(&[0x60, 0x01, 0x23, 0x45]);
+    f.extend_from_slice(&(l4.len() as u16).to_be_bytes());
+    f.extend_from_slice(&[0, 45]);
+    f.extend_from_slice(&PEER.octets());
+    f.extend_from_slice(&US.octets());
+    f.extend_from_slice(&l4);
+    let mut i = iface(false);
+    let (a, out) = run(&mut i, &f);
+    assert!(matches!(a, Action::Transmit(_)), "{a:?}");
+    let p = SlicedPacket::from_ethernet(&out).unwrap();
+    let Some(TransportSlice::Icmpv6(m)) = &p.transport else {
+        panic!("ICMPv6: {p:?}")
+    };
+    assert_eq!(
+        m.icmp_type(),
+        etherparse::Icmpv6Type::ParameterProblem(etherparse::icmpv6::ParameterProblemHeader {
+            code: etherparse::icmpv6::ParameterProblemCode::UnrecognizedNextHeader,
+            pointer: 56,
+        })
+    );
+    let Some(etherparse::NetSlice::Ipv6(ip)) = &p.net else {
+        panic!("IPv6")
+    };
+    let h = ip.header();
+    let sum = m
+        .icmp_type()
+        .calc_checksum(h.source(), h.destination(), m.payload());
+    assert_eq!(sum.unwrap(), m.checksum());
+    assert_eq!(m.payload(), &f[14..], "the packet quoted");
+    assert_eq!(i.counters.icmp6_param_problems, 1);
+    assert_eq!(i.malformed[crate::wire::WireError::ExtHeader.index()], 1);
+    // To a shared address: the kernel's business, nothing sent.
+    let mut g = f.clone();
+    g[38..54].copy_from_slice(&SHARED.octets());
+    assert_eq!(run(&mut i, &g).0, Action::Drop);
+}

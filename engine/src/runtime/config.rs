@@ -100,8 +100,9 @@ impl fmt::Display for Cidr6 {
 }
 
 /// An address of either family with its prefix length, as the command line gives it
-/// (`--ip 192.0.2.10/24 --ip 2001:db8::10/64`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// (`--ip 192.0.2.10/24 --ip 2001:db8::10/64`). Serialized as its address and prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(untagged)]
 pub enum IpCidr {
     /// IPv4.
     V4(Cidr),
@@ -388,6 +389,25 @@ impl EngineConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_address_report_is_its_address_prefix_and_ownership_for_either_family() {
+        let r = |c: &str| {
+            serde_json::to_value(crate::runtime::AddrReport {
+                cidr: c.parse().unwrap(),
+                owned: true,
+            })
+            .unwrap()
+        };
+        assert_eq!(
+            r("2001:db8::10/64"),
+            serde_json::json!({"addr": "2001:db8::10", "prefix": 64, "owned": true})
+        );
+        assert_eq!(
+            r("10.0.0.2/24"),
+            serde_json::json!({"addr": "10.0.0.2", "prefix": 24, "owned": true})
+        );
+    }
 
     #[test]
     fn cidrs_parse_and_print_back() {

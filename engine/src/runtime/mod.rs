@@ -26,7 +26,7 @@ mod report;
 mod user;
 mod v6;
 
-use std::net::SocketAddrV4;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -85,6 +85,12 @@ pub struct Running {
     /// The control channel and the metrics listener (stopped before the workers).
     control: Option<control::Control>,
     metrics: Option<metrics::Metrics>,
+}
+
+/// One of the engine's IPv4 addresses and whether it owns it (the kernel lacks it).
+struct Ours4 {
+    cidr: Cidr,
+    owned: bool,
 }
 
 struct WorkerThread {
@@ -254,20 +260,26 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
 
     let plan6 = v6::Plan6::new(&cfg)?;
     let kernel_addrs = afxdp::ipv4_addresses(iface).unwrap_or_default();
-    let addrs: Vec<AddrReport> = cfg
+    let addrs: Vec<Ours4> = cfg
         .addrs
         .iter()
-        .map(|&cidr| AddrReport {
+        .map(|&cidr| Ours4 {
             cidr,
             owned: !kernel_addrs.iter().any(|(a, _)| *a == cidr.addr),
         })
         .collect();
-    let listen: Vec<SocketAddrV4> = addrs
+    // The responder listens on every address of both families.
+    let all_ips: Vec<IpAddr> = addrs
         .iter()
-        .flat_map(|a| {
+        .map(|a| IpAddr::V4(a.cidr.addr))
+        .chain(plan6.addrs.iter().map(|(c, _)| IpAddr::V6(c.addr)))
+        .collect();
+    let listen: Vec<SocketAddr> = all_ips
+        .iter()
+        .flat_map(|&ip| {
             cfg.listen_ports()
                 .iter()
-                .map(move |&p| SocketAddrV4::new(a.cidr.addr, p))
+                .map(move |&p| SocketAddr::new(ip, p))
         })
         .collect();
     for a in &addrs {
@@ -292,12 +304,12 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
             .collect()
     } else {
         // The responder's ports, then those the applications may listen on.
-        let app = addrs
+        let app = all_ips
             .iter()
-            .flat_map(|a| cfg.app_ports.iter().map(move |&p| (a.cidr.addr.into(), p)));
+            .flat_map(|&ip| cfg.app_ports.iter().map(move |&p| (ip, p)));
         listen
             .iter()
-            .map(|a| ((*a.ip()).into(), a.port()))
+            .map(|a| (a.ip(), a.port()))
             .chain(app)
             .collect()
     };
@@ -380,6 +392,12 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
         backlog: cfg.backlog.max(1),
         addrs: cfg.addrs.iter().map(|c| (c.addr, c.prefix)).collect(),
         gateway: cfg.gateway,
+        addrs6: plan6
+            .addrs
+            .iter()
+            .map(|(c, _)| (c.addr, c.prefix))
+            .collect(),
+        gateway6: cfg.gateway6,
         local_ports: cfg.local_ports,
         workers: queues.len() as u16,
         app_ports: Some(cfg.app_ports.clone()),
@@ -431,7 +449,17 @@ fn start(cfg: EngineConfig) -> Result<Running, StartError> {
         steering,
         stop: stop.clone(),
         iface: iface.to_string(),
-        addrs,
+        addrs: addrs
+            .iter()
+            .map(|a| AddrReport {
+                cidr: IpCidr::V4(a.cidr),
+                owned: a.owned,
+            })
+            .chain(plan6.addrs.iter().map(|&(c, owned)| AddrReport {
+                cidr: IpCidr::V6(c),
+                owned,
+            }))
+            .collect(),
         xdp_mode: xdp_mode.clone(),
         started: Instant::now(),
         control,

@@ -9,14 +9,14 @@ use crate::afxdp::GrantedMode;
 use crate::stats::{self, Counters};
 use crate::worker::WorkerSummary;
 
-use super::config::Cidr;
+use super::config::IpCidr;
 
 /// The whole run: how it was attached, each queue's worker, and what was left at exit.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Report {
     /// The interface the engine ran on.
     pub iface: String,
-    /// The engine's addresses.
+    /// The engine's addresses, IPv4 then IPv6.
     pub addrs: Vec<AddrReport>,
     /// How the steering program was attached.
     pub xdp: XdpReport,
@@ -33,9 +33,9 @@ pub struct Report {
 /// One of the engine's addresses, as the engine held it.
 #[derive(Clone, Copy, Debug, serde::Serialize)]
 pub struct AddrReport {
-    /// The address and prefix.
+    /// The address and prefix, of either family.
     #[serde(flatten)]
-    pub cidr: Cidr,
+    pub cidr: IpCidr,
     /// Owned (the kernel lacks it) or shared with the kernel.
     pub owned: bool,
 }

@@ -2,12 +2,12 @@
 //! half-open connections, and past that answers with SYN cookies (RFC 4987 3.6) so a SYN
 //! flood costs no memory; an ACK carrying a valid cookie creates the connection.
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
-use super::cookie::CookieJar;
+use super::cookie::{CookieJar, CookieOptions};
 use super::isn::IsnGenerator;
 use super::secrets::Secrets;
-use super::{Conn, FourTuple, TcpConfig};
+use super::{Conn, SeqNum, TcpConfig, Tuple, IPV6_EXTRA_HEADER};
 use crate::time::Instant;
 use crate::wire::tcp::{Flags, TcpOptions, TcpRepr};
 
@@ -43,7 +43,7 @@ crate::stats::counter_set! {
 /// backlog of half-open connections is full.
 #[derive(Debug)]
 pub struct Listener {
-    local: SocketAddrV4,
+    local: SocketAddr,
     cfg: TcpConfig,
     backlog: usize,
     half_open: usize,
@@ -55,9 +55,14 @@ pub struct Listener {
 
 impl Listener {
     /// `secrets` key the listener's ISNs and its SYN cookies (each its own key).
-    pub fn new(local: SocketAddrV4, cfg: TcpConfig, backlog: usize, secrets: &Secrets) -> Listener {
+    pub fn new(
+        local: impl Into<SocketAddr>,
+        cfg: TcpConfig,
+        backlog: usize,
+        secrets: &Secrets,
+    ) -> Listener {
         Listener {
-            local,
+            local: local.into(),
             cfg,
             backlog,
             half_open: 0,
@@ -68,8 +73,22 @@ impl Listener {
     }
 
     /// The address and port listened on.
-    pub fn local(&self) -> SocketAddrV4 {
+    pub fn local(&self) -> SocketAddr {
         self.local
+    }
+
+    /// The 4-tuple of a segment from `remote`; `None` from the other family.
+    fn tuple(&self, remote: impl Into<SocketAddr>) -> Option<Tuple> {
+        Tuple::new(self.local, remote.into())
+    }
+
+    /// The MSS this listener announces: MTU - 40 over IPv4, MTU - 60 over IPv6.
+    fn our_mss(&self) -> u16 {
+        if self.local.is_ipv6() {
+            self.cfg.mss.saturating_sub(IPV6_EXTRA_HEADER).max(64)
+        } else {
+            self.cfg.mss
+        }
     }
 
     /// Half-open connections counted against the backlog.
@@ -83,31 +102,42 @@ impl Listener {
     }
 
     /// A SYN (without ACK) for this listener from `remote`.
-    pub fn on_syn(&mut self, now: Instant, remote: SocketAddrV4, syn: &TcpRepr) -> SynVerdict {
+    pub fn on_syn(
+        &mut self,
+        now: Instant,
+        remote: impl Into<SocketAddr>,
+        syn: &TcpRepr,
+    ) -> SynVerdict {
         self.stats.syns += 1;
-        if syn.flags.rst() || syn.flags.fin() || syn.flags.ack() || !syn.flags.syn() {
+        let tuple = self.tuple(remote);
+        let Some(tuple) = tuple.filter(|_| {
+            !(syn.flags.rst() || syn.flags.fin() || syn.flags.ack() || !syn.flags.syn())
+        }) else {
             self.stats.ignored += 1;
             return SynVerdict::Ignore;
-        }
-        let tuple = FourTuple {
-            local: self.local,
-            remote,
         };
         if self.half_open < self.backlog {
             self.half_open += 1;
-            let iss = self.isn.isn(&tuple, now);
+            let iss = match &tuple {
+                Tuple::V4(t) => self.isn.isn(t, now),
+                Tuple::V6(t) => self.isn.isn(t, now),
+            };
             return SynVerdict::Accept(Box::new(Conn::accept(&self.cfg, tuple, syn, iss, now)));
         }
         self.stats.cookies_sent += 1;
         SynVerdict::Cookie(self.cookie_syn_ack(now, &tuple, syn))
     }
 
-    fn cookie_syn_ack(&self, now: Instant, tuple: &FourTuple, syn: &TcpRepr) -> TcpRepr {
+    fn cookie_syn_ack(&self, now: Instant, tuple: &Tuple, syn: &TcpRepr) -> TcpRepr {
         let o = &syn.options;
-        let peer_mss = o.mss.unwrap_or(536).min(self.cfg.mss);
-        let iss = self.cookies.encode(tuple, syn.seq, peer_mss, now);
+        let mss = self.our_mss();
+        let peer_mss = o.mss.unwrap_or(536).min(mss);
+        let iss = match tuple {
+            Tuple::V4(t) => self.cookies.encode(t, syn.seq, peer_mss, now),
+            Tuple::V6(t) => self.cookies.encode(t, syn.seq, peer_mss, now),
+        };
         let mut opts = TcpOptions {
-            mss: Some(self.cfg.mss),
+            mss: Some(mss),
             ..TcpOptions::default()
         };
         // Window scale and SACK survive only inside the timestamp (Linux does the same).
@@ -121,8 +151,8 @@ impl Listener {
             opts.sack_permitted = sack;
         }
         TcpRepr {
-            src_port: tuple.local.port(),
-            dst_port: tuple.remote.port(),
+            src_port: tuple.local_port(),
+            dst_port: tuple.remote_port(),
             seq: iss,
             ack: syn.seq + 1,
             flags: Flags::SYN | Flags::ACK,
@@ -133,22 +163,33 @@ impl Listener {
         }
     }
 
+    fn decode_cookie(
+        &self,
+        tuple: &Tuple,
+        ack: SeqNum,
+        seq: SeqNum,
+        ecr: Option<u32>,
+        now: Instant,
+    ) -> Option<CookieOptions> {
+        match tuple {
+            Tuple::V4(t) => self.cookies.decode(t, ack, seq, ecr, now),
+            Tuple::V6(t) => self.cookies.decode(t, ack, seq, ecr, now),
+        }
+    }
+
     /// An ACK (no SYN, no RST) for this listener that matched no connection: if it
     /// carries a valid cookie, the connection it completes; otherwise `None` (the caller
     /// answers with a reset).
     pub fn on_ack(
         &mut self,
         now: Instant,
-        remote: SocketAddrV4,
+        remote: impl Into<SocketAddr>,
         seg: &TcpRepr,
         payload: &[u8],
     ) -> Option<Conn> {
-        let tuple = FourTuple {
-            local: self.local,
-            remote,
-        };
+        let tuple = self.tuple(remote)?;
         let ecr = seg.options.timestamps.map(|(_, ecr)| ecr);
-        match self.cookies.decode(&tuple, seg.ack, seg.seq, ecr, now) {
+        match self.decode_cookie(&tuple, seg.ack, seg.seq, ecr, now) {
             Some(opts) => {
                 self.stats.cookies_accepted += 1;
                 let mut c = Conn::from_cookie(&self.cfg, tuple, seg, opts, now);
@@ -168,9 +209,9 @@ impl Listener {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tcp::{SeqNum, State};
+    use crate::tcp::State;
     use crate::wire::tcp::TcpOptions;
-    use std::net::Ipv4Addr;
+    use std::net::{Ipv4Addr, SocketAddrV4};
 
     const LOCAL: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80);
 

@@ -22,7 +22,7 @@ pub(crate) mod recovery;
 pub(crate) mod rtt;
 pub(crate) mod secrets;
 pub(crate) mod siphash;
-mod tuple6; // the IPv6 4-tuple (socket table keys, ISNs, SYN cookies)
+mod tuple6; // the IPv6 4-tuple, and the 4-tuple of either family
 
 /// Sequence numbers live with the wire format (`wire::seq`); TCP uses them everywhere.
 pub use crate::wire::seq::SeqNum;
@@ -30,7 +30,7 @@ pub use config::{Ecn, Keepalive, TcpConfig, LINUX_RMEM_MAX};
 pub use conn::{CloseReason, Conn, ConnInfo, ConnStats, FourTuple, Limit, State};
 pub use listener::{Listener, ListenerStats, SynVerdict};
 pub use secrets::Secrets;
-pub use tuple6::FourTuple6;
+pub use tuple6::{FourTuple6, Tuple, IPV6_EXTRA_HEADER};
 
 #[cfg(test)]
 mod tests;

@@ -37,6 +37,7 @@ pub struct Secrets {
     port_start: u32,
     ip_id: IsnKey,
     icmp_seed: u64,
+    flow_label: IsnKey,
 }
 
 const LISTENER_ISN: &[u8] = b"fastpath tcp listener isn";
@@ -45,6 +46,7 @@ const CLIENT_ISN: &[u8] = b"fastpath tcp client isn";
 const PORT_START: &[u8] = b"fastpath tcp ephemeral port start";
 const IP_ID: &[u8] = b"fastpath ip id start";
 const ICMP_SEED: &[u8] = b"fastpath icmp limits seed";
+const FLOW_LABEL: &[u8] = b"fastpath ipv6 flow label";
 
 impl Secrets {
     /// Derives every key from one 32-byte random master.
@@ -56,6 +58,7 @@ impl Secrets {
             port_start: block(&master, PORT_START, 0) as u32,
             ip_id: IsnKey(subkey(&master, IP_ID)),
             icmp_seed: block(&master, ICMP_SEED, 0),
+            flow_label: IsnKey(subkey(&master, FLOW_LABEL)),
         }
     }
 
@@ -92,6 +95,15 @@ impl Secrets {
     /// scan). Keyed per 4-tuple under a key of its own.
     pub fn ip_id_start(&self, tuple: &super::FourTuple) -> u16 {
         super::siphash::siphash24(&self.ip_id.0, &super::isn::tuple_bytes(tuple)) as u16
+    }
+}
+
+impl Secrets {
+    /// The flow label of an IPv6 connection's packets (RFC 6437; Linux's automatic flow
+    /// labels hash the flow): keyed, so that no one off the path predicts it.
+    pub fn flow_label(&self, t: &super::FourTuple6) -> u32 {
+        let ports = u32::from(t.local_port) << 16 | u32::from(t.remote_port);
+        crate::frame::flow_label(&self.flow_label.0, t.local, t.remote, ports)
     }
 }
 

@@ -224,6 +224,14 @@ impl Ipv6Repr {
     }
 }
 
+/// Writes flow label `label` (its low 20 bits, RFC 6437) into the IPv6 header at the start
+/// of `b`, keeping the version and traffic class.
+pub fn set_flow_label(b: &mut [u8], label: u32) {
+    let first = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    let first = (first & !0x000F_FFFF) | (label & 0x000F_FFFF);
+    b[..4].copy_from_slice(&first.to_be_bytes());
+}
+
 /// RFC 4291 2.7.1: the solicited-node multicast address of `a`, ff02::1:ffXX:XXXX with the
 /// low 24 bits of `a`.
 pub fn solicited_node(a: Ipv6Addr) -> Ipv6Addr {

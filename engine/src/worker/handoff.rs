@@ -8,12 +8,10 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
-use super::tx::DevTx;
 use super::Worker;
 use crate::afxdp::Waker;
 use crate::host::LoopSegment;
 use crate::io::Device;
-use crate::tcp::{FourTuple, SeqNum};
 use crate::time::Instant;
 
 /// Tells workers to stop, and how long in-flight responses may then take to finish.
@@ -131,25 +129,6 @@ impl<D: Device> Worker<D> {
                     h.wakers[w].wake();
                 }
             }
-        }
-    }
-
-    /// ICMP said a segment of `tuple` was too big for the path: the connection's MSS.
-    pub(super) fn path_mtu(&mut self, now: Instant, tuple: &FourTuple, seq: SeqNum, mtu: u16) {
-        let Worker {
-            dev,
-            iface,
-            host,
-            pcap,
-            ..
-        } = self;
-        if let Some(h) = host {
-            let mut tx = DevTx {
-                dev,
-                pcap,
-                counters: &mut iface.counters,
-            };
-            h.on_path_mtu(now, tuple, seq, mtu, &mut tx);
         }
     }
 

@@ -276,7 +276,7 @@ fn a_worker_answers_an_operator_between_turns_from_its_own_state() {
     assert_eq!(conns.len(), 1);
     let c = &conns[0];
     assert_eq!((c.info.state, c.role), ("established", "server"));
-    assert_eq!(*c.info.remote.ip(), CLIENT);
+    assert_eq!(c.info.remote.ip(), CLIENT);
     assert!(c.info.bytes_sent > 0 && c.info.bytes_received > 0);
 
     let pending = asker.send(Query::Gauges).unwrap();

@@ -187,9 +187,33 @@ impl<D: Device> Worker<D> {
                     self.tell_peers(&buf[..len]);
                 }
             }
-            Action::PathMtu { tuple, seq, mtu } => self.path_mtu(now, &tuple, seq, mtu),
+            Action::Tcp6(t) => {
+                self.payload.clear();
+                self.payload
+                    .extend_from_slice(&buf[t.payload.0..t.payload.1]);
+                match self.segment6(now, &t) {
+                    Disposition::Reset => {
+                        if let Action::Transmit(n) = self.iface.reset6(buf, &t) {
+                            self.send_copy(&buf[..n]);
+                        }
+                    }
+                    Disposition::Forward(_) if from_peer => {
+                        self.iface.counters.handoff_dropped += 1
+                    }
+                    Disposition::Forward(w) => self.forward_bytes(w, buf[..len].to_vec()),
+                    Disposition::Done | Disposition::Dropped => {}
+                }
+            }
+            Action::PathMtu { tuple, seq, mtu } => self.path_mtu(now, tuple.into(), seq, mtu),
+            Action::PathMtu6 { tuple, seq, mtu } => self.path_mtu(now, tuple.into(), seq, mtu),
+            Action::Neighbor6 { ip, mac } => {
+                self.neighbor6(now, ip, mac);
+                if !from_peer {
+                    self.tell_peers(&buf[..len]);
+                }
+            }
             Action::DadConflict(addr) => self.dad_conflict(addr),
-            Action::Neighbor6 { .. } | Action::Drop => {}
+            Action::Drop => {}
         }
     }
 }

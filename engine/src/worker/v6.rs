@@ -5,6 +5,10 @@
 //! [`Addrs6`], which every worker reads once per turn (one atomic load when nothing
 //! changed) and applies to its own `Iface`; the runtime waits on it before it declares
 //! the engine started, and fails the start on a duplicate.
+//!
+//! Also here: what the loop does with the `Iface`'s IPv6 actions (TCP segments for the
+//! host, packet-too-big for a connection, neighbour advertisements for the host's
+//! resolver, shared with the other workers as ARP replies are).
 
 use std::net::Ipv6Addr;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -12,10 +16,13 @@ use std::sync::Arc;
 
 use super::tx::DevTx;
 use super::Worker;
-use crate::host::Tx;
+use crate::host::{Disposition, Tx};
+use crate::iface::{Action, TcpIn6};
 use crate::io::Device;
 use crate::neighbor::dad::{Dad, DadEvent};
+use crate::tcp::{SeqNum, Tuple};
 use crate::time::Instant;
+use crate::wire::ethernet::MacAddr;
 use crate::wire::icmpv6::{NdpRepr, NDP_HOP_LIMIT};
 use crate::wire::ipv6::solicited_node;
 
@@ -67,9 +74,10 @@ impl Addrs6 {
 
     /// Whether every address is decided (unique or duplicate).
     pub fn decided(&self) -> bool {
-        self.states()
+        // Read by every worker each turn until true: no allocation.
+        self.states
             .iter()
-            .all(|(_, s)| *s != AddrState::Tentative)
+            .all(|(_, s)| AddrState::from_u8(s.load(Ordering::Acquire)) != AddrState::Tentative)
     }
 
     /// Moves tentative `addr` to `to`; false if it was already decided (the first
@@ -167,6 +175,103 @@ impl<D: Device> Worker<D> {
         if let Some(v6) = &self.v6 {
             v6.shared.decide(addr, AddrState::Duplicate);
         }
+    }
+
+    /// An IPv6 action of the `Iface` for frame `f` (received here); returns what to do
+    /// with the frame.
+    pub(super) fn v6_frame(&mut self, now: Instant, a: Action, f: &mut D::Frame) -> Action {
+        match a {
+            Action::Tcp6(t) => {
+                self.payload.clear();
+                self.payload
+                    .extend_from_slice(&self.dev.data(f)[t.payload.0..t.payload.1]);
+                match self.segment6(now, &t) {
+                    Disposition::Done | Disposition::Dropped => Action::Drop,
+                    Disposition::Reset => self.iface.reset6(self.dev.buf_mut(f), &t),
+                    Disposition::Forward(w) => {
+                        self.forward(w, f);
+                        Action::Drop
+                    }
+                }
+            }
+            Action::PathMtu6 { tuple, seq, mtu } => {
+                self.path_mtu(now, tuple.into(), seq, mtu);
+                Action::Drop
+            }
+            Action::Neighbor6 { ip, mac } => {
+                self.neighbor6(now, ip, mac);
+                // Every worker resolves next hops for its own connections: tell the others.
+                let bytes = self.dev.data(f).to_vec();
+                self.tell_peers(&bytes);
+                Action::Drop
+            }
+            a => a,
+        }
+    }
+
+    /// An IPv6 TCP segment whose payload is in `self.payload`.
+    pub(super) fn segment6(&mut self, now: Instant, t: &TcpIn6) -> Disposition {
+        let Worker {
+            dev,
+            iface,
+            host,
+            pcap,
+            payload,
+            ..
+        } = self;
+        let Some(h) = host else {
+            return Disposition::Reset;
+        };
+        let mut tx = DevTx {
+            dev,
+            pcap,
+            counters: &mut iface.counters,
+        };
+        h.on_segment6(now, &t.meta, &t.repr, payload, &mut tx)
+    }
+
+    /// ICMP "fragmentation needed" or ICMPv6 "packet too big" for connection `tuple`.
+    pub(super) fn path_mtu(&mut self, now: Instant, tuple: Tuple, seq: SeqNum, mtu: u16) {
+        let Worker {
+            dev,
+            iface,
+            host,
+            pcap,
+            ..
+        } = self;
+        if let Some(h) = host {
+            let mut tx = DevTx {
+                dev,
+                pcap,
+                counters: &mut iface.counters,
+            };
+            h.on_path_mtu(now, tuple, seq, mtu, &mut tx);
+        }
+    }
+
+    /// IPv6 neighbour `ip` is at `mac`: the host's resolver learns it.
+    pub(super) fn neighbor6(&mut self, now: Instant, ip: Ipv6Addr, mac: MacAddr) {
+        let Worker {
+            dev,
+            iface,
+            host,
+            pcap,
+            ..
+        } = self;
+        if let Some(h) = host {
+            let mut tx = DevTx {
+                dev,
+                pcap,
+                counters: &mut iface.counters,
+            };
+            h.on_neighbor6(now, ip, mac, &mut tx);
+        }
+    }
+
+    /// Duplicate address detection is still under way: the application does not start
+    /// yet (what it sent from a tentative address would get no answer: RFC 4862 5.4).
+    pub(super) fn v6_pending(&self) -> bool {
+        self.v6.as_ref().is_some_and(|v6| !v6.shared.decided())
     }
 
     /// When the prober next has something to do.

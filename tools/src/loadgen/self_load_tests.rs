@@ -1,7 +1,7 @@
 //! Self-load through the engine's workers, in virtual time: the load generator and
 //! the loopback fast path under real workers (`fastpath_engine::testing`).
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,12 +15,9 @@ use super::{LoadApp, LoadConfig, LoadReport, Progress};
 
 const MAC: MacAddr = [2, 0, 0, 0, 0, 2];
 const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const US6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10);
 
-fn load(
-    target: SocketAddrV4,
-    connections: usize,
-    close: bool,
-) -> (LoadApp, Arc<Mutex<LoadReport>>) {
+fn load(target: SocketAddr, connections: usize, close: bool) -> (LoadApp, Arc<Mutex<LoadReport>>) {
     let out = Arc::new(Mutex::new(LoadReport::default()));
     let app = LoadApp::new(
         LoadConfig {
@@ -46,11 +43,15 @@ fn load(
 fn self_load(
     workers: u16,
     inbox_depth: usize,
-    target: SocketAddrV4,
+    target: impl Into<SocketAddr>,
     close: bool,
 ) -> (Sim, LoadReport) {
+    let target = target.into();
     let mut spec = EngineSpec::server(US, MAC);
     spec.loop_depth = inbox_depth;
+    if target.is_ipv6() {
+        spec.addrs6 = vec![(US6, 64)];
+    }
     let devices: Vec<_> = (0..workers)
         .map(|_| link(LinkConfig::default()).0)
         .collect();
@@ -144,6 +145,24 @@ fn connection_per_request_to_127_0_0_1() {
     assert!(r.connects > 4000, "{} connects", r.connects);
     assert_eq!(counted(&mut e).tx_frames, 0);
     assert_eq!((e.connections(), e.tables[0].len()), (0, 0));
+}
+
+#[test]
+fn self_load_over_ipv6_to_the_own_address_and_to_ipv6_localhost() {
+    for target in [US6, Ipv6Addr::LOCALHOST] {
+        let (mut e, r) = self_load(2, 4096, SocketAddr::from((target, 80)), false);
+        assert!(r.requests > 1000, "{target}: {}", r.render());
+        assert_eq!(r.error_count(), 0, "{target}: {}", r.render());
+        let c = counted(&mut e);
+        // The owned IPv6 address's duplicate address detection probe is the only frame.
+        assert_eq!(
+            c.tx_frames, c.dad_probes,
+            "{target}: no segment for the NIC"
+        );
+        let answered: u64 = (0..2).map(|w| host_stats(&e, w).http.responses_2xx).sum();
+        assert!(answered >= r.requests, "{target}");
+        assert_eq!((e.connections(), e.tables[0].len()), (0, 0), "{target}");
+    }
 }
 
 #[test]

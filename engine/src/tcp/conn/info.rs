@@ -1,7 +1,7 @@
 //! A read-only view of one connection for operators (`fastpath ss`), in the terms of
 //! Linux's `struct tcp_info` where one exists. Reading it changes nothing.
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use super::recovery::CaState;
 use super::{Conn, State};
@@ -30,9 +30,9 @@ pub struct ConnInfo {
     /// `ss`'s state name: "established", "syn-recv", "time-wait", ...
     pub state: &'static str,
     /// Our address and port.
-    pub local: SocketAddrV4,
+    pub local: SocketAddr,
     /// The peer's address and port.
-    pub remote: SocketAddrV4,
+    pub remote: SocketAddr,
     /// Bytes the peer sent that the application has not read (`ss` Recv-Q).
     pub recv_q: u32,
     /// Bytes written and not yet acknowledged (`ss` Send-Q).
@@ -143,8 +143,8 @@ impl Conn {
         let srtt = self.rtt.srtt();
         ConnInfo {
             state: self.state.ss_name(),
-            local: self.tuple.local,
-            remote: self.tuple.remote,
+            local: self.tuple.local(),
+            remote: self.tuple.remote(),
             recv_q: self.recv_buf.readable() as u32,
             send_q: self.send_buf.len() as u32,
             unsent,

@@ -278,8 +278,8 @@ impl Conn {
 
     fn queue_rst(&mut self, seq: SeqNum) {
         self.pending_rst = Some(TcpRepr {
-            src_port: self.tuple.local.port(),
-            dst_port: self.tuple.remote.port(),
+            src_port: self.tuple.local_port(),
+            dst_port: self.tuple.remote_port(),
             seq,
             flags: Flags::RST,
             ..TcpRepr::default()

@@ -2,11 +2,13 @@
 //!
 //! Split by phase: `input.rs` is what arriving segments do (RFC 9293 3.10.7), `output.rs`
 //! what leaves and when (segmentation, retransmission, ACK policy), `timers.rs` the
-//! deadlines. This file holds the state and the application's side.
+//! deadlines, `pmtu.rs` the path MTU. This file holds the state and the application's
+//! side.
 
 mod info;
 mod input;
 mod output;
+mod pmtu;
 mod recovery;
 mod timers;
 
@@ -25,6 +27,7 @@ use super::recovery::rack::Rack;
 use super::recovery::rate::Rate;
 use super::recovery::sent::SentQueue;
 use super::rtt::RttEstimator;
+use super::tuple6::{Tuple, IPV6_EXTRA_HEADER};
 use super::SeqNum;
 use crate::time::Instant;
 use crate::wire::tcp::TcpRepr;
@@ -158,8 +161,9 @@ pub(crate) struct Timestamps {
 /// A TCP connection. See the module docs.
 #[derive(Debug)]
 pub struct Conn {
+    /// The connection's settings; for IPv6 `mss` is already 20 less (MTU - 60).
     cfg: TcpConfig,
-    tuple: FourTuple,
+    tuple: Tuple,
     state: State,
     close_reason: Option<CloseReason>,
     /// What the connection counted.
@@ -291,7 +295,14 @@ pub struct Conn {
 }
 
 impl Conn {
-    fn new(cfg: &TcpConfig, tuple: FourTuple, iss: SeqNum, state: State, now: Instant) -> Conn {
+    fn new(cfg: &TcpConfig, tuple: Tuple, iss: SeqNum, state: State, now: Instant) -> Conn {
+        let mut cfg = *cfg;
+        if tuple.is_v6() {
+            // RFC 9293 3.7.1: MSS = MTU - 60 over IPv6 (its header is 20 bytes longer):
+            // the MSS we announce and the most we send both shrink.
+            cfg.mss = cfg.mss.saturating_sub(IPV6_EXTRA_HEADER).max(64);
+        }
+        let cfg = &cfg;
         let mss = cfg.mss as u32;
         Conn {
             cfg: *cfg,
@@ -373,19 +384,19 @@ impl Conn {
     }
 
     /// Active open: a connection in SYN_SENT whose SYN leaves at the next `poll_transmit`.
-    pub fn connect(cfg: &TcpConfig, tuple: FourTuple, iss: SeqNum, now: Instant) -> Conn {
-        Conn::new(cfg, tuple, iss, State::SynSent, now)
+    pub fn connect(cfg: &TcpConfig, tuple: impl Into<Tuple>, iss: SeqNum, now: Instant) -> Conn {
+        Conn::new(cfg, tuple.into(), iss, State::SynSent, now)
     }
 
     /// Passive open from a SYN a listener accepted: SYN_RECEIVED, SYN-ACK pending.
     pub fn accept(
         cfg: &TcpConfig,
-        tuple: FourTuple,
+        tuple: impl Into<Tuple>,
         syn: &TcpRepr,
         iss: SeqNum,
         now: Instant,
     ) -> Conn {
-        let mut c = Conn::new(cfg, tuple, iss, State::SynReceived, now);
+        let mut c = Conn::new(cfg, tuple.into(), iss, State::SynReceived, now);
         c.irs = syn.seq;
         c.rcv_nxt = syn.seq + 1;
         c.rcv_adv = c.rcv_nxt;
@@ -405,13 +416,13 @@ impl Conn {
     /// the handshake's facts come from the cookie, not from memory.
     pub fn from_cookie(
         cfg: &TcpConfig,
-        tuple: FourTuple,
+        tuple: impl Into<Tuple>,
         ack: &TcpRepr,
         opts: crate::tcp::cookie::CookieOptions,
         now: Instant,
     ) -> Conn {
         let iss = ack.ack - 1;
-        let mut c = Conn::new(cfg, tuple, iss, State::Established, now);
+        let mut c = Conn::new(cfg, tuple.into(), iss, State::Established, now);
         c.snd_una = ack.ack;
         c.snd_nxt = ack.ack;
         c.snd_max = ack.ack;
@@ -473,7 +484,7 @@ impl Conn {
     }
 
     /// The connection's addresses and ports.
-    pub fn tuple(&self) -> FourTuple {
+    pub fn tuple(&self) -> Tuple {
         self.tuple
     }
 
@@ -623,47 +634,14 @@ impl Conn {
     pub fn abort(&mut self) {
         if self.state.synchronized() || self.state == State::SynReceived {
             self.pending_rst = Some(TcpRepr {
-                src_port: self.tuple.local.port(),
-                dst_port: self.tuple.remote.port(),
+                src_port: self.tuple.local_port(),
+                dst_port: self.tuple.remote_port(),
                 seq: self.snd_nxt,
                 flags: crate::wire::tcp::Flags::RST,
                 ..TcpRepr::default()
             });
         }
         self.set_closed(CloseReason::Aborted);
-    }
-
-    /// ICMP "fragmentation needed" (RFC 1191) for the segment starting at `seq`: lower the
-    /// segment size to fit `mtu` and resend what is outstanding in the smaller size, with
-    /// no congestion response (the loss was not congestion; Linux `tcp_simple_retransmit`).
-    /// Ignored unless `seq` is data we sent and is unacknowledged (RFC 5927 4.1: a blind
-    /// attacker must guess it), or the MTU would not lower the segment size. An MTU below
-    /// Linux's floor (552) is taken as 552. Returns whether the segment size changed.
-    pub fn on_path_mtu(&mut self, seq: SeqNum, mtu: u16) -> bool {
-        if !self.state.synchronized() || seq < self.snd_una || seq >= self.snd_max {
-            self.stats.pmtu_ignored += 1;
-            return false;
-        }
-        let ts = if self.ts.is_some() { 12 } else { 0 };
-        let mss = (mtu.max(MIN_PMTU) as u32).saturating_sub(40 + ts);
-        if mss >= self.send_mss {
-            self.stats.pmtu_ignored += 1;
-            return false;
-        }
-        self.send_mss = mss;
-        self.cc.set_mss(mss);
-        // Linux tcp_simple_retransmit: what is out was too large and is resent in the new
-        // size, with no congestion response and nothing to undo.
-        self.sent.mark_all_lost();
-        if self.ca != CaState::Loss {
-            self.ca = CaState::Loss;
-            self.high_seq = self.snd_max;
-            self.undo = None;
-            self.frto = Frto::Off;
-        }
-        self.timed = None;
-        self.stats.pmtu_updates += 1;
-        true
     }
 
     /// Memory this connection holds: the struct plus its buffers' heap (each held only
@@ -799,9 +777,6 @@ impl Conn {
 /// The TSval clock of the connection whose ISS is `iss`. The SYN cookie path uses it for
 /// the cookie SYN-ACK too, so the connection it creates never sends a TSval below the one
 /// the peer already saw (which the peer's PAWS would reject).
-/// Linux `ip_rt_min_pmtu`: a path MTU below this is not believed.
-const MIN_PMTU: u16 = 552;
-
 pub(crate) fn ts_clock(iss: SeqNum, now: Instant) -> u32 {
     iss.0
         .rotate_left(13)

@@ -60,8 +60,8 @@ impl Conn {
 
     fn base_repr(&self, seq: SeqNum, flags: Flags) -> TcpRepr {
         TcpRepr {
-            src_port: self.tuple.local.port(),
-            dst_port: self.tuple.remote.port(),
+            src_port: self.tuple.local_port(),
+            dst_port: self.tuple.remote_port(),
             seq,
             flags,
             ..TcpRepr::default()
