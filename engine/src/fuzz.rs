@@ -49,9 +49,14 @@ pub fn wire_frame(data: &[u8]) {
 
 /// An IPv6 packet (no Ethernet header): the extension header walk, then ICMPv6 (echo,
 /// packet too big, neighbour discovery) and TCP over the IPv6 pseudo-header. What parses
-/// stays inside the buffer.
+/// stays inside the buffer. Then the per-frame path (also for what does not parse: a
+/// refused extension chain may be answered), and a reset for a TCP segment.
 pub fn ipv6_packet(data: &[u8]) {
     let Ok(p) = ipv6::Packet::new_checked(data) else {
+        if data.len() >= ipv6::HEADER_LEN {
+            let dst = std::net::Ipv6Addr::from(<[u8; 16]>::try_from(&data[24..40]).unwrap());
+            ipv6_frame_path(data, dst);
+        }
         return;
     };
     assert!(p.header_len() + p.upper().len() <= data.len());
@@ -75,10 +80,15 @@ pub fn ipv6_packet(data: &[u8]) {
         }
         _ => {}
     }
-    // The per-frame path, with the packet's destination (and one more address) ours:
-    // one usable, one tentative. A reply must fit and parse back as IPv6.
+    ipv6_frame_path(data, p.dst());
+}
+
+/// The per-frame path for IPv6 packet `data`, with `dst` (and one more address) ours: one
+/// usable, one tentative. A reply (or a reset for a TCP segment) must fit and parse back
+/// as IPv6.
+fn ipv6_frame_path(data: &[u8], dst: std::net::Ipv6Addr) {
     let mut iface = Iface::new(OUR_MAC, Vec::new());
-    for (addr, tentative) in [(p.dst(), false), (OUR_IP6, true)] {
+    for (addr, tentative) in [(dst, false), (OUR_IP6, true)] {
         let a = crate::iface::OurAddr6 {
             addr,
             prefix: 64,
@@ -96,7 +106,11 @@ pub fn ipv6_packet(data: &[u8]) {
         ethernet::EtherType::Ipv6,
     );
     buf[14..len].copy_from_slice(&data[..len - 14]);
-    if let Action::Transmit(n) = iface.handle(&mut buf, len) {
+    let action = match iface.handle(&mut buf, len) {
+        Action::Tcp6(t) => iface.reset6(&mut buf, &t),
+        a => a,
+    };
+    if let Action::Transmit(n) = action {
         assert!(n <= buf.len());
         ipv6::Packet::new_checked(&buf[14..n]).expect("a reply we built parses");
     }
