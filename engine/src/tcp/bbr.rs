@@ -208,7 +208,7 @@ impl Bbr {
     /// A retransmission timeout (Linux `tcp_enter_loss` with `bbr_set_state(Loss)`).
     pub(super) fn enter_loss(&mut self, in_flight: u32) {
         self.save_cwnd();
-        self.cwnd = in_flight + self.mss;
+        self.cwnd = in_flight.saturating_add(self.mss);
         self.prev_phase = CaPhase::Loss;
         self.full_bw = 0.0;
         self.round_start = true;
@@ -315,7 +315,7 @@ impl Bbr {
             self.ack_epoch_stamp = delivered_at;
             expected = 0;
         }
-        self.ack_epoch_acked += rs.acked_sacked as u64;
+        self.ack_epoch_acked = self.ack_epoch_acked.saturating_add(rs.acked_sacked as u64);
         let extra = (self.ack_epoch_acked - expected).min(self.cwnd as u64) as u32;
         let slot = &mut self.extra_acked[self.extra_acked_idx];
         *slot = (*slot).max(extra);
@@ -379,7 +379,9 @@ impl Bbr {
         }
         // Drained when what is in flight fits DRAIN's own window (one BDP with the ACK
         // aggregation allowance; Linux compares with one BDP while pacing drains).
-        let drained = self.bdp(self.bw.get(), 1.0) + self.ack_aggregation_cwnd();
+        let drained = self
+            .bdp(self.bw.get(), 1.0)
+            .saturating_add(self.ack_aggregation_cwnd());
         if self.mode == Mode::Drain && in_flight <= self.quantization_budget(drained) {
             self.reset_probe_bw(now);
         }
@@ -463,13 +465,17 @@ impl Bbr {
     /// Linux `bbr_quantization_budget`: room for a batch in each of the sender's queue,
     /// its device and the receiver's coalescing, an even number of segments, and two
     /// more while probing so a small BDP still probes.
+    /// Saturates: a model with an absurd bandwidth or RTT (a hostile peer's ACKs) gives
+    /// the largest window, not a wrapped small one.
     fn quantization_budget(&self, cwnd: u32) -> u32 {
-        let segs = cwnd.div_ceil(self.mss) + 3 * self.batch_segs();
-        let mut segs = (segs + 1) & !1;
+        let segs = cwnd
+            .div_ceil(self.mss)
+            .saturating_add(3 * self.batch_segs());
+        let mut segs = segs.saturating_add(1) & !1;
         if self.mode == Mode::ProbeBw && self.cycle_idx == 0 {
-            segs += 2;
+            segs = segs.saturating_add(2);
         }
-        segs * self.mss
+        segs.saturating_mul(self.mss)
     }
 
     fn inflight(&self, bw: f64, gain: f64) -> u32 {
@@ -496,7 +502,7 @@ impl Bbr {
                 // delivered.
                 self.packet_conservation = true;
                 self.next_round_delivered = delivered;
-                cwnd = in_flight + acked;
+                cwnd = in_flight.saturating_add(acked);
             } else if self.prev_phase != CaPhase::Open && phase == CaPhase::Open {
                 // Recovery is over: back to the window it interrupted.
                 cwnd = cwnd.max(self.prior_cwnd);
@@ -504,14 +510,16 @@ impl Bbr {
             }
             self.prev_phase = phase;
             if self.packet_conservation {
-                cwnd = cwnd.max(in_flight + acked);
+                cwnd = cwnd.max(in_flight.saturating_add(acked));
             } else {
-                let target = self.bdp(bw, self.cwnd_gain) + self.ack_aggregation_cwnd();
+                let target = self
+                    .bdp(bw, self.cwnd_gain)
+                    .saturating_add(self.ack_aggregation_cwnd());
                 let target = self.quantization_budget(target);
                 if self.full_bw_reached {
-                    cwnd = (cwnd + acked).min(target);
+                    cwnd = cwnd.saturating_add(acked).min(target);
                 } else if cwnd < target || delivered < initial_window(self.mss) as u64 {
-                    cwnd += acked;
+                    cwnd = cwnd.saturating_add(acked);
                 }
                 cwnd = cwnd.max(CWND_MIN_SEGS * self.mss);
             }
@@ -704,6 +712,19 @@ mod tests {
         assert_eq!(b.mode, Mode::ProbeBw);
         assert!(b.cwnd() > 100 * MSS);
         let _ = now;
+    }
+
+    #[test]
+    fn an_absurd_model_saturates_the_window_instead_of_wrapping() {
+        // A bandwidth-delay product past u32 (a hostile or broken peer's timing): the
+        // budget is the largest window, not an overflow (a panic in debug builds, a
+        // small window in release).
+        let mut b = Bbr::new(1448);
+        b.min_rtt = Some(Duration::from_secs(3600));
+        let bdp = b.bdp(1e12, 2.0);
+        assert_eq!(bdp, u32::MAX);
+        assert_eq!(b.quantization_budget(bdp), u32::MAX);
+        assert!(b.inflight(1e12, 2.0) >= 1 << 30);
     }
 
     #[test]
