@@ -231,6 +231,97 @@ fn a_hundred_thousand_malformed_frames_interleaved_with_real_requests() {
 }
 
 #[test]
+fn a_hundred_thousand_malformed_ipv6_frames_interleaved_with_real_requests() {
+    // The IPv6 twin of the test above: frames to the engine's IPv6 address broken in every
+    // layer it parses (truncated, bad payload length, checksums, data offsets, options,
+    // extension-header chains too long or running past the end, fragments, hop-by-hop
+    // not first, unknown next headers, odd ICMPv6, VLAN stacks, wrong version), while
+    // `curl -6` fetches a page 50 times: every request answered, the drops counted.
+    if !privileged::check("a_hundred_thousand_malformed_ipv6_frames_interleaved_with_real_requests")
+    {
+        return;
+    }
+    if !fastpath_xdp::STEERS_IPV6 {
+        eprintln!("SKIP: this build's steering program does not steer IPv6");
+        return;
+    }
+    let _serial = one_at_a_time();
+    let pair = VethPair::new("junk6");
+    let o = pair.addr(0).octets();
+    let peer6 = format!("fd00:{}:{}::1", o[1], o[2]);
+    let target = format!("fd00:{}:{}::2", o[1], o[2]);
+    pair.peer_ns().run_ok(&[
+        "ip",
+        "-6",
+        "addr",
+        "add",
+        &format!("{peer6}/64"),
+        "dev",
+        pair.peer_if(),
+        "nodad",
+    ]);
+    let engine = serve(&pair, &["--ip", &format!("{target}/64")]);
+    let mac = pair
+        .engine_mac()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    let mut flood = pair.peer_ns().spawn(&[
+        "timeout",
+        "120",
+        "python3",
+        &peer_script("malformed_frames6.py"),
+        pair.peer_if(),
+        &mac,
+        &peer6,
+        &target,
+        "100000",
+    ]);
+    let url = format!("http://[{target}]/");
+    let mut answered = 0;
+    let mut failures = Vec::new();
+    for _ in 0..50 {
+        let out = pair
+            .peer_ns()
+            .exec(&["curl", "-6", "-g", "-sS", "--max-time", "30", &url]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if text == "Hello from fastpath\n" {
+            answered += 1;
+        } else {
+            failures.push(format!("{text:?} {}", String::from_utf8_lossy(&out.stderr)));
+        }
+    }
+    let (status, fout, ferr) = flood.wait_exit(Duration::from_secs(130));
+    assert!(status.is_some_and(|s| s.success()), "{fout}{ferr}");
+    let (ok, out, err, report) = stop_report(engine, SIGTERM);
+    assert_eq!(
+        answered, 50,
+        "every real request answered: {failures:?}\n{out}{err}"
+    );
+    assert!(ok, "{out}{err}");
+    let by_reason: u64 = report["queues"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|q| q["worker"]["malformed"].as_object())
+        .flat_map(|m| m.values().filter_map(|n| n.as_u64()))
+        .sum();
+    let xdp_refused: u64 = report["xdp"]["counters"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| k.starts_with("malformed") || k.starts_with("ip6_ext"))
+        .filter_map(|(_, n)| n.as_u64())
+        .sum();
+    assert!(
+        by_reason + xdp_refused > 10_000,
+        "the junk was counted by reason (engine {by_reason}, steering program {xdp_refused}): {report:#}"
+    );
+    println!("{out}");
+}
+
+#[test]
 fn a_vanished_peer_is_given_up_after_the_retry_limit_and_a_new_client_is_served() {
     if !privileged::check(
         "a_vanished_peer_is_given_up_after_the_retry_limit_and_a_new_client_is_served",
