@@ -10,7 +10,7 @@
 //! - No long-term ("policer") bandwidth sampling: it only acts on paths that lose more
 //!   than 20% of what they carry.
 //!
-//! The stack calls [`Bbr::on_sample`] once per ACK with the delivery-rate sample
+//! The stack calls `Bbr::on_sample` once per ACK with the delivery-rate sample
 //! (`tcp/recovery/rate.rs`) after loss recovery has taken the ACK, as Linux calls
 //! `cong_control`; recovery's PRR and its window reductions do not apply.
 
@@ -531,7 +531,7 @@ impl Bbr {
     }
 }
 
-/// The stack's generic calls. BBR sets its window in [`Bbr::on_sample`]; the rest only
+/// The stack's generic calls. BBR sets its window in `Bbr::on_sample`; the rest only
 /// remembers, restarts or undoes.
 impl CongestionControl for Bbr {
     fn cwnd(&self) -> u32 {

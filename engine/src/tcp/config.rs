@@ -50,7 +50,7 @@ pub struct TcpConfig {
     pub recv_buffer: usize,
     /// Send buffer per connection, in bytes: what the application may queue at first.
     pub send_buffer: usize,
-    /// The most the send buffer grows to (Linux tcp_wmem[2], 4 MB): it follows the
+    /// The most the send buffer grows to (Linux `tcp_wmem[2]`, 4 MB): it follows the
     /// congestion window, two windows' worth (three with BBR, Linux `sndbuf_expand`), so
     /// a sender with a large window keeps new data to send past a hole. Memory still
     /// follows the data: only queued bytes take buffer.
