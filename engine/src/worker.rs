@@ -460,46 +460,21 @@ impl<D: Device> Worker<D> {
         self.host.as_mut()
     }
 
-    /// Runs the host's due timers; returns whether any were due.
-    /// Runs the host's timers due by `until` (at most `now`: see `poll`), at `now`.
+    /// Runs the host's timers due by `until` (at most `now`: see `poll`), at `now`;
+    /// returns whether any were due.
     fn timers(&mut self, now: Instant, until: Instant) -> bool {
-        let Worker {
-            dev,
-            iface,
-            host,
-            pcap,
-            ..
-        } = self;
-        if let Some(h) = host {
-            if h.next_deadline().is_some_and(|t| t <= until) {
-                let mut tx = DevTx {
-                    dev,
-                    pcap,
-                    counters: &mut iface.counters,
-                };
-                h.poll_timers_until(now, until, &mut tx);
-                return true;
+        self.through_host(|h, _, tx| {
+            let due = h.next_deadline().is_some_and(|t| t <= until);
+            if due {
+                h.poll_timers_until(now, until, tx);
             }
-        }
-        false
+            due
+        })
+        .unwrap_or(false)
     }
 
     fn neighbor(&mut self, now: Instant, arp: &crate::wire::arp::ArpRepr) {
-        let Worker {
-            dev,
-            iface,
-            host,
-            pcap,
-            ..
-        } = self;
-        if let Some(h) = host {
-            let mut tx = DevTx {
-                dev,
-                pcap,
-                counters: &mut iface.counters,
-            };
-            h.on_arp(now, arp, &mut tx);
-        }
+        self.through_host(|h, _, tx| h.on_arp(now, arp, tx));
     }
 
     /// Loopback segments other workers (or this one) sent to our connections.
@@ -604,23 +579,8 @@ impl<D: Device> Worker<D> {
 
     /// A TCP segment whose payload is in `self.payload`.
     fn segment(&mut self, now: Instant, t: &crate::iface::TcpIn) -> Disposition {
-        let Worker {
-            dev,
-            iface,
-            host,
-            pcap,
-            payload,
-            ..
-        } = self;
-        let Some(h) = host else {
-            return Disposition::Reset;
-        };
-        let mut tx = DevTx {
-            dev,
-            pcap,
-            counters: &mut iface.counters,
-        };
-        h.on_segment(now, &t.meta, &t.repr, payload, &mut tx)
+        self.through_host(|h, payload, tx| h.on_segment(now, &t.meta, &t.repr, payload, tx))
+            .unwrap_or(Disposition::Reset)
     }
 
     fn frame(&mut self, mut f: D::Frame, now: Instant) {

@@ -145,6 +145,17 @@ fn a_hundred_thousand_requests_down_one_connection() {
     assert_eq!(total(&report, "http_requests"), 100000, "{report:#}");
 }
 
+/// Frames the engine's workers counted as malformed, all reasons together.
+fn malformed_by_reason(report: &serde_json::Value) -> u64 {
+    report["queues"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|q| q["worker"]["malformed"].as_object())
+        .flat_map(|m| m.values().filter_map(|n| n.as_u64()))
+        .sum()
+}
+
 #[test]
 fn a_hundred_thousand_malformed_frames_interleaved_with_real_requests() {
     if !privileged::check("a_hundred_thousand_malformed_frames_interleaved_with_real_requests") {
@@ -219,13 +230,7 @@ fn a_hundred_thousand_malformed_frames_interleaved_with_real_requests() {
         "every real request answered: {failures:?}\nengine:\n{out}{err}\nframes of the failed ports:\n{trace}"
     );
     assert!(ok, "{out}{err}");
-    let by_reason: u64 = report["queues"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|q| q["worker"]["malformed"].as_object())
-        .flat_map(|m| m.values().filter_map(|n| n.as_u64()))
-        .sum();
+    let by_reason = malformed_by_reason(&report);
     assert!(by_reason > 0, "drops counted by reason: {report:#}");
     println!("{out}");
 }
@@ -300,13 +305,7 @@ fn a_hundred_thousand_malformed_ipv6_frames_interleaved_with_real_requests() {
         "every real request answered: {failures:?}\n{out}{err}"
     );
     assert!(ok, "{out}{err}");
-    let by_reason: u64 = report["queues"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|q| q["worker"]["malformed"].as_object())
-        .flat_map(|m| m.values().filter_map(|n| n.as_u64()))
-        .sum();
+    let by_reason = malformed_by_reason(&report);
     let xdp_refused: u64 = report["xdp"]["counters"]
         .as_object()
         .into_iter()

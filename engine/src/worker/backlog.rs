@@ -252,7 +252,10 @@ impl RxBacklog {
             let live = raw & MERGED == 0;
             if live {
                 out[..len].copy_from_slice(&self.buf[start..start + len]);
-                if let Some(Seg { flow, .. }) = self.parse(&out[..len]) {
+                let seg = (!self.acks.is_empty())
+                    .then(|| self.parse(&out[..len]))
+                    .flatten();
+                if let Some(Seg { flow, .. }) = seg {
                     // The connection's latest queued pure ACK leaves: forget it.
                     if self
                         .acks

@@ -95,3 +95,28 @@ impl<D: Device> Tx for DevTx<'_, D> {
         }
     }
 }
+
+impl<D: Device> super::Worker<D> {
+    /// Runs `f` with the host (`None` without one), the received payload and a transmit
+    /// through this worker's device: the one place the worker's borrows are split.
+    pub(super) fn through_host<R>(
+        &mut self,
+        f: impl FnOnce(&mut crate::host::Host, &[u8], &mut DevTx<'_, D>) -> R,
+    ) -> Option<R> {
+        let super::Worker {
+            dev,
+            iface,
+            host,
+            pcap,
+            payload,
+            ..
+        } = self;
+        let h = host.as_mut()?;
+        let mut tx = DevTx {
+            dev,
+            pcap,
+            counters: &mut iface.counters,
+        };
+        Some(f(h, payload, &mut tx))
+    }
+}

@@ -211,61 +211,18 @@ impl<D: Device> Worker<D> {
 
     /// An IPv6 TCP segment whose payload is in `self.payload`.
     pub(super) fn segment6(&mut self, now: Instant, t: &TcpIn6) -> Disposition {
-        let Worker {
-            dev,
-            iface,
-            host,
-            pcap,
-            payload,
-            ..
-        } = self;
-        let Some(h) = host else {
-            return Disposition::Reset;
-        };
-        let mut tx = DevTx {
-            dev,
-            pcap,
-            counters: &mut iface.counters,
-        };
-        h.on_segment6(now, &t.meta, &t.repr, payload, &mut tx)
+        self.through_host(|h, payload, tx| h.on_segment6(now, &t.meta, &t.repr, payload, tx))
+            .unwrap_or(Disposition::Reset)
     }
 
     /// ICMP "fragmentation needed" or ICMPv6 "packet too big" for connection `tuple`.
     pub(super) fn path_mtu(&mut self, now: Instant, tuple: Tuple, seq: SeqNum, mtu: u16) {
-        let Worker {
-            dev,
-            iface,
-            host,
-            pcap,
-            ..
-        } = self;
-        if let Some(h) = host {
-            let mut tx = DevTx {
-                dev,
-                pcap,
-                counters: &mut iface.counters,
-            };
-            h.on_path_mtu(now, tuple, seq, mtu, &mut tx);
-        }
+        self.through_host(|h, _, tx| h.on_path_mtu(now, tuple, seq, mtu, tx));
     }
 
     /// IPv6 neighbour `ip` is at `mac`: the host's resolver learns it.
     pub(super) fn neighbor6(&mut self, now: Instant, ip: Ipv6Addr, mac: MacAddr) {
-        let Worker {
-            dev,
-            iface,
-            host,
-            pcap,
-            ..
-        } = self;
-        if let Some(h) = host {
-            let mut tx = DevTx {
-                dev,
-                pcap,
-                counters: &mut iface.counters,
-            };
-            h.on_neighbor6(now, ip, mac, &mut tx);
-        }
+        self.through_host(|h, _, tx| h.on_neighbor6(now, ip, mac, tx));
     }
 
     /// Duplicate address detection is still under way: the application does not start
