@@ -121,7 +121,6 @@ pub struct Worker<D: Device = Xsk> {
     cfg: WorkerConfig,
     published: Arc<Published>,
     pcap: Option<Arc<Mutex<PcapWriter>>>,
-    payload: Vec<u8>,
     app: Option<Box<dyn App>>,
     /// Loopback segments being moved to inboxes (kept for its allocation).
     loop_out: Vec<LoopSegment>,
@@ -157,7 +156,6 @@ impl<D: Device> Worker<D> {
             handoff: None,
             published,
             pcap: None,
-            payload: Vec::with_capacity(65536),
             app: None,
             loop_out: Vec::new(),
             batch: Vec::with_capacity(cfg.batch),
@@ -463,7 +461,7 @@ impl<D: Device> Worker<D> {
     /// Runs the host's timers due by `until` (at most `now`: see `poll`), at `now`;
     /// returns whether any were due.
     fn timers(&mut self, now: Instant, until: Instant) -> bool {
-        self.through_host(|h, _, tx| {
+        self.through_host(|h, tx| {
             let due = h.next_deadline().is_some_and(|t| t <= until);
             if due {
                 h.poll_timers_until(now, until, tx);
@@ -474,7 +472,7 @@ impl<D: Device> Worker<D> {
     }
 
     fn neighbor(&mut self, now: Instant, arp: &crate::wire::arp::ArpRepr) {
-        self.through_host(|h, _, tx| h.on_arp(now, arp, tx));
+        self.through_host(|h, tx| h.on_arp(now, arp, tx));
     }
 
     /// Loopback segments other workers (or this one) sent to our connections.
@@ -577,9 +575,9 @@ impl<D: Device> Worker<D> {
         });
     }
 
-    /// A TCP segment whose payload is in `self.payload`.
-    fn segment(&mut self, now: Instant, t: &crate::iface::TcpIn) -> Disposition {
-        self.through_host(|h, payload, tx| h.on_segment(now, &t.meta, &t.repr, payload, tx))
+    /// An IPv4 TCP segment carrying `payload`.
+    fn segment(&mut self, now: Instant, t: &crate::iface::TcpIn, payload: &[u8]) -> Disposition {
+        self.through_host(|h, tx| h.on_segment(now, &t.meta, &t.repr, payload, tx))
             .unwrap_or(Disposition::Reset)
     }
 
@@ -604,10 +602,12 @@ impl<D: Device> Worker<D> {
         let action = self.iface.handle(self.dev.buf_mut(&mut f), len);
         let action = match action {
             Action::Tcp(t) => {
-                self.payload.clear();
-                self.payload
-                    .extend_from_slice(&self.dev.data(&f)[t.payload.0..t.payload.1]);
-                match self.segment(now, &t) {
+                // The payload is read where it lies in the frame, no copy first.
+                let reply =
+                    self.through_host_reading(&mut f, t.payload.0..t.payload.1, |h, p, tx| {
+                        h.on_segment(now, &t.meta, &t.repr, p, tx)
+                    });
+                match reply.unwrap_or(Disposition::Reset) {
                     Disposition::Done | Disposition::Dropped => Action::Drop,
                     Disposition::Reset => self.iface.reset(self.dev.buf_mut(&mut f), &t),
                     Disposition::Forward(w) => {

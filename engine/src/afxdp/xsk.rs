@@ -439,6 +439,25 @@ impl Xsk {
         self.umem.bytes(f)
     }
 
+    /// Runs `body` with bytes `range` of frame `f` where they lie in the UMEM, and this
+    /// socket, to allocate and send other frames meanwhile (TCP reads a received segment's
+    /// payload while it transmits the replies: no copy of the payload first).
+    pub fn read_while_sending<R>(
+        &mut self,
+        f: &mut Frame,
+        range: std::ops::Range<usize>,
+        body: impl FnOnce(&[u8], &mut Xsk) -> R,
+    ) -> R {
+        let bytes: *const [u8] = &self.umem.bytes(f)[range];
+        // SAFETY: the bytes are `f`'s, inside the mapping, and stay valid and unchanged for
+        // the call: `f` is borrowed mutably (its holder cannot write, send or release it),
+        // handles are unique (`Frame` is not `Clone`), so no frame `body` receives or
+        // allocates is `f`, and the UMEM is only ever reached one frame's range at a time
+        // (`Umem::bytes`, `Umem::room_mut`), never borrowed whole. The kernel does not
+        // have a frame whose handle is held.
+        body(unsafe { &*bytes }, self)
+    }
+
     /// The whole writable room of a frame, from its start to the end of its chunk. Write a
     /// packet here, then `set_len`.
     pub fn buf_mut(&mut self, f: &mut Frame) -> &mut [u8] {

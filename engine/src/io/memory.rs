@@ -77,6 +77,8 @@ pub struct MemDevice {
     cfg: LinkConfig,
     rng: u64,
     stats: LinkStats,
+    /// A received frame's bytes while they are read (`read_while_sending`).
+    aside: Vec<u8>,
 }
 
 /// Two devices joined by a link.
@@ -102,6 +104,7 @@ impl MemDevice {
             cfg,
             rng: seed | 1,
             stats: LinkStats::default(),
+            aside: Vec::new(),
         };
         d.refill();
         d
@@ -193,6 +196,22 @@ impl Device for MemDevice {
 
     fn data(&self, f: &MemFrame) -> &[u8] {
         &self.pool[self.range(f)]
+    }
+
+    fn read_while_sending<R>(
+        &mut self,
+        f: &mut MemFrame,
+        range: std::ops::Range<usize>,
+        body: impl FnOnce(&[u8], &mut MemDevice) -> R,
+    ) -> R {
+        // The pool is one vector: its bytes cannot be lent while other frames are written,
+        // so the in-memory link copies them aside (it copies every frame anyway).
+        let mut aside = std::mem::take(&mut self.aside);
+        aside.clear();
+        aside.extend_from_slice(&self.data(f)[range]);
+        let r = body(&aside, self);
+        self.aside = aside;
+        r
     }
 
     fn data_mut(&mut self, f: &mut MemFrame) -> &mut [u8] {

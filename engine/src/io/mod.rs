@@ -12,6 +12,7 @@
 pub(crate) mod memory;
 
 use std::io;
+use std::ops::Range;
 
 use crate::afxdp::{Frame, FrameAccounting, Waker, XdpStatistics, Xsk};
 
@@ -29,6 +30,16 @@ pub trait Device {
     fn len(f: &Self::Frame) -> usize;
     /// A frame's bytes.
     fn data(&self, f: &Self::Frame) -> &[u8];
+    /// Runs `body` with bytes `range` of received frame `f` and the device, so that the
+    /// bytes are read while other frames are allocated and sent (TCP reads a segment's
+    /// payload while it transmits replies). `f` is borrowed for the call: nothing writes
+    /// it meanwhile, and frame handles are unique, so no other frame reaches its bytes.
+    fn read_while_sending<R>(
+        &mut self,
+        f: &mut Self::Frame,
+        range: Range<usize>,
+        body: impl FnOnce(&[u8], &mut Self) -> R,
+    ) -> R;
     /// A frame's bytes, writable.
     fn data_mut(&mut self, f: &mut Self::Frame) -> &mut [u8];
     /// A frame's whole writable room; write a packet, then `set_len` or `set_range`.
@@ -79,6 +90,16 @@ impl Device for Xsk {
     #[inline]
     fn data(&self, f: &Frame) -> &[u8] {
         Xsk::data(self, f)
+    }
+    #[inline]
+    fn read_while_sending<R>(
+        &mut self,
+        f: &mut Frame,
+        range: Range<usize>,
+        body: impl FnOnce(&[u8], &mut Xsk) -> R,
+    ) -> R {
+        // Where the bytes lie: the UMEM is reached a frame's range at a time.
+        Xsk::read_while_sending(self, f, range, body)
     }
     #[inline]
     fn data_mut(&mut self, f: &mut Frame) -> &mut [u8] {

@@ -97,18 +97,17 @@ impl<D: Device> Tx for DevTx<'_, D> {
 }
 
 impl<D: Device> super::Worker<D> {
-    /// Runs `f` with the host (`None` without one), the received payload and a transmit
-    /// through this worker's device: the one place the worker's borrows are split.
+    /// Runs `f` with the host (`None` without one) and a transmit through this worker's
+    /// device: the one place the worker's borrows are split.
     pub(super) fn through_host<R>(
         &mut self,
-        f: impl FnOnce(&mut crate::host::Host, &[u8], &mut DevTx<'_, D>) -> R,
+        f: impl FnOnce(&mut crate::host::Host, &mut DevTx<'_, D>) -> R,
     ) -> Option<R> {
         let super::Worker {
             dev,
             iface,
             host,
             pcap,
-            payload,
             ..
         } = self;
         let h = host.as_mut()?;
@@ -117,6 +116,32 @@ impl<D: Device> super::Worker<D> {
             pcap,
             counters: &mut iface.counters,
         };
-        Some(f(h, payload, &mut tx))
+        Some(f(h, &mut tx))
+    }
+
+    /// As `through_host`, with bytes `range` of received frame `frame` read where they lie
+    /// while `f` transmits through the device.
+    pub(super) fn through_host_reading<R>(
+        &mut self,
+        frame: &mut D::Frame,
+        range: std::ops::Range<usize>,
+        f: impl FnOnce(&mut crate::host::Host, &[u8], &mut DevTx<'_, D>) -> R,
+    ) -> Option<R> {
+        let super::Worker {
+            dev,
+            iface,
+            host,
+            pcap,
+            ..
+        } = self;
+        let h = host.as_mut()?;
+        Some(dev.read_while_sending(frame, range, |bytes, dev| {
+            let mut tx = DevTx {
+                dev,
+                pcap,
+                counters: &mut iface.counters,
+            };
+            f(h, bytes, &mut tx)
+        }))
     }
 }

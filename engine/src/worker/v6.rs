@@ -182,10 +182,10 @@ impl<D: Device> Worker<D> {
     pub(super) fn v6_frame(&mut self, now: Instant, a: Action, f: &mut D::Frame) -> Action {
         match a {
             Action::Tcp6(t) => {
-                self.payload.clear();
-                self.payload
-                    .extend_from_slice(&self.dev.data(f)[t.payload.0..t.payload.1]);
-                match self.segment6(now, &t) {
+                let reply = self.through_host_reading(f, t.payload.0..t.payload.1, |h, p, tx| {
+                    h.on_segment6(now, &t.meta, &t.repr, p, tx)
+                });
+                match reply.unwrap_or(Disposition::Reset) {
                     Disposition::Done | Disposition::Dropped => Action::Drop,
                     Disposition::Reset => self.iface.reset6(self.dev.buf_mut(f), &t),
                     Disposition::Forward(w) => {
@@ -209,20 +209,20 @@ impl<D: Device> Worker<D> {
         }
     }
 
-    /// An IPv6 TCP segment whose payload is in `self.payload`.
-    pub(super) fn segment6(&mut self, now: Instant, t: &TcpIn6) -> Disposition {
-        self.through_host(|h, payload, tx| h.on_segment6(now, &t.meta, &t.repr, payload, tx))
+    /// An IPv6 TCP segment carrying `payload`.
+    pub(super) fn segment6(&mut self, now: Instant, t: &TcpIn6, payload: &[u8]) -> Disposition {
+        self.through_host(|h, tx| h.on_segment6(now, &t.meta, &t.repr, payload, tx))
             .unwrap_or(Disposition::Reset)
     }
 
     /// ICMP "fragmentation needed" or ICMPv6 "packet too big" for connection `tuple`.
     pub(super) fn path_mtu(&mut self, now: Instant, tuple: Tuple, seq: SeqNum, mtu: u16) {
-        self.through_host(|h, _, tx| h.on_path_mtu(now, tuple, seq, mtu, tx));
+        self.through_host(|h, tx| h.on_path_mtu(now, tuple, seq, mtu, tx));
     }
 
     /// IPv6 neighbour `ip` is at `mac`: the host's resolver learns it.
     pub(super) fn neighbor6(&mut self, now: Instant, ip: Ipv6Addr, mac: MacAddr) {
-        self.through_host(|h, _, tx| h.on_neighbor6(now, ip, mac, tx));
+        self.through_host(|h, tx| h.on_neighbor6(now, ip, mac, tx));
     }
 
     /// Duplicate address detection is still under way: the application does not start
