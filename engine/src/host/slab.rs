@@ -3,6 +3,40 @@
 
 use super::*;
 
+/// Closed connections' records a host keeps for its next connections: enough for the
+/// connections one turn closes and opens under a connection per request, small beside
+/// the connections themselves (about 2 KB each with their session's buffers).
+const SPARE_ENTRIES: usize = 64;
+
+/// The HTTP side of a new connection: a spare record's (its box and its session's
+/// buffers, emptied) when there is one, else new.
+fn server_side(
+    spare: Option<&mut Entry>,
+    now: Instant,
+    listener: usize,
+    half_open: bool,
+) -> Box<ServerSide> {
+    let fresh = ServerSide {
+        session: Session::new(now),
+        listener,
+        half_open,
+        counted: HttpStats::default(),
+        waiting: None,
+    };
+    let old = spare.map(|e| std::mem::replace(&mut e.role, Role::Client(ClientSide::default())));
+    match old {
+        Some(Role::Server(mut s)) => {
+            let session = std::mem::replace(&mut s.session, Session::new(now));
+            *s = ServerSide {
+                session: session.reuse(now),
+                ..fresh
+            };
+            s
+        }
+        _ => Box::new(fresh),
+    }
+}
+
 impl Host {
     pub(super) fn insert(
         &mut self,
@@ -32,21 +66,18 @@ impl Host {
         } else {
             Path::Nic { mac: src_mac, vlan }
         };
+        let mut spare = self.spare_entries.pop();
         let role = match self.serves[listener] {
             Serves::App => Role::Client(ClientSide {
                 passive: Some(listener),
                 half_open,
                 ..ClientSide::default()
             }),
-            Serves::Http | Serves::Closed => Role::Server(Box::new(ServerSide {
-                session: Session::new(now),
-                listener,
-                half_open,
-                counted: HttpStats::default(),
-                waiting: None,
-            })),
+            Serves::Http | Serves::Closed => {
+                Role::Server(server_side(spare.as_deref_mut(), now, listener, half_open))
+            }
         };
-        self.slab[slot] = Some(Box::new(Entry {
+        let entry = Entry {
             conn,
             role,
             path,
@@ -54,10 +85,24 @@ impl Host {
             tcp_counted: Default::default(),
             ip_id: self.ip_id_start(&tuple),
             flow: self.flow_label(&tuple),
-        }));
+        };
+        self.slab[slot] = Some(match spare {
+            Some(mut b) => {
+                *b = entry;
+                b
+            }
+            None => Box::new(entry),
+        });
         self.live += 1;
         self.stats.accepted += 1;
         self.service(slot, now, tx);
+    }
+
+    /// Keeps a closed connection's record for the next connection, up to `SPARE_ENTRIES`.
+    fn recycle(&mut self, e: Box<Entry>) {
+        if self.spare_entries.len() < SPARE_ENTRIES {
+            self.spare_entries.push(e);
+        }
     }
 
     /// Where a new connection's IPv4 identification counter starts (IPv6 has none).
@@ -102,6 +147,7 @@ impl Host {
             return false;
         }
         self.slab = Vec::new();
+        self.spare_entries = Vec::new();
         self.free = Vec::new();
         self.sweep = None;
         self.timers = TimerWheel::new();
@@ -136,6 +182,7 @@ impl Host {
             self.time_wait -= 1;
         }
         self.stats.closed += 1;
+        self.recycle(e);
     }
 
     /// Starts a liveness sweep: every quiet connection will be asked, a few at a time

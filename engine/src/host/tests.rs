@@ -523,9 +523,19 @@ fn the_containers_a_burst_grew_go_back_once_its_connections_are_gone() {
     let h = &mut net.hosts[0];
     assert_eq!((h.connections(), net.table.len()), (0, 0));
     assert!(h.slab.capacity() >= 300 && h.free.len() == 300);
+    assert_eq!(
+        h.spare_entries.len(),
+        64,
+        "closed records kept for reuse, bounded"
+    );
     let generations = h.generations.clone();
     assert!(h.release_idle_memory(), "nothing held: released");
     assert_eq!((h.slab.capacity(), h.free.capacity()), (0, 0));
+    assert_eq!(
+        h.spare_entries.capacity(),
+        0,
+        "the spare records go back too"
+    );
     assert_eq!(h.generations, generations, "generations are kept");
     // The next connections take slots from 0 again, with newer generations than the
     // ones a stale handle could carry.
@@ -538,4 +548,42 @@ fn the_containers_a_burst_grew_go_back_once_its_connections_are_gone() {
     net.run_for(Duration::from_millis(100));
     assert!(!net.hosts[0].release_idle_memory());
     assert_eq!(net.hosts[0].connections(), 1);
+}
+
+#[test]
+fn a_closed_connections_record_serves_the_next_connection_as_new() {
+    let mut cfg = HostConfig::default();
+    cfg.tcp.time_wait = Duration::from_secs(1);
+    let mut net = Net::new(1, cfg);
+    // Closed mid-request: the session holds half a request head, the sent queue data.
+    net.connect(40000);
+    net.run_for(Duration::from_millis(100));
+    net.clients[0]
+        .0
+        .send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HT");
+    net.run_for(Duration::from_millis(200));
+    assert!(net.clients[0].1.ends_with(b"hello\n"));
+    net.clients[0].0.close();
+    net.run_for(Duration::from_secs(30));
+    assert_eq!(net.hosts[0].connections(), 0);
+    assert_eq!(net.hosts[0].spare_entries.len(), 1, "its record is kept");
+    // The next connection takes that record: nothing of the last one's state shows.
+    net.connect(40001);
+    net.run_for(Duration::from_millis(100));
+    assert!(
+        net.hosts[0].spare_entries.is_empty(),
+        "the record was reused"
+    );
+    net.clients[1].0.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    net.run_for(Duration::from_millis(200));
+    let got = String::from_utf8_lossy(&net.clients[1].1).into_owned();
+    assert!(got.starts_with("HTTP/1.1 200 OK\r\n"), "{got}");
+    assert_eq!(got.matches("HTTP/1.1").count(), 1, "one response: {got}");
+    assert!(!got.contains("close"), "keep-alive, as asked: {got}");
+    // Served again on the same connection, then closed by the client.
+    net.clients[1].0.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    net.run_for(Duration::from_millis(200));
+    let got = String::from_utf8_lossy(&net.clients[1].1).into_owned();
+    assert_eq!(got.matches("HTTP/1.1 200 OK").count(), 2, "{got}");
+    assert_eq!(net.hosts[0].stats().accepted, 2);
 }

@@ -252,6 +252,32 @@ impl Session {
         }
     }
 
+    /// A fresh session for a connection that opened at `now`, in this (finished)
+    /// session's buffers: emptied, their allocations kept up to a few kilobytes, so that
+    /// a host reuses them for its next connection rather than allocating anew.
+    pub fn reuse(self, now: Instant) -> Session {
+        /// Bytes of a buffer kept (a request head and a response head fit).
+        const KEEP: usize = 4096;
+        let Session {
+            mut inbuf,
+            mut out,
+            mut heads,
+            ..
+        } = self;
+        inbuf.clear();
+        inbuf.shrink_to(KEEP);
+        heads.clear();
+        heads.shrink_to(KEEP);
+        out.clear();
+        out.shrink_to(16);
+        Session {
+            inbuf,
+            out,
+            heads,
+            ..Session::new(now)
+        }
+    }
+
     /// Whether the session has released its connection.
     pub fn is_closed(&self) -> bool {
         self.closed

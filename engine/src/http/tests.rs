@@ -529,3 +529,27 @@ fn after_our_close_a_silent_peer_is_left_to_tcp_and_a_talking_one_is_cut_off() {
         Some(crate::tcp::CloseReason::Aborted)
     );
 }
+
+#[test]
+fn a_reused_session_starts_empty_in_the_old_ones_buffers() {
+    let mut p = Pair::new(Site::body("hello\n"), HttpConfig::default());
+    let r = p.exchange(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHo");
+    assert_eq!(responses(&r).len(), 1, "{r}");
+    assert!(!p.session.inbuf.is_empty(), "half a request head is held");
+    let old = std::mem::replace(&mut p.session, Session::new(p.now));
+    let kept = old.inbuf.capacity();
+    let s = old.reuse(p.now);
+    assert!(s.inbuf.is_empty() && s.out.is_empty() && s.heads.is_empty());
+    assert_eq!(s.inbuf.capacity(), kept, "the allocation is kept");
+    assert_eq!(s.stats.requests, 0);
+    assert!(!s.is_closed());
+    // On a new connection it answers as a new session would: the old half head is gone.
+    let mut q = Pair::new(Site::body("hello\n"), HttpConfig::default());
+    q.session = s;
+    let r = q.exchange(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let rs = responses(&r);
+    assert_eq!(rs.len(), 1, "{r}");
+    assert_eq!(rs[0].0, "HTTP/1.1 200 OK");
+    assert_eq!(rs[0].2, "hello\n");
+    assert_eq!(q.session.stats.requests, 1);
+}
