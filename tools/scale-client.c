@@ -237,12 +237,13 @@ static int run(struct sockaddr_in dst, long first, long n, struct in_addr *srcs,
 
     /* Phase 2: one request on each connection, all at once. */
     t0 = now_ms();
-    long waiting = 0, answered = 0, bad = 0;
+    long waiting = 0, answered = 0, bad = 0, eofs = 0, errs = 0, garbled = 0, unwritten = 0;
+    int last_errno = 0;
     for (long i = 0; i < n; i++) {
         struct conn *c = &cs[i];
         if (c->state != UP) continue;
         if (write(c->fd, req, req_len) != (ssize_t)req_len) {
-            c->state = FAILED; bad++; continue;
+            c->state = FAILED; bad++; unwritten++; continue;
         }
         c->state = WAITING;
         c->left = -1;
@@ -265,6 +266,11 @@ static int run(struct sockaddr_in dst, long first, long n, struct in_addr *srcs,
             ssize_t r = read(c->fd, buf, sizeof buf);
             if (r < 0 && errno == EAGAIN) continue;
             int done = r > 0 ? feed(c, buf, r) : -1;
+            if (done < 0) {
+                if (r == 0) eofs++;
+                else if (r < 0) { errs++; last_errno = errno; }
+                else garbled++;
+            }
             if (done == 0) continue;
             struct epoll_event ev = {.events = 0, .data.u64 = evs[i].data.u64};
             epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
@@ -273,6 +279,9 @@ static int run(struct sockaddr_in dst, long first, long n, struct in_addr *srcs,
             else { c->state = FAILED; bad++; }
         }
     }
+    if (bad || waiting)
+        fprintf(stderr, "scale-client: %ld not answered: %ld still waiting, %ld request writes failed, %ld closed by the server (EOF), %ld read errors (last: %s), %ld bad responses\n",
+                up - answered, waiting, unwritten, eofs, errs, last_errno ? strerror(last_errno) : "none", garbled);
     fprintf(out, "answered %ld %ld %.0f\n", answered, up - answered, now_ms() - t0);
     wait_line();
 
