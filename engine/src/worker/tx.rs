@@ -97,12 +97,17 @@ impl<D: Device> Tx for DevTx<'_, D> {
 }
 
 impl<D: Device> super::Worker<D> {
-    /// Runs `f` with the host (`None` without one) and a transmit through this worker's
-    /// device: the one place the worker's borrows are split.
-    pub(super) fn through_host<R>(
+    /// The worker's borrows split for a host call: the host (`None` without one), the
+    /// device, the capture and the counters. The one place they are split.
+    #[allow(clippy::type_complexity)]
+    fn split_for_host(
         &mut self,
-        f: impl FnOnce(&mut crate::host::Host, &mut DevTx<'_, D>) -> R,
-    ) -> Option<R> {
+    ) -> Option<(
+        &mut crate::host::Host,
+        &mut D,
+        &Option<Arc<Mutex<PcapWriter>>>,
+        &mut Counters,
+    )> {
         let super::Worker {
             dev,
             iface,
@@ -110,13 +115,24 @@ impl<D: Device> super::Worker<D> {
             pcap,
             ..
         } = self;
-        let h = host.as_mut()?;
-        let mut tx = DevTx {
-            dev,
-            pcap,
-            counters: &mut iface.counters,
-        };
-        Some(f(h, &mut tx))
+        Some((host.as_mut()?, dev, pcap, &mut iface.counters))
+    }
+
+    /// Runs `f` with the host (`None` without one) and a transmit through this worker's
+    /// device.
+    pub(super) fn through_host<R>(
+        &mut self,
+        f: impl FnOnce(&mut crate::host::Host, &mut DevTx<'_, D>) -> R,
+    ) -> Option<R> {
+        let (h, dev, pcap, counters) = self.split_for_host()?;
+        Some(f(
+            h,
+            &mut DevTx {
+                dev,
+                pcap,
+                counters,
+            },
+        ))
     }
 
     /// As `through_host`, with bytes `range` of received frame `frame` read where they lie
@@ -127,21 +143,17 @@ impl<D: Device> super::Worker<D> {
         range: std::ops::Range<usize>,
         f: impl FnOnce(&mut crate::host::Host, &[u8], &mut DevTx<'_, D>) -> R,
     ) -> Option<R> {
-        let super::Worker {
-            dev,
-            iface,
-            host,
-            pcap,
-            ..
-        } = self;
-        let h = host.as_mut()?;
+        let (h, dev, pcap, counters) = self.split_for_host()?;
         Some(dev.read_while_sending(frame, range, |bytes, dev| {
-            let mut tx = DevTx {
-                dev,
-                pcap,
-                counters: &mut iface.counters,
-            };
-            f(h, bytes, &mut tx)
+            f(
+                h,
+                bytes,
+                &mut DevTx {
+                    dev,
+                    pcap,
+                    counters,
+                },
+            )
         }))
     }
 }
