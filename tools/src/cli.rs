@@ -53,8 +53,9 @@ pub enum Command {
     Reload(crate::reload::ReloadArgs),
     /// Checks what decides whether the engine will run well on IF, one line each (OK,
     /// WARN, FAIL) with the fix: driver, zero-copy, queues, RSS, IRQ affinity, memlock,
-    /// huge pages, busy-poll knobs, a veth peer's TX checksum offload, an XDP program
-    /// already attached, the kernel's AF_XDP features. Changes nothing without --fix.
+    /// huge pages, busy-poll knobs, a veth peer's TX checksum offload and qdisc, an XDP
+    /// program already attached, the kernel's AF_XDP features. Changes nothing without
+    /// --fix.
     Doctor(crate::doctor::DoctorArgs),
 }
 

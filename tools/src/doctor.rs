@@ -1,7 +1,8 @@
 //! `fastpath doctor --iface IF`: what decides whether the engine will run well on this
 //! machine and interface, one line each, OK, WARN or FAIL, with the fix. It reads only;
 //! with `--fix` it applies the fixes it printed that are a setting it can write (huge
-//! pages, the veth peer's TX checksum offload, the busy-poll knobs) and nothing else.
+//! pages, the veth peer's TX checksum offload and queue, the busy-poll knobs) and nothing
+//! else.
 //! Exits 0 unless a check FAILs.
 
 use std::path::Path;
@@ -145,6 +146,7 @@ pub fn checks(args: &DoctorArgs) -> Vec<Check> {
     out.extend(busy_poll(iface, args.busy_poll));
     if driver == "veth" {
         out.push(veth_peer_checksum(iface));
+        out.push(veth_peer_queue(iface));
     }
     out.push(xdp_attached(iface));
     out
@@ -419,25 +421,30 @@ fn busy_poll(iface: &str, busy: bool) -> Vec<Check> {
     out
 }
 
-/// A veth's peer hands over frames with a partial checksum (CHECKSUM_PARTIAL) unless its
-/// TX checksum offload is off; the engine sees them as corrupt.
-fn veth_peer_checksum(iface: &str) -> Check {
-    let setting = "TX checksum offload (tx-checksumming)";
+/// The other end of a veth, when it is in this namespace; else the peer's ifindex.
+fn veth_peer(iface: &str) -> Result<String, String> {
     let peer_index = read(format!("/sys/class/net/{iface}/iflink"));
-    let peer = std::fs::read_dir("/sys/class/net")
+    std::fs::read_dir("/sys/class/net")
         .into_iter()
         .flatten()
         .flatten()
         .find(|e| read(e.path().join("ifindex")) == peer_index && e.file_name() != iface)
-        .map(|e| e.file_name().to_string_lossy().into_owned());
-    let Some(peer) = peer else {
-        return warn(
-            format!(
-                "veth peer of {iface} (ifindex {}) is in another namespace: its {setting} cannot be read from here",
-                peer_index.as_deref().unwrap_or("?")
-            ),
-            "turn it off where the peer is: `ip netns exec NS ethtool -K PEER tx off` (frames with partial checksums are dropped as malformed)",
-        );
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .ok_or_else(|| peer_index.unwrap_or_else(|| "?".into()))
+}
+
+/// A veth's peer hands over frames with a partial checksum (CHECKSUM_PARTIAL) unless its
+/// TX checksum offload is off; the engine sees them as corrupt.
+fn veth_peer_checksum(iface: &str) -> Check {
+    let setting = "TX checksum offload (tx-checksumming)";
+    let peer = match veth_peer(iface) {
+        Ok(peer) => peer,
+        Err(index) => {
+            return warn(
+                format!("veth peer of {iface} (ifindex {index}) is in another namespace: its {setting} cannot be read from here"),
+                "turn it off where the peer is: `ip netns exec NS ethtool -K PEER tx off` (frames with partial checksums are dropped as malformed)",
+            )
+        }
     };
     let features = run(&["ethtool", "-k", &peer]).unwrap_or_default();
     let on = features.lines().any(|l| l.trim() == "tx-checksumming: on");
@@ -455,6 +462,53 @@ fn veth_peer_checksum(iface: &str) -> Check {
         ]))
     } else {
         ok(format!("veth peer {peer}: {setting} off"))
+    }
+}
+
+/// What happens to the peer's sends when the engine falls behind: with the engine's XDP
+/// program attached, a veth hands frames over through a 256-entry ring, and a peer
+/// without a qdisc (a veth's default) drops what finds it full inside its own kernel,
+/// where neither the engine nor its counters see it; the peer's TCP retries each such
+/// send on a 500 ms timer and aborts the connection after 15 tries. With a qdisc the
+/// veth stops the queue at a full ring and the frame waits (Linux 6.16 and later).
+fn veth_peer_queue(iface: &str) -> Check {
+    let why = "its sends that find the engine side's 256-entry XDP ring full are dropped in its own kernel, uncounted by the engine";
+    match veth_peer(iface) {
+        Ok(peer) => {
+            let qdiscs = run(&["tc", "-j", "qdisc", "show", "dev", &peer]).unwrap_or_default();
+            peer_queue_check(&peer, &qdiscs)
+        }
+        Err(index) => warn(
+            format!("veth peer of {iface} (ifindex {index}) is in another namespace: whether it queues cannot be read from here (without a qdisc, {why})"),
+            format!("where the peer is: `ip netns exec NS tc qdisc add dev PEER root {PEER_QDISC}` (unless `tc qdisc show dev PEER` names one other than noqueue)"),
+        ),
+    }
+}
+
+/// The qdisc `doctor --fix` gives a veth peer that has none.
+const PEER_QDISC: &str = "pfifo limit 100000";
+
+/// The check on a peer's root qdisc, from `tc -j qdisc show dev PEER`.
+fn peer_queue_check(peer: &str, tc_json: &str) -> Check {
+    let v: serde_json::Value = serde_json::from_str(tc_json).unwrap_or_default();
+    let root = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|q| q["root"].as_bool() == Some(true));
+    match root.and_then(|q| q["kind"].as_str()) {
+        Some("noqueue") | None => warn(
+            format!("veth peer {peer}: no qdisc: its sends that find the engine side's 256-entry XDP ring full are dropped in its own kernel (its tx_dropped), uncounted by the engine"),
+            format!("`tc qdisc add dev {peer} root {PEER_QDISC}` (the veth then stops the queue at a full ring and the frame waits)"),
+        )
+        .applying(Apply::Run(
+            ["tc", "qdisc", "add", "dev", peer, "root"]
+                .into_iter()
+                .chain(PEER_QDISC.split(' '))
+                .map(String::from)
+                .collect(),
+        )),
+        Some(kind) => ok(format!("veth peer {peer}: qdisc {kind} queues its sends when the engine falls behind")),
     }
 }
 
@@ -551,6 +605,33 @@ mod tests {
         let e = driver_check("eth1", "e1000");
         assert_eq!(e.level, Level::Warn);
         assert!(e.what.contains("generic mode") && e.what.contains("copy mode only"));
+    }
+
+    #[test]
+    fn a_veth_peer_without_a_qdisc_is_warned_and_fixed_with_one() {
+        let none = peer_queue_check(
+            "p0",
+            r#"[{"kind":"noqueue","handle":"0:","root":true,"refcnt":2,"options":{}}]"#,
+        );
+        assert_eq!(none.level, Level::Warn);
+        assert!(none.what.contains("no qdisc"), "{}", none.what);
+        assert_eq!(
+            none.apply,
+            Some(Apply::Run(
+                "tc qdisc add dev p0 root pfifo limit 100000"
+                    .split(' ')
+                    .map(String::from)
+                    .collect()
+            ))
+        );
+        // Unreadable output is not taken for a queue.
+        assert_eq!(peer_queue_check("p0", "").level, Level::Warn);
+        let fifo = peer_queue_check(
+            "p0",
+            r#"[{"kind":"pfifo","handle":"8001:","root":true,"refcnt":2,"options":{"limit":100000}}]"#,
+        );
+        assert_eq!(fifo.level, Level::Ok);
+        assert!(fifo.what.contains("qdisc pfifo"), "{}", fifo.what);
     }
 
     #[test]

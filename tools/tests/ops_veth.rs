@@ -323,6 +323,11 @@ fn doctor_on_a_veth_says_copy_mode_and_names_the_tx_offload_setting() {
         "{text}"
     );
     assert!(text.contains("ethtool -K PEER tx off"), "{text}");
+    // The peer (in its own namespace here) is told to queue rather than drop.
+    assert!(
+        text.contains("tc qdisc add dev PEER root pfifo limit 100000"),
+        "{text}"
+    );
     assert!(text.contains("WARN ") && !text.contains("FAIL "), "{text}");
     assert!(text.contains("OK   XDP: no program attached"), "{text}");
     // With an engine attached, doctor says so (and still only warns).
