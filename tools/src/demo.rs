@@ -38,17 +38,9 @@ pub fn main(args: &DemoArgs) -> anyhow::Result<()> {
     // The peer queues what it sends (as `fastpath doctor` advises for a veth peer): without
     // a qdisc, its sends that find the engine side's XDP ring full are dropped in its own
     // kernel, where the engine cannot count them (docs/kernel-notes.md).
-    pair.peer_ns().run_ok(&[
-        "tc",
-        "qdisc",
-        "add",
-        "dev",
-        pair.peer_if(),
-        "root",
-        "pfifo",
-        "limit",
-        "100000",
-    ]);
+    let mut qdisc = vec!["tc", "qdisc", "add", "dev", pair.peer_if(), "root"];
+    qdisc.extend(crate::doctor::PEER_QDISC.split(' '));
+    pair.peer_ns().run_ok(&qdisc);
     // IPv6 beside IPv4: `fd00:X:Y::2/64` for the pair's `10.X.Y.0/24`, the peer's kernel
     // at `::1` of it (when this build's steering program steers IPv6).
     let o = pair.addr(0).octets();

@@ -472,21 +472,23 @@ fn veth_peer_checksum(iface: &str) -> Check {
 /// send on a 500 ms timer and aborts the connection after 15 tries. With a qdisc the
 /// veth stops the queue at a full ring and the frame waits (Linux 6.16 and later).
 fn veth_peer_queue(iface: &str) -> Check {
-    let why = "its sends that find the engine side's 256-entry XDP ring full are dropped in its own kernel, uncounted by the engine";
     match veth_peer(iface) {
         Ok(peer) => {
             let qdiscs = run(&["tc", "-j", "qdisc", "show", "dev", &peer]).unwrap_or_default();
             peer_queue_check(&peer, &qdiscs)
         }
         Err(index) => warn(
-            format!("veth peer of {iface} (ifindex {index}) is in another namespace: whether it queues cannot be read from here (without a qdisc, {why})"),
+            format!("veth peer of {iface} (ifindex {index}) is in another namespace: whether it queues cannot be read from here (without a qdisc, {PEER_DROPS})"),
             format!("where the peer is: `ip netns exec NS tc qdisc add dev PEER root {PEER_QDISC}` (unless `tc qdisc show dev PEER` names one other than noqueue)"),
         ),
     }
 }
 
-/// The qdisc `doctor --fix` gives a veth peer that has none.
-const PEER_QDISC: &str = "pfifo limit 100000";
+/// The qdisc `doctor --fix` (and `fastpath demo`) gives a veth peer that has none.
+pub const PEER_QDISC: &str = "pfifo limit 100000";
+
+/// What a veth peer without a qdisc does when the engine falls behind.
+const PEER_DROPS: &str = "its sends that find the engine side's 256-entry XDP ring full are dropped in its own kernel (its tx_dropped), uncounted by the engine";
 
 /// The check on a peer's root qdisc, from `tc -j qdisc show dev PEER`.
 fn peer_queue_check(peer: &str, tc_json: &str) -> Check {
@@ -498,7 +500,7 @@ fn peer_queue_check(peer: &str, tc_json: &str) -> Check {
         .find(|q| q["root"].as_bool() == Some(true));
     match root.and_then(|q| q["kind"].as_str()) {
         Some("noqueue") | None => warn(
-            format!("veth peer {peer}: no qdisc: its sends that find the engine side's 256-entry XDP ring full are dropped in its own kernel (its tx_dropped), uncounted by the engine"),
+            format!("veth peer {peer}: no qdisc: {PEER_DROPS}"),
             format!("`tc qdisc add dev {peer} root {PEER_QDISC}` (the veth then stops the queue at a full ring and the frame waits)"),
         )
         .applying(Apply::Run(
